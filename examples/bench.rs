@@ -1,0 +1,38 @@
+//! The loadbench contract (../shared/loadbench): `GET /plaintext` →
+//! `Hello, World!`, `GET /big` → 6150 bytes (`'a' + i % 26`), anything
+//! else → 404. Headers and `Date` are built per request.
+//!
+//! ```sh
+//! cargo run --release --example bench -- --port 8080 --workers 1
+//! ```
+
+use peregrine::{Request, Response, StatusCode};
+
+#[path = "support/args.rs"]
+mod args;
+
+const BIG_LEN: usize = 6150;
+
+static BIG: [u8; BIG_LEN] = {
+    let mut body = [0u8; BIG_LEN];
+    let mut i = 0;
+    while i < BIG_LEN {
+        body[i] = b'a' + (i % 26) as u8;
+        i += 1;
+    }
+    body
+};
+
+fn bench(req: &Request<'_>, res: &mut Response<'_>) {
+    res.header("Server", "peregrine");
+    match req.path() {
+        "/plaintext" => res.header("Content-Type", "text/plain").body_static(b"Hello, World!"),
+        "/big" => res.header("Content-Type", "text/plain").body_static(&BIG),
+        _ => res.status(StatusCode::NOT_FOUND),
+    };
+}
+
+fn main() {
+    let args = args::parse(8080, &[]);
+    args::serve(args.config(), bench);
+}

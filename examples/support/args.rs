@@ -1,0 +1,85 @@
+//! Command-line flags shared by the examples: `--port N`, `--workers N`,
+//! `--ip ADDR` (default 127.0.0.1), plus whatever flags an example adds.
+
+use std::process::exit;
+
+/// Parsed flags.
+pub struct Args {
+    pub ip: std::net::IpAddr,
+    pub port: u16,
+    pub workers: Option<usize>,
+    /// Flags the example itself reads, as `(name, value)`.
+    pub extra: Vec<(String, String)>,
+}
+
+/// Parses `std::env::args()`, exiting with a usage message on a bad flag.
+/// `extra` names the example's own flags (each takes a value).
+pub fn parse(default_port: u16, extra: &[&str]) -> Args {
+    let mut args = Args { ip: [127, 0, 0, 1].into(), port: default_port, workers: None, extra: Vec::new() };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            usage(default_port, extra, 0);
+        }
+        let Some(value) = it.next() else {
+            eprintln!("error: {flag} needs a value");
+            usage(default_port, extra, 2);
+        };
+        match flag.as_str() {
+            "--ip" => args.ip = number(&flag, &value),
+            "--port" => args.port = number(&flag, &value),
+            "--workers" => args.workers = Some(number(&flag, &value)),
+            f if extra.contains(&f) => args.extra.push((flag, value)),
+            _ => {
+                eprintln!("error: unknown flag {flag}");
+                usage(default_port, extra, 2);
+            }
+        }
+    }
+    args
+}
+
+impl Args {
+    /// The base config: the address, the worker count if given.
+    pub fn config(&self) -> peregrine::Config {
+        let config = peregrine::Config::new().ip(self.ip).port(self.port);
+        match self.workers {
+            Some(n) => config.workers(n),
+            None => config,
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
+    value.parse().unwrap_or_else(|_| {
+        eprintln!("error: {flag} cannot take {value:?}");
+        exit(2)
+    })
+}
+
+fn usage(default_port: u16, extra: &[&str], code: i32) -> ! {
+    let name = std::env::args().next().unwrap_or_default();
+    let mut line =
+        format!("usage: {name} [--ip ADDR (default 127.0.0.1)] [--port N (default {default_port})] [--workers N (default: cores)]");
+    for f in extra {
+        line.push_str(&format!(" [{f} VALUE]"));
+    }
+    eprintln!("{line}");
+    exit(code)
+}
+
+/// Binds, prints the address, runs; prints a start-up error and exits 1.
+pub fn serve<H: peregrine::Handler>(config: peregrine::Config, handler: H) {
+    let server = match peregrine::Server::bind(config, handler) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit(1)
+        }
+    };
+    println!("listening on http://{}", server.local_addr());
+    if let Err(e) = server.run() {
+        eprintln!("error: {e}");
+        exit(1)
+    }
+}

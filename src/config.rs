@@ -1,0 +1,300 @@
+//! Server configuration: every knob with its documented default.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// The largest header array a worker may be configured with.
+///
+/// Headers are parsed into a fixed array on the worker's stack; this bounds
+/// its size (256 × 32 bytes).
+pub const MAX_HEADERS_LIMIT: usize = 256;
+
+/// How a [`Server`](crate::Server) binds, threads, buffers and times out.
+///
+/// Built with chained setters from [`Config::new`] (which equals
+/// [`Config::default`]); [`Server::bind`](crate::Server::bind) validates it
+/// and reports a bad value as an [`Error`] rather than panicking.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`addr`](Config::addr) | `127.0.0.1:3000` |
+/// | [`workers`](Config::workers) | number of cores |
+/// | [`accept_threads`](Config::accept_threads) | 1 |
+/// | [`pin_workers`](Config::pin_workers) | off |
+/// | [`reuse_port`](Config::reuse_port) | off |
+/// | [`backlog`](Config::backlog) | 1024 |
+/// | [`max_connections`](Config::max_connections) | 10 000 (shared evenly by the workers) |
+/// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB (also the largest request head) |
+/// | [`write_buffer_size`](Config::write_buffer_size) | 16 KiB |
+/// | [`max_headers`](Config::max_headers) | 64 |
+/// | [`keep_alive_timeout`](Config::keep_alive_timeout) | 15 s |
+/// | [`request_timeout`](Config::request_timeout) | 10 s |
+/// | [`write_timeout`](Config::write_timeout) | 30 s |
+/// | [`shutdown_grace`](Config::shutdown_grace) | 10 s |
+/// | [`handle_signals`](Config::handle_signals) | on |
+///
+/// ```
+/// use std::time::Duration;
+/// let config = peregrine::Config::new()
+///     .port(8080)
+///     .workers(4)
+///     .keep_alive_timeout(Duration::from_secs(30));
+/// assert_eq!(config.get_addr().port(), 8080);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub(crate) addr: SocketAddr,
+    pub(crate) workers: usize,
+    pub(crate) accept_threads: usize,
+    pub(crate) pin_workers: bool,
+    pub(crate) reuse_port: bool,
+    pub(crate) backlog: u32,
+    pub(crate) max_connections: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) write_buffer_size: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) keep_alive_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) linger_timeout: Duration,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) handle_signals: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3000),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            accept_threads: 1,
+            pin_workers: false,
+            reuse_port: false,
+            backlog: 1024,
+            max_connections: 10_000,
+            read_buffer_size: 8 * 1024,
+            write_buffer_size: 16 * 1024,
+            max_headers: 64,
+            keep_alive_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            linger_timeout: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(10),
+            handle_signals: true,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults listed on [`Config`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Address to listen on (default `127.0.0.1:3000`). Port 0 picks a free
+    /// port; read it back with [`Server::local_addr`](crate::Server::local_addr).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Keeps the IP address and sets the port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.addr.set_port(port);
+        self
+    }
+
+    /// Keeps the port and sets the IP address (e.g. `0.0.0.0` for every interface).
+    pub fn ip(mut self, ip: IpAddr) -> Self {
+        self.addr.set_ip(ip);
+        self
+    }
+
+    /// Number of worker threads, each with its own poll and connections
+    /// (default: the number of cores).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Number of threads accepting connections (default 1).
+    pub fn accept_threads(mut self, n: usize) -> Self {
+        self.accept_threads = n;
+        self
+    }
+
+    /// Pin worker `i` to core `i % cores` (default off).
+    pub fn pin_workers(mut self, pin: bool) -> Self {
+        self.pin_workers = pin;
+        self
+    }
+
+    /// Set `SO_REUSEPORT` so several processes can share the port (default off).
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// Listen backlog passed to `listen(2)` (default 1024; the kernel caps it
+    /// at `net.core.somaxconn`).
+    pub fn backlog(mut self, n: u32) -> Self {
+        self.backlog = n;
+        self
+    }
+
+    /// Open connections the server holds at most (default 10 000), split
+    /// evenly between workers. A worker that is full answers a new
+    /// connection `503 Service Unavailable` and closes it.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Size of each connection's read buffer (default 8 KiB, at least 1 KiB).
+    /// A request head (request line and headers) larger than this is
+    /// answered `431`.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes;
+        self
+    }
+
+    /// Size of each connection's write buffer (default 16 KiB, at least
+    /// 1 KiB). Response heads and copied bodies are serialised into it;
+    /// a copied body that does not fit is moved to a heap buffer of its own.
+    pub fn write_buffer_size(mut self, bytes: usize) -> Self {
+        self.write_buffer_size = bytes;
+        self
+    }
+
+    /// Most headers a request may carry (default 64, at most
+    /// [`MAX_HEADERS_LIMIT`]); more is answered `431`.
+    pub fn max_headers(mut self, n: usize) -> Self {
+        self.max_headers = n;
+        self
+    }
+
+    /// How long an idle keep-alive connection is kept open (default 15 s).
+    pub fn keep_alive_timeout(mut self, t: Duration) -> Self {
+        self.keep_alive_timeout = t;
+        self
+    }
+
+    /// How long a client has to send a complete request once it has started
+    /// one (default 10 s); slower clients are answered `408` and closed.
+    pub fn request_timeout(mut self, t: Duration) -> Self {
+        self.request_timeout = t;
+        self
+    }
+
+    /// How long a response may wait for a client that does not read it
+    /// (default 30 s, measured from the last progress); then the connection
+    /// is closed.
+    pub fn write_timeout(mut self, t: Duration) -> Self {
+        self.write_timeout = t;
+        self
+    }
+
+    /// How long graceful shutdown waits for in-flight requests before
+    /// closing what is left (default 10 s).
+    pub fn shutdown_grace(mut self, t: Duration) -> Self {
+        self.shutdown_grace = t;
+        self
+    }
+
+    /// Whether [`Server::run`](crate::Server::run) installs SIGINT/SIGTERM
+    /// handlers (default on): the first signal starts a graceful shutdown,
+    /// a second one exits the process at once with status 1. Turn it off
+    /// when the program handles signals itself and calls
+    /// [`ShutdownHandle::shutdown`](crate::ShutdownHandle::shutdown).
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.handle_signals = on;
+        self
+    }
+
+    /// The configured listen address.
+    pub fn get_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configured number of workers.
+    pub fn get_workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Connections one worker holds at most.
+    pub(crate) fn connections_per_worker(&self) -> usize {
+        self.max_connections.div_ceil(self.workers)
+    }
+
+    /// Checks every value and says which one is wrong.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let bad = |what: String| Err(Error::Config(what));
+        if self.workers == 0 {
+            return bad("workers must be at least 1".into());
+        }
+        if self.accept_threads == 0 {
+            return bad("accept_threads must be at least 1".into());
+        }
+        if self.max_connections < self.workers {
+            return bad(format!(
+                "max_connections ({}) must be at least the number of workers ({})",
+                self.max_connections, self.workers
+            ));
+        }
+        if self.max_connections > u32::MAX as usize / 2 {
+            return bad(format!("max_connections ({}) is too large", self.max_connections));
+        }
+        for (name, size) in
+            [("read_buffer_size", self.read_buffer_size), ("write_buffer_size", self.write_buffer_size)]
+        {
+            if !(1024..=1 << 30).contains(&size) {
+                return bad(format!("{name} ({size}) must be between 1 KiB and 1 GiB"));
+            }
+        }
+        if !(1..=MAX_HEADERS_LIMIT).contains(&self.max_headers) {
+            return bad(format!(
+                "max_headers ({}) must be between 1 and {MAX_HEADERS_LIMIT}",
+                self.max_headers
+            ));
+        }
+        for (name, t) in [
+            ("keep_alive_timeout", self.keep_alive_timeout),
+            ("request_timeout", self.request_timeout),
+            ("write_timeout", self.write_timeout),
+        ] {
+            if t.is_zero() {
+                return bad(format!("{name} must be longer than zero"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let cases = [
+            (Config::new().workers(0), "workers"),
+            (Config::new().accept_threads(0), "accept_threads"),
+            (Config::new().max_headers(0), "max_headers"),
+            (Config::new().max_headers(MAX_HEADERS_LIMIT + 1), "max_headers"),
+            (Config::new().read_buffer_size(10), "read_buffer_size"),
+            (Config::new().write_buffer_size(10), "write_buffer_size"),
+            (Config::new().workers(4).max_connections(2), "max_connections"),
+            (Config::new().request_timeout(Duration::ZERO), "request_timeout"),
+        ];
+        for (config, name) in cases {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(name), "{err:?} should name {name}");
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! Request heads: finding their end, parsing them, and deciding framing
+//! and keep-alive. Pure functions over byte slices; no sockets.
+
+use std::mem::MaybeUninit;
+
+use super::request::Version;
+use super::status::StatusCode;
+
+/// Why a request head was refused; each maps to the status it is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// Not a valid HTTP/1.x request head.
+    Malformed,
+    /// A version other than HTTP/1.0 or HTTP/1.1.
+    Version,
+    /// The request line does not fit the read buffer.
+    UriTooLong,
+    /// The head does not fit the read buffer, or has too many fields.
+    HeadTooLarge,
+    /// A `Content-Length` that is not one non-negative number.
+    BadContentLength,
+    /// `Content-Length` and `Transfer-Encoding` together (a smuggling vector).
+    LengthAndEncoding,
+    /// A `Transfer-Encoding` this server does not decode.
+    UnsupportedEncoding,
+    /// A declared body larger than the server accepts.
+    BodyTooLarge,
+}
+
+impl HeadError {
+    /// The status this error is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            HeadError::Malformed | HeadError::BadContentLength | HeadError::LengthAndEncoding => {
+                StatusCode::BAD_REQUEST
+            }
+            HeadError::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            HeadError::UriTooLong => StatusCode::URI_TOO_LONG,
+            HeadError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            HeadError::UnsupportedEncoding => StatusCode::NOT_IMPLEMENTED,
+            HeadError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// A parsed request head borrowing the buffer it came from.
+#[derive(Debug)]
+pub struct Head<'b> {
+    /// The method token.
+    pub method: &'b str,
+    /// The request target.
+    pub target: &'b str,
+    /// The version.
+    pub version: Version,
+    /// The header fields.
+    pub headers: &'b [httparse::Header<'b>],
+    /// Bytes the head occupies, terminator included.
+    pub len: usize,
+    /// Length of the body that follows (0 when there is none).
+    pub content_length: u64,
+    /// Whether the connection may stay open after the response.
+    pub keep_alive: bool,
+    /// Whether the client asked for keep-alive explicitly (HTTP/1.0), so
+    /// the response must confirm it.
+    pub keep_alive_explicit: bool,
+}
+
+/// Uninitialised storage for one head's fields, reused by value on the stack.
+pub type HeaderSlots<'b> = [MaybeUninit<httparse::Header<'b>>; crate::config::MAX_HEADERS_LIMIT];
+
+/// Fresh header slots (uninitialised, so making them costs nothing).
+pub fn header_slots<'b>() -> HeaderSlots<'b> {
+    [const { MaybeUninit::uninit() }; crate::config::MAX_HEADERS_LIMIT]
+}
+
+/// Number of leading empty lines (`\r\n` or `\n`), which a server should
+/// ignore before a request line (RFC 9112 §2.2).
+pub fn leading_empty_lines(buf: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        match buf[i..] {
+            [b'\r', b'\n', ..] => i += 2,
+            [b'\n', ..] => i += 1,
+            _ => return i,
+        }
+    }
+}
+
+/// Finds the end of a head (just past `\r\n\r\n` or `\n\n`) looking only at
+/// bytes from `from` on, so a slow client's head is scanned once in total.
+pub fn find_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3);
+    let mut i = start;
+    while let Some(off) = buf[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + off;
+        match buf.get(nl + 1) {
+            Some(b'\n') => return Some(nl + 2),
+            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
+            _ => i = nl + 1,
+        }
+    }
+    None
+}
+
+/// Parses a head from the start of `buf`.
+///
+/// `Ok(None)` means the head is incomplete. `max_headers` bounds how many
+/// of `slots` may be used.
+pub fn parse<'b>(
+    buf: &'b [u8],
+    slots: &'b mut HeaderSlots<'b>,
+    max_headers: usize,
+) -> Result<Option<Head<'b>>, HeadError> {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut slots[..max_headers]) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::HeadTooLarge),
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(_) => return Err(HeadError::Malformed),
+    };
+    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
+        return Err(HeadError::Malformed);
+    };
+    let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
+    let headers: &'b [httparse::Header<'b>] = req.headers;
+    let framing = Framing::of(headers)?;
+    let (keep_alive, keep_alive_explicit) = keep_alive(version, &framing);
+    Ok(Some(Head {
+        method,
+        target,
+        version,
+        headers,
+        len,
+        content_length: framing.content_length,
+        keep_alive,
+        keep_alive_explicit,
+    }))
+}
+
+/// A head that filled the whole read buffer without ending: 414 if even
+/// the request line did not end, else 431.
+pub fn too_large(buf: &[u8]) -> HeadError {
+    if buf.contains(&b'\n') {
+        HeadError::HeadTooLarge
+    } else {
+        HeadError::UriTooLong
+    }
+}
+
+/// httparse reports any odd version token as a version error; only a
+/// well-formed `HTTP/x.y` that we do not speak deserves 505.
+fn version_error(buf: &[u8]) -> HeadError {
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let token = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    match token {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() && line.len() > token.len() =>
+        {
+            HeadError::Version
+        }
+        _ => HeadError::Malformed,
+    }
+}
+
+/// What the head's fields say about framing and the connection.
+struct Framing {
+    content_length: u64,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Framing {
+    fn of(headers: &[httparse::Header<'_>]) -> Result<Framing, HeadError> {
+        let mut f = Framing { content_length: 0, close: false, keep_alive: false };
+        let mut length: Option<u64> = None;
+        let mut encoded = false;
+        for h in headers {
+            // Dispatch on length first: most fields are neither of these.
+            match h.name.len() {
+                10 if h.name.eq_ignore_ascii_case("connection") => {
+                    for token in h.value.split(|&b| b == b',') {
+                        let token = token.trim_ascii();
+                        f.close |= token.eq_ignore_ascii_case(b"close");
+                        f.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    }
+                }
+                14 if h.name.eq_ignore_ascii_case("content-length") => {
+                    for item in h.value.split(|&b| b == b',') {
+                        let n = parse_length(item.trim_ascii())?;
+                        if length.is_some_and(|l| l != n) {
+                            return Err(HeadError::BadContentLength);
+                        }
+                        length = Some(n);
+                    }
+                }
+                17 if h.name.eq_ignore_ascii_case("transfer-encoding") => encoded = true,
+                _ => {}
+            }
+        }
+        if encoded {
+            return Err(if length.is_some() {
+                HeadError::LengthAndEncoding
+            } else {
+                HeadError::UnsupportedEncoding
+            });
+        }
+        f.content_length = length.unwrap_or(0);
+        Ok(f)
+    }
+}
+
+/// `1*DIGIT`, without sign, whitespace or overflow.
+fn parse_length(digits: &[u8]) -> Result<u64, HeadError> {
+    if digits.is_empty() {
+        return Err(HeadError::BadContentLength);
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return Err(HeadError::BadContentLength);
+        }
+        n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))).ok_or(HeadError::BadContentLength)
+    })
+}
+
+/// Keep-alive by default on 1.1 unless `close`; on 1.0 only with an
+/// explicit `keep-alive` (which the response then confirms).
+fn keep_alive(version: Version, f: &Framing) -> (bool, bool) {
+    match version {
+        _ if f.close => (false, false),
+        Version::Http11 => (true, false),
+        Version::Http10 => (f.keep_alive, f.keep_alive),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Summary = (Version, u64, bool, bool, usize);
+
+    fn parse_str(s: &str) -> Result<Option<Summary>, HeadError> {
+        let mut slots = header_slots();
+        parse(s.as_bytes(), &mut slots, 64)
+            .map(|h| h.map(|h| (h.version, h.content_length, h.keep_alive, h.keep_alive_explicit, h.len)))
+    }
+
+    #[test]
+    fn finds_end_across_calls() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
+        assert_eq!(find_end(head, 0), Some(27));
+        for from in 0..27 {
+            assert_eq!(find_end(head, from), Some(27), "from {from}");
+        }
+        assert_eq!(find_end(b"GET / HTTP/1.1\n\n", 0), Some(16));
+        assert_eq!(find_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
+        assert_eq!(find_end(b"a\r\nb\r\n\r", 5), None);
+    }
+
+    #[test]
+    fn skips_leading_empty_lines() {
+        assert_eq!(leading_empty_lines(b"\r\n\nGET"), 3);
+        assert_eq!(leading_empty_lines(b"GET"), 0);
+        assert_eq!(leading_empty_lines(b"\r"), 0);
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        let ka = |s: &str| parse_str(s).unwrap().unwrap();
+        assert!(ka("GET / HTTP/1.1\r\nHost: a\r\n\r\n").2);
+        assert!(!ka("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").2);
+        assert!(!ka("GET / HTTP/1.1\r\nConnection: foo, CLOSE \r\n\r\n").2);
+        assert!(!ka("GET / HTTP/1.0\r\n\r\n").2);
+        let explicit = ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+        assert_eq!((explicit.2, explicit.3), (true, true));
+        assert!(!ka("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n").2);
+    }
+
+    #[test]
+    fn content_length_rules() {
+        let cl = |s: &str| parse_str(s).map(|h| h.unwrap().1);
+        assert_eq!(cl("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n"), Ok(12));
+        assert_eq!(cl("POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n"), Ok(3));
+        assert_eq!(cl("POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n"), Ok(3));
+        for bad in ["+3", "-3", "3a", "", "99999999999999999999999", "3, 4", " 0x3"] {
+            let req = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            assert_eq!(cl(&req), Err(HeadError::BadContentLength), "{bad:?}");
+        }
+        assert_eq!(
+            cl("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+            Err(HeadError::BadContentLength)
+        );
+        assert_eq!(
+            cl("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Err(HeadError::LengthAndEncoding)
+        );
+    }
+
+    #[test]
+    fn errors_map_to_statuses() {
+        assert_eq!(parse_str("GET / HTTP/2.0\r\n\r\n").unwrap_err().status().as_u16(), 505);
+        assert_eq!(parse_str("GET / HTTP/1.2\r\n\r\n").unwrap_err().status().as_u16(), 505);
+        assert_eq!(parse_str("GET / FOO/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_str("G@T / HTTP/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_str("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n").unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_str("GET / HTTP/1.1\r\nHost: a\r\n").unwrap(), None);
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(65));
+        assert_eq!(parse_str(&many), Err(HeadError::HeadTooLarge));
+        assert_eq!(too_large(b"GET /aaaaaaaa"), HeadError::UriTooLong);
+        assert_eq!(too_large(b"GET / HTTP/1.1\r\nA: aaaa"), HeadError::HeadTooLarge);
+    }
+}

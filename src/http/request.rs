@@ -1,0 +1,330 @@
+//! The request a handler sees: borrowed views into the connection's read
+//! buffer, nothing copied.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use super::query::{Decoded, Query};
+
+/// The request method. Methods this enum does not name are kept verbatim in
+/// [`Method::Other`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method<'a> {
+    /// `GET`
+    Get,
+    /// `HEAD`
+    Head,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `DELETE`
+    Delete,
+    /// `CONNECT`
+    Connect,
+    /// `OPTIONS`
+    Options,
+    /// `TRACE`
+    Trace,
+    /// `PATCH`
+    Patch,
+    /// Any other method token, exactly as sent (methods are case-sensitive).
+    Other(&'a str),
+}
+
+impl<'a> Method<'a> {
+    /// Classifies a method token (already validated by the parser).
+    pub fn from_token(token: &'a str) -> Self {
+        match token {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "CONNECT" => Method::Connect,
+            "OPTIONS" => Method::Options,
+            "TRACE" => Method::Trace,
+            "PATCH" => Method::Patch,
+            other => Method::Other(other),
+        }
+    }
+
+    /// The method token.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Connect => "CONNECT",
+            Method::Options => "OPTIONS",
+            Method::Trace => "TRACE",
+            Method::Patch => "PATCH",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Method<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The protocol version of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Version {
+    /// `HTTP/1.0`
+    Http10,
+    /// `HTTP/1.1`
+    Http11,
+}
+
+impl Version {
+    /// `"HTTP/1.0"` or `"HTTP/1.1"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// The request's header fields, in the order they arrived.
+///
+/// Names are kept as the client sent them; [`get`](Headers::get) compares
+/// them case-insensitively.
+#[derive(Clone, Copy)]
+pub struct Headers<'a> {
+    raw: &'a [httparse::Header<'a>],
+}
+
+impl<'a> Headers<'a> {
+    pub(crate) fn new(raw: &'a [httparse::Header<'a>]) -> Self {
+        Headers { raw }
+    }
+
+    /// The value of the first field named `name` (ASCII case-insensitive).
+    ///
+    /// ```
+    /// # peregrine::doc_request!(req, "GET / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n\r\n");
+    /// assert_eq!(req.headers().get("content-type"), Some(&b"text/plain"[..]));
+    /// ```
+    pub fn get(&self, name: &str) -> Option<&'a [u8]> {
+        self.get_all(name).next()
+    }
+
+    /// The value of the first field named `name`, if it is valid UTF-8.
+    pub fn get_str(&self, name: &str) -> Option<&'a str> {
+        self.get(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every value of the fields named `name`, in order.
+    pub fn get_all<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + 'n
+    where
+        'a: 'n,
+    {
+        self.raw
+            .iter()
+            .filter(move |h| h.name.len() == name.len() && h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// Whether a field named `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Every field as `(name, value)`, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        self.raw.iter().map(|h| (h.name, h.value))
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+}
+
+impl fmt::Debug for Headers<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter().map(|(n, v)| (n, String::from_utf8_lossy(v)))).finish()
+    }
+}
+
+/// A parsed request, borrowed from the connection's read buffer.
+///
+/// It lives only for the [`Handler::handle`](crate::Handler::handle) call;
+/// copy out what must outlive it.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub(crate) method: Method<'a>,
+    pub(crate) target: &'a str,
+    pub(crate) version: Version,
+    pub(crate) headers: Headers<'a>,
+    pub(crate) body: &'a [u8],
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+impl<'a> Request<'a> {
+    /// The method.
+    pub fn method(&self) -> Method<'a> {
+        self.method
+    }
+
+    /// The request target exactly as sent (origin form `/a/b?x=1`, absolute
+    /// form `http://h/a`, or `*`).
+    pub fn target(&self) -> &'a str {
+        self.target
+    }
+
+    /// The path part of the target, still percent-encoded: for
+    /// `/a%20b?x=1` it is `/a%20b`; for the absolute form
+    /// `http://host/a?x` it is `/a`.
+    pub fn path(&self) -> &'a str {
+        let origin = origin_form(self.target);
+        match origin.find('?') {
+            Some(q) => &origin[..q],
+            None => origin,
+        }
+    }
+
+    /// The path, percent-decoded lazily (see [`Decoded`]).
+    pub fn path_decoded(&self) -> Decoded<'a> {
+        Decoded::path(self.path())
+    }
+
+    /// The raw query string after `?` (empty if none).
+    pub fn query_str(&self) -> &'a str {
+        let origin = origin_form(self.target);
+        match origin.find('?') {
+            Some(q) => &origin[q + 1..],
+            None => "",
+        }
+    }
+
+    /// The query, parsed lazily as `key=value` pairs when iterated.
+    ///
+    /// ```
+    /// # peregrine::doc_request!(req, "GET /s?q=a%20b&n=2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    /// let q = req.query();
+    /// assert!(q.get("q").unwrap() == "a b");
+    /// assert_eq!(q.iter().count(), 2);
+    /// ```
+    pub fn query(&self) -> Query<'a> {
+        Query::new(self.query_str())
+    }
+
+    /// The protocol version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The header fields.
+    pub fn headers(&self) -> Headers<'a> {
+        self.headers
+    }
+
+    /// Shorthand for `headers().get(name)`.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers.get(name)
+    }
+
+    /// The request body (empty when there is none).
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// The client's address, when known.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+}
+
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("version", &self.version)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Strips `scheme://authority` from an absolute-form target.
+fn origin_form(target: &str) -> &str {
+    if target.starts_with('/') {
+        return target;
+    }
+    match target.find("://") {
+        Some(s) => {
+            let rest = &target[s + 3..];
+            match rest.find(['/', '?']) {
+                Some(p) => &rest[p..],
+                None => "/",
+            }
+        }
+        None => target,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(target: &str) -> Request<'_> {
+        Request {
+            method: Method::Get,
+            target,
+            version: Version::Http11,
+            headers: Headers::new(&[]),
+            body: b"",
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn path_and_query_split() {
+        assert_eq!(req("/a/b?x=1").path(), "/a/b");
+        assert_eq!(req("/a/b?x=1").query_str(), "x=1");
+        assert_eq!(req("/a").query_str(), "");
+        assert_eq!(req("/?").path(), "/");
+        assert_eq!(req("http://h:80/p?q").path(), "/p");
+        assert_eq!(req("http://h:80/p?q").query_str(), "q");
+        assert_eq!(req("http://h").path(), "/");
+        assert_eq!(req("*").path(), "*");
+    }
+
+    #[test]
+    fn methods_round_trip() {
+        for m in ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"] {
+            assert_eq!(Method::from_token(m).as_str(), m);
+            assert!(!matches!(Method::from_token(m), Method::Other(_)));
+        }
+        assert_eq!(Method::from_token("PROPFIND"), Method::Other("PROPFIND"));
+        assert_eq!(Method::from_token("get"), Method::Other("get"));
+    }
+
+    #[test]
+    fn header_lookup_ignores_case_keeps_names() {
+        let raw = [
+            httparse::Header { name: "X-Thing", value: b"1" },
+            httparse::Header { name: "x-thing", value: b"2" },
+            httparse::Header { name: "Other", value: b"3" },
+        ];
+        let h = Headers::new(&raw);
+        assert_eq!(h.get("X-THING"), Some(&b"1"[..]));
+        assert_eq!(h.get_all("x-thing").collect::<Vec<_>>(), [&b"1"[..], b"2"]);
+        assert_eq!(h.iter().next().unwrap().0, "X-Thing");
+        assert!(h.get("x-thin").is_none());
+        assert!(h.get("missing").is_none());
+    }
+}

@@ -1,0 +1,280 @@
+//! The response a handler fills: status, extra headers and a body, all in
+//! the worker's preallocated scratch space.
+
+use std::fmt;
+use std::io;
+
+use super::status::StatusCode;
+
+/// Per-worker space a [`Response`] writes into; cleared, never freed,
+/// between requests.
+pub struct Scratch {
+    pub(crate) headers: Vec<u8>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Scratch {
+    /// Scratch space with room for `headers` bytes of extra headers and a
+    /// `body`-byte copied body before anything grows.
+    pub fn with_capacity(headers: usize, body: usize) -> Self {
+        Scratch { headers: Vec::with_capacity(headers), body: Vec::with_capacity(body) }
+    }
+}
+
+/// Where a response's body comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodySource {
+    /// The bytes in the scratch body buffer (possibly none).
+    Copied,
+    /// A static slice, sent without copying.
+    Static(&'static [u8]),
+}
+
+/// The response to one request.
+///
+/// Defaults to `200 OK` with an empty body. The server adds `Date`,
+/// `Content-Length` and `Connection` (and `Keep-Alive` for HTTP/1.0) itself;
+/// setting those through [`header`](Response::header) is ignored, except
+/// that `Connection: close` closes the connection after this response (as
+/// does [`close`](Response::close)).
+///
+/// ```
+/// use std::io::Write;
+/// use peregrine::{Handler, Request, Response, StatusCode};
+///
+/// struct Hello;
+/// impl Handler for Hello {
+///     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
+///         if req.path() != "/" {
+///             res.status(StatusCode::NOT_FOUND);
+///             return;
+///         }
+///         res.header("Content-Type", "text/plain");
+///         write!(res, "Hello from {}", req.path()).unwrap();
+///     }
+/// }
+/// ```
+pub struct Response<'w> {
+    status: StatusCode,
+    scratch: &'w mut Scratch,
+    source: BodySource,
+    close: bool,
+    invalid_header: bool,
+}
+
+impl<'w> Response<'w> {
+    /// A fresh `200 OK` response writing into `scratch` (which it clears).
+    pub(crate) fn new(scratch: &'w mut Scratch) -> Self {
+        scratch.headers.clear();
+        scratch.body.clear();
+        Response {
+            status: StatusCode::OK,
+            scratch,
+            source: BodySource::Copied,
+            close: false,
+            invalid_header: false,
+        }
+    }
+
+    /// Sets the status.
+    pub fn status(&mut self, status: StatusCode) -> &mut Self {
+        self.status = status;
+        self
+    }
+
+    /// The status set so far.
+    pub fn get_status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Adds a header field.
+    ///
+    /// A name that is not an HTTP token, or a value holding CR, LF or NUL
+    /// (which would let a value forge headers), makes the server answer
+    /// `500` instead of this response.
+    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        let value = value.as_ref();
+        if !is_token(name) || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+            self.invalid_header = true;
+            return self;
+        }
+        if self.is_managed(name, value) {
+            return self;
+        }
+        let h = &mut self.scratch.headers;
+        h.extend_from_slice(name.as_bytes());
+        h.extend_from_slice(b": ");
+        h.extend_from_slice(value);
+        h.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Adds a header field whose value is formatted, without allocating:
+    /// `res.header_fmt("X-Count", format_args!("{n}"))`.
+    pub fn header_fmt(&mut self, name: &str, value: fmt::Arguments<'_>) -> &mut Self {
+        if !is_token(name) || self.is_managed(name, b"") {
+            self.invalid_header |= !is_token(name);
+            return self;
+        }
+        let h = &mut self.scratch.headers;
+        let start = h.len();
+        h.extend_from_slice(name.as_bytes());
+        h.extend_from_slice(b": ");
+        let value_start = h.len();
+        // Writing into a Vec cannot fail.
+        let _ = io::Write::write_fmt(h, value);
+        if h[value_start..].iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+            h.truncate(start);
+            self.invalid_header = true;
+            return self;
+        }
+        h.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Headers the server writes itself; `Connection: close` is honoured.
+    fn is_managed(&mut self, name: &str, value: &[u8]) -> bool {
+        let managed = ["content-length", "transfer-encoding", "date", "connection", "keep-alive"]
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(name));
+        if managed && name.eq_ignore_ascii_case("connection") {
+            self.close |= value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+        }
+        managed
+    }
+
+    /// Sets the body to a copy of `bytes` (replacing any earlier body).
+    ///
+    /// The copy goes to the connection's write buffer; a body larger than
+    /// [`Config::write_buffer_size`](crate::Config::write_buffer_size) is
+    /// moved to a heap buffer for this response, which allocates.
+    pub fn body(&mut self, bytes: &[u8]) -> &mut Self {
+        self.scratch.body.clear();
+        self.scratch.body.extend_from_slice(bytes);
+        self.source = BodySource::Copied;
+        self
+    }
+
+    /// Sets the body to a static slice, which is sent without copying.
+    pub fn body_static(&mut self, bytes: &'static [u8]) -> &mut Self {
+        self.scratch.body.clear();
+        self.source = BodySource::Static(bytes);
+        self
+    }
+
+    /// Closes the connection after this response.
+    pub fn close(&mut self) -> &mut Self {
+        self.close = true;
+        self
+    }
+
+    pub(crate) fn wants_close(&self) -> bool {
+        self.close
+    }
+
+    pub(crate) fn has_invalid_header(&self) -> bool {
+        self.invalid_header
+    }
+
+    pub(crate) fn extra_headers(&self) -> &[u8] {
+        &self.scratch.headers
+    }
+
+    pub(crate) fn body_source(&self) -> BodySource {
+        self.source
+    }
+
+    pub(crate) fn body_bytes(&self) -> &[u8] {
+        match self.source {
+            BodySource::Copied => &self.scratch.body,
+            BodySource::Static(s) => s,
+        }
+    }
+
+    /// Turns this response into a bodiless error with the given status.
+    pub(crate) fn reset_to_error(&mut self, status: StatusCode) {
+        self.scratch.headers.clear();
+        self.scratch.body.clear();
+        self.status = status;
+        self.source = BodySource::Copied;
+        self.close = true;
+        self.invalid_header = false;
+    }
+}
+
+/// Appends to the copied body (after a static body, starts a copied one).
+impl io::Write for Response<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let BodySource::Static(s) = self.source {
+            self.scratch.body.clear();
+            self.scratch.body.extend_from_slice(s);
+            self.source = BodySource::Copied;
+        }
+        self.scratch.body.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Response<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &String::from_utf8_lossy(&self.scratch.headers))
+            .field("body_len", &self.body_bytes().len())
+            .finish()
+    }
+}
+
+/// An HTTP token (RFC 9110 §5.6.2): what a field name must be.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn headers_serialise_and_managed_ones_are_skipped() {
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut r = Response::new(&mut s);
+        r.header("X-A", "1").header("content-length", "99").header("Connection", "x, Close");
+        r.header_fmt("X-N", format_args!("{}", 42));
+        assert_eq!(r.extra_headers(), b"X-A: 1\r\nX-N: 42\r\n");
+        assert!(r.wants_close());
+        assert!(!r.has_invalid_header());
+    }
+
+    #[test]
+    fn header_injection_is_refused() {
+        for (name, value) in [("X", "a\r\nSet-Cookie: x"), ("Bad Name", "v"), ("", "v"), ("X", "a\0")] {
+            let mut s = Scratch::with_capacity(64, 64);
+            let mut r = Response::new(&mut s);
+            r.header(name, value);
+            assert!(r.has_invalid_header(), "{name:?}: {value:?}");
+            assert!(r.extra_headers().is_empty());
+        }
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut r = Response::new(&mut s);
+        r.header_fmt("X", format_args!("a{}b", "\n"));
+        assert!(r.has_invalid_header());
+        assert!(r.extra_headers().is_empty());
+    }
+
+    #[test]
+    fn bodies() {
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut r = Response::new(&mut s);
+        r.body_static(b"static");
+        assert_eq!(r.body_source(), BodySource::Static(b"static"));
+        write!(r, "+{}", 1).unwrap();
+        assert_eq!(r.body_bytes(), b"static+1");
+        r.body(b"copy");
+        assert_eq!(r.body_bytes(), b"copy");
+    }
+}

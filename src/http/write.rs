@@ -1,0 +1,411 @@
+//! Response serialisation into the connection's write buffer, and
+//! resumable vectored writes of what is queued.
+//!
+//! Generic over `io::Write`, so partial writes are unit-tested with a
+//! writer that takes a few bytes at a time.
+
+use std::io::{self, IoSlice, Write};
+
+use super::date::DATE_LEN;
+use super::response::{BodySource, Response};
+use super::status::StatusCode;
+use crate::sys::AlignedBuf;
+
+/// Static bodies up to this size are copied next to their head, so a batch
+/// of pipelined responses stays one contiguous slice; larger ones are sent
+/// from where they are.
+const COPY_STATIC_MAX: usize = 1024;
+
+/// Upper bound of a head's size without the handler's extra headers:
+/// status line (≤ 48), `Date` (37), `Content-Length` (38),
+/// `Connection: keep-alive` (24), `Keep-Alive: timeout=…` (33), final CRLF.
+const FIXED_HEAD_MAX: usize = 192;
+
+/// What the server decided about a response, beyond what the handler set.
+#[derive(Clone, Copy, Debug)]
+pub struct ResponseMeta {
+    /// Keep the connection open after this response.
+    pub keep_alive: bool,
+    /// Say `Connection: keep-alive` (HTTP/1.0 clients that asked for it).
+    pub confirm_keep_alive: bool,
+    /// Idle timeout announced in `Keep-Alive: timeout=N` when confirming.
+    pub keep_alive_secs: u64,
+    /// The request was `HEAD`: same head as for `GET`, no body.
+    pub head_only: bool,
+}
+
+/// A source of pooled write buffers.
+pub trait BufSource {
+    /// Takes a buffer.
+    fn take(&mut self) -> AlignedBuf;
+    /// Gives a buffer back.
+    fn give(&mut self, buf: AlignedBuf);
+}
+
+/// Bytes sent after the buffered ones: a large static body, or a response
+/// too big for the write buffer (the only case that allocates).
+enum Tail {
+    None,
+    Static(&'static [u8]),
+    Owned(Vec<u8>, usize),
+}
+
+impl Tail {
+    fn remaining(&self) -> &[u8] {
+        match self {
+            Tail::None => &[],
+            Tail::Static(s) => s,
+            Tail::Owned(v, off) => &v[*off..],
+        }
+    }
+}
+
+/// The responses queued on one connection and not yet sent.
+pub struct Outgoing {
+    buf: Option<AlignedBuf>,
+    start: usize,
+    end: usize,
+    tail: Tail,
+}
+
+impl Default for Outgoing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Outgoing {
+    /// Nothing queued, no buffer held.
+    pub const fn new() -> Self {
+        Outgoing { buf: None, start: 0, end: 0, tail: Tail::None }
+    }
+
+    /// Whether everything queued has been sent.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end && matches!(self.tail, Tail::None)
+    }
+
+    /// Whether another response can be queued behind what is there without
+    /// first flushing: no tail (which must stay last), and at least a
+    /// quarter of the buffer free.
+    pub fn can_queue(&self) -> bool {
+        matches!(self.tail, Tail::None)
+            && self.buf.as_ref().is_none_or(|b| self.start == self.end || b.len() - self.end >= b.len() / 4)
+    }
+
+    /// Whether `res` fits in the buffer's free space now.
+    pub fn fits(&self, res: &Response<'_>) -> bool {
+        let need = FIXED_HEAD_MAX + res.extra_headers().len() + res.body_bytes().len();
+        match &self.buf {
+            None => true, // a fresh buffer: decided in `push`
+            Some(b) => self.start == self.end || b.len() - self.end >= need,
+        }
+    }
+
+    /// Queues the response `res` to a request.
+    pub fn push(
+        &mut self,
+        pool: &mut impl BufSource,
+        res: &Response<'_>,
+        meta: &ResponseMeta,
+        date: &[u8; DATE_LEN],
+    ) {
+        debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
+        let status = res.get_status();
+        let body = res.body_bytes();
+        let send_body = !meta.head_only && !status.forbids_body();
+        let copy_body =
+            send_body && (res.body_source() == BodySource::Copied || body.len() <= COPY_STATIC_MAX);
+        let head_max = FIXED_HEAD_MAX + res.extra_headers().len();
+        let copied = if copy_body { body.len() } else { 0 };
+        let buf = self.buf.get_or_insert_with(|| pool.take());
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        // A response too large for the buffer goes, whole, to the heap.
+        let in_heap = buf.len() - self.end < head_max + copied;
+        if in_heap {
+            self.tail = Tail::Owned(vec![0; head_max + body.len()], 0);
+        }
+        let out: &mut [u8] = match &mut self.tail {
+            Tail::Owned(v, _) => v,
+            _ => &mut buf[self.end..],
+        };
+        let mut w = HeadWriter { out, pos: 0 };
+        write_head(&mut w, res, body.len(), meta, date);
+        if send_body && (copy_body || in_heap) {
+            w.put(body);
+        }
+        let n = w.pos;
+        match &mut self.tail {
+            Tail::Owned(v, _) => v.truncate(n),
+            _ => {
+                self.end += n;
+                if send_body && !copy_body {
+                    self.tail = Tail::Static(body_static(res));
+                }
+            }
+        }
+    }
+
+    /// Queues a server-generated, bodiless response that ends the connection.
+    pub fn push_error(&mut self, pool: &mut impl BufSource, res: &Response<'_>, date: &[u8; DATE_LEN]) {
+        let meta = ResponseMeta {
+            keep_alive: false,
+            confirm_keep_alive: false,
+            keep_alive_secs: 0,
+            head_only: false,
+        };
+        self.push(pool, res, &meta, date);
+    }
+
+    /// Writes as much as `w` takes. `Ok(true)`: all sent; `Ok(false)`: `w`
+    /// would block, call again when it is writable.
+    pub fn flush(&mut self, w: &mut impl Write) -> io::Result<bool> {
+        loop {
+            let head: &[u8] = match &self.buf {
+                Some(b) => &b[self.start..self.end],
+                None => &[],
+            };
+            let tail = self.tail.remaining();
+            if head.is_empty() && tail.is_empty() {
+                self.tail = Tail::None;
+                return Ok(true);
+            }
+            let n = match w.write_vectored(&[IoSlice::new(head), IoSlice::new(tail)]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            self.advance(n);
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        let from_head = n.min(self.end - self.start);
+        self.start += from_head;
+        let rest = n - from_head;
+        if rest > 0 {
+            match &mut self.tail {
+                Tail::None => unreachable!("wrote more than was queued"),
+                Tail::Static(s) => *s = &s[rest..],
+                Tail::Owned(_, off) => *off += rest,
+            }
+        }
+    }
+
+    /// Returns the buffer to the pool if nothing is left to send.
+    pub fn release(&mut self, pool: &mut impl BufSource) {
+        if self.is_empty() {
+            if let Some(buf) = self.buf.take() {
+                pool.give(buf);
+            }
+            (self.start, self.end, self.tail) = (0, 0, Tail::None);
+        }
+    }
+
+    /// Drops everything queued, returning the buffer to the pool.
+    pub fn discard(&mut self, pool: &mut impl BufSource) {
+        (self.start, self.end, self.tail) = (0, 0, Tail::None);
+        self.release(pool);
+    }
+}
+
+fn body_static(res: &Response<'_>) -> &'static [u8] {
+    match res.body_source() {
+        BodySource::Static(s) => s,
+        BodySource::Copied => unreachable!("copied bodies are never sent as a static tail"),
+    }
+}
+
+/// Appends bytes to a slice known to be large enough.
+struct HeadWriter<'a> {
+    out: &'a mut [u8],
+    pos: usize,
+}
+
+impl HeadWriter<'_> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.out[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+
+    fn put_u64(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(&digits[i..]);
+    }
+}
+
+fn write_head(
+    w: &mut HeadWriter<'_>,
+    res: &Response<'_>,
+    body_len: usize,
+    meta: &ResponseMeta,
+    date: &[u8; DATE_LEN],
+) {
+    let status = res.get_status();
+    write_status_line(w, status);
+    w.put(b"Date: ");
+    w.put(date);
+    w.put(b"\r\n");
+    if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
+        w.put(b"Content-Length: ");
+        w.put_u64(body_len as u64);
+        w.put(b"\r\n");
+    }
+    if !meta.keep_alive {
+        w.put(b"Connection: close\r\n");
+    } else if meta.confirm_keep_alive {
+        w.put(b"Connection: keep-alive\r\nKeep-Alive: timeout=");
+        w.put_u64(meta.keep_alive_secs);
+        w.put(b"\r\n");
+    }
+    w.put(res.extra_headers());
+    w.put(b"\r\n");
+}
+
+fn write_status_line(w: &mut HeadWriter<'_>, status: StatusCode) {
+    if status == StatusCode::OK {
+        w.put(b"HTTP/1.1 200 OK\r\n");
+        return;
+    }
+    w.put(b"HTTP/1.1 ");
+    w.put_u64(status.as_u16().into());
+    w.put(b" ");
+    w.put(status.reason().as_bytes());
+    w.put(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::response::Scratch;
+
+    struct Pool(usize);
+    impl BufSource for Pool {
+        fn take(&mut self) -> AlignedBuf {
+            AlignedBuf::new(self.0)
+        }
+        fn give(&mut self, _: AlignedBuf) {}
+    }
+
+    /// Accepts at most `chunk` bytes per call and blocks every other call.
+    struct Trickle {
+        out: Vec<u8>,
+        chunk: usize,
+        calls: usize,
+    }
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.chunk);
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const DATE: &[u8; DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    const KA: ResponseMeta =
+        ResponseMeta { keep_alive: true, confirm_keep_alive: false, keep_alive_secs: 5, head_only: false };
+
+    fn drain(out: &mut Outgoing, chunk: usize) -> Vec<u8> {
+        let mut t = Trickle { out: Vec::new(), chunk, calls: 0 };
+        while !out.flush(&mut t).unwrap() {}
+        t.out
+    }
+
+    #[test]
+    fn serialises_head_and_copied_body() {
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut res = Response::new(&mut s);
+        res.header("Content-Type", "text/plain").body(b"hi");
+        let mut out = Outgoing::new();
+        out.push(&mut Pool(4096), &res, &KA, DATE);
+        assert_eq!(
+            drain(&mut out, 1 << 20),
+            b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nhi"
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn head_requests_keep_length_and_drop_body() {
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut res = Response::new(&mut s);
+        res.status(StatusCode::NOT_FOUND).body_static(b"gone");
+        let mut out = Outgoing::new();
+        let meta = ResponseMeta { head_only: true, keep_alive: false, ..KA };
+        out.push(&mut Pool(4096), &res, &meta, DATE);
+        let sent = drain(&mut out, 7);
+        assert!(sent.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+        assert!(sent.ends_with(b"Content-Length: 4\r\nConnection: close\r\n\r\n"));
+    }
+
+    #[test]
+    fn no_length_for_204_and_confirmed_keep_alive() {
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut res = Response::new(&mut s);
+        res.status(StatusCode::NO_CONTENT).body(b"ignored");
+        let mut out = Outgoing::new();
+        let meta = ResponseMeta { confirm_keep_alive: true, ..KA };
+        out.push(&mut Pool(4096), &res, &meta, DATE);
+        let sent = String::from_utf8(drain(&mut out, 3)).unwrap();
+        assert!(!sent.contains("Content-Length"), "{sent}");
+        assert!(sent.ends_with("Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n"), "{sent}");
+    }
+
+    #[test]
+    fn large_static_and_oversized_bodies_survive_partial_writes() {
+        static BIG: [u8; 100_000] = [b'x'; 100_000];
+        for copied in [false, true] {
+            let mut s = Scratch::with_capacity(64, 64);
+            let mut res = Response::new(&mut s);
+            if copied {
+                res.body(&BIG);
+            } else {
+                res.body_static(&BIG);
+            }
+            let mut out = Outgoing::new();
+            out.push(&mut Pool(4096), &res, &KA, DATE);
+            let sent = drain(&mut out, 777);
+            let body_at = sent.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert!(sent[..body_at].ends_with(b"Content-Length: 100000\r\n\r\n"));
+            assert_eq!(&sent[body_at..], &BIG[..]);
+        }
+    }
+
+    #[test]
+    fn pipelined_responses_queue_in_order() {
+        let mut out = Outgoing::new();
+        let mut pool = Pool(4096);
+        for i in 0..5u8 {
+            let mut s = Scratch::with_capacity(64, 64);
+            let mut res = Response::new(&mut s);
+            res.body(&[b'a' + i]);
+            assert!(out.can_queue() && out.fits(&res));
+            out.push(&mut pool, &res, &KA, DATE);
+        }
+        let sent = drain(&mut out, 50);
+        let text = String::from_utf8(sent).unwrap();
+        let bodies: String = text.split("\r\n\r\n").skip(1).map(|rest| &rest[..1]).collect();
+        assert_eq!(bodies, "abcde");
+    }
+}

@@ -1,0 +1,165 @@
+//! # peregrine
+//!
+//! An HTTP/1.1 server library that runs straight on epoll (Linux) or kqueue
+//! (BSD, macOS) through [`mio`](https://docs.rs/mio), with no async
+//! runtime, and allocates nothing per request.
+//!
+//! You implement one trait, [`Handler`], and give it to a [`Server`]:
+//!
+//! ```no_run
+//! use peregrine::{Config, Handler, Request, Response, Server};
+//!
+//! struct Hello;
+//!
+//! impl Handler for Hello {
+//!     fn handle(&self, _req: &Request<'_>, res: &mut Response<'_>) {
+//!         res.header("Content-Type", "text/plain").body_static(b"Hello, World!");
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), peregrine::Error> {
+//!     let server = Server::bind(Config::new().port(8080), Hello)?;
+//!     println!("listening on http://{}", server.local_addr());
+//!     server.run()
+//! }
+//! ```
+//!
+//! ## Threads
+//!
+//! ```text
+//! main thread ──── Server::run: spawns the threads, sleeps until shutdown, joins them
+//! accept thread(s) ── accept4 → TCP_NODELAY → worker (round-robin) inbox + mio::Waker
+//! worker threads ─── one poll each; own their connections for life:
+//!                    read → parse → Handler::handle → writev
+//! ```
+//!
+//! No connection is shared between threads. The handler is shared (it is
+//! `Send + Sync`) and called on whichever worker owns the connection;
+//! `Server<H>` is generic over it, so the call is monomorphised into the
+//! worker loop.
+//!
+//! ## Memory
+//!
+//! Each worker allocates its connection slab, timer links and scratch space
+//! when it starts, and takes page-aligned read and write buffers from its
+//! own pool as connections need them. A connection holds a buffer only
+//! while it has a partial request or an unsent response, so an idle
+//! keep-alive connection costs a slab entry. Headers parse into a fixed
+//! array on the worker's stack; the query string is parsed only when asked
+//! for, without allocating. Serving a request allocates nothing (a test
+//! with a counting global allocator checks this) unless the handler
+//! allocates, or a copied body is larger than
+//! [`Config::write_buffer_size`].
+//!
+//! ## What a handler may keep
+//!
+//! [`Request`] borrows the connection's read buffer and [`Response`] the
+//! worker's scratch space: both are valid only during
+//! [`Handler::handle`]. Copy out what must outlive the call. A body set
+//! with [`Response::body_static`] is sent from where it is, without a copy.
+//!
+//! ## HTTP behaviour
+//!
+//! Keep-alive is the default on HTTP/1.1; HTTP/1.0 keeps the connection
+//! only when asked (`Connection: keep-alive`, which the response confirms).
+//! `Connection: close` is honoured both ways. Pipelined requests are
+//! answered in order, their responses batched into one `writev`. A
+//! response that does not fit the socket is resumed when the socket is
+//! writable, and no further request is read meanwhile. Requests that
+//! cannot be accepted are answered with the status RFC 9110 names (400,
+//! 413, 414, 431, 501, 505) and the connection is closed.
+//!
+//! ## Shutdown
+//!
+//! SIGINT or SIGTERM (unless [`Config::handle_signals`] is off) or
+//! [`ShutdownHandle::shutdown`] stop the accept threads (the port closes),
+//! close idle connections and let in-flight requests finish, for at most
+//! [`Config::shutdown_grace`]; then [`Server::run`] joins every thread and
+//! returns `Ok(())`. A second signal exits the process at once.
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod error;
+mod handler;
+mod http;
+mod net;
+mod server;
+mod shutdown;
+mod sys;
+mod worker;
+
+pub use config::{Config, MAX_HEADERS_LIMIT};
+pub use error::Error;
+pub use handler::Handler;
+pub use http::query::{BufferTooSmall, Decoded, DecodedBytes, Query, QueryIter};
+pub use http::request::{Headers, Method, Request, Version};
+pub use http::response::Response;
+pub use http::status::StatusCode;
+pub use server::Server;
+pub use shutdown::ShutdownHandle;
+
+/// Parsing helpers for tests and doc examples; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::http::head::{header_slots, HeaderSlots};
+    use crate::http::head;
+
+    /// Fuzzing oracle: parses `data` as a request head at once and as two
+    /// pieces (scanning for the end only in the new bytes, as a
+    /// connection does) and panics if the two disagree.
+    pub fn check_head_parser(data: &[u8]) {
+        let data = &data[head::leading_empty_lines(data)..];
+        let mut slots = header_slots();
+        let whole = head::parse(data, &mut slots, crate::MAX_HEADERS_LIMIT).map(|h| h.map(|h| h.len));
+        let split = data.len() / 2;
+        let incremental = match head::find_end(&data[..split], 0) {
+            Some(_) => return, // ends in the first half: nothing incremental to compare
+            None => head::find_end(data, split),
+        };
+        if let (Ok(Some(len)), Some(end)) = (whole, incremental) {
+            assert_eq!(len, end, "head length differs from the scanned end");
+        }
+        if let Some(end) = incremental {
+            let mut slots = header_slots();
+            let again = head::parse(&data[..end], &mut slots, crate::MAX_HEADERS_LIMIT);
+            assert_eq!(again.is_ok(), whole.is_ok(), "parse result depends on trailing bytes");
+        }
+    }
+
+    /// Parses a complete request head (and a Content-Length body) from
+    /// `raw` into a [`Request`](crate::Request).
+    ///
+    /// # Panics
+    /// If `raw` is not a complete, valid request.
+    pub fn parse_request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> crate::Request<'b> {
+        let head = crate::http::head::parse(raw, slots, crate::MAX_HEADERS_LIMIT)
+            .expect("invalid request")
+            .expect("incomplete request");
+        let body_end = head.len + head.content_length as usize;
+        crate::Request {
+            method: crate::Method::from_token(head.method),
+            target: head.target,
+            version: head.version,
+            headers: crate::Headers::new(head.headers),
+            body: &raw[head.len..body_end],
+            peer: None,
+        }
+    }
+}
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+/// Binds `$req` to a [`Request`] parsed from the string `$raw` (doc examples).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! doc_request {
+    ($req:ident, $raw:expr) => {
+        let mut __slots = $crate::__private::header_slots();
+        let $req = $crate::__private::parse_request($raw.as_bytes(), &mut __slots);
+    };
+}

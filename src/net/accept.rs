@@ -1,0 +1,133 @@
+//! Accept threads: take connections off the listener and hand them to the
+//! workers round-robin, backing off when the process runs out of descriptors.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::shutdown::ShutdownState;
+use crate::worker::conn::refuse_overload;
+use crate::worker::handoff::{Accepted, Handoff};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+
+/// How long to pause accepting after EMFILE/ENFILE before trying again.
+const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
+
+/// One accept thread, built on the starting thread and run on its own.
+pub struct Acceptor {
+    poll: Poll,
+    listener: TcpListener,
+    workers: Vec<Arc<Handoff>>,
+    next: usize,
+    shutdown: Arc<ShutdownState>,
+}
+
+impl Acceptor {
+    /// Registers `listener` with a new poll and makes the poll wakeable
+    /// for shutdown.
+    pub fn new(
+        listener: std::net::TcpListener,
+        workers: Vec<Arc<Handoff>>,
+        first: usize,
+        shutdown: Arc<ShutdownState>,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        shutdown.add_waker(Arc::new(Waker::new(poll.registry(), WAKER)?));
+        Ok(Acceptor { poll, listener, workers, next: first, shutdown })
+    }
+
+    /// Accepts until shutdown; the listener closes when this returns.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(8);
+        let mut backoff = None;
+        while !self.shutdown.is_requested() {
+            if let Err(e) = self.poll.poll(&mut events, backoff) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("accept poll failed; no longer accepting: {e}");
+                    return;
+                }
+            }
+            if self.shutdown.is_requested() {
+                return;
+            }
+            backoff = self.accept_all();
+        }
+    }
+
+    /// Accepts until the backlog is empty. Returns a pause to wait before
+    /// trying again when descriptors ran out (the queued connections stay
+    /// in the backlog, and no new readiness edge would announce them).
+    fn accept_all(&mut self) -> Option<Duration> {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    // Responses are written whole; Nagle would only delay them.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        log::debug!("TCP_NODELAY failed for {peer}: {e}");
+                    }
+                    self.hand_off((stream, peer));
+                }
+                Err(e) => match classify(&e) {
+                    AcceptError::Done => return None,
+                    AcceptError::Transient => continue,
+                    AcceptError::Exhausted => {
+                        log::warn!("accept: {e}; pausing {EXHAUSTED_BACKOFF:?}");
+                        return Some(EXHAUSTED_BACKOFF);
+                    }
+                    AcceptError::Fatal => {
+                        log::error!("accept failed: {e}; retrying in {EXHAUSTED_BACKOFF:?}");
+                        return Some(EXHAUSTED_BACKOFF);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Gives the socket to the next worker, skipping full inboxes; when
+    /// every inbox is full the client gets a 503.
+    fn hand_off(&mut self, mut accepted: Accepted) {
+        let n = self.workers.len();
+        for _ in 0..n {
+            let worker = &self.workers[self.next];
+            self.next = (self.next + 1) % n;
+            match worker.push(accepted) {
+                Ok(()) => return,
+                Err(back) => accepted = back,
+            }
+        }
+        refuse_overload(&mut accepted.0);
+    }
+}
+
+enum AcceptError {
+    /// The backlog is empty.
+    Done,
+    /// This one connection failed (reset before accept, signal): go on.
+    Transient,
+    /// Out of descriptors or memory: pause, do not spin.
+    Exhausted,
+    /// Anything else.
+    Fatal,
+}
+
+fn classify(e: &io::Error) -> AcceptError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock => return AcceptError::Done,
+        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset => {
+            return AcceptError::Transient
+        }
+        _ => {}
+    }
+    match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::Exhausted,
+        Some(libc::EPROTO | libc::EPERM) => AcceptError::Transient,
+        _ => AcceptError::Fatal,
+    }
+}

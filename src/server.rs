@@ -1,0 +1,158 @@
+//! `Server<H>`: binds, builds the threads, runs them until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::handler::Handler;
+use crate::net::{accept::Acceptor, listener};
+use crate::shutdown::{ShutdownHandle, ShutdownState, SignalWatch};
+use crate::worker::Worker;
+
+/// An HTTP/1.1 server, bound and ready to [`run`](Server::run).
+///
+/// ```no_run
+/// use peregrine::{Config, Request, Response, Server};
+///
+/// fn main() -> Result<(), peregrine::Error> {
+///     let hello = |_: &Request<'_>, res: &mut Response<'_>| {
+///         res.header("Content-Type", "text/plain").body_static(b"Hello, World!");
+///     };
+///     let server = Server::bind(Config::new().port(8080), hello)?;
+///     println!("listening on http://{}", server.local_addr());
+///     server.run() // until SIGINT/SIGTERM
+/// }
+/// ```
+pub struct Server<H: Handler> {
+    config: Config,
+    local_addr: SocketAddr,
+    workers: Vec<Worker<H>>,
+    acceptors: Vec<Acceptor>,
+    shutdown: Arc<ShutdownState>,
+}
+
+impl<H: Handler> Server<H> {
+    /// Validates `config`, binds its address and prepares every thread's
+    /// poll, so that anything that can fail at start-up fails here, with
+    /// an [`Error`] naming the address or setting and the cause.
+    pub fn bind(config: Config, handler: H) -> Result<Self, Error> {
+        config.validate()?;
+        let listener = listener::bind(&config)?;
+        let local_addr = listener::local_addr(&listener, config.addr)?;
+        let shutdown = Arc::new(ShutdownState::default());
+        let handler = Arc::new(handler);
+        let setup = |what| move |source| Error::Setup { what, source };
+        let workers = (0..config.workers)
+            .map(|_| Worker::new(&config, Arc::clone(&handler), Arc::clone(&shutdown)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(setup("create a worker's poll"))?;
+        let inboxes: Vec<_> = workers.iter().map(Worker::handoff).collect();
+        let mut acceptors = Vec::with_capacity(config.accept_threads);
+        for i in 0..config.accept_threads {
+            let listener = listener.try_clone().map_err(setup("duplicate the listening socket"))?;
+            let first = i * config.workers / config.accept_threads;
+            let acceptor = Acceptor::new(listener, inboxes.clone(), first, Arc::clone(&shutdown))
+                .map_err(setup("create an accept thread's poll"))?;
+            acceptors.push(acceptor);
+        }
+        // `listener` drops here: the acceptors hold the only descriptors, so
+        // the port closes as soon as they stop.
+        Ok(Server { config, local_addr, workers, acceptors, shutdown })
+    }
+
+    /// The address the server listens on (with the actual port when the
+    /// config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that can stop this server from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { state: Arc::clone(&self.shutdown) }
+    }
+
+    /// Serves until shutdown (SIGINT/SIGTERM, if
+    /// [`Config::handle_signals`] is on, or a [`ShutdownHandle`]), then
+    /// drains: stops accepting, answers in-flight requests, closes
+    /// connections, joins every thread and returns `Ok(())`.
+    pub fn run(self) -> Result<(), Error> {
+        let Server { config, workers, acceptors, shutdown, .. } = self;
+        let signals =
+            if config.handle_signals { Some(SignalWatch::start(Arc::clone(&shutdown))?) } else { None };
+        let cores =
+            if config.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+        let mut threads: Vec<(String, JoinHandle<()>)> = Vec::new();
+        let mut spawn_error = None;
+        for (i, worker) in workers.into_iter().enumerate() {
+            let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
+            let name = format!("peregrine-worker-{i}");
+            let guard = PanicGuard(Arc::clone(&shutdown));
+            match spawn(&name, move || {
+                let _guard = guard;
+                if let Some(core) = core {
+                    if !core_affinity::set_for_current(core) {
+                        log::warn!("could not pin worker {i} to core {}", core.id);
+                    }
+                }
+                worker.run()
+            }) {
+                Ok(t) => threads.push((name, t)),
+                Err(e) => {
+                    spawn_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if spawn_error.is_none() {
+            for (i, acceptor) in acceptors.into_iter().enumerate() {
+                let name = format!("peregrine-accept-{i}");
+                let guard = PanicGuard(Arc::clone(&shutdown));
+                match spawn(&name, move || {
+                    let _guard = guard;
+                    acceptor.run()
+                }) {
+                    Ok(t) => threads.push((name, t)),
+                    Err(e) => {
+                        spawn_error = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if spawn_error.is_some() {
+            shutdown.request();
+        }
+        shutdown.wait();
+        let mut result = spawn_error.map_or(Ok(()), Err);
+        for (name, thread) in threads {
+            if thread.join().is_err() && result.is_ok() {
+                result = Err(Error::ThreadPanicked(name));
+            }
+        }
+        if let Some(signals) = signals {
+            signals.stop();
+        }
+        result
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, Error> {
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map_err(|source| Error::Setup { what: "spawn a server thread", source })
+}
+
+/// Shuts the whole server down if its thread panics: a server missing a
+/// worker would silently drop a share of its connections.
+struct PanicGuard(Arc<ShutdownState>);
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.request();
+        }
+    }
+}

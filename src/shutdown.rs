@@ -1,0 +1,133 @@
+//! Graceful shutdown: the shared flag, the wake-ups that spread it, the
+//! handle users hold, and SIGINT/SIGTERM.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+
+use mio::Waker;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::{Handle, Signals};
+
+use crate::error::Error;
+
+/// Shared by every thread of one server.
+#[derive(Default)]
+pub struct ShutdownState {
+    requested: AtomicBool,
+    wakers: Mutex<Vec<Arc<Waker>>>,
+    /// Lets `run` sleep until shutdown is requested.
+    signalled: (Mutex<bool>, Condvar),
+}
+
+impl ShutdownState {
+    /// Registers a poll to wake when shutdown is requested.
+    pub fn add_waker(&self, waker: Arc<Waker>) {
+        self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(waker);
+    }
+
+    /// Whether shutdown was requested.
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::Acquire)
+    }
+
+    /// Requests shutdown and wakes every thread (idempotent).
+    pub fn request(&self) {
+        if self.requested.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for waker in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            if let Err(e) = waker.wake() {
+                log::error!("cannot wake a server thread for shutdown: {e}");
+            }
+        }
+        let (flag, cv) = &self.signalled;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+
+    /// Blocks until shutdown is requested.
+    pub fn wait(&self) {
+        let (flag, cv) = &self.signalled;
+        let mut done = flag.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = cv.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Asks a running server to shut down gracefully; cheap to clone and
+/// usable from any thread.
+///
+/// ```no_run
+/// # use peregrine::{Config, Request, Response, Server};
+/// let server = Server::bind(Config::new().port(0), |_: &Request<'_>, _: &mut Response<'_>| {})?;
+/// let handle = server.shutdown_handle();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_secs(60));
+///     handle.shutdown();
+/// });
+/// server.run()?; // returns once in-flight requests are answered
+/// # Ok::<(), peregrine::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    pub(crate) state: Arc<ShutdownState>,
+}
+
+impl ShutdownHandle {
+    /// Stops accepting, lets in-flight requests finish (up to
+    /// [`Config::shutdown_grace`](crate::Config::shutdown_grace)), closes
+    /// idle connections; [`Server::run`](crate::Server::run) then returns.
+    pub fn shutdown(&self) {
+        self.state.request();
+    }
+
+    /// Whether shutdown was requested.
+    pub fn is_shutting_down(&self) -> bool {
+        self.state.is_requested()
+    }
+}
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownHandle").field("requested", &self.is_shutting_down()).finish()
+    }
+}
+
+/// SIGINT/SIGTERM handling for one `run`: the first signal shuts down
+/// gracefully, a second exits the process at once.
+pub struct SignalWatch {
+    handle: Handle,
+    thread: JoinHandle<()>,
+}
+
+impl SignalWatch {
+    /// Installs the handlers and starts the thread that reacts to them.
+    pub fn start(state: Arc<ShutdownState>) -> Result<Self, Error> {
+        let setup = |source| Error::Setup { what: "install SIGINT/SIGTERM handlers", source };
+        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(setup)?;
+        let handle = signals.handle();
+        let thread = thread::Builder::new()
+            .name("peregrine-signals".into())
+            .spawn(move || {
+                for (n, signal) in signals.forever().enumerate() {
+                    if n == 0 {
+                        log::info!("signal {signal}: shutting down gracefully (send again to exit now)");
+                        state.request();
+                    } else {
+                        log::warn!("second signal {signal}: exiting without waiting");
+                        std::process::exit(1);
+                    }
+                }
+            })
+            .map_err(|source| Error::Setup { what: "spawn the signal thread", source })?;
+        Ok(SignalWatch { handle, thread })
+    }
+
+    /// Uninstalls the handlers and ends the thread.
+    pub fn stop(self) {
+        self.handle.close();
+        let _ = self.thread.join();
+    }
+}

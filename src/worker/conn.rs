@@ -1,0 +1,283 @@
+//! One connection's state machine: read → parse → handle → write, with
+//! keep-alive, pipelining, back-pressure and lingering close.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::panic::{self, AssertUnwindSafe};
+
+use mio::net::TcpStream;
+
+use super::input::{Input, ReadOutcome};
+use super::timer::TimerKind;
+use super::Ctx;
+use crate::handler::Handler;
+use crate::http::head::{self, HeadError};
+use crate::http::request::{Headers, Method, Request};
+use crate::http::response::Response;
+use crate::http::status::StatusCode;
+use crate::http::write::{Outgoing, ResponseMeta};
+
+/// What the worker should do with a connection after driving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep it; it waits for readiness or a timer.
+    Keep,
+    /// Close it now.
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Serving requests.
+    Open,
+    /// A last response is queued; close once it is sent. `linger`: the
+    /// client may still be sending, so half-close and drain first, or the
+    /// kernel would answer its bytes with a reset that can destroy the
+    /// response before the client reads it.
+    Closing { linger: bool },
+    /// Half-closed; discarding input until the client closes or the linger
+    /// timer fires.
+    Lingering,
+}
+
+/// The outcome of trying to serve one buffered request.
+enum Step {
+    Served,
+    Incomplete,
+}
+
+/// A client connection owned by one worker.
+pub struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    input: Input,
+    out: Outgoing,
+    state: State,
+    /// The client sent EOF: serve what is buffered, then close.
+    eof: bool,
+}
+
+impl Conn {
+    /// A new connection, holding no buffers yet.
+    pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
+        Conn { stream, peer, input: Input::new(), out: Outgoing::new(), state: State::Open, eof: false }
+    }
+
+    /// The socket, for (de)registration.
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Between requests, with nothing half-read or unsent.
+    pub fn is_idle(&self) -> bool {
+        self.state == State::Open && self.input.is_empty() && self.out.is_empty()
+    }
+
+    /// Returns the connection's buffers to the worker's pools.
+    pub fn release<H>(&mut self, ctx: &mut Ctx<H>) {
+        self.input.discard(&mut ctx.in_pool);
+        self.out.discard(&mut ctx.out_pool);
+    }
+
+    /// Makes all the progress possible without blocking: flush, serve
+    /// buffered requests, read more; then arms the timer for what the
+    /// connection waits for.
+    pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) -> Verdict {
+        // A short read means the socket was empty; the edge-triggered poll
+        // reports the next arrival, so reading again would only cost a
+        // syscall returning EAGAIN.
+        let mut drained = false;
+        loop {
+            if !self.out.is_empty() {
+                match self.out.flush(&mut self.stream) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        ctx.timers.arm(key, TimerKind::Write, ctx.now);
+                        return Verdict::Keep;
+                    }
+                    Err(_) => return Verdict::Close,
+                }
+            }
+            self.out.release(&mut ctx.out_pool);
+            match self.state {
+                State::Open => {}
+                State::Closing { linger } => return self.begin_close(linger, key, ctx),
+                State::Lingering => return self.linger(ctx),
+            }
+            if self.serve(ctx) {
+                continue;
+            }
+            if self.eof {
+                return Verdict::Close;
+            }
+            if drained {
+                break;
+            }
+            match self.input.read_from(&mut self.stream, &mut ctx.in_pool) {
+                Ok(ReadOutcome::Data { drained: d }) => drained = d,
+                Ok(ReadOutcome::WouldBlock) => break,
+                Ok(ReadOutcome::Eof) => self.eof = true,
+                Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.input.pending()).status(), ctx),
+                Err(_) => return Verdict::Close,
+            }
+        }
+        self.input.release(&mut ctx.in_pool);
+        if self.input.is_empty() {
+            if ctx.draining {
+                return Verdict::Close;
+            }
+            ctx.timers.arm(key, TimerKind::Idle, ctx.now);
+        } else {
+            ctx.timers.arm_once(key, TimerKind::Request, ctx.now);
+        }
+        Verdict::Keep
+    }
+
+    /// Handles an expired timer of this connection.
+    pub fn on_timeout<H: Handler>(&mut self, kind: TimerKind, key: usize, ctx: &mut Ctx<H>) -> Verdict {
+        match kind {
+            TimerKind::Request if self.state == State::Open && self.out.is_empty() => {
+                self.refuse(StatusCode::REQUEST_TIMEOUT, ctx);
+                self.drive(key, ctx)
+            }
+            _ => Verdict::Close,
+        }
+    }
+
+    /// Serves the complete requests buffered, as long as responses can be
+    /// queued. Returns whether anything changed (a response was queued or
+    /// the connection is closing), so the caller flushes before going on.
+    fn serve<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> bool {
+        let mut progressed = false;
+        while self.state == State::Open && !self.input.is_empty() {
+            if !self.out.can_queue() {
+                return true;
+            }
+            let skip = head::leading_empty_lines(self.input.pending());
+            if skip > 0 {
+                self.input.consume(skip);
+                continue;
+            }
+            match self.serve_one(ctx) {
+                Ok(Step::Served) => progressed = true,
+                Ok(Step::Incomplete) => break,
+                Err(e) => {
+                    self.refuse(e.status(), ctx);
+                    return true;
+                }
+            }
+        }
+        progressed
+    }
+
+    /// Parses the next request; if it is complete, calls the handler and
+    /// queues the response.
+    fn serve_one<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> Result<Step, HeadError> {
+        let pending = self.input.pending();
+        let pending_len = pending.len();
+        let mut slots = head::header_slots();
+        let parsed = if self.input.scanned == 0 {
+            // Fast path: the whole head usually arrives in one read.
+            head::parse(pending, &mut slots, ctx.max_headers)?
+        } else {
+            // A slow head: look at the new bytes only, parse once it ended.
+            match head::find_end(pending, self.input.scanned) {
+                None => None,
+                Some(end) => Some(
+                    head::parse(&pending[..end], &mut slots, ctx.max_headers)?.ok_or(HeadError::Malformed)?,
+                ),
+            }
+        };
+        let Some(head) = parsed else {
+            self.input.scanned = pending_len;
+            return Ok(Step::Incomplete);
+        };
+        let total = head.len as u64 + head.content_length;
+        if total > ctx.in_pool.buf_size() as u64 {
+            return Err(HeadError::BodyTooLarge);
+        }
+        let total = total as usize;
+        if pending_len < total {
+            return Ok(Step::Incomplete);
+        }
+        let req = Request {
+            method: Method::from_token(head.method),
+            target: head.target,
+            version: head.version,
+            headers: Headers::new(head.headers),
+            body: &pending[head.len..total],
+            peer: Some(self.peer),
+        };
+        let mut res = Response::new(&mut ctx.scratch);
+        let handler = &*ctx.handler;
+        if panic::catch_unwind(AssertUnwindSafe(|| handler.handle(&req, &mut res))).is_err() {
+            log::error!("handler panicked on {} {}; answered 500", req.method, req.path());
+            res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        } else if res.has_invalid_header() {
+            log::error!("handler set an invalid header on {} {}; answered 500", req.method, req.path());
+            res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        let keep_alive = head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested();
+        let meta = ResponseMeta {
+            keep_alive,
+            confirm_keep_alive: keep_alive && head.keep_alive_explicit,
+            keep_alive_secs: ctx.keep_alive_secs,
+            head_only: req.method == Method::Head,
+        };
+        if !self.out.fits(&res) {
+            // Make room by sending what is queued; an error shows again on
+            // the next flush.
+            let _ = self.out.flush(&mut self.stream);
+        }
+        self.out.push(&mut ctx.out_pool, &res, &meta, ctx.date.get());
+        self.input.consume(total);
+        if !keep_alive {
+            self.state = State::Closing { linger: !self.input.is_empty() };
+        }
+        Ok(Step::Served)
+    }
+
+    /// Answers a request the server cannot accept, then closes.
+    fn refuse<H>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
+        let mut res = Response::new(&mut ctx.scratch);
+        res.reset_to_error(status);
+        self.out.push_error(&mut ctx.out_pool, &res, ctx.date.get());
+        self.input.discard(&mut ctx.in_pool);
+        self.state = State::Closing { linger: true };
+    }
+
+    fn begin_close<H>(&mut self, linger: bool, key: usize, ctx: &mut Ctx<H>) -> Verdict {
+        if !linger || self.eof {
+            return Verdict::Close;
+        }
+        if self.stream.shutdown(Shutdown::Write).is_err() {
+            return Verdict::Close;
+        }
+        self.state = State::Lingering;
+        ctx.timers.arm(key, TimerKind::Linger, ctx.now);
+        self.linger(ctx)
+    }
+
+    /// Reads and drops whatever the client still sends, until it closes.
+    fn linger<H>(&mut self, ctx: &mut Ctx<H>) -> Verdict {
+        loop {
+            self.input.discard(&mut ctx.in_pool);
+            match self.input.read_from(&mut self.stream, &mut ctx.in_pool) {
+                Ok(ReadOutcome::Data { .. } | ReadOutcome::Full) => continue,
+                Ok(ReadOutcome::WouldBlock) => {
+                    self.input.discard(&mut ctx.in_pool);
+                    return Verdict::Keep;
+                }
+                Ok(ReadOutcome::Eof) | Err(_) => return Verdict::Close,
+            }
+        }
+    }
+}
+
+/// Best-effort `503` to a connection the worker has no room for.
+pub fn refuse_overload(stream: &mut TcpStream) {
+    const BUSY: &[u8] =
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
+    let _ = io::Write::write(stream, BUSY);
+    let _ = stream.shutdown(Shutdown::Write);
+}

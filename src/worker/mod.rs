@@ -1,0 +1,226 @@
+//! A worker thread: one poll, one connection slab, its own buffers, timers
+//! and `Date` cache; it owns every connection handed to it for life.
+
+pub mod conn;
+pub mod handoff;
+pub mod input;
+pub mod pool;
+pub mod slab;
+pub mod timer;
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use self::conn::{Conn, Verdict};
+use self::handoff::{Accepted, Handoff};
+use self::pool::BufPool;
+use self::slab::Slab;
+use self::timer::{TimerKind, Timers};
+use crate::config::Config;
+use crate::handler::Handler;
+use crate::http::date::DateCache;
+use crate::http::response::Scratch;
+use crate::shutdown::ShutdownState;
+
+/// Token of the worker's waker; connection tokens are slab keys below it.
+pub const WAKER: Token = Token(usize::MAX);
+
+/// How many events one `epoll_wait` may return.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Everything a connection needs from its worker while it is driven.
+pub struct Ctx<H> {
+    pub handler: Arc<H>,
+    pub in_pool: BufPool,
+    pub out_pool: BufPool,
+    pub timers: Timers,
+    pub date: DateCache,
+    pub scratch: Scratch,
+    pub max_headers: usize,
+    pub keep_alive_secs: u64,
+    /// The time of the current loop iteration.
+    pub now: Instant,
+    /// Shutting down: idle connections close.
+    pub draining: bool,
+    /// Read per response, so one being made when shutdown starts already
+    /// says `Connection: close`.
+    pub shutdown: Arc<ShutdownState>,
+}
+
+/// A worker, built on the starting thread (so failures surface from
+/// `Server::bind`) and run on its own.
+pub struct Worker<H> {
+    poll: Poll,
+    handoff: Arc<Handoff>,
+    conns: Slab<Conn>,
+    ctx: Ctx<H>,
+    shutdown: Arc<ShutdownState>,
+    grace: Duration,
+    /// Connections this worker holds at most.
+    capacity: usize,
+}
+
+impl<H: Handler> Worker<H> {
+    /// Creates the worker's poll and inbox.
+    pub fn new(config: &Config, handler: Arc<H>, shutdown: Arc<ShutdownState>) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        shutdown.add_waker(Arc::clone(&waker));
+        let capacity = config.connections_per_worker();
+        let handoff = Arc::new(Handoff::new(handoff_capacity(capacity), waker));
+        let durations =
+            [config.keep_alive_timeout, config.request_timeout, config.write_timeout, config.linger_timeout];
+        let ctx = Ctx {
+            handler,
+            in_pool: BufPool::new(config.read_buffer_size, capacity),
+            out_pool: BufPool::new(config.write_buffer_size, capacity),
+            timers: Timers::new(capacity, durations),
+            date: DateCache::new(),
+            scratch: Scratch::with_capacity(4096, config.write_buffer_size),
+            max_headers: config.max_headers,
+            keep_alive_secs: config.keep_alive_timeout.as_secs().max(1),
+            now: Instant::now(),
+            draining: false,
+            shutdown: Arc::clone(&shutdown),
+        };
+        Ok(Worker {
+            poll,
+            handoff,
+            conns: Slab::with_capacity(capacity),
+            ctx,
+            shutdown,
+            grace: config.shutdown_grace,
+            capacity,
+        })
+    }
+
+    /// The inbox accept threads hand sockets to.
+    pub fn handoff(&self) -> Arc<Handoff> {
+        Arc::clone(&self.handoff)
+    }
+
+    /// Serves until shutdown has drained every connection (or the grace
+    /// period ran out).
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut inbox = VecDeque::with_capacity(handoff_capacity(self.capacity));
+        let mut keys = Vec::with_capacity(self.capacity);
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let deadline = match (self.ctx.timers.next_deadline(), drain_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("worker poll failed, closing its connections: {e}");
+                    break;
+                }
+            }
+            self.ctx.now = Instant::now();
+            self.ctx.date.update(self.ctx.now);
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.admit(&mut inbox),
+                    Token(key) => self.drive(key),
+                }
+            }
+            self.expire_timers();
+            if drain_deadline.is_none() && self.shutdown.is_requested() {
+                drain_deadline = Some(self.ctx.now + self.grace);
+                self.begin_drain(&mut inbox, &mut keys);
+            }
+            if let Some(deadline) = drain_deadline {
+                if self.conns.is_empty() {
+                    break;
+                }
+                if self.ctx.now >= deadline {
+                    log::warn!("shutdown grace period over: closing {} connections", self.conns.len());
+                    break;
+                }
+            }
+        }
+        self.close_all();
+    }
+
+    /// Registers the sockets accept threads handed over.
+    fn admit(&mut self, inbox: &mut VecDeque<Accepted>) {
+        self.handoff.take_all(inbox);
+        while let Some((stream, peer)) = inbox.pop_front() {
+            match self.conns.insert(Conn::new(stream, peer)) {
+                Ok(key) => {
+                    let conn = self.conns.get_mut(key).expect("just inserted");
+                    let registered = self.poll.registry().register(
+                        conn.stream_mut(),
+                        Token(key),
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
+                    if let Err(e) = registered {
+                        log::error!("cannot register a connection: {e}");
+                        self.conns.remove(key);
+                    } else {
+                        // Until the first request, the idle timer bounds
+                        // connections that never send anything.
+                        self.ctx.timers.arm(key, TimerKind::Idle, self.ctx.now);
+                    }
+                }
+                Err(mut conn) => conn::refuse_overload(conn.stream_mut()),
+            }
+        }
+    }
+
+    fn drive(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.drive(key, &mut self.ctx) == Verdict::Close {
+            self.close(key);
+        }
+    }
+
+    fn expire_timers(&mut self) {
+        while let Some((key, kind)) = self.ctx.timers.pop_expired(self.ctx.now) {
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            if conn.on_timeout(kind, key, &mut self.ctx) == Verdict::Close {
+                self.close(key);
+            }
+        }
+    }
+
+    /// Stops keep-alive and closes every idle connection; busy ones close
+    /// after their current response.
+    fn begin_drain(&mut self, inbox: &mut VecDeque<Accepted>, keys: &mut Vec<usize>) {
+        self.ctx.draining = true;
+        // Sockets accepted before the listener closed may carry requests.
+        self.admit(inbox);
+        self.ctx.timers.keys_of(TimerKind::Idle, keys);
+        for &key in keys.iter() {
+            if self.conns.get_mut(key).is_some_and(|c| c.is_idle()) {
+                self.close(key);
+            }
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        self.ctx.timers.disarm(key);
+        if let Some(mut conn) = self.conns.remove(key) {
+            conn.release(&mut self.ctx);
+            // Dropping the socket closes it, which also removes it from the poll.
+        }
+    }
+
+    fn close_all(&mut self) {
+        for key in 0..self.conns.key_bound() {
+            self.close(key);
+        }
+    }
+}
+
+/// Sockets an inbox holds at most: enough for a burst of accepts, bounded
+/// so a stalled worker cannot hoard descriptors.
+fn handoff_capacity(connections: usize) -> usize {
+    connections.min(4096)
+}

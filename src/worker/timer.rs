@@ -1,0 +1,169 @@
+//! Per-worker timeouts: one intrusive list per kind of timeout.
+//!
+//! Every timer of a kind has the same duration, so appending at the tail
+//! keeps each list sorted by deadline: arming, disarming and finding the
+//! next expiry are O(1) and allocate nothing (the links are preallocated,
+//! one per connection slot).
+
+use std::time::{Duration, Instant};
+
+/// What a connection is waiting for; each kind has its own duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    /// An idle keep-alive connection waiting for its next request.
+    Idle = 0,
+    /// A request started but not complete.
+    Request = 1,
+    /// A response the client is not reading.
+    Write = 2,
+    /// A closing connection draining what the client still sends.
+    Linger = 3,
+}
+
+const KINDS: usize = 4;
+const NIL: u32 = u32::MAX;
+const ALL: [TimerKind; KINDS] = [TimerKind::Idle, TimerKind::Request, TimerKind::Write, TimerKind::Linger];
+
+#[derive(Clone, Copy)]
+struct Link {
+    prev: u32,
+    next: u32,
+    deadline: Instant,
+    kind: Option<TimerKind>,
+}
+
+/// The timer lists of one worker.
+pub struct Timers {
+    heads: [u32; KINDS],
+    tails: [u32; KINDS],
+    durations: [Duration; KINDS],
+    links: Vec<Link>,
+}
+
+impl Timers {
+    /// Timers for keys `0..capacity`, with a duration per kind (indexed by
+    /// `TimerKind as usize`).
+    pub fn new(capacity: usize, durations: [Duration; KINDS]) -> Self {
+        let unarmed = Link { prev: NIL, next: NIL, deadline: Instant::now(), kind: None };
+        Timers { heads: [NIL; KINDS], tails: [NIL; KINDS], durations, links: vec![unarmed; capacity] }
+    }
+
+    /// The kind `key` is armed with, if any.
+    pub fn armed(&self, key: usize) -> Option<TimerKind> {
+        self.links[key].kind
+    }
+
+    /// (Re)arms `key` to fire `kind`'s duration after `now`.
+    pub fn arm(&mut self, key: usize, kind: TimerKind, now: Instant) {
+        self.disarm(key);
+        let k = kind as usize;
+        let tail = self.tails[k];
+        self.links[key] = Link { prev: tail, next: NIL, deadline: now + self.durations[k], kind: Some(kind) };
+        match tail {
+            NIL => self.heads[k] = key as u32,
+            t => self.links[t as usize].next = key as u32,
+        }
+        self.tails[k] = key as u32;
+    }
+
+    /// Arms `key` with `kind` unless it already is: a slow client does not
+    /// push its deadline back by trickling bytes.
+    pub fn arm_once(&mut self, key: usize, kind: TimerKind, now: Instant) {
+        if self.armed(key) != Some(kind) {
+            self.arm(key, kind, now);
+        }
+    }
+
+    /// Removes `key`'s timer, if armed.
+    pub fn disarm(&mut self, key: usize) {
+        let Link { prev, next, kind, .. } = self.links[key];
+        let Some(kind) = kind else { return };
+        let k = kind as usize;
+        match prev {
+            NIL => self.heads[k] = next,
+            p => self.links[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tails[k] = prev,
+            n => self.links[n as usize].prev = prev,
+        }
+        self.links[key].kind = None;
+    }
+
+    /// The earliest deadline of any armed timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heads.iter().filter(|&&h| h != NIL).map(|&h| self.links[h as usize].deadline).min()
+    }
+
+    /// Disarms and returns one timer whose deadline is at or before `now`.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<(usize, TimerKind)> {
+        for kind in ALL {
+            let head = self.heads[kind as usize];
+            if head != NIL && self.links[head as usize].deadline <= now {
+                self.disarm(head as usize);
+                return Some((head as usize, kind));
+            }
+        }
+        None
+    }
+
+    /// Keys armed with `kind`, oldest first (collected into `out`, which
+    /// the caller reuses).
+    pub fn keys_of(&self, kind: TimerKind, out: &mut Vec<usize>) {
+        out.clear();
+        let mut at = self.heads[kind as usize];
+        while at != NIL {
+            out.push(at as usize);
+            at = self.links[at as usize].next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timers() -> Timers {
+        let s = Duration::from_secs(1);
+        Timers::new(8, [s, s * 2, s * 3, s * 4])
+    }
+
+    #[test]
+    fn expire_in_deadline_order() {
+        let mut t = timers();
+        let t0 = Instant::now();
+        t.arm(3, TimerKind::Idle, t0);
+        t.arm(1, TimerKind::Idle, t0 + Duration::from_millis(10));
+        t.arm(5, TimerKind::Request, t0);
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(t.pop_expired(t0), None);
+        let later = t0 + Duration::from_secs(5);
+        assert_eq!(t.pop_expired(later), Some((3, TimerKind::Idle)));
+        assert_eq!(t.pop_expired(later), Some((1, TimerKind::Idle)));
+        assert_eq!(t.pop_expired(later), Some((5, TimerKind::Request)));
+        assert_eq!(t.pop_expired(later), None);
+        assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn disarm_and_rearm_unlink_cleanly() {
+        let mut t = timers();
+        let t0 = Instant::now();
+        for k in 0..4 {
+            t.arm(k, TimerKind::Idle, t0);
+        }
+        t.disarm(1);
+        t.arm(2, TimerKind::Write, t0);
+        t.disarm(7); // never armed: no effect
+        let mut keys = Vec::new();
+        t.keys_of(TimerKind::Idle, &mut keys);
+        assert_eq!(keys, [0, 3]);
+        t.keys_of(TimerKind::Write, &mut keys);
+        assert_eq!(keys, [2]);
+        t.arm_once(2, TimerKind::Write, t0 + Duration::from_secs(9));
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(1)));
+        t.disarm(0);
+        t.disarm(3);
+        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(3)));
+    }
+}

@@ -1,0 +1,125 @@
+//! SIGTERM/SIGINT handling, tested on a child process (this test binary
+//! re-run with `PEREGRINE_SIGNAL_CHILD` set), since the signals end the
+//! whole process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use peregrine::{Config, Request, Response, Server};
+
+mod support;
+use support::WAIT;
+
+const CHILD_ENV: &str = "PEREGRINE_SIGNAL_CHILD";
+
+/// In the child: serve with signal handling on, print the address, run.
+fn child_server() {
+    let handler = |req: &Request<'_>, res: &mut Response<'_>| {
+        if let Some(ms) = req.path().strip_prefix("/sleep/") {
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+        }
+        res.body(b"done");
+    };
+    let config = Config::new().addr("127.0.0.1:0".parse().unwrap()).workers(2);
+    let server = Server::bind(config, handler).unwrap();
+    println!("ADDR={}", server.local_addr());
+    server.run().unwrap();
+    println!("RUN RETURNED OK");
+}
+
+/// Starts this test (by name) in a child process as the server.
+fn spawn_child(test: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("child ended before printing its address").unwrap();
+        // libtest prints the test's name on the same line.
+        if let Some(at) = line.find("ADDR=") {
+            break line[at + 5..].trim().parse().unwrap();
+        }
+    };
+    // Keep draining the child's output so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig} failed");
+}
+
+fn wait_exit(child: &mut Child) -> ExitStatus {
+    let end = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("server process did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return child_server();
+    }
+    let (mut child, addr) = spawn_child("sigterm_finishes_in_flight_requests_then_exits_zero");
+
+    let mut idle = connect(addr);
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 256];
+    assert!(idle.read(&mut first).unwrap() > 0);
+
+    let mut busy = connect(addr);
+    busy.write_all(b"GET /sleep/400 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100)); // the handler is now sleeping
+    signal(&child, "-TERM");
+
+    let mut response = Vec::new();
+    busy.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\ndone"), "{text}");
+
+    let mut rest = Vec::new();
+    assert_eq!(idle.read_to_end(&mut rest).unwrap(), 0, "idle connection not closed");
+
+    let status = wait_exit(&mut child);
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(TcpStream::connect(addr).is_err(), "still accepting after exit");
+}
+
+#[test]
+fn second_signal_exits_without_waiting() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return child_server();
+    }
+    let (mut child, addr) = spawn_child("second_signal_exits_without_waiting");
+    let mut stuck = connect(addr);
+    stuck.write_all(b"GET /sleep/8000 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    signal(&child, "-INT");
+    std::thread::sleep(Duration::from_millis(100));
+    signal(&child, "-TERM");
+    // A graceful exit would wait for the 8 s handler and exit 0.
+    let status = wait_exit(&mut child);
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}

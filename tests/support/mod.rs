@@ -1,0 +1,177 @@
+//! Helpers shared by the behaviour tests: a server on 127.0.0.1:0 in this
+//! process, and a raw-socket client with bounded waits.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use peregrine::{Config, Handler, Server, ShutdownHandle};
+
+/// How long any single client wait may take before a test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A server running on its own thread; shut down and joined on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub handle: ShutdownHandle,
+    thread: Option<JoinHandle<Result<(), peregrine::Error>>>,
+}
+
+impl TestServer {
+    /// Starts `handler` with `config` bound to 127.0.0.1:0, signals off.
+    pub fn start<H: Handler>(config: Config, handler: H) -> Self {
+        let config = config.addr("127.0.0.1:0".parse().unwrap()).handle_signals(false);
+        let server = Server::bind(config, handler).expect("bind");
+        let addr = server.local_addr();
+        let handle = server.shutdown_handle();
+        let thread = Some(std::thread::spawn(move || server.run()));
+        TestServer { addr, handle, thread }
+    }
+
+    /// Two workers, defaults otherwise.
+    pub fn with<H: Handler>(handler: H) -> Self {
+        Self::start(Config::new().workers(2), handler)
+    }
+
+    /// A connected client with read/write timeouts.
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.set_write_timeout(Some(WAIT)).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    /// Requests shutdown and waits for `run` to return its result.
+    pub fn stop(mut self) -> Result<(), peregrine::Error> {
+        self.handle.shutdown();
+        self.thread.take().unwrap().join().expect("server thread panicked")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.handle.shutdown();
+            let _ = t.join();
+        }
+    }
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// `(name, value)` in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one response from `s` (Content-Length framed, or to EOF when the
+/// head has none). `head_only`: the request was HEAD (no body follows).
+pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_only: bool) -> RawResponse {
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        fill(s, buf);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).expect("head is UTF-8");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    assert!(status_line.starts_with("HTTP/1.1 "), "status line {status_line:?}");
+    let status = status_line[9..12].parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').expect("header line has a colon");
+            (n.to_string(), v.trim().to_string())
+        })
+        .collect();
+    let mut res = RawResponse { status, headers, body: Vec::new() };
+    let len = match res.header("content-length") {
+        _ if head_only => 0,
+        Some(l) => l.parse::<usize>().unwrap(),
+        None => {
+            buf.drain(..head_end);
+            read_to_end(s, buf);
+            res.body = std::mem::take(buf);
+            return res;
+        }
+    };
+    while buf.len() < head_end + len {
+        fill(s, buf);
+    }
+    res.body = buf[head_end..head_end + len].to_vec();
+    buf.drain(..head_end + len);
+    res
+}
+
+/// Sends `raw` and reads one response.
+pub fn roundtrip(s: &mut TcpStream, raw: &[u8]) -> RawResponse {
+    s.write_all(raw).unwrap();
+    let head_only = raw.starts_with(b"HEAD ");
+    read_response(s, &mut Vec::new(), head_only)
+}
+
+/// One request on a fresh connection.
+pub fn request(server: &TestServer, raw: &[u8]) -> RawResponse {
+    roundtrip(&mut server.connect(), raw)
+}
+
+/// Reads once more into `buf`; panics on EOF or timeout.
+fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) {
+    let mut chunk = [0u8; 65536];
+    let n = s.read(&mut chunk).expect("read");
+    assert!(n > 0, "connection closed mid-response; got {:?}", String::from_utf8_lossy(buf));
+    buf.extend_from_slice(&chunk[..n]);
+}
+
+fn read_to_end(s: &mut TcpStream, buf: &mut Vec<u8>) {
+    s.read_to_end(buf).expect("read to end");
+}
+
+/// Whether the server closed `s`: EOF (or reset) within `WAIT`, with no
+/// further bytes.
+pub fn is_closed(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe),
+    }
+}
+
+/// Whether `s` is still open after `wait` (no EOF, no data).
+pub fn stays_open(s: &mut TcpStream, wait: Duration) -> bool {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut b = [0u8; 1];
+    let open = matches!(s.read(&mut b), Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    open
+}
+
+/// Polls `cond` every few milliseconds until it holds or `WAIT` passes.
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + WAIT;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// Counts the open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
