@@ -83,41 +83,36 @@ impl<H: Handler> Server<H> {
             if config.handle_signals { Some(SignalWatch::start(Arc::clone(&shutdown))?) } else { None };
         let cores =
             if config.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
-        let mut threads: Vec<(String, JoinHandle<()>)> = Vec::new();
-        let mut spawn_error = None;
-        for (i, worker) in workers.into_iter().enumerate() {
+        type Job = Box<dyn FnOnce() + Send>;
+        let worker_jobs = workers.into_iter().enumerate().map(|(i, worker)| {
             let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
-            let name = format!("peregrine-worker-{i}");
-            let guard = PanicGuard(Arc::clone(&shutdown));
-            match spawn(&name, move || {
-                let _guard = guard;
+            let job: Job = Box::new(move || {
                 if let Some(core) = core {
                     if !core_affinity::set_for_current(core) {
                         log::warn!("could not pin worker {i} to core {}", core.id);
                     }
                 }
                 worker.run()
+            });
+            (format!("peregrine-worker-{i}"), job)
+        });
+        let accept_jobs = acceptors.into_iter().enumerate().map(|(i, acceptor)| {
+            let job: Job = Box::new(move || acceptor.run());
+            (format!("peregrine-accept-{i}"), job)
+        });
+        // Workers first, so no socket is handed to a worker not yet running.
+        let mut threads: Vec<(String, JoinHandle<()>)> = Vec::new();
+        let mut spawn_error = None;
+        for (name, job) in worker_jobs.chain(accept_jobs) {
+            let guard = PanicGuard(Arc::clone(&shutdown));
+            match spawn(&name, move || {
+                let _guard = guard;
+                job()
             }) {
                 Ok(t) => threads.push((name, t)),
                 Err(e) => {
                     spawn_error = Some(e);
                     break;
-                }
-            }
-        }
-        if spawn_error.is_none() {
-            for (i, acceptor) in acceptors.into_iter().enumerate() {
-                let name = format!("peregrine-accept-{i}");
-                let guard = PanicGuard(Arc::clone(&shutdown));
-                match spawn(&name, move || {
-                    let _guard = guard;
-                    acceptor.run()
-                }) {
-                    Ok(t) => threads.push((name, t)),
-                    Err(e) => {
-                        spawn_error = Some(e);
-                        break;
-                    }
                 }
             }
         }
