@@ -103,8 +103,8 @@ pub use shutdown::ShutdownHandle;
 /// Parsing helpers for tests and doc examples; not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::http::head::{header_slots, HeaderSlots};
     use crate::http::head;
+    pub use crate::http::head::{header_slots, HeaderSlots};
 
     /// Fuzzing oracle: parses `data` as a request head at once and as two
     /// pieces (scanning for the end only in the new bytes, as a

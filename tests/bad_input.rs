@@ -1,0 +1,340 @@
+//! Requests the server cannot accept are answered with the status RFC 9110
+//! names and the connection is closed; failing handlers become 500s; bad
+//! or vanishing clients never take the server down or leak descriptors.
+//!
+//! Every test here takes `SERIAL`, so the descriptor count measured by
+//! `no_connection_leaks_after_bad_input` is not disturbed by the others.
+
+use std::io::{Read, Write};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use peregrine::{Config, Request, Response};
+
+mod support;
+use support::{eventually, is_closed, open_fds, read_response, request, RawResponse, TestServer};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const MAX_HEADERS: usize = 16;
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Default buffers (8 KiB read buffer), few headers, a short request timeout.
+fn config() -> Config {
+    Config::new().workers(2).max_headers(MAX_HEADERS).request_timeout(REQUEST_TIMEOUT)
+}
+
+fn handler(req: &Request<'_>, res: &mut Response<'_>) {
+    match req.path() {
+        "/panic" => panic!("handler panic on purpose (bad_input test)"),
+        "/inject" => {
+            res.header("X-Evil", "a\r\nSet-Cookie: injected=1").body(b"evil body");
+        }
+        "/inject-fmt" => {
+            res.header_fmt("X-Evil", format_args!("a{}Set-Cookie: injected=1", "\r\n")).body(b"evil body");
+        }
+        _ => {
+            write!(res, "ok {} {}", req.path(), req.body().len()).unwrap();
+        }
+    }
+}
+
+fn start() -> TestServer {
+    TestServer::start(config(), handler)
+}
+
+fn lossy(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&raw[..raw.len().min(80)]).into_owned();
+    if raw.len() > 80 {
+        format!("{s}… ({} bytes)", raw.len())
+    } else {
+        s
+    }
+}
+
+/// Sends `raw` on a fresh connection; expects one response with `status`,
+/// `Connection: close`, and then the connection closed.
+fn expect_refused(server: &TestServer, raw: &[u8], status: u16) {
+    let mut s = server.connect();
+    s.write_all(raw).unwrap();
+    let mut buf = Vec::new();
+    let res = read_response(&mut s, &mut buf, false);
+    assert_eq!(res.status, status, "status for {:?}", lossy(raw));
+    assert_eq!(res.header("Connection"), Some("close"), "for {:?}", lossy(raw));
+    assert!(buf.is_empty(), "bytes after the error response for {:?}: {:?}", lossy(raw), lossy(&buf));
+    assert!(is_closed(&mut s), "connection left open after {status} for {:?}", lossy(raw));
+}
+
+fn expect_ok(server: &TestServer, path: &str) -> RawResponse {
+    let res = request(server, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    assert_eq!(res.status, 200, "GET {path}");
+    assert_eq!(res.body, format!("ok {path} 0").as_bytes());
+    res
+}
+
+fn check_malformed_heads(server: &TestServer) {
+    let cases: [&[u8]; 11] = [
+        b"\x00\x01hello\r\n\r\n",
+        b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        b"POST / HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\nabcd",
+        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+        b"GET / HTTP/x\r\n\r\n",
+    ];
+    for raw in cases {
+        expect_refused(server, raw, 400);
+    }
+}
+
+fn check_unsupported_versions(server: &TestServer) {
+    expect_refused(server, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
+    expect_refused(server, b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505);
+}
+
+fn check_too_many_headers(server: &TestServer) {
+    let head = |n: usize| {
+        let fields: String = (0..n).map(|i| format!("X-H{i}: v\r\n")).collect();
+        format!("GET /fields HTTP/1.1\r\n{fields}\r\n")
+    };
+    // Exactly the limit is fine; one more is refused.
+    let res = request(server, head(MAX_HEADERS).as_bytes());
+    assert_eq!(res.status, 200, "{MAX_HEADERS} headers must be accepted");
+    expect_refused(server, head(MAX_HEADERS + 1).as_bytes(), 431);
+}
+
+fn check_head_larger_than_read_buffer(server: &TestServer) {
+    let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n", "a".repeat(9000));
+    expect_refused(server, raw.as_bytes(), 431);
+}
+
+fn check_request_line_longer_than_read_buffer(server: &TestServer) {
+    let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+    expect_refused(server, raw.as_bytes(), 414);
+}
+
+fn check_body_larger_than_read_buffer(server: &TestServer) {
+    expect_refused(server, b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", 413);
+    // Head plus body just over the 8 KiB buffer, body actually sent.
+    let mut raw = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 8192\r\n\r\n".to_vec();
+    raw.extend(std::iter::repeat_n(b'b', 8192));
+    expect_refused(server, &raw, 413);
+    // A body that fits is accepted.
+    let mut raw = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n".to_vec();
+    raw.extend(std::iter::repeat_n(b'b', 4000));
+    let res = request(server, &raw);
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, b"ok /up 4000");
+}
+
+fn check_chunked_not_implemented(server: &TestServer) {
+    expect_refused(server, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501);
+}
+
+fn check_panicking_handler(server: &TestServer) {
+    expect_refused(server, b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n", 500);
+    // A panic on a keep-alive connection with more requests queued behind it.
+    let mut s = server.connect();
+    s.write_all(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\nGET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(read_response(&mut s, &mut buf, false).body, b"ok /before 0");
+    let res = read_response(&mut s, &mut buf, false);
+    assert_eq!(res.status, 500);
+    assert_eq!(res.header("Connection"), Some("close"));
+    assert!(buf.is_empty(), "answered after the panic: {:?}", lossy(&buf));
+    assert!(is_closed(&mut s));
+    // The server goes on serving new connections.
+    expect_ok(server, "/after-panic");
+}
+
+fn check_header_injection(server: &TestServer) {
+    for path in ["/inject", "/inject-fmt"] {
+        let mut s = server.connect();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 500 "), "{path}: {text:?}");
+        assert!(!text.to_ascii_lowercase().contains("set-cookie"), "{path}: header injected: {text:?}");
+        assert!(!text.contains("injected"), "{path}: {text:?}");
+        assert!(!text.contains("evil body"), "{path}: the refused response's body was sent: {text:?}");
+        // Everything was read to EOF: `raw` holds exactly one response.
+        let res = read_response(&mut s, &mut raw, false);
+        assert_eq!(res.status, 500);
+        assert_eq!(res.header("Connection"), Some("close"));
+        assert!(raw.is_empty(), "{path}: bytes after the 500: {:?}", lossy(&raw));
+    }
+}
+
+fn check_abandoned_clients(server: &TestServer) {
+    // Half a head, then gone.
+    {
+        let mut s = server.connect();
+        s.write_all(b"GET /half HTTP/1.1\r\nHo").unwrap();
+    }
+    // Half a body, then gone.
+    {
+        let mut s = server.connect();
+        s.write_all(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc").unwrap();
+    }
+    // Connected, never sent anything.
+    drop(server.connect());
+    // Half-closed after a partial head: the server sees EOF mid-request.
+    {
+        let mut s = server.connect();
+        s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        assert!(rest.is_empty() || rest.starts_with(b"HTTP/1.1 4"), "{:?}", lossy(&rest));
+    }
+    expect_ok(server, "/still-serving");
+}
+
+fn check_request_timeout(server: &TestServer) {
+    // Half a head, then silence: 408 and close.
+    let mut s = server.connect();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let mut buf = Vec::new();
+    let res = read_response(&mut s, &mut buf, false);
+    assert_eq!(res.status, 408);
+    assert_eq!(res.header("Connection"), Some("close"));
+    assert!(is_closed(&mut s));
+
+    // Trickling a byte now and then does not push the deadline back: the
+    // 408 arrives while the client is still sending (well before the
+    // 10 s client wait, since the timeout is 300 ms).
+    let mut s = server.connect();
+    s.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let head = b"GET /trickle HTTP/1.1\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'z'));
+    let mut sent = 0;
+    for &b in head.take(200) {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => break,
+        }
+        if got.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+        if s.write_all(&[b]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // 200 bytes take 10 s to trickle; the 300 ms timeout must end it first.
+    assert!(sent < 200, "the trickling client was never timed out");
+    s.set_nonblocking(false).unwrap();
+    let res = read_response(&mut s, &mut got, false);
+    assert_eq!(res.status, 408, "a trickling client must still time out");
+}
+
+fn start_and_check(check: fn(&TestServer)) {
+    let _serial = serial();
+    let server = start();
+    check(&server);
+    expect_ok(&server, "/afterwards");
+}
+
+#[test]
+fn malformed_heads_get_400_and_close() {
+    start_and_check(check_malformed_heads);
+}
+
+#[test]
+fn unsupported_http_versions_get_505() {
+    start_and_check(check_unsupported_versions);
+}
+
+#[test]
+fn more_headers_than_max_headers_get_431() {
+    start_and_check(check_too_many_headers);
+}
+
+#[test]
+fn head_larger_than_read_buffer_gets_431() {
+    start_and_check(check_head_larger_than_read_buffer);
+}
+
+#[test]
+fn request_line_longer_than_read_buffer_gets_414() {
+    start_and_check(check_request_line_longer_than_read_buffer);
+}
+
+#[test]
+fn body_larger_than_read_buffer_gets_413() {
+    start_and_check(check_body_larger_than_read_buffer);
+}
+
+#[test]
+fn chunked_transfer_encoding_gets_501() {
+    start_and_check(check_chunked_not_implemented);
+}
+
+#[test]
+fn panicking_handler_gets_500_and_close() {
+    start_and_check(check_panicking_handler);
+}
+
+#[test]
+fn header_value_with_crlf_gets_500_without_injection() {
+    start_and_check(check_header_injection);
+}
+
+#[test]
+fn abandoned_clients_do_not_stop_the_server() {
+    start_and_check(check_abandoned_clients);
+}
+
+#[test]
+fn incomplete_request_times_out_with_408() {
+    start_and_check(check_request_timeout);
+}
+
+#[test]
+fn no_connection_leaks_after_bad_input() {
+    let _serial = serial();
+    let server = start();
+    expect_ok(&server, "/warm-up");
+    // Descriptors of this process with the server running and idle.
+    assert!(eventually(|| open_fds() > 0), "cannot count descriptors");
+    let baseline = open_fds();
+    for check in [
+        check_malformed_heads,
+        check_unsupported_versions,
+        check_too_many_headers,
+        check_head_larger_than_read_buffer,
+        check_request_line_longer_than_read_buffer,
+        check_body_larger_than_read_buffer,
+        check_chunked_not_implemented,
+        check_panicking_handler,
+        check_header_injection,
+        check_abandoned_clients,
+        check_request_timeout,
+    ] {
+        check(&server);
+    }
+    expect_ok(&server, "/good");
+    assert!(
+        eventually(|| open_fds() <= baseline),
+        "descriptors leaked: {} open, {baseline} before the bad input",
+        open_fds()
+    );
+    // And the server still answers.
+    let mut s = server.connect();
+    let res = support::roundtrip(&mut s, b"GET /final HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(res.body, b"ok /final 0");
+}
