@@ -34,6 +34,19 @@ pub struct ResponseMeta {
     pub head_only: bool,
 }
 
+/// How far a [`Outgoing::flush`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything queued was sent.
+    All,
+    /// The writer would block; call again when it is writable.
+    /// `progressed`: some bytes went out before it blocked.
+    Blocked {
+        /// Whether any byte was written.
+        progressed: bool,
+    },
+}
+
 /// A source of pooled write buffers.
 pub trait BufSource {
     /// Takes a buffer.
@@ -159,9 +172,9 @@ impl Outgoing {
         self.push(pool, res, &meta, date);
     }
 
-    /// Writes as much as `w` takes. `Ok(true)`: all sent; `Ok(false)`: `w`
-    /// would block, call again when it is writable.
-    pub fn flush(&mut self, w: &mut impl Write) -> io::Result<bool> {
+    /// Writes as much as `w` takes, until all is sent or `w` would block.
+    pub fn flush(&mut self, w: &mut impl Write) -> io::Result<Flushed> {
+        let mut progressed = false;
         loop {
             let head: &[u8] = match &self.buf {
                 Some(b) => &b[self.start..self.end],
@@ -170,15 +183,18 @@ impl Outgoing {
             let tail = self.tail.remaining();
             if head.is_empty() && tail.is_empty() {
                 self.tail = Tail::None;
-                return Ok(true);
+                return Ok(Flushed::All);
             }
             let n = match w.write_vectored(&[IoSlice::new(head), IoSlice::new(tail)]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Flushed::Blocked { progressed })
+                }
                 Err(e) => return Err(e),
             };
+            progressed = true;
             self.advance(n);
         }
     }
@@ -328,7 +344,7 @@ mod tests {
 
     fn drain(out: &mut Outgoing, chunk: usize) -> Vec<u8> {
         let mut t = Trickle { out: Vec::new(), chunk, calls: 0 };
-        while !out.flush(&mut t).unwrap() {}
+        while out.flush(&mut t).unwrap() != Flushed::All {}
         t.out
     }
 

@@ -15,7 +15,7 @@ use crate::http::head::{self, HeadError};
 use crate::http::request::{Headers, Method, Request};
 use crate::http::response::Response;
 use crate::http::status::StatusCode;
-use crate::http::write::{Outgoing, ResponseMeta};
+use crate::http::write::{Flushed, Outgoing, ResponseMeta};
 
 /// What the worker should do with a connection after driving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +90,15 @@ impl Conn {
         loop {
             if !self.out.is_empty() {
                 match self.out.flush(&mut self.stream) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        ctx.timers.arm(key, TimerKind::Write, ctx.now);
+                    Ok(Flushed::All) => {}
+                    Ok(Flushed::Blocked { progressed }) => {
+                        // The write timeout counts from the last progress: a
+                        // client that sends but never reads cannot extend it.
+                        if progressed {
+                            ctx.timers.arm(key, TimerKind::Write, ctx.now);
+                        } else {
+                            ctx.timers.arm_once(key, TimerKind::Write, ctx.now);
+                        }
                         return Verdict::Keep;
                     }
                     Err(_) => return Verdict::Close,

@@ -1,0 +1,76 @@
+//! Timeouts that free connections held by clients that stop cooperating.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use peregrine::{Config, Request, Response};
+
+mod support;
+use support::{TestServer, WAIT};
+
+/// Larger than anything loopback buffers for a client that does not read.
+static BIG: [u8; 32 << 20] = [b'x'; 32 << 20];
+
+fn big(_: &Request<'_>, res: &mut Response<'_>) {
+    res.body_static(&BIG);
+}
+
+/// Reads until EOF or reset, returning how many bytes came.
+fn read_until_closed(s: &mut std::net::TcpStream) -> usize {
+    let mut total = 0;
+    let mut chunk = [0u8; 1 << 16];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
+            Err(e) => panic!("read failed before the server closed: {e}"),
+        }
+    }
+}
+
+#[test]
+fn client_that_stops_reading_is_dropped_after_write_timeout() {
+    let server = TestServer::start(Config::new().workers(1).write_timeout(Duration::from_millis(300)), big);
+    let mut s = server.connect();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    // Keep sending (a request trickling in) but never read: incoming
+    // bytes must not count as progress of the stalled response.
+    let end = Instant::now() + WAIT;
+    let mut closed = false;
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        if s.write_all(b"G").is_err() {
+            closed = true;
+            break;
+        }
+    }
+    if !closed {
+        // Writes may still be buffered; the read side tells for sure.
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    }
+    let received = read_until_closed(&mut s);
+    assert!(received < BIG.len(), "the whole response arrived ({received} bytes): no timeout happened");
+}
+
+#[test]
+fn slow_reader_that_keeps_reading_gets_everything() {
+    let server = TestServer::start(Config::new().workers(1).write_timeout(Duration::from_millis(500)), big);
+    let mut s = server.connect();
+    s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    // Slower than the buffers drain, but never stalled for the whole timeout.
+    let mut total = 0;
+    let mut chunk = [0u8; 1 << 16];
+    let mut reads = 0;
+    loop {
+        match s.read(&mut chunk).unwrap() {
+            0 => break,
+            n => total += n,
+        }
+        reads += 1;
+        if reads % 64 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(total > BIG.len(), "got {total} bytes, want the {} byte body and its head", BIG.len());
+}
