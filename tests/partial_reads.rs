@@ -56,7 +56,7 @@ fn body_sent_one_byte_at_a_time_is_echoed() {
     assert!(buf.is_empty());
     // Two pipelined requests with bodies, trickled: both answered in order.
     let raw =
-        b"POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nxy";
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nxy";
     send_byte_by_byte(&mut s, raw);
     assert_eq!(read_response(&mut s, &mut buf, false).body, b"POST /a abc");
     assert_eq!(read_response(&mut s, &mut buf, false).body, b"POST /b xy");

@@ -25,15 +25,19 @@ pub enum HeadError {
     UnsupportedEncoding,
     /// A declared body larger than the server accepts.
     BodyTooLarge,
+    /// HTTP/1.1 without `Host`, or any request with more than one
+    /// (RFC 9112 §3.2).
+    BadHost,
 }
 
 impl HeadError {
     /// The status this error is answered with.
     pub fn status(self) -> StatusCode {
         match self {
-            HeadError::Malformed | HeadError::BadContentLength | HeadError::LengthAndEncoding => {
-                StatusCode::BAD_REQUEST
-            }
+            HeadError::Malformed
+            | HeadError::BadContentLength
+            | HeadError::LengthAndEncoding
+            | HeadError::BadHost => StatusCode::BAD_REQUEST,
             HeadError::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             HeadError::UriTooLong => StatusCode::URI_TOO_LONG,
             HeadError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -125,6 +129,9 @@ pub fn parse<'b>(
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
     let headers: &'b [httparse::Header<'b>] = req.headers;
     let framing = Framing::of(headers)?;
+    if framing.hosts > 1 || (version == Version::Http11 && framing.hosts == 0) {
+        return Err(HeadError::BadHost);
+    }
     let (keep_alive, keep_alive_explicit) = keep_alive(version, &framing);
     Ok(Some(Head {
         method,
@@ -167,18 +174,20 @@ fn version_error(buf: &[u8]) -> HeadError {
 /// What the head's fields say about framing and the connection.
 struct Framing {
     content_length: u64,
+    hosts: usize,
     close: bool,
     keep_alive: bool,
 }
 
 impl Framing {
     fn of(headers: &[httparse::Header<'_>]) -> Result<Framing, HeadError> {
-        let mut f = Framing { content_length: 0, close: false, keep_alive: false };
+        let mut f = Framing { content_length: 0, hosts: 0, close: false, keep_alive: false };
         let mut length: Option<u64> = None;
         let mut encoded = false;
         for h in headers {
             // Dispatch on length first: most fields are neither of these.
             match h.name.len() {
+                4 if h.name.eq_ignore_ascii_case("host") => f.hosts += 1,
                 10 if h.name.eq_ignore_ascii_case("connection") => {
                     for token in h.value.split(|&b| b == b',') {
                         let token = token.trim_ascii();
@@ -269,8 +278,8 @@ mod tests {
     fn keep_alive_rules() {
         let ka = |s: &str| parse_str(s).unwrap().unwrap();
         assert!(ka("GET / HTTP/1.1\r\nHost: a\r\n\r\n").2);
-        assert!(!ka("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").2);
-        assert!(!ka("GET / HTTP/1.1\r\nConnection: foo, CLOSE \r\n\r\n").2);
+        assert!(!ka("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").2);
+        assert!(!ka("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, CLOSE \r\n\r\n").2);
         assert!(!ka("GET / HTTP/1.0\r\n\r\n").2);
         let explicit = ka("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
         assert_eq!((explicit.2, explicit.3), (true, true));
@@ -280,19 +289,19 @@ mod tests {
     #[test]
     fn content_length_rules() {
         let cl = |s: &str| parse_str(s).map(|h| h.unwrap().1);
-        assert_eq!(cl("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n"), Ok(12));
-        assert_eq!(cl("POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n"), Ok(3));
-        assert_eq!(cl("POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n"), Ok(3));
+        assert_eq!(cl("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n"), Ok(12));
+        assert_eq!(cl("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\n"), Ok(3));
+        assert_eq!(cl("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n"), Ok(3));
         for bad in ["+3", "-3", "3a", "", "99999999999999999999999", "3, 4", " 0x3"] {
-            let req = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
+            let req = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {bad}\r\n\r\n");
             assert_eq!(cl(&req), Err(HeadError::BadContentLength), "{bad:?}");
         }
         assert_eq!(
-            cl("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
+            cl("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
             Err(HeadError::BadContentLength)
         );
         assert_eq!(
-            cl("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            cl("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Err(HeadError::LengthAndEncoding)
         );
     }
@@ -305,6 +314,10 @@ mod tests {
         assert_eq!(parse_str("G@T / HTTP/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
         assert_eq!(parse_str("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n").unwrap_err().status().as_u16(), 400);
         assert_eq!(parse_str("GET / HTTP/1.1\r\nHost: a\r\n").unwrap(), None);
+        assert_eq!(parse_str("GET / HTTP/1.1\r\n\r\n"), Err(HeadError::BadHost));
+        assert_eq!(parse_str("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), Err(HeadError::BadHost));
+        assert_eq!(parse_str("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), Err(HeadError::BadHost));
+        assert!(parse_str("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
         let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(65));
         assert_eq!(parse_str(&many), Err(HeadError::HeadTooLarge));
         assert_eq!(too_large(b"GET /aaaaaaaa"), HeadError::UriTooLong);

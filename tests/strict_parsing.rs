@@ -1,0 +1,117 @@
+//! RFC 9112 strictness: heads that are ambiguous or malformed are refused
+//! with 400 and the connection is closed, since framing can no longer be
+//! trusted. Smuggling vectors never reach the handler.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use peregrine::{Request, Response};
+
+mod support;
+use support::{is_closed, read_response, TestServer};
+
+/// A server whose handler counts calls and echoes the path.
+fn counting() -> (TestServer, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let server = TestServer::with(move |req: &Request<'_>, res: &mut Response<'_>| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        res.body(req.path().as_bytes());
+    });
+    (server, calls)
+}
+
+/// Sends `raw`; expects exactly one response with `status`, then a close.
+fn refused(server: &TestServer, raw: &[u8], status: u16) {
+    let mut s = server.connect();
+    s.write_all(raw).unwrap();
+    let mut buf = Vec::new();
+    let res = read_response(&mut s, &mut buf, false);
+    let shown = String::from_utf8_lossy(raw);
+    assert_eq!(res.status, status, "for {shown:?}");
+    assert_eq!(res.header("connection"), Some("close"), "for {shown:?}");
+    assert!(buf.is_empty(), "more than one response for {shown:?}");
+    assert!(is_closed(&mut s), "left open after {shown:?}");
+}
+
+#[test]
+fn http11_without_host_is_400() {
+    let (server, calls) = counting();
+    refused(&server, b"GET / HTTP/1.1\r\n\r\n", 400);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn two_host_fields_are_400() {
+    let (server, calls) = counting();
+    refused(&server, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    refused(&server, b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n", 400);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn http10_without_host_is_served() {
+    let (server, _) = counting();
+    let res = support::request(&server, b"GET /old HTTP/1.0\r\n\r\n");
+    assert_eq!((res.status, res.body.as_slice()), (200, &b"/old"[..]));
+}
+
+#[test]
+fn whitespace_before_the_colon_is_400() {
+    let (server, _) = counting();
+    refused(&server, b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400);
+    refused(&server, b"GET / HTTP/1.1\r\nHost: a\r\nX-A\t: b\r\n\r\n", 400);
+}
+
+#[test]
+fn obs_fold_is_400() {
+    let (server, _) = counting();
+    refused(&server, b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n  folded\r\n\r\n", 400);
+    refused(&server, b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\tfolded\r\n\r\n", 400);
+}
+
+#[test]
+fn cr_or_nul_inside_a_field_value_is_400() {
+    let (server, _) = counting();
+    refused(&server, b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n", 400);
+    refused(&server, b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n", 400);
+}
+
+#[test]
+fn invalid_method_token_is_400() {
+    let (server, calls) = counting();
+    for raw in [
+        &b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GE\x7fT / HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"\xc3\xa9 / HTTP/1.1\r\nHost: a\r\n\r\n",
+    ] {
+        refused(&server, raw, 400);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn smuggled_request_behind_length_and_encoding_is_never_answered() {
+    let (server, calls) = counting();
+    // A front end honouring Content-Length and one honouring chunked would
+    // disagree on where the first request ends; the second is the smuggle.
+    let raw = b"POST /front HTTP/1.1\r\nHost: a\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n\
+0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    refused(&server, raw, 400);
+    let raw = b"POST /front HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n\
+0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
+    refused(&server, raw, 400);
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "a smuggled request reached the handler");
+}
+
+#[test]
+fn conflicting_or_malformed_content_length_is_400() {
+    let (server, calls) = counting();
+    for value in ["1, 2", "+1", "-1", "1.0", "0x10", "99999999999999999999999", ""] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {value}\r\n\r\n");
+        refused(&server, raw.as_bytes(), 400);
+    }
+    refused(&server, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
