@@ -28,6 +28,8 @@ pub enum HeadError {
     /// HTTP/1.1 without `Host`, or any request with more than one
     /// (RFC 9112 §3.2).
     BadHost,
+    /// An `Expect` other than `100-continue` (RFC 9110 §10.1.1).
+    Expectation,
 }
 
 impl HeadError {
@@ -43,6 +45,7 @@ impl HeadError {
             HeadError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             HeadError::UnsupportedEncoding => StatusCode::NOT_IMPLEMENTED,
             HeadError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HeadError::Expectation => StatusCode::EXPECTATION_FAILED,
         }
     }
 }
@@ -67,6 +70,9 @@ pub struct Head<'b> {
     /// Whether the client asked for keep-alive explicitly (HTTP/1.0), so
     /// the response must confirm it.
     pub keep_alive_explicit: bool,
+    /// HTTP/1.1 `Expect: 100-continue`: the client may wait for an interim
+    /// `100 Continue` before sending the body.
+    pub expect_continue: bool,
 }
 
 /// Uninitialised storage for one head's fields, reused by value on the stack.
@@ -132,6 +138,11 @@ pub fn parse<'b>(
     if framing.hosts > 1 || (version == Version::Http11 && framing.hosts == 0) {
         return Err(HeadError::BadHost);
     }
+    // HTTP/1.0 predates Expect; its recipients ignore it (RFC 9110 §10.1.1).
+    let expect_continue = version == Version::Http11 && framing.expect_continue;
+    if version == Version::Http11 && framing.expect_other {
+        return Err(HeadError::Expectation);
+    }
     let (keep_alive, keep_alive_explicit) = keep_alive(version, &framing);
     Ok(Some(Head {
         method,
@@ -142,6 +153,7 @@ pub fn parse<'b>(
         content_length: framing.content_length,
         keep_alive,
         keep_alive_explicit,
+        expect_continue,
     }))
 }
 
@@ -175,19 +187,33 @@ fn version_error(buf: &[u8]) -> HeadError {
 struct Framing {
     content_length: u64,
     hosts: usize,
+    expect_continue: bool,
+    expect_other: bool,
     close: bool,
     keep_alive: bool,
 }
 
 impl Framing {
     fn of(headers: &[httparse::Header<'_>]) -> Result<Framing, HeadError> {
-        let mut f = Framing { content_length: 0, hosts: 0, close: false, keep_alive: false };
+        let mut f = Framing {
+            content_length: 0,
+            hosts: 0,
+            expect_continue: false,
+            expect_other: false,
+            close: false,
+            keep_alive: false,
+        };
         let mut length: Option<u64> = None;
         let mut encoded = false;
         for h in headers {
             // Dispatch on length first: most fields are neither of these.
             match h.name.len() {
                 4 if h.name.eq_ignore_ascii_case("host") => f.hosts += 1,
+                6 if h.name.eq_ignore_ascii_case("expect") => {
+                    let continue_ = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+                    f.expect_continue |= continue_;
+                    f.expect_other |= !continue_;
+                }
                 10 if h.name.eq_ignore_ascii_case("connection") => {
                     for token in h.value.split(|&b| b == b',') {
                         let token = token.trim_ascii();
@@ -318,6 +344,11 @@ mod tests {
         assert_eq!(parse_str("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), Err(HeadError::BadHost));
         assert_eq!(parse_str("GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), Err(HeadError::BadHost));
         assert!(parse_str("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+        assert_eq!(
+            parse_str("PUT / HTTP/1.1\r\nHost: a\r\nExpect: tea\r\n\r\n"),
+            Err(HeadError::Expectation)
+        );
+        assert!(parse_str("PUT / HTTP/1.0\r\nExpect: tea\r\n\r\n").unwrap().is_some());
         let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(65));
         assert_eq!(parse_str(&many), Err(HeadError::HeadTooLarge));
         assert_eq!(too_large(b"GET /aaaaaaaa"), HeadError::UriTooLong);

@@ -161,6 +161,18 @@ impl Outgoing {
         }
     }
 
+    /// Queues the interim `100 Continue` (RFC 9110 §15.2.1).
+    pub fn push_continue(&mut self, pool: &mut impl BufSource) {
+        const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+        debug_assert!(matches!(self.tail, Tail::None));
+        let buf = self.buf.get_or_insert_with(|| pool.take());
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        buf[self.end..self.end + CONTINUE.len()].copy_from_slice(CONTINUE);
+        self.end += CONTINUE.len();
+    }
+
     /// Queues a server-generated, bodiless response that ends the connection.
     pub fn push_error(&mut self, pool: &mut impl BufSource, res: &Response<'_>, date: &[u8; DATE_LEN]) {
         let meta = ResponseMeta {

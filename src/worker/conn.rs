@@ -44,6 +44,8 @@ enum State {
 enum Step {
     Served,
     Incomplete,
+    /// `100 Continue` was queued; the body is still to come.
+    Continued,
 }
 
 /// A client connection owned by one worker.
@@ -55,12 +57,22 @@ pub struct Conn {
     state: State,
     /// The client sent EOF: serve what is buffered, then close.
     eof: bool,
+    /// `100 Continue` went out for the request being received.
+    continued: bool,
 }
 
 impl Conn {
     /// A new connection, holding no buffers yet.
     pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
-        Conn { stream, peer, input: Input::new(), out: Outgoing::new(), state: State::Open, eof: false }
+        Conn {
+            stream,
+            peer,
+            input: Input::new(),
+            out: Outgoing::new(),
+            state: State::Open,
+            eof: false,
+            continued: false,
+        }
     }
 
     /// The socket, for (de)registration.
@@ -167,6 +179,7 @@ impl Conn {
             match self.serve_one(ctx) {
                 Ok(Step::Served) => progressed = true,
                 Ok(Step::Incomplete) => break,
+                Ok(Step::Continued) => return true,
                 Err(e) => {
                     self.refuse(e.status(), ctx);
                     return true;
@@ -204,6 +217,12 @@ impl Conn {
         }
         let total = total as usize;
         if pending_len < total {
+            // Only a client still holding its body back waits for this.
+            if head.expect_continue && !self.continued && pending_len == head.len {
+                self.continued = true;
+                self.out.push_continue(&mut ctx.out_pool);
+                return Ok(Step::Continued);
+            }
             return Ok(Step::Incomplete);
         }
         let req = Request {
@@ -237,6 +256,7 @@ impl Conn {
         }
         self.out.push(&mut ctx.out_pool, &res, &meta, ctx.date.get());
         self.input.consume(total);
+        self.continued = false;
         if !keep_alive {
             self.state = State::Closing { linger: !self.input.is_empty() };
         }
