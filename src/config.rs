@@ -29,6 +29,7 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB (also the largest request head) |
 /// | [`write_buffer_size`](Config::write_buffer_size) | 16 KiB |
 /// | [`max_headers`](Config::max_headers) | 64 |
+/// | [`max_body_size`](Config::max_body_size) | 1 MiB |
 /// | [`keep_alive_timeout`](Config::keep_alive_timeout) | 15 s |
 /// | [`request_timeout`](Config::request_timeout) | 10 s |
 /// | [`write_timeout`](Config::write_timeout) | 30 s |
@@ -55,6 +56,7 @@ pub struct Config {
     pub(crate) read_buffer_size: usize,
     pub(crate) write_buffer_size: usize,
     pub(crate) max_headers: usize,
+    pub(crate) max_body_size: usize,
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) write_timeout: Duration,
@@ -76,6 +78,7 @@ impl Default for Config {
             read_buffer_size: 8 * 1024,
             write_buffer_size: 16 * 1024,
             max_headers: 64,
+            max_body_size: 1 << 20,
             keep_alive_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
@@ -174,14 +177,24 @@ impl Config {
         self
     }
 
+    /// Largest request body accepted (default 1 MiB), Content-Length or
+    /// chunked. A larger declared length is answered `413` before any of
+    /// the body is read; a chunked body that grows past it gets `413` too.
+    /// The handler always sees the body as one slice.
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
     /// How long an idle keep-alive connection is kept open (default 15 s).
     pub fn keep_alive_timeout(mut self, t: Duration) -> Self {
         self.keep_alive_timeout = t;
         self
     }
 
-    /// How long a client has to send a complete request once it has started
-    /// one (default 10 s); slower clients are answered `408` and closed.
+    /// How long a client has to send a complete request head once it has
+    /// started one, and the longest silence allowed while a body arrives
+    /// (default 10 s); slower clients are answered `408` and closed.
     pub fn request_timeout(mut self, t: Duration) -> Self {
         self.request_timeout = t;
         self
@@ -241,6 +254,9 @@ impl Config {
                 "max_connections ({}) must be at least the number of workers ({})",
                 self.max_connections, self.workers
             ));
+        }
+        if self.max_body_size > 1 << 40 {
+            return bad(format!("max_body_size ({}) must be at most 1 TiB", self.max_body_size));
         }
         if self.max_connections > u32::MAX as usize / 2 {
             return bad(format!("max_connections ({}) is too large", self.max_connections));

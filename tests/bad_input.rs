@@ -22,10 +22,12 @@ fn serial() -> MutexGuard<'static, ()> {
 
 const MAX_HEADERS: usize = 16;
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(300);
+const MAX_BODY: usize = 64 * 1024;
 
-/// Default buffers (8 KiB read buffer), few headers, a short request timeout.
+/// Default buffers (8 KiB read buffer), few headers, a 64 KiB body limit,
+/// a short request timeout.
 fn config() -> Config {
-    Config::new().workers(2).max_headers(MAX_HEADERS).request_timeout(REQUEST_TIMEOUT)
+    Config::new().workers(2).max_headers(MAX_HEADERS).max_body_size(MAX_BODY).request_timeout(REQUEST_TIMEOUT)
 }
 
 fn handler(req: &Request<'_>, res: &mut Response<'_>) {
@@ -122,22 +124,42 @@ fn check_request_line_longer_than_read_buffer(server: &TestServer) {
     expect_refused(server, raw.as_bytes(), 414);
 }
 
-fn check_body_larger_than_read_buffer(server: &TestServer) {
-    expect_refused(server, b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", 413);
-    // Head plus body just over the 8 KiB buffer, body actually sent.
-    let mut raw = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 8192\r\n\r\n".to_vec();
-    raw.extend(std::iter::repeat_n(b'b', 8192));
+fn check_body_over_the_limit(server: &TestServer) {
+    // Declared too large: refused before any of it is sent.
+    let raw = format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
+    expect_refused(server, raw.as_bytes(), 413);
+    // Chunked, growing past the limit.
+    let mut raw = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..=MAX_BODY / 4096 {
+        raw.extend_from_slice(b"1000\r\n");
+        raw.extend(std::iter::repeat_n(b'b', 4096));
+        raw.extend_from_slice(b"\r\n");
+    }
     expect_refused(server, &raw, 413);
-    // A body that fits is accepted.
-    let mut raw = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4000\r\n\r\n".to_vec();
-    raw.extend(std::iter::repeat_n(b'b', 4000));
-    let res = request(server, &raw);
-    assert_eq!(res.status, 200);
-    assert_eq!(res.body, b"ok /up 4000");
+    // Exactly the limit is accepted, larger than the read buffer or not.
+    for len in [4000, 8192, MAX_BODY] {
+        let mut raw = format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").into_bytes();
+        raw.extend(std::iter::repeat_n(b'b', len));
+        let res = request(server, &raw);
+        assert_eq!(res.status, 200);
+        assert_eq!(res.body, format!("ok /up {len}").as_bytes());
+    }
 }
 
-fn check_chunked_not_implemented(server: &TestServer) {
-    expect_refused(server, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501);
+fn check_unsupported_transfer_codings(server: &TestServer) {
+    for coding in ["gzip", "gzip, chunked", "chunked, gzip", "identity"] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n");
+        expect_refused(server, raw.as_bytes(), 501);
+    }
+    // Malformed lists, and chunked on HTTP/1.0, where it does not exist.
+    for raw in [
+        &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n",
+        b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ] {
+        expect_refused(server, raw, 400);
+    }
 }
 
 fn check_panicking_handler(server: &TestServer) {
@@ -276,13 +298,13 @@ fn request_line_longer_than_read_buffer_gets_414() {
 }
 
 #[test]
-fn body_larger_than_read_buffer_gets_413() {
-    start_and_check(check_body_larger_than_read_buffer);
+fn body_over_max_body_size_gets_413() {
+    start_and_check(check_body_over_the_limit);
 }
 
 #[test]
-fn chunked_transfer_encoding_gets_501() {
-    start_and_check(check_chunked_not_implemented);
+fn unsupported_transfer_codings_get_501_malformed_ones_400() {
+    start_and_check(check_unsupported_transfer_codings);
 }
 
 #[test]
@@ -319,8 +341,8 @@ fn no_connection_leaks_after_bad_input() {
         check_too_many_headers,
         check_head_larger_than_read_buffer,
         check_request_line_longer_than_read_buffer,
-        check_body_larger_than_read_buffer,
-        check_chunked_not_implemented,
+        check_body_over_the_limit,
+        check_unsupported_transfer_codings,
         check_panicking_handler,
         check_header_injection,
         check_abandoned_clients,

@@ -1,7 +1,8 @@
 //! "Zero allocations per request" as a tested fact: a counting global
 //! allocator sees no allocation, on any thread, while a warmed-up server
 //! answers thousands of keep-alive, pipelined, HEAD, HTTP/1.0 and
-//! body-carrying requests.
+//! body-carrying requests (Content-Length and chunked, small and larger
+//! than the read buffer).
 //!
 //! This file holds a single test so no other test allocates meanwhile;
 //! the client side allocates nothing inside the measured window either
@@ -70,6 +71,10 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
         "/echo" if req.method() == Method::Post => {
             res.body(req.body());
         }
+        "/sum" => {
+            let sum = req.body().iter().fold(0u32, |a, &b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+            let _ = write!(res, "len={} sum={sum}", req.body().len());
+        }
         _ => {
             res.status(peregrine::StatusCode::NOT_FOUND);
         }
@@ -78,31 +83,59 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
 
 /// A request to send and the response body it must get.
 struct Case {
-    request: &'static [u8],
-    body: &'static [u8],
+    request: Vec<u8>,
+    body: Vec<u8>,
     head: bool,
 }
 
-const CASES: &[Case] = &[
-    Case { request: b"GET /static HTTP/1.1\r\nHost: x\r\n\r\n", body: b"static-body", head: false },
-    Case {
-        request: b"GET /copy?name=a%20b&n=7 HTTP/1.1\r\nHost: x\r\nX-Token: abc\r\n\r\n",
-        body: b"name=a b token=abc",
-        head: false,
-    },
-    Case {
-        request: b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
-        body: b"hello world",
-        head: false,
-    },
-    Case { request: b"HEAD /static HTTP/1.1\r\nHost: x\r\n\r\n", body: b"", head: true },
-    Case {
-        request: b"GET /static HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
-        body: b"static-body",
-        head: false,
-    },
-    Case { request: b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\n", body: b"", head: false },
-];
+fn case(request: &[u8], body: &[u8], head: bool) -> Case {
+    Case { request: request.to_vec(), body: body.to_vec(), head }
+}
+
+/// What `/sum` answers for `body`.
+fn sum_of(body: &[u8]) -> Vec<u8> {
+    let sum = body.iter().fold(0u32, |a, &b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("len={} sum={sum}", body.len()).into_bytes()
+}
+
+fn cases() -> Vec<Case> {
+    // A Content-Length body larger than the read buffer, and a chunked one:
+    // both are received into pooled body buffers.
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let mut big_length =
+        format!("POST /sum HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", big.len()).into_bytes();
+    big_length.extend_from_slice(&big);
+    let mut big_chunked = b"POST /sum HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for piece in big.chunks(3000) {
+        big_chunked.extend_from_slice(format!("{:x};e=1\r\n", piece.len()).as_bytes());
+        big_chunked.extend_from_slice(piece);
+        big_chunked.extend_from_slice(b"\r\n");
+    }
+    big_chunked.extend_from_slice(b"0\r\nTrailer: t\r\n\r\n");
+    vec![
+        case(b"GET /static HTTP/1.1\r\nHost: x\r\n\r\n", b"static-body", false),
+        case(
+            b"GET /copy?name=a%20b&n=7 HTTP/1.1\r\nHost: x\r\nX-Token: abc\r\n\r\n",
+            b"name=a b token=abc",
+            false,
+        ),
+        case(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+            b"hello world",
+            false,
+        ),
+        case(b"HEAD /static HTTP/1.1\r\nHost: x\r\n\r\n", b"", true),
+        case(b"GET /static HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", b"static-body", false),
+        case(b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\n", b"", false),
+        case(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            b"hello",
+            false,
+        ),
+        case(&big_length, &sum_of(&big), false),
+        case(&big_chunked, &sum_of(&big), false),
+    ]
+}
 
 /// Reads responses into `buf` until one is complete; returns its body
 /// range and shifts the rest to the front. Allocates nothing.
@@ -136,25 +169,25 @@ fn content_length(head: &[u8]) -> usize {
 
 /// Sends every case on every connection (pipelined in one write on the
 /// last one) and checks every response; `rounds` times.
-fn exchange(conns: &mut [TcpStream], pipelined: &[u8], buf: &mut [u8], rounds: usize) {
+fn exchange(conns: &mut [TcpStream], cases: &[Case], pipelined: &[u8], buf: &mut [u8], rounds: usize) {
     for _ in 0..rounds {
         let (plain, piped) = conns.split_at_mut(conns.len() - 1);
         for (i, s) in plain.iter_mut().enumerate() {
-            let case = &CASES[i % CASES.len()];
-            s.write_all(case.request).unwrap();
+            let case = &cases[i % cases.len()];
+            s.write_all(&case.request).unwrap();
         }
         piped[0].write_all(pipelined).unwrap();
         for (i, s) in plain.iter_mut().enumerate() {
-            let case = &CASES[i % CASES.len()];
+            let case = &cases[i % cases.len()];
             let mut filled = 0;
             let (body, end, _) = read_one(s, buf, &mut filled, case.head);
-            assert!(&buf[body..end] == case.body, "wrong body");
+            assert!(buf[body..end] == case.body[..], "wrong body");
             assert_eq!(filled, end, "unexpected extra bytes");
         }
         let mut filled = 0;
-        for case in CASES.iter().cycle().take(16) {
+        for case in cases.iter().cycle().take(16) {
             let (body, end, consumed) = read_one(&mut piped[0], buf, &mut filled, case.head);
-            assert!(&buf[body..end] == case.body, "wrong pipelined body");
+            assert!(buf[body..end] == case.body[..], "wrong pipelined body");
             buf.copy_within(consumed..filled, 0);
             filled -= consumed;
         }
@@ -166,12 +199,13 @@ fn exchange(conns: &mut [TcpStream], pipelined: &[u8], buf: &mut [u8], rounds: u
 fn serving_requests_allocates_nothing() {
     let server = TestServer::start(Config::new().workers(2), handler);
     let mut conns: Vec<TcpStream> = (0..13).map(|_| server.connect()).collect();
-    let pipelined: Vec<u8> = CASES.iter().cycle().take(16).flat_map(|c| c.request.iter().copied()).collect();
+    let cases = cases();
+    let pipelined: Vec<u8> = cases.iter().cycle().take(16).flat_map(|c| c.request.iter().copied()).collect();
     let mut buf = vec![0u8; 1 << 16];
 
-    exchange(&mut conns, &pipelined, &mut buf, 200);
+    exchange(&mut conns, &cases, &pipelined, &mut buf, 200);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
-    exchange(&mut conns, &pipelined, &mut buf, 500);
+    exchange(&mut conns, &cases, &pipelined, &mut buf, 500);
     let after = ALLOCATIONS.load(Ordering::SeqCst);
 
     let requests = 500 * (conns.len() - 1 + 16);

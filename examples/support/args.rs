@@ -40,6 +40,12 @@ pub fn parse(default_port: u16, extra: &[&str]) -> Args {
 }
 
 impl Args {
+    /// The value of one of the example's own flags, if given.
+    #[allow(dead_code)] // not every example has flags of its own
+    pub fn extra(&self, flag: &str) -> Option<&str> {
+        self.extra.iter().rev().find(|(f, _)| f == flag).map(|(_, v)| v.as_str())
+    }
+
     /// The base config: the address, the worker count if given.
     pub fn config(&self) -> peregrine::Config {
         let config = peregrine::Config::new().ip(self.ip).port(self.port);
@@ -50,7 +56,8 @@ impl Args {
     }
 }
 
-fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
+/// Parses a flag's value, exiting with a message if it does not parse.
+pub fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
     value.parse().unwrap_or_else(|_| {
         eprintln!("error: {flag} cannot take {value:?}");
         exit(2)

@@ -3,6 +3,7 @@
 
 use std::mem::MaybeUninit;
 
+use super::body::{Coding, CodingList};
 use super::request::Version;
 use super::status::StatusCode;
 
@@ -63,8 +64,10 @@ pub struct Head<'b> {
     pub headers: &'b [httparse::Header<'b>],
     /// Bytes the head occupies, terminator included.
     pub len: usize,
-    /// Length of the body that follows (0 when there is none).
+    /// Length of the body that follows (0 when there is none or it is chunked).
     pub content_length: u64,
+    /// The body is chunked (`Transfer-Encoding: chunked`).
+    pub chunked: bool,
     /// Whether the connection may stay open after the response.
     pub keep_alive: bool,
     /// Whether the client asked for keep-alive explicitly (HTTP/1.0), so
@@ -135,6 +138,10 @@ pub fn parse<'b>(
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
     let headers: &'b [httparse::Header<'b>] = req.headers;
     let framing = Framing::of(headers)?;
+    if framing.chunked && version == Version::Http10 {
+        // HTTP/1.0 has no chunked framing: the message is faulty (RFC 9112 §6.1).
+        return Err(HeadError::Malformed);
+    }
     if framing.hosts > 1 || (version == Version::Http11 && framing.hosts == 0) {
         return Err(HeadError::BadHost);
     }
@@ -151,6 +158,7 @@ pub fn parse<'b>(
         headers,
         len,
         content_length: framing.content_length,
+        chunked: framing.chunked,
         keep_alive,
         keep_alive_explicit,
         expect_continue,
@@ -186,6 +194,7 @@ fn version_error(buf: &[u8]) -> HeadError {
 /// What the head's fields say about framing and the connection.
 struct Framing {
     content_length: u64,
+    chunked: bool,
     hosts: usize,
     expect_continue: bool,
     expect_other: bool,
@@ -197,6 +206,7 @@ impl Framing {
     fn of(headers: &[httparse::Header<'_>]) -> Result<Framing, HeadError> {
         let mut f = Framing {
             content_length: 0,
+            chunked: false,
             hosts: 0,
             expect_continue: false,
             expect_other: false,
@@ -204,7 +214,7 @@ impl Framing {
             keep_alive: false,
         };
         let mut length: Option<u64> = None;
-        let mut encoded = false;
+        let mut codings: Option<CodingList> = None;
         for h in headers {
             // Dispatch on length first: most fields are neither of these.
             match h.name.len() {
@@ -230,16 +240,21 @@ impl Framing {
                         length = Some(n);
                     }
                 }
-                17 if h.name.eq_ignore_ascii_case("transfer-encoding") => encoded = true,
+                17 if h.name.eq_ignore_ascii_case("transfer-encoding") => {
+                    codings.get_or_insert_with(CodingList::default).add(h.value);
+                }
                 _ => {}
             }
         }
-        if encoded {
-            return Err(if length.is_some() {
-                HeadError::LengthAndEncoding
-            } else {
-                HeadError::UnsupportedEncoding
-            });
+        if let Some(codings) = codings {
+            if length.is_some() {
+                return Err(HeadError::LengthAndEncoding);
+            }
+            match codings.coding() {
+                Coding::Chunked => f.chunked = true,
+                Coding::Unsupported => return Err(HeadError::UnsupportedEncoding),
+                Coding::Invalid => return Err(HeadError::Malformed),
+            }
         }
         f.content_length = length.unwrap_or(0);
         Ok(f)

@@ -7,6 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use mio::net::TcpStream;
 
+use super::body::BodyRx;
 use super::input::{Input, ReadOutcome};
 use super::timer::TimerKind;
 use super::Ctx;
@@ -46,6 +47,8 @@ enum Step {
     Incomplete,
     /// `100 Continue` was queued; the body is still to come.
     Continued,
+    /// The head is in; its body is still to come.
+    Started,
 }
 
 /// A client connection owned by one worker.
@@ -59,6 +62,10 @@ pub struct Conn {
     eof: bool,
     /// `100 Continue` went out for the request being received.
     continued: bool,
+    /// A body too large for the read buffer, or chunked, being received.
+    body_rx: Option<BodyRx>,
+    /// Body bytes arrived since the timer was last armed.
+    body_progress: bool,
 }
 
 impl Conn {
@@ -72,6 +79,8 @@ impl Conn {
             state: State::Open,
             eof: false,
             continued: false,
+            body_rx: None,
+            body_progress: false,
         }
     }
 
@@ -87,6 +96,9 @@ impl Conn {
 
     /// Returns the connection's buffers to the worker's pools.
     pub fn release<H>(&mut self, ctx: &mut Ctx<H>) {
+        if let Some(rx) = self.body_rx.take() {
+            rx.release(&mut ctx.body_pool);
+        }
         self.input.discard(&mut ctx.in_pool);
         self.out.discard(&mut ctx.out_pool);
     }
@@ -145,6 +157,9 @@ impl Conn {
                 return Verdict::Close;
             }
             ctx.timers.arm(key, TimerKind::Idle, ctx.now);
+        } else if std::mem::take(&mut self.body_progress) {
+            // A body that keeps arriving is not stalled.
+            ctx.timers.arm(key, TimerKind::Request, ctx.now);
         } else {
             ctx.timers.arm_once(key, TimerKind::Request, ctx.now);
         }
@@ -180,6 +195,11 @@ impl Conn {
                 Ok(Step::Served) => progressed = true,
                 Ok(Step::Incomplete) => break,
                 Ok(Step::Continued) => return true,
+                Ok(Step::Started) => {
+                    if self.body_rx.is_none() {
+                        break; // the body arrives in the read buffer
+                    }
+                }
                 Err(e) => {
                     self.refuse(e.status(), ctx);
                     return true;
@@ -192,6 +212,15 @@ impl Conn {
     /// Parses the next request; if it is complete, calls the handler and
     /// queues the response.
     fn serve_one<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> Result<Step, HeadError> {
+        if let Some(rx) = &mut self.body_rx {
+            let head_len = rx.head_len;
+            let used = rx.absorb(&self.input.pending()[head_len..], &mut ctx.body_pool)?;
+            self.input.remove(head_len, used);
+            self.body_progress |= used > 0;
+            if !rx.is_complete() {
+                return Ok(Step::Incomplete);
+            }
+        }
         let pending = self.input.pending();
         let pending_len = pending.len();
         let mut slots = head::header_slots();
@@ -211,26 +240,41 @@ impl Conn {
             self.input.scanned = pending_len;
             return Ok(Step::Incomplete);
         };
-        let total = head.len as u64 + head.content_length;
-        if total > ctx.in_pool.buf_size() as u64 {
-            return Err(HeadError::BodyTooLarge);
-        }
-        let total = total as usize;
-        if pending_len < total {
-            // Only a client still holding its body back waits for this.
-            if head.expect_continue && !self.continued && pending_len == head.len {
-                self.continued = true;
-                self.out.push_continue(&mut ctx.out_pool);
-                return Ok(Step::Continued);
+        let received = self.body_rx.is_some();
+        let (body, consumed) = if received {
+            (self.body_rx.as_ref().map_or(&[][..], BodyRx::body), head.len)
+        } else {
+            if head.content_length > ctx.max_body as u64 {
+                return Err(HeadError::BodyTooLarge);
             }
-            return Ok(Step::Incomplete);
-        }
+            let total = head.len as u64 + head.content_length;
+            // 100 Continue is for a client still holding its body back.
+            let want_continue = head.expect_continue && pending_len == head.len;
+            if head.chunked || total > ctx.in_pool.buf_size() as u64 {
+                // Chunked, or too large for the read buffer: received into
+                // a pooled body buffer behind the head.
+                self.body_rx = Some(BodyRx::start(
+                    head.len,
+                    head.content_length,
+                    head.chunked,
+                    ctx.max_body,
+                    &mut ctx.body_pool,
+                )?);
+                self.input.scanned = 0;
+                return Ok(self.maybe_continue(want_continue, ctx));
+            }
+            let total = total as usize;
+            if pending_len < total {
+                return Ok(self.maybe_continue(want_continue, ctx));
+            }
+            (&pending[head.len..total], total)
+        };
         let req = Request {
             method: Method::from_token(head.method),
             target: head.target,
             version: head.version,
             headers: Headers::new(head.headers),
-            body: &pending[head.len..total],
+            body,
             peer: Some(self.peer),
         };
         let mut res = Response::new(&mut ctx.scratch);
@@ -255,7 +299,10 @@ impl Conn {
             let _ = self.out.flush(&mut self.stream);
         }
         self.out.push(&mut ctx.out_pool, &res, &meta, ctx.date.get());
-        self.input.consume(total);
+        self.input.consume(consumed);
+        if let Some(rx) = self.body_rx.take() {
+            rx.release(&mut ctx.body_pool);
+        }
         self.continued = false;
         if !keep_alive {
             self.state = State::Closing { linger: !self.input.is_empty() };
@@ -263,11 +310,25 @@ impl Conn {
         Ok(Step::Served)
     }
 
+    /// Queues `100 Continue` once per request, if the client waits for it
+    /// (RFC 9110 §10.1.1); a client already sending its body does not.
+    fn maybe_continue<H>(&mut self, wanted: bool, ctx: &mut Ctx<H>) -> Step {
+        if !wanted || self.continued {
+            return Step::Started;
+        }
+        self.continued = true;
+        self.out.push_continue(&mut ctx.out_pool);
+        Step::Continued
+    }
+
     /// Answers a request the server cannot accept, then closes.
     fn refuse<H>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
         let mut res = Response::new(&mut ctx.scratch);
         res.reset_to_error(status);
         self.out.push_error(&mut ctx.out_pool, &res, ctx.date.get());
+        if let Some(rx) = self.body_rx.take() {
+            rx.release(&mut ctx.body_pool);
+        }
         self.input.discard(&mut ctx.in_pool);
         self.state = State::Closing { linger: true };
     }

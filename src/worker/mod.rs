@@ -1,6 +1,7 @@
 //! A worker thread: one poll, one connection slab, its own buffers, timers
 //! and `Date` cache; it owns every connection handed to it for life.
 
+pub mod body;
 pub mod conn;
 pub mod handoff;
 pub mod input;
@@ -17,7 +18,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use self::conn::{Conn, Verdict};
 use self::handoff::{Accepted, Handoff};
-use self::pool::BufPool;
+use self::pool::{BodyPool, BufPool};
 use self::slab::Slab;
 use self::timer::{TimerKind, Timers};
 use crate::config::Config;
@@ -37,10 +38,13 @@ pub struct Ctx<H> {
     pub handler: Arc<H>,
     pub in_pool: BufPool,
     pub out_pool: BufPool,
+    /// Buffers for bodies that do not fit the read buffer, or are chunked.
+    pub body_pool: BodyPool,
     pub timers: Timers,
     pub date: DateCache,
     pub scratch: Scratch,
     pub max_headers: usize,
+    pub max_body: usize,
     pub keep_alive_secs: u64,
     /// The time of the current loop iteration.
     pub now: Instant,
@@ -78,10 +82,12 @@ impl<H: Handler> Worker<H> {
             handler,
             in_pool: BufPool::new(config.read_buffer_size, capacity),
             out_pool: BufPool::new(config.write_buffer_size, capacity),
+            body_pool: BodyPool::new(2 * config.read_buffer_size, config.max_body_size, capacity),
             timers: Timers::new(capacity, durations),
             date: DateCache::new(),
             scratch: Scratch::with_capacity(4096, config.write_buffer_size),
             max_headers: config.max_headers,
+            max_body: config.max_body_size,
             keep_alive_secs: config.keep_alive_timeout.as_secs().max(1),
             now: Instant::now(),
             draining: false,

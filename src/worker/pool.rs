@@ -52,3 +52,62 @@ mod tests {
         assert_eq!(pool.buf_size(), 4096);
     }
 }
+
+/// Pools of body buffers in size classes (doubling), for request bodies
+/// that do not fit the read buffer. Each class keeps a bounded number of
+/// free buffers, so a burst of large bodies does not pin memory forever.
+pub struct BodyPool {
+    classes: Vec<BufPool>,
+}
+
+/// Free memory a body class keeps at most, per worker.
+const BODY_POOL_BUDGET: usize = 64 << 20;
+
+impl BodyPool {
+    /// Classes from `min` (rounded up to a power of two) doubling until one
+    /// holds `max` bytes; each keeps at most `max_free` free buffers (fewer
+    /// for large classes).
+    pub fn new(min: usize, max: usize, max_free: usize) -> Self {
+        let mut classes = Vec::new();
+        let mut size = min.next_power_of_two();
+        loop {
+            let keep = (BODY_POOL_BUDGET / size).clamp(2, max_free.max(2));
+            classes.push(BufPool::new(size, keep));
+            if size >= max {
+                break;
+            }
+            size *= 2;
+        }
+        BodyPool { classes }
+    }
+
+    /// A buffer of at least `n` bytes, or `None` above the largest class.
+    pub fn take_at_least(&mut self, n: usize) -> Option<AlignedBuf> {
+        self.classes.iter_mut().find(|c| c.buf_size() >= n).map(|c| c.take())
+    }
+
+    /// Gives a buffer back to its class.
+    pub fn give(&mut self, buf: AlignedBuf) {
+        if let Some(class) = self.classes.iter_mut().find(|c| c.buf_size() == buf.len()) {
+            class.give(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn classes_cover_the_limit() {
+        let mut pool = BodyPool::new(10_000, 100_000, 4);
+        assert_eq!(pool.take_at_least(1).unwrap().len(), 16384);
+        assert_eq!(pool.take_at_least(20_000).unwrap().len(), 32768);
+        assert_eq!(pool.take_at_least(100_000).unwrap().len(), 131072);
+        assert!(pool.take_at_least(131073).is_none());
+        let b = pool.take_at_least(40_000).unwrap();
+        let ptr = b.as_ptr();
+        pool.give(b);
+        assert_eq!(pool.take_at_least(40_000).unwrap().as_ptr(), ptr);
+    }
+}

@@ -1,0 +1,302 @@
+//! Request body framing: `Transfer-Encoding` validation and an incremental
+//! chunked decoder (RFC 9112 §7.1). Pure functions over byte slices.
+
+/// Longest chunk-size line (size, extensions) accepted.
+const MAX_CHUNK_LINE: usize = 4096;
+/// Most trailer bytes accepted after the last chunk.
+const MAX_TRAILERS: usize = 8192;
+
+/// Why a chunked body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkError {
+    /// Not valid chunked framing (answered 400).
+    Malformed,
+    /// The sink refused the data: the body is over the limit (413).
+    TooLarge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Hex digits of a chunk size; `any` once one was seen.
+    Size { any: bool },
+    /// After the size: optional whitespace and `;ext` up to CR.
+    Extension,
+    /// Expecting the LF of the size line.
+    SizeLf,
+    /// Inside chunk data, this many bytes to go.
+    Data,
+    /// Expecting CR after chunk data.
+    DataCr,
+    /// Expecting LF after chunk data.
+    DataLf,
+    /// At the start of a trailer line (or the final empty line).
+    TrailerStart,
+    /// Inside a trailer field line, up to CR.
+    Trailer,
+    /// Expecting LF ending a trailer line.
+    TrailerLf,
+    /// Expecting the LF of the final empty line.
+    EndLf,
+    /// The body is complete.
+    Done,
+}
+
+/// Decodes a chunked body as it arrives, in any fragmentation.
+#[derive(Debug, Clone)]
+pub struct ChunkedDecoder {
+    state: State,
+    size: u64,
+    line: usize,
+    trailers: usize,
+}
+
+impl Default for ChunkedDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChunkedDecoder {
+    /// A decoder at the start of a body.
+    pub const fn new() -> Self {
+        ChunkedDecoder { state: State::Size { any: false }, size: 0, line: 0, trailers: 0 }
+    }
+
+    /// Whether the final chunk and trailers were read.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Decodes from `input`, passing chunk data to `sink` (which refuses
+    /// data over the limit). Returns how many input bytes were used; stops
+    /// right after the body ends, so bytes after it (a pipelined request)
+    /// are left.
+    pub fn decode(
+        &mut self,
+        input: &[u8],
+        sink: &mut impl FnMut(&[u8]) -> Result<(), ChunkError>,
+    ) -> Result<usize, ChunkError> {
+        let mut i = 0;
+        while i < input.len() && self.state != State::Done {
+            if self.state == State::Data {
+                let n = (input.len() - i).min(usize::try_from(self.size).unwrap_or(usize::MAX));
+                sink(&input[i..i + n])?;
+                i += n;
+                self.size -= n as u64;
+                if self.size == 0 {
+                    self.state = State::DataCr;
+                }
+                continue;
+            }
+            self.step(input[i])?;
+            i += 1;
+        }
+        Ok(i)
+    }
+
+    /// One framing byte.
+    fn step(&mut self, b: u8) -> Result<(), ChunkError> {
+        use ChunkError::Malformed;
+        self.state = match self.state {
+            State::Size { any } => {
+                self.line += 1;
+                if self.line > MAX_CHUNK_LINE {
+                    return Err(Malformed);
+                }
+                match (hex(b), b) {
+                    (Some(d), _) => {
+                        self.size = self.size.checked_mul(16).ok_or(Malformed)? | u64::from(d);
+                        State::Size { any: true }
+                    }
+                    (None, b';' | b' ' | b'\t') if any => State::Extension,
+                    (None, b'\r') if any => State::SizeLf,
+                    _ => return Err(Malformed),
+                }
+            }
+            State::Extension => {
+                self.line += 1;
+                if self.line > MAX_CHUNK_LINE {
+                    return Err(Malformed);
+                }
+                match b {
+                    b'\r' => State::SizeLf,
+                    b'\n' | 0 => return Err(Malformed),
+                    _ => State::Extension,
+                }
+            }
+            State::SizeLf if b == b'\n' => {
+                self.line = 0;
+                if self.size == 0 {
+                    State::TrailerStart
+                } else {
+                    State::Data
+                }
+            }
+            State::DataCr if b == b'\r' => State::DataLf,
+            State::DataLf if b == b'\n' => {
+                self.size = 0;
+                State::Size { any: false }
+            }
+            State::TrailerStart | State::Trailer | State::TrailerLf | State::EndLf => self.trailer_step(b)?,
+            _ => return Err(Malformed),
+        };
+        Ok(())
+    }
+
+    /// Trailer fields are accepted and ignored; only their size is bounded.
+    fn trailer_step(&mut self, b: u8) -> Result<State, ChunkError> {
+        self.trailers += 1;
+        if self.trailers > MAX_TRAILERS {
+            return Err(ChunkError::Malformed);
+        }
+        Ok(match (self.state, b) {
+            (State::TrailerStart, b'\r') => State::EndLf,
+            (State::EndLf, b'\n') => State::Done,
+            (State::Trailer, b'\r') => State::TrailerLf,
+            (State::TrailerLf, b'\n') => State::TrailerStart,
+            (State::TrailerStart | State::Trailer, b) if b != b'\n' && b != 0 => State::Trailer,
+            _ => return Err(ChunkError::Malformed),
+        })
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// What a `Transfer-Encoding` field list asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// Exactly `chunked`: decodable.
+    Chunked,
+    /// Some coding we do not decode, or `chunked` not last (501).
+    Unsupported,
+    /// Empty or malformed list, or `chunked` twice (400).
+    Invalid,
+}
+
+/// Accumulates the codings of one or more `Transfer-Encoding` fields.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CodingList {
+    any: bool,
+    chunked: usize,
+    last_chunked: bool,
+    other: bool,
+}
+
+impl CodingList {
+    /// Adds one field value (a comma-separated list).
+    pub fn add(&mut self, value: &[u8]) {
+        for token in value.split(|&b| b == b',') {
+            let token = token.trim_ascii();
+            if token.is_empty() {
+                continue;
+            }
+            self.any = true;
+            self.last_chunked = token.eq_ignore_ascii_case(b"chunked");
+            if self.last_chunked {
+                self.chunked += 1;
+            } else {
+                self.other = true;
+            }
+        }
+    }
+
+    /// What the codings seen so far ask for.
+    pub fn coding(&self) -> Coding {
+        match (self.any, self.chunked, self.last_chunked, self.other) {
+            (false, ..) => Coding::Invalid,
+            (_, c, _, _) if c > 1 => Coding::Invalid,
+            (_, 1, true, false) => Coding::Chunked,
+            _ => Coding::Unsupported,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `input` fed in pieces of `step` bytes; returns the data and
+    /// the bytes left after the body.
+    fn decode_in_steps(input: &[u8], step: usize, limit: usize) -> Result<(Vec<u8>, usize), ChunkError> {
+        let mut d = ChunkedDecoder::new();
+        let mut out = Vec::new();
+        let mut sink = |data: &[u8]| {
+            if out.len() + data.len() > limit {
+                return Err(ChunkError::TooLarge);
+            }
+            out.extend_from_slice(data);
+            Ok(())
+        };
+        let mut at = 0;
+        while at < input.len() && !d.is_done() {
+            let piece = &input[at..(at + step).min(input.len())];
+            let used = d.decode(piece, &mut sink)?;
+            at += used;
+            if used < piece.len() {
+                break; // the body ended inside this piece
+            }
+        }
+        if !d.is_done() {
+            return Err(ChunkError::Malformed);
+        }
+        Ok((out, input.len() - at))
+    }
+
+    #[test]
+    fn decodes_in_any_fragmentation() {
+        let body = b"5\r\nhello\r\n1;ext=1\r\n \r\nA \r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nGET";
+        for step in 1..body.len() {
+            let (data, left) = decode_in_steps(body, step, 1 << 20).unwrap();
+            assert_eq!(data, b"hello 0123456789", "step {step}");
+            assert_eq!(left, 3, "step {step}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_framing() {
+        for bad in [
+            &b"x\r\n"[..],
+            b"\r\n",
+            b";ext\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhelloX\r\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n\n",
+            b"ffffffffffffffffff\r\n",
+            b"-5\r\nhello\r\n0\r\n\r\n",
+            b"0\r\nBad\nTrailer\r\n\r\n",
+        ] {
+            assert_eq!(decode_in_steps(bad, 1, 1 << 20), Err(ChunkError::Malformed), "{bad:?}");
+        }
+        let long_ext = format!("1;{}\r\nx\r\n0\r\n\r\n", "e".repeat(MAX_CHUNK_LINE));
+        assert_eq!(decode_in_steps(long_ext.as_bytes(), 64, 1 << 20), Err(ChunkError::Malformed));
+    }
+
+    #[test]
+    fn limit_is_enforced_by_the_sink() {
+        assert_eq!(decode_in_steps(b"5\r\nhello\r\n0\r\n\r\n", 4, 4), Err(ChunkError::TooLarge));
+    }
+
+    #[test]
+    fn transfer_codings() {
+        let coding = |values: &[&[u8]]| {
+            let mut list = CodingList::default();
+            values.iter().for_each(|v| list.add(v));
+            list.coding()
+        };
+        assert_eq!(coding(&[b"chunked"]), Coding::Chunked);
+        assert_eq!(coding(&[b" Chunked "]), Coding::Chunked);
+        assert_eq!(coding(&[b"gzip, chunked"]), Coding::Unsupported);
+        assert_eq!(coding(&[b"chunked, gzip"]), Coding::Unsupported);
+        assert_eq!(coding(&[b"identity"]), Coding::Unsupported);
+        assert_eq!(coding(&[b"chunked", b"chunked"]), Coding::Invalid);
+        assert_eq!(coding(&[b""]), Coding::Invalid);
+        assert_eq!(coding(&[b"gzip", b"chunked"]), Coding::Unsupported);
+    }
+}

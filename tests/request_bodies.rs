@@ -1,0 +1,157 @@
+//! Request bodies, Content-Length and chunked, of any size up to the limit,
+//! in any fragmentation, handed to the handler as one slice.
+
+use std::io::Write;
+use std::time::Duration;
+
+use peregrine::{Config, Request, Response};
+
+mod support;
+use support::{is_closed, read_response, roundtrip, TestServer};
+
+/// Echoes the body; `/ignore` answers without looking at it.
+fn echo(req: &Request<'_>, res: &mut Response<'_>) {
+    if req.path() == "/ignore" {
+        res.body(b"ignored");
+    } else {
+        res.body(req.body());
+    }
+}
+
+fn server(max_body: usize) -> TestServer {
+    TestServer::start(Config::new().workers(2).max_body_size(max_body), echo)
+}
+
+/// Bytes that show any loss, repetition or reordering.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for (i, piece) in body.chunks(chunk).enumerate() {
+        // Sizes in both hex cases, an extension on every other chunk.
+        let size =
+            if i % 2 == 0 { format!("{:x}", piece.len()) } else { format!("{:X};ext=\"v\"", piece.len()) };
+        wire.extend_from_slice(size.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\nX-Trailer: yes\r\n\r\n");
+    wire
+}
+
+fn post_length(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw =
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+fn post_chunked(path: &str, body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut raw =
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+    raw.extend_from_slice(&chunked(body, chunk));
+    raw
+}
+
+#[test]
+fn content_length_bodies_larger_than_the_read_buffer_arrive_whole() {
+    let server = server(1 << 20);
+    let mut s = server.connect();
+    for len in [0, 1, 8000, 8192, 20_000, 1 << 20] {
+        let body = pattern(len);
+        let res = roundtrip(&mut s, &post_length("/", &body));
+        assert_eq!(res.status, 200, "len {len}");
+        assert!(res.body == body, "len {len}: body differs");
+    }
+}
+
+#[test]
+fn chunked_bodies_arrive_whole() {
+    let server = server(1 << 20);
+    let mut s = server.connect();
+    for (len, chunk) in [(0, 1), (5, 1), (3000, 100), (100_000, 4096), (300_000, 65_536)] {
+        let body = pattern(len);
+        let res = roundtrip(&mut s, &post_chunked("/", &body, chunk));
+        assert_eq!(res.status, 200, "len {len}");
+        assert!(res.body == body, "len {len}: body differs");
+    }
+}
+
+#[test]
+fn chunked_body_sent_one_byte_at_a_time() {
+    let server = server(1 << 20);
+    let mut s = server.connect();
+    let body = pattern(300);
+    for &b in post_chunked("/", &body, 7).iter() {
+        s.write_all(&[b]).unwrap();
+    }
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    assert!(res.body == body);
+}
+
+#[test]
+fn ignored_bodies_never_desynchronise_the_next_request() {
+    let server = server(1 << 20);
+    let mut s = server.connect();
+    // A body that looks like a request must never be taken for one.
+    let sneaky = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n".repeat(500);
+    let mut wire = post_length("/ignore", &sneaky);
+    wire.extend_from_slice(&post_chunked("/ignore", &sneaky, 1000));
+    wire.extend_from_slice(&post_length("/echo", b"after"));
+    s.write_all(&wire).unwrap();
+    let mut buf = Vec::new();
+    for want in [&b"ignored"[..], b"ignored", b"after"] {
+        let res = read_response(&mut s, &mut buf, false);
+        assert_eq!(res.body, want);
+    }
+    assert!(buf.is_empty(), "extra responses: {:?}", String::from_utf8_lossy(&buf));
+}
+
+#[test]
+fn slow_body_is_fine_while_it_keeps_coming() {
+    let config = Config::new().workers(1).request_timeout(Duration::from_millis(300));
+    let server = TestServer::start(config, echo);
+    let mut s = server.connect();
+    let body = pattern(20_000);
+    let raw = post_length("/", &body);
+    // About a second in all, never silent for the whole timeout.
+    for piece in raw.chunks(raw.len() / 10 + 1) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    assert_eq!(res.status, 200);
+    assert!(res.body == body);
+}
+
+#[test]
+fn stalled_body_is_timed_out() {
+    let config = Config::new().workers(1).request_timeout(Duration::from_millis(300));
+    let server = TestServer::start(config, echo);
+    for raw in [post_length("/", &pattern(20_000)), post_chunked("/", &pattern(20_000), 1000)] {
+        let mut s = server.connect();
+        s.write_all(&raw[..raw.len() / 2]).unwrap();
+        let res = read_response(&mut s, &mut Vec::new(), false);
+        assert_eq!(res.status, 408);
+        assert!(is_closed(&mut s));
+    }
+}
+
+#[test]
+fn eight_mib_upload_is_echoed_byte_for_byte() {
+    let server = server(16 << 20);
+    let mut s = server.connect();
+    let body = pattern(8 << 20);
+    let writer = {
+        let mut w = s.try_clone().unwrap();
+        let raw = post_length("/", &body);
+        std::thread::spawn(move || w.write_all(&raw).unwrap())
+    };
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    writer.join().unwrap();
+    assert_eq!(res.status, 200);
+    assert!(res.body == body, "8 MiB body differs");
+}
