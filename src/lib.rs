@@ -128,6 +128,69 @@ pub mod __private {
         }
     }
 
+    /// Fuzzing oracle: decodes `data` as a chunked body at once and split
+    /// at every third of its length; the data, the bytes used and the
+    /// verdict must not depend on how the input was split.
+    pub fn check_chunked(data: &[u8]) {
+        use crate::http::body::{ChunkError, ChunkedDecoder};
+        fn run(pieces: &[&[u8]]) -> (Result<usize, ChunkError>, Vec<u8>, bool) {
+            let mut decoder = ChunkedDecoder::new();
+            let mut out = Vec::new();
+            let mut used = 0;
+            for piece in pieces {
+                let mut sink = |d: &[u8]| {
+                    if out.len() + d.len() > 1 << 20 {
+                        return Err(ChunkError::TooLarge);
+                    }
+                    out.extend_from_slice(d);
+                    Ok(())
+                };
+                match decoder.decode(piece, &mut sink) {
+                    Ok(n) => {
+                        used += n;
+                        if n < piece.len() {
+                            break;
+                        }
+                    }
+                    Err(e) => return (Err(e), out, false),
+                }
+            }
+            (Ok(used), out, decoder.is_done())
+        }
+        let whole = run(&[data]);
+        let (a, rest) = data.split_at(data.len() / 3);
+        let (b, c) = rest.split_at(rest.len() / 2);
+        let split = run(&[a, b, c]);
+        assert_eq!(whole, split, "chunked decoding depends on fragmentation");
+        if let (Ok(used), _, done) = &whole {
+            assert!(*used <= data.len());
+            assert!(*done || *used == data.len(), "stopped early without finishing");
+        }
+    }
+
+    /// Fuzzing oracle: iterates and decodes a query string; decoding never
+    /// grows the text and `decode_into` agrees with `bytes`.
+    pub fn check_query(data: &[u8]) {
+        let Ok(raw) = std::str::from_utf8(data) else { return };
+        let mut buf = [0u8; 256];
+        for (k, v) in crate::Query::new(raw).iter() {
+            for d in [k, v] {
+                assert!(d.bytes().count() <= d.raw().len());
+                if let Ok(out) = d.decode_into(&mut buf) {
+                    assert!(d.bytes().eq(out.iter().copied()));
+                }
+                let _ = d.to_string();
+                assert!(d == d.to_string().as_str() || !d.bytes().all(|b| b.is_ascii()));
+            }
+        }
+        if let Some((k, _)) = crate::Query::new(raw).iter().next() {
+            let mut key = [0u8; 256];
+            if let Some(k) = k.decode_str_into(&mut key) {
+                assert!(crate::Query::new(raw).get(k).is_some());
+            }
+        }
+    }
+
     /// Parses a complete request head (and a Content-Length body) from
     /// `raw` into a [`Request`](crate::Request).
     ///

@@ -25,6 +25,8 @@ pub struct Acceptor {
     workers: Vec<Arc<Handoff>>,
     next: usize,
     shutdown: Arc<ShutdownState>,
+    /// In a descriptor shortage: logged once when it starts and ends.
+    exhausted: bool,
 }
 
 impl Acceptor {
@@ -40,7 +42,7 @@ impl Acceptor {
         let mut listener = TcpListener::from_std(listener);
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         shutdown.add_waker(Arc::new(Waker::new(poll.registry(), WAKER)?));
-        Ok(Acceptor { poll, listener, workers, next: first, shutdown })
+        Ok(Acceptor { poll, listener, workers, next: first, shutdown, exhausted: false })
     }
 
     /// Accepts until shutdown; the listener closes when this returns.
@@ -68,6 +70,9 @@ impl Acceptor {
         loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
+                    if std::mem::take(&mut self.exhausted) {
+                        log::info!("accepting again");
+                    }
                     // Responses are written whole; Nagle would only delay them.
                     if let Err(e) = stream.set_nodelay(true) {
                         log::debug!("TCP_NODELAY failed for {peer}: {e}");
@@ -78,7 +83,9 @@ impl Acceptor {
                     AcceptError::Done => return None,
                     AcceptError::Transient => continue,
                     AcceptError::Exhausted => {
-                        log::warn!("accept: {e}; pausing {EXHAUSTED_BACKOFF:?}");
+                        if !std::mem::replace(&mut self.exhausted, true) {
+                            log::warn!("accept: {e}; retrying every {EXHAUSTED_BACKOFF:?} until it clears");
+                        }
                         return Some(EXHAUSTED_BACKOFF);
                     }
                     AcceptError::Fatal => {
