@@ -44,7 +44,9 @@
 //! when it starts, and takes page-aligned read and write buffers from its
 //! own pool as connections need them. A connection holds a buffer only
 //! while it has a partial request or an unsent response, so an idle
-//! keep-alive connection costs a slab entry. Headers parse into a fixed
+//! keep-alive connection costs a slab entry. Bodies too large for the read
+//! buffer, or chunked, go to pooled body buffers in doubling size classes
+//! up to [`Config::max_body_size`]. Headers parse into a fixed
 //! array on the worker's stack; the query string is parsed only when asked
 //! for, without allocating. Serving a request allocates nothing (a test
 //! with a counting global allocator checks this) unless the handler
@@ -65,9 +67,12 @@
 //! `Connection: close` is honoured both ways. Pipelined requests are
 //! answered in order, their responses batched into one `writev`. A
 //! response that does not fit the socket is resumed when the socket is
-//! writable, and no further request is read meanwhile. Requests that
-//! cannot be accepted are answered with the status RFC 9110 names (400,
-//! 413, 414, 431, 501, 505) and the connection is closed.
+//! writable, and no further request is read meanwhile. Request bodies,
+//! Content-Length or chunked, reach the handler as one slice, up to
+//! [`Config::max_body_size`]; `Expect: 100-continue` is answered before the
+//! body is read. Requests that cannot be accepted are answered with the
+//! status RFC 9110 names (400, 408, 413, 414, 417, 431, 501, 505) and the
+//! connection is closed.
 //!
 //! ## Shutdown
 //!
