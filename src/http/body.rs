@@ -1,6 +1,8 @@
 //! Request body framing: `Transfer-Encoding` validation and an incremental
 //! chunked decoder (RFC 9112 §7.1). Pure functions over byte slices.
 
+use super::hex_digit;
+
 /// Longest chunk-size line (size, extensions) accepted.
 const MAX_CHUNK_LINE: usize = 4096;
 /// Most trailer bytes accepted after the last chunk.
@@ -103,7 +105,7 @@ impl ChunkedDecoder {
                 if self.line > MAX_CHUNK_LINE {
                     return Err(Malformed);
                 }
-                match (hex(b), b) {
+                match (hex_digit(b), b) {
                     (Some(d), _) => {
                         self.size = self.size.checked_mul(16).ok_or(Malformed)? | u64::from(d);
                         State::Size { any: true }
@@ -157,15 +159,6 @@ impl ChunkedDecoder {
             (State::TrailerStart | State::Trailer, b) if b != b'\n' && b != 0 => State::Trailer,
             _ => return Err(ChunkError::Malformed),
         })
-    }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

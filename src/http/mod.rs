@@ -8,3 +8,13 @@ pub mod request;
 pub mod response;
 pub mod status;
 pub mod write;
+
+/// The value of one hexadecimal digit.
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}

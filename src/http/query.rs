@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use super::hex_digit;
+
 /// The query string of a request, parsed only as it is iterated.
 ///
 /// Pairs are separated by `&`; a pair without `=` has an empty value;
@@ -223,7 +225,7 @@ impl Iterator for DecodedBytes<'_> {
         match b {
             b'+' if self.plus_is_space => Some(b' '),
             b'%' => match rest {
-                [h, l, tail @ ..] => match (hex(*h), hex(*l)) {
+                [h, l, tail @ ..] => match (hex_digit(*h), hex_digit(*l)) {
                     (Some(h), Some(l)) => {
                         self.rest = tail;
                         Some(h << 4 | l)
@@ -238,15 +240,6 @@ impl Iterator for DecodedBytes<'_> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.rest.len().div_ceil(3), Some(self.rest.len()))
-    }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 
