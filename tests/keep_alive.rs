@@ -134,3 +134,18 @@ fn idle_connection_stays_open_well_before_keep_alive_timeout() {
     let res = read_response(&mut s, &mut buf, false);
     assert_eq!(res.body, b"path=/b");
 }
+
+/// Regression: a FIN arriving together with the request raised no new
+/// readiness edge after the (short) read, so the connection was held until
+/// the keep-alive timeout.
+#[test]
+fn client_half_close_after_request_is_answered_then_closed() {
+    let server =
+        TestServer::start(Config::new().workers(1).keep_alive_timeout(Duration::from_secs(60)), handler);
+    let mut s = server.connect();
+    s.write_all(b"GET /half HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    assert_eq!(res.status, 200);
+    assert!(is_closed(&mut s), "connection held open after the client's FIN");
+}

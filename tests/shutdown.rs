@@ -76,3 +76,31 @@ fn idle_keep_alive_connections_are_closed_by_shutdown() {
     let result = server.stop();
     assert!(result.is_ok(), "run returned {result:?}");
 }
+
+/// Regression: a connection handed to a busy worker just before shutdown,
+/// its request still unread, was closed unanswered by the drain.
+#[test]
+fn request_queued_behind_a_busy_worker_is_answered_during_shutdown() {
+    let server = TestServer::start(
+        peregrine::Config::new().workers(1),
+        |req: &Request<'_>, res: &mut Response<'_>| {
+            if req.path() == "/slow" {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            res.body(b"done");
+        },
+    );
+    let mut busy = server.connect();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(50)); // the worker is in the handler
+    let mut queued = server.connect();
+    queued.write_all(b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    server.handle.shutdown();
+    for s in [&mut busy, &mut queued] {
+        let res = read_response(s, &mut Vec::new(), false);
+        assert_eq!((res.status, res.body.as_slice()), (200, &b"done"[..]));
+        assert_eq!(res.header("connection"), Some("close"));
+    }
+    server.stop().unwrap();
+}

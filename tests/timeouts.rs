@@ -74,3 +74,25 @@ fn slow_reader_that_keeps_reading_gets_everything() {
     }
     assert!(total > BIG.len(), "got {total} bytes, want the {} byte body and its head", BIG.len());
 }
+
+/// Regression: the request timer was armed once for the first partial
+/// request and never renewed while later requests kept completing, so a
+/// busy pipelining client got a false 408.
+#[test]
+fn request_timer_restarts_for_each_new_request() {
+    let config = Config::new().workers(1).request_timeout(Duration::from_millis(300));
+    let server = TestServer::start(config, |_: &Request<'_>, res: &mut Response<'_>| {
+        res.body(b"ok");
+    });
+    let mut s = server.connect();
+    s.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    let mut buf = Vec::new();
+    // Each write completes one request and starts the next: about 1 s of
+    // steady traffic, always with a partial request buffered.
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(30));
+        s.write_all(b"st: a\r\n\r\nGET / HTTP/1.1\r\nHo").unwrap();
+        let res = support::read_response(&mut s, &mut buf, false);
+        assert_eq!(res.status, 200, "a busy client was timed out");
+    }
+}

@@ -21,6 +21,9 @@ pub enum ChunkError {
 enum State {
     /// Hex digits of a chunk size; `any` once one was seen.
     Size { any: bool },
+    /// Whitespace after the size, which only an extension may follow
+    /// (`BWS ";"`, RFC 9112 §7.1.1).
+    SizeWs,
     /// After the size: optional whitespace and `;ext` up to CR.
     Extension,
     /// Expecting the LF of the size line.
@@ -110,8 +113,18 @@ impl ChunkedDecoder {
                         self.size = self.size.checked_mul(16).ok_or(Malformed)? | u64::from(d);
                         State::Size { any: true }
                     }
-                    (None, b';' | b' ' | b'\t') if any => State::Extension,
+                    (None, b';') if any => State::Extension,
+                    (None, b' ' | b'\t') if any => State::SizeWs,
                     (None, b'\r') if any => State::SizeLf,
+                    _ => return Err(Malformed),
+                }
+            }
+            State::SizeWs => {
+                self.line += 1;
+                match b {
+                    _ if self.line > MAX_CHUNK_LINE => return Err(Malformed),
+                    b' ' | b'\t' => State::SizeWs,
+                    b';' => State::Extension,
                     _ => return Err(Malformed),
                 }
             }
@@ -244,7 +257,7 @@ mod tests {
 
     #[test]
     fn decodes_in_any_fragmentation() {
-        let body = b"5\r\nhello\r\n1;ext=1\r\n \r\nA \r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nGET";
+        let body = b"5\r\nhello\r\n1;ext=1\r\n \r\nA \t;e\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nGET";
         for step in 1..body.len() {
             let (data, left) = decode_in_steps(body, step, 1 << 20).unwrap();
             assert_eq!(data, b"hello 0123456789", "step {step}");
@@ -264,6 +277,9 @@ mod tests {
             b"ffffffffffffffffff\r\n",
             b"-5\r\nhello\r\n0\r\n\r\n",
             b"0\r\nBad\nTrailer\r\n\r\n",
+            b"5 5\r\nhello\r\n0\r\n\r\n",
+            b"5 junk\r\nhello\r\n0\r\n\r\n",
+            b"5 \r\nhello\r\n0\r\n\r\n",
         ] {
             assert_eq!(decode_in_steps(bad, 1, 1 << 20), Err(ChunkError::Malformed), "{bad:?}");
         }

@@ -93,54 +93,47 @@ impl<'w> Response<'w> {
     /// (which would let a value forge headers), makes the server answer
     /// `500` instead of this response.
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        let value = value.as_ref();
-        if !is_token(name) || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-            self.invalid_header = true;
-            return self;
-        }
-        if self.is_managed(name, value) {
-            return self;
-        }
         let h = &mut self.scratch.headers;
-        h.extend_from_slice(name.as_bytes());
-        h.extend_from_slice(b": ");
-        h.extend_from_slice(value);
-        h.extend_from_slice(b"\r\n");
-        self
+        let start = h.len();
+        h.extend_from_slice(value.as_ref());
+        self.finish_header(name, start)
     }
 
     /// Adds a header field whose value is formatted, without allocating:
     /// `res.header_fmt("X-Count", format_args!("{n}"))`.
     pub fn header_fmt(&mut self, name: &str, value: fmt::Arguments<'_>) -> &mut Self {
-        if !is_token(name) || self.is_managed(name, b"") {
-            self.invalid_header |= !is_token(name);
-            return self;
-        }
         let h = &mut self.scratch.headers;
         let start = h.len();
-        h.extend_from_slice(name.as_bytes());
-        h.extend_from_slice(b": ");
-        let value_start = h.len();
         // Writing into a Vec cannot fail.
         let _ = io::Write::write_fmt(h, value);
-        if h[value_start..].iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-            h.truncate(start);
-            self.invalid_header = true;
-            return self;
-        }
-        h.extend_from_slice(b"\r\n");
-        self
+        self.finish_header(name, start)
     }
 
-    /// Headers the server writes itself; `Connection: close` is honoured.
-    fn is_managed(&mut self, name: &str, value: &[u8]) -> bool {
-        let managed = ["content-length", "transfer-encoding", "date", "connection", "keep-alive"]
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(name));
-        if managed && name.eq_ignore_ascii_case("connection") {
-            self.close |= value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+    /// The value was appended to the header bytes at `start`: validate it,
+    /// then frame it as `name: value\r\n`, or take it back if it is invalid
+    /// or a header the server writes itself (`Connection: close` is noted).
+    fn finish_header(&mut self, name: &str, start: usize) -> &mut Self {
+        let h = &mut self.scratch.headers;
+        let value = &h[start..];
+        if !is_token(name) || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+            self.invalid_header = true;
+            h.truncate(start);
+            return self;
         }
-        managed
+        if is_managed(name) {
+            self.close |= name.eq_ignore_ascii_case("connection") && has_close_token(value);
+            h.truncate(start);
+            return self;
+        }
+        // Move the value right to make room for `name: ` in front of it.
+        let prefix = name.len() + 2;
+        let value_len = h.len() - start;
+        h.resize(h.len() + prefix, 0);
+        h.copy_within(start..start + value_len, start + prefix);
+        h[start..start + name.len()].copy_from_slice(name.as_bytes());
+        h[start + name.len()..start + prefix].copy_from_slice(b": ");
+        h.extend_from_slice(b"\r\n");
+        self
     }
 
     /// Sets the body to a copy of `bytes` (replacing any earlier body).
@@ -229,6 +222,18 @@ impl fmt::Debug for Response<'_> {
     }
 }
 
+/// Headers the server writes itself.
+fn is_managed(name: &str) -> bool {
+    ["content-length", "transfer-encoding", "date", "connection", "keep-alive"]
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(name))
+}
+
+/// Whether a `Connection` value lists `close`.
+fn has_close_token(value: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+}
+
 /// An HTTP token (RFC 9110 §5.6.2): what a field name must be.
 fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -247,6 +252,11 @@ mod tests {
         r.header_fmt("X-N", format_args!("{}", 42));
         assert_eq!(r.extra_headers(), b"X-A: 1\r\nX-N: 42\r\n");
         assert!(r.wants_close());
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut r = Response::new(&mut s);
+        r.header_fmt("connection", format_args!("{}", "close"));
+        assert!(r.wants_close());
+        assert!(r.extra_headers().is_empty());
         assert!(!r.has_invalid_header());
     }
 

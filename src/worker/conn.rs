@@ -64,8 +64,9 @@ pub struct Conn {
     continued: bool,
     /// A body too large for the read buffer, or chunked, being received.
     body_rx: Option<BodyRx>,
-    /// Body bytes arrived since the timer was last armed.
-    body_progress: bool,
+    /// A request was served or body bytes arrived since the request timer
+    /// was armed: what is pending now is new progress, not a stall.
+    progressed: bool,
 }
 
 impl Conn {
@@ -80,7 +81,7 @@ impl Conn {
             eof: false,
             continued: false,
             body_rx: None,
-            body_progress: false,
+            progressed: false,
         }
     }
 
@@ -105,11 +106,13 @@ impl Conn {
 
     /// Makes all the progress possible without blocking: flush, serve
     /// buffered requests, read more; then arms the timer for what the
-    /// connection waits for.
-    pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) -> Verdict {
+    /// connection waits for. `read_closed`: the poll reported the peer's
+    /// FIN (or a hang-up), which the reads must reach.
+    pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>, read_closed: bool) -> Verdict {
         // A short read means the socket was empty; the edge-triggered poll
         // reports the next arrival, so reading again would only cost a
-        // syscall returning EAGAIN.
+        // syscall returning EAGAIN. A FIN that came with the data raises no
+        // new edge, though, so then read on until EOF.
         let mut drained = false;
         loop {
             if !self.out.is_empty() {
@@ -144,7 +147,7 @@ impl Conn {
                 break;
             }
             match self.input.read_from(&mut self.stream, &mut ctx.in_pool) {
-                Ok(ReadOutcome::Data { drained: d }) => drained = d,
+                Ok(ReadOutcome::Data { drained: d }) => drained = d && !read_closed,
                 Ok(ReadOutcome::WouldBlock) => break,
                 Ok(ReadOutcome::Eof) => self.eof = true,
                 Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.input.pending()).status(), ctx),
@@ -157,8 +160,9 @@ impl Conn {
                 return Verdict::Close;
             }
             ctx.timers.arm(key, TimerKind::Idle, ctx.now);
-        } else if std::mem::take(&mut self.body_progress) {
-            // A body that keeps arriving is not stalled.
+        } else if std::mem::take(&mut self.progressed) {
+            // A client that keeps completing requests, or sending body
+            // bytes, is not stalled: time the request pending now afresh.
             ctx.timers.arm(key, TimerKind::Request, ctx.now);
         } else {
             ctx.timers.arm_once(key, TimerKind::Request, ctx.now);
@@ -171,7 +175,7 @@ impl Conn {
         match kind {
             TimerKind::Request if self.state == State::Open && self.out.is_empty() => {
                 self.refuse(StatusCode::REQUEST_TIMEOUT, ctx);
-                self.drive(key, ctx)
+                self.drive(key, ctx, false)
             }
             _ => Verdict::Close,
         }
@@ -216,7 +220,7 @@ impl Conn {
             let head_len = rx.head_len;
             let used = rx.absorb(&self.input.pending()[head_len..], &mut ctx.body_pool)?;
             self.input.remove(head_len, used);
-            self.body_progress |= used > 0;
+            self.progressed |= used > 0;
             if !rx.is_complete() {
                 return Ok(Step::Incomplete);
             }
@@ -285,6 +289,16 @@ impl Conn {
         } else if res.has_invalid_header() {
             log::error!("handler set an invalid header on {} {}; answered 500", req.method, req.path());
             res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        } else if res.get_status().as_u16() < 200 {
+            // A 1xx is interim: as the final response it would pair the
+            // client's next response with the wrong request.
+            log::error!(
+                "handler answered {} {} with {}; answered 500",
+                req.method,
+                req.path(),
+                res.get_status()
+            );
+            res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
         }
         let keep_alive = head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested();
         let meta = ResponseMeta {
@@ -304,6 +318,7 @@ impl Conn {
             rx.release(&mut ctx.body_pool);
         }
         self.continued = false;
+        self.progressed = true;
         if !keep_alive {
             self.state = State::Closing { linger: !self.input.is_empty() };
         }
@@ -346,8 +361,11 @@ impl Conn {
     }
 
     /// Reads and drops whatever the client still sends, until it closes.
+    /// A few reads per wake-up at most, so a client that keeps sending
+    /// cannot hold the worker; the linger timer ends it regardless.
     fn linger<H>(&mut self, ctx: &mut Ctx<H>) -> Verdict {
-        loop {
+        const READS_PER_WAKE: usize = 8;
+        for _ in 0..READS_PER_WAKE {
             self.input.discard(&mut ctx.in_pool);
             match self.input.read_from(&mut self.stream, &mut ctx.in_pool) {
                 Ok(ReadOutcome::Data { .. } | ReadOutcome::Full) => continue,
@@ -358,6 +376,8 @@ impl Conn {
                 Ok(ReadOutcome::Eof) | Err(_) => return Verdict::Close,
             }
         }
+        self.input.discard(&mut ctx.in_pool);
+        Verdict::Keep
     }
 }
 

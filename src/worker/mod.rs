@@ -124,7 +124,8 @@ impl<H: Handler> Worker<H> {
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    log::error!("worker poll failed, closing its connections: {e}");
+                    log::error!("worker poll failed; shutting the server down: {e}");
+                    self.shutdown.request();
                     break;
                 }
             }
@@ -133,7 +134,7 @@ impl<H: Handler> Worker<H> {
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.admit(&mut inbox),
-                    Token(key) => self.drive(key),
+                    Token(key) => self.drive(key, event.is_read_closed()),
                 }
             }
             self.expire_timers();
@@ -180,9 +181,9 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn drive(&mut self, key: usize) {
+    fn drive(&mut self, key: usize, read_closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else { return };
-        if conn.drive(key, &mut self.ctx) == Verdict::Close {
+        if conn.drive(key, &mut self.ctx, read_closed) == Verdict::Close {
             self.close(key);
         }
     }
@@ -197,7 +198,9 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Stops keep-alive and closes every idle connection; busy ones close
-    /// after their current response.
+    /// after their current response. Idle-looking ones are driven rather
+    /// than closed outright: one just handed over may hold an unread
+    /// request, which is then answered (with `Connection: close`).
     fn begin_drain(&mut self, inbox: &mut VecDeque<Accepted>, keys: &mut Vec<usize>) {
         self.ctx.draining = true;
         // Sockets accepted before the listener closed may carry requests.
@@ -205,7 +208,7 @@ impl<H: Handler> Worker<H> {
         self.ctx.timers.keys_of(TimerKind::Idle, keys);
         for &key in keys.iter() {
             if self.conns.get_mut(key).is_some_and(|c| c.is_idle()) {
-                self.close(key);
+                self.drive(key, false);
             }
         }
     }

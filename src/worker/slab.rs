@@ -5,6 +5,8 @@
 /// front, so inserting never reallocates).
 pub struct Slab<T> {
     entries: Vec<Entry<T>>,
+    /// Keys are below this (the Vec may have reserved more).
+    capacity: usize,
     next_free: usize,
     len: usize,
 }
@@ -17,13 +19,13 @@ enum Entry<T> {
 impl<T> Slab<T> {
     /// An empty slab for at most `capacity` values.
     pub fn with_capacity(capacity: usize) -> Self {
-        Slab { entries: Vec::with_capacity(capacity), next_free: 0, len: 0 }
+        Slab { entries: Vec::with_capacity(capacity), capacity, next_free: 0, len: 0 }
     }
 
     /// Stores `value` and returns its key, or gives it back when full.
     pub fn insert(&mut self, value: T) -> Result<usize, T> {
         let key = self.next_free;
-        let capacity = self.entries.capacity();
+        let capacity = self.capacity;
         match self.entries.get_mut(key) {
             Some(slot) => {
                 let Entry::Vacant(next) = *slot else { unreachable!("free list points at a value") };
