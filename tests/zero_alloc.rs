@@ -2,7 +2,7 @@
 //! allocator sees no allocation, on any thread, while a warmed-up server
 //! answers thousands of keep-alive, pipelined, HEAD, HTTP/1.0 and
 //! body-carrying requests (Content-Length and chunked, small and larger
-//! than the read buffer).
+//! than the read buffer), and file bodies sent with sendfile.
 //!
 //! This file holds a single test so no other test allocates meanwhile;
 //! the client side allocates nothing inside the measured window either
@@ -11,7 +11,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use peregrine::{Config, Method, Request, Response};
 
@@ -53,8 +55,17 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// A small file sent with sendfile by `/file`.
+static FILE: OnceLock<PathBuf> = OnceLock::new();
+const FILE_CONTENT: &[u8] = b"file body, sent with sendfile";
+
 fn handler(req: &Request<'_>, res: &mut Response<'_>) {
     match req.path() {
+        "/file" => {
+            let file = std::fs::File::open(FILE.get().unwrap()).unwrap();
+            let len = file.metadata().unwrap().len();
+            res.header("Content-Type", "text/plain").body_file(file, 0, len);
+        }
         "/static" => {
             res.header("Content-Type", "text/plain").body_static(b"static-body");
         }
@@ -132,6 +143,7 @@ fn cases() -> Vec<Case> {
             b"hello",
             false,
         ),
+        case(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n", FILE_CONTENT, false),
         case(&big_length, &sum_of(&big), false),
         case(&big_chunked, &sum_of(&big), false),
     ]
@@ -197,6 +209,9 @@ fn exchange(conns: &mut [TcpStream], cases: &[Case], pipelined: &[u8], buf: &mut
 
 #[test]
 fn serving_requests_allocates_nothing() {
+    let path = std::env::temp_dir().join(format!("peregrine-zero-alloc-{}", std::process::id()));
+    std::fs::write(&path, FILE_CONTENT).unwrap();
+    FILE.set(path.clone()).unwrap();
     let server = TestServer::start(Config::new().workers(2), handler);
     let mut conns: Vec<TcpStream> = (0..13).map(|_| server.connect()).collect();
     let cases = cases();
@@ -212,4 +227,5 @@ fn serving_requests_allocates_nothing() {
     assert_eq!(after - before, 0, "{} allocations while serving {requests} requests", after - before);
     drop(conns);
     server.stop().unwrap();
+    std::fs::remove_file(path).unwrap();
 }

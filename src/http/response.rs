@@ -2,6 +2,7 @@
 //! the worker's preallocated scratch space.
 
 use std::fmt;
+use std::fs::File;
 use std::io;
 
 use super::status::StatusCode;
@@ -11,13 +12,25 @@ use super::status::StatusCode;
 pub struct Scratch {
     pub(crate) headers: Vec<u8>,
     pub(crate) body: Vec<u8>,
+    pub(crate) file: Option<FileBody>,
+}
+
+/// A byte range of an open file, sent with `sendfile(2)`.
+#[derive(Debug)]
+pub struct FileBody {
+    /// The open file.
+    pub file: File,
+    /// Where the range starts.
+    pub offset: u64,
+    /// How many bytes it spans.
+    pub len: u64,
 }
 
 impl Scratch {
     /// Scratch space with room for `headers` bytes of extra headers and a
     /// `body`-byte copied body before anything grows.
     pub fn with_capacity(headers: usize, body: usize) -> Self {
-        Scratch { headers: Vec::with_capacity(headers), body: Vec::with_capacity(body) }
+        Scratch { headers: Vec::with_capacity(headers), body: Vec::with_capacity(body), file: None }
     }
 }
 
@@ -28,6 +41,8 @@ pub(crate) enum BodySource {
     Copied,
     /// A static slice, sent without copying.
     Static(&'static [u8]),
+    /// A file range (in the scratch), sent with `sendfile(2)`.
+    File,
 }
 
 /// The response to one request.
@@ -67,6 +82,7 @@ impl<'w> Response<'w> {
     pub(crate) fn new(scratch: &'w mut Scratch) -> Self {
         scratch.headers.clear();
         scratch.body.clear();
+        scratch.file = None;
         Response {
             status: StatusCode::OK,
             scratch,
@@ -143,6 +159,7 @@ impl<'w> Response<'w> {
     /// moved to a heap buffer for this response, which allocates.
     pub fn body(&mut self, bytes: &[u8]) -> &mut Self {
         self.scratch.body.clear();
+        self.scratch.file = None;
         self.scratch.body.extend_from_slice(bytes);
         self.source = BodySource::Copied;
         self
@@ -151,7 +168,35 @@ impl<'w> Response<'w> {
     /// Sets the body to a static slice, which is sent without copying.
     pub fn body_static(&mut self, bytes: &'static [u8]) -> &mut Self {
         self.scratch.body.clear();
+        self.scratch.file = None;
         self.source = BodySource::Static(bytes);
+        self
+    }
+
+    /// Sets the body to `len` bytes of `file` from `offset`, sent after the
+    /// head with `sendfile(2)`: no copy through user space, never the whole
+    /// file in memory. The connection owns the file until it is sent.
+    ///
+    /// The file must hold the range while it is sent; if it shrinks, the
+    /// connection is closed (the client sees a short body).
+    ///
+    /// ```no_run
+    /// # use peregrine::{Request, Response};
+    /// fn download(_: &Request<'_>, res: &mut Response<'_>) {
+    ///     match std::fs::File::open("big.iso").and_then(|f| Ok((f.metadata()?.len(), f))) {
+    ///         Ok((len, file)) => {
+    ///             res.header("Content-Type", "application/octet-stream").body_file(file, 0, len);
+    ///         }
+    ///         Err(_) => {
+    ///             res.status(peregrine::StatusCode::NOT_FOUND);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn body_file(&mut self, file: File, offset: u64, len: u64) -> &mut Self {
+        self.scratch.body.clear();
+        self.scratch.file = Some(FileBody { file, offset, len });
+        self.source = BodySource::File;
         self
     }
 
@@ -177,17 +222,33 @@ impl<'w> Response<'w> {
         self.source
     }
 
+    /// The body's bytes in memory (none for a file body).
     pub(crate) fn body_bytes(&self) -> &[u8] {
         match self.source {
             BodySource::Copied => &self.scratch.body,
             BodySource::Static(s) => s,
+            BodySource::File => &[],
         }
+    }
+
+    /// The body's length, whatever its source.
+    pub(crate) fn body_len(&self) -> u64 {
+        match (&self.source, &self.scratch.file) {
+            (BodySource::File, Some(f)) => f.len,
+            _ => self.body_bytes().len() as u64,
+        }
+    }
+
+    /// Takes the file body out, for the connection to send.
+    pub(crate) fn take_file(&mut self) -> Option<FileBody> {
+        self.scratch.file.take()
     }
 
     /// Turns this response into a bodiless error with the given status.
     pub(crate) fn reset_to_error(&mut self, status: StatusCode) {
         self.scratch.headers.clear();
         self.scratch.body.clear();
+        self.scratch.file = None;
         self.status = status;
         self.source = BodySource::Copied;
         self.close = true;
@@ -195,14 +256,19 @@ impl<'w> Response<'w> {
     }
 }
 
-/// Appends to the copied body (after a static body, starts a copied one).
+/// Appends to the copied body (after a static or file body, starts a
+/// copied one in its place).
 impl io::Write for Response<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let BodySource::Static(s) = self.source {
-            self.scratch.body.clear();
-            self.scratch.body.extend_from_slice(s);
-            self.source = BodySource::Copied;
+        match self.source {
+            BodySource::Static(s) => {
+                self.scratch.body.clear();
+                self.scratch.body.extend_from_slice(s);
+            }
+            BodySource::File => self.scratch.file = None,
+            BodySource::Copied => {}
         }
+        self.source = BodySource::Copied;
         self.scratch.body.extend_from_slice(buf);
         Ok(buf.len())
     }

@@ -7,7 +7,7 @@
 use std::io::{self, IoSlice, Write};
 
 use super::date::DATE_LEN;
-use super::response::{BodySource, Response};
+use super::response::{BodySource, FileBody, Response};
 use super::status::StatusCode;
 use crate::sys::AlignedBuf;
 
@@ -47,6 +47,20 @@ pub enum Flushed {
     },
 }
 
+/// Where responses are written: a byte stream that can also send file
+/// ranges (with `sendfile(2)` on a socket).
+pub trait Sink: Write {
+    /// Sends up to `count` bytes of `file` from `offset`; `Ok(0)` means the
+    /// file ended early.
+    fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize>;
+}
+
+impl Sink for mio::net::TcpStream {
+    fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize> {
+        crate::sys::sendfile(self, file, offset, count)
+    }
+}
+
 /// A source of pooled write buffers.
 pub trait BufSource {
     /// Takes a buffer.
@@ -55,18 +69,21 @@ pub trait BufSource {
     fn give(&mut self, buf: AlignedBuf);
 }
 
-/// Bytes sent after the buffered ones: a large static body, or a response
-/// too big for the write buffer (the only case that allocates).
+/// What is sent after the buffered bytes: a large static body, a file
+/// range, or a response too big for the write buffer (the only case that
+/// allocates).
 enum Tail {
     None,
     Static(&'static [u8]),
     Owned(Vec<u8>, usize),
+    File(FileBody),
 }
 
 impl Tail {
-    fn remaining(&self) -> &[u8] {
+    /// The tail's bytes in memory (none for a file).
+    fn memory(&self) -> &[u8] {
         match self {
-            Tail::None => &[],
+            Tail::None | Tail::File(_) => &[],
             Tail::Static(s) => s,
             Tail::Owned(v, off) => &v[*off..],
         }
@@ -115,11 +132,11 @@ impl Outgoing {
         }
     }
 
-    /// Queues the response `res` to a request.
+    /// Queues the response `res` to a request (taking its file, if any).
     pub fn push(
         &mut self,
         pool: &mut impl BufSource,
-        res: &Response<'_>,
+        res: &mut Response<'_>,
         meta: &ResponseMeta,
         date: &[u8; DATE_LEN],
     ) {
@@ -127,8 +144,13 @@ impl Outgoing {
         let status = res.get_status();
         let body = res.body_bytes();
         let send_body = !meta.head_only && !status.forbids_body();
-        let copy_body =
-            send_body && (res.body_source() == BodySource::Copied || body.len() <= COPY_STATIC_MAX);
+        let copy_body = send_body
+            && match res.body_source() {
+                BodySource::Copied => true,
+                BodySource::Static(s) => s.len() <= COPY_STATIC_MAX,
+                BodySource::File => false,
+            };
+        let body_len = res.body_len();
         let head_max = FIXED_HEAD_MAX + res.extra_headers().len();
         let copied = if copy_body { body.len() } else { 0 };
         let buf = self.buf.get_or_insert_with(|| pool.take());
@@ -145,7 +167,7 @@ impl Outgoing {
             _ => &mut buf[self.end..],
         };
         let mut w = HeadWriter { out, pos: 0 };
-        write_head(&mut w, res, body.len(), meta, date);
+        write_head(&mut w, res, body_len, meta, date);
         if send_body && (copy_body || in_heap) {
             w.put(body);
         }
@@ -155,7 +177,10 @@ impl Outgoing {
             _ => {
                 self.end += n;
                 if send_body && !copy_body {
-                    self.tail = Tail::Static(body_static(res));
+                    self.tail = match res.take_file() {
+                        Some(file) => Tail::File(file),
+                        None => Tail::Static(body_static(res)),
+                    };
                 }
             }
         }
@@ -174,7 +199,7 @@ impl Outgoing {
     }
 
     /// Queues a server-generated, bodiless response that ends the connection.
-    pub fn push_error(&mut self, pool: &mut impl BufSource, res: &Response<'_>, date: &[u8; DATE_LEN]) {
+    pub fn push_error(&mut self, pool: &mut impl BufSource, res: &mut Response<'_>, date: &[u8; DATE_LEN]) {
         let meta = ResponseMeta {
             keep_alive: false,
             confirm_keep_alive: false,
@@ -185,19 +210,35 @@ impl Outgoing {
     }
 
     /// Writes as much as `w` takes, until all is sent or `w` would block.
-    pub fn flush(&mut self, w: &mut impl Write) -> io::Result<Flushed> {
+    pub fn flush(&mut self, w: &mut impl Sink) -> io::Result<Flushed> {
         let mut progressed = false;
         loop {
             let head: &[u8] = match &self.buf {
                 Some(b) => &b[self.start..self.end],
                 None => &[],
             };
-            let tail = self.tail.remaining();
-            if head.is_empty() && tail.is_empty() {
-                self.tail = Tail::None;
-                return Ok(Flushed::All);
-            }
-            let n = match w.write_vectored(&[IoSlice::new(head), IoSlice::new(tail)]) {
+            let memory = self.tail.memory();
+            let written = if !head.is_empty() || !memory.is_empty() {
+                w.write_vectored(&[IoSlice::new(head), IoSlice::new(memory)])
+            } else {
+                match &mut self.tail {
+                    Tail::File(f) if f.len > 0 => {
+                        let count = usize::try_from(f.len).unwrap_or(usize::MAX);
+                        match w.send_file(&f.file, f.offset, count) {
+                            Ok(0) => Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "file shorter than its range",
+                            )),
+                            other => other,
+                        }
+                    }
+                    _ => {
+                        self.tail = Tail::None;
+                        return Ok(Flushed::All);
+                    }
+                }
+            };
+            let n = match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -220,6 +261,10 @@ impl Outgoing {
                 Tail::None => unreachable!("wrote more than was queued"),
                 Tail::Static(s) => *s = &s[rest..],
                 Tail::Owned(_, off) => *off += rest,
+                Tail::File(f) => {
+                    f.offset += rest as u64;
+                    f.len -= rest as u64;
+                }
             }
         }
     }
@@ -244,7 +289,7 @@ impl Outgoing {
 fn body_static(res: &Response<'_>) -> &'static [u8] {
     match res.body_source() {
         BodySource::Static(s) => s,
-        BodySource::Copied => unreachable!("copied bodies are never sent as a static tail"),
+        BodySource::Copied | BodySource::File => unreachable!("only static bodies are sent as a static tail"),
     }
 }
 
@@ -279,7 +324,7 @@ impl HeadWriter<'_> {
 fn write_head(
     w: &mut HeadWriter<'_>,
     res: &Response<'_>,
-    body_len: usize,
+    body_len: u64,
     meta: &ResponseMeta,
     date: &[u8; DATE_LEN],
 ) {
@@ -290,7 +335,7 @@ fn write_head(
     w.put(b"\r\n");
     if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
         w.put(b"Content-Length: ");
-        w.put_u64(body_len as u64);
+        w.put_u64(body_len);
         w.put(b"\r\n");
     }
     if !meta.keep_alive {
@@ -350,6 +395,15 @@ mod tests {
         }
     }
 
+    impl Sink for Trickle {
+        fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize> {
+            use std::os::unix::fs::FileExt;
+            let mut chunk = vec![0u8; count.min(self.chunk)];
+            let n = file.read_at(&mut chunk, offset)?;
+            self.write(&chunk[..n])
+        }
+    }
+
     const DATE: &[u8; DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
     const KA: ResponseMeta =
         ResponseMeta { keep_alive: true, confirm_keep_alive: false, keep_alive_secs: 5, head_only: false };
@@ -366,7 +420,7 @@ mod tests {
         let mut res = Response::new(&mut s);
         res.header("Content-Type", "text/plain").body(b"hi");
         let mut out = Outgoing::new();
-        out.push(&mut Pool(4096), &res, &KA, DATE);
+        out.push(&mut Pool(4096), &mut res, &KA, DATE);
         assert_eq!(
             drain(&mut out, 1 << 20),
             b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nhi"
@@ -381,7 +435,7 @@ mod tests {
         res.status(StatusCode::NOT_FOUND).body_static(b"gone");
         let mut out = Outgoing::new();
         let meta = ResponseMeta { head_only: true, keep_alive: false, ..KA };
-        out.push(&mut Pool(4096), &res, &meta, DATE);
+        out.push(&mut Pool(4096), &mut res, &meta, DATE);
         let sent = drain(&mut out, 7);
         assert!(sent.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
         assert!(sent.ends_with(b"Content-Length: 4\r\nConnection: close\r\n\r\n"));
@@ -394,7 +448,7 @@ mod tests {
         res.status(StatusCode::NO_CONTENT).body(b"ignored");
         let mut out = Outgoing::new();
         let meta = ResponseMeta { confirm_keep_alive: true, ..KA };
-        out.push(&mut Pool(4096), &res, &meta, DATE);
+        out.push(&mut Pool(4096), &mut res, &meta, DATE);
         let sent = String::from_utf8(drain(&mut out, 3)).unwrap();
         assert!(!sent.contains("Content-Length"), "{sent}");
         assert!(sent.ends_with("Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n"), "{sent}");
@@ -412,12 +466,45 @@ mod tests {
                 res.body_static(&BIG);
             }
             let mut out = Outgoing::new();
-            out.push(&mut Pool(4096), &res, &KA, DATE);
+            out.push(&mut Pool(4096), &mut res, &KA, DATE);
             let sent = drain(&mut out, 777);
             let body_at = sent.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
             assert!(sent[..body_at].ends_with(b"Content-Length: 100000\r\n\r\n"));
             assert_eq!(&sent[body_at..], &BIG[..]);
         }
+    }
+
+    #[test]
+    fn file_ranges_follow_their_head_through_partial_writes() {
+        use std::io::Write as _;
+        let path = std::env::temp_dir().join(format!("peregrine-write-test-{}", std::process::id()));
+        let content: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+        std::fs::File::create(&path).unwrap().write_all(&content).unwrap();
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut res = Response::new(&mut s);
+        res.body_file(std::fs::File::open(&path).unwrap(), 1000, 40_000);
+        let mut out = Outgoing::new();
+        out.push(&mut Pool(4096), &mut res, &KA, DATE);
+        let sent = drain(&mut out, 999);
+        let body_at = sent.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        assert!(sent[..body_at].ends_with(b"Content-Length: 40000\r\n\r\n"));
+        assert!(sent[body_at..] == content[1000..41_000]);
+        // A file shorter than its range is an error, not a hang.
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut res = Response::new(&mut s);
+        res.body_file(std::fs::File::open(&path).unwrap(), 49_000, 5_000);
+        let mut out = Outgoing::new();
+        out.push(&mut Pool(4096), &mut res, &KA, DATE);
+        let mut t = Trickle { out: Vec::new(), chunk: 1 << 20, calls: 0 };
+        let err = loop {
+            match out.flush(&mut t) {
+                Ok(Flushed::All) => panic!("a short file was reported sent"),
+                Ok(_) => continue,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
@@ -429,7 +516,7 @@ mod tests {
             let mut res = Response::new(&mut s);
             res.body(&[b'a' + i]);
             assert!(out.can_queue() && out.fits(&res));
-            out.push(&mut pool, &res, &KA, DATE);
+            out.push(&mut pool, &mut res, &KA, DATE);
         }
         let sent = drain(&mut out, 50);
         let text = String::from_utf8(sent).unwrap();

@@ -312,7 +312,7 @@ impl Conn {
             // the next flush.
             let _ = self.out.flush(&mut self.stream);
         }
-        self.out.push(&mut ctx.out_pool, &res, &meta, ctx.date.get());
+        self.out.push(&mut ctx.out_pool, &mut res, &meta, ctx.date.get());
         self.input.consume(consumed);
         if let Some(rx) = self.body_rx.take() {
             rx.release(&mut ctx.body_pool);
@@ -340,7 +340,7 @@ impl Conn {
     fn refuse<H>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
         let mut res = Response::new(&mut ctx.scratch);
         res.reset_to_error(status);
-        self.out.push_error(&mut ctx.out_pool, &res, ctx.date.get());
+        self.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
         if let Some(rx) = self.body_rx.take() {
             rx.release(&mut ctx.body_pool);
         }
