@@ -87,6 +87,7 @@
 
 mod config;
 mod error;
+mod fs;
 mod handler;
 mod http;
 mod net;
@@ -97,6 +98,7 @@ mod worker;
 
 pub use config::{Config, MAX_HEADERS_LIMIT};
 pub use error::Error;
+pub use fs::dir_server::DirServer;
 pub use handler::Handler;
 pub use http::query::{BufferTooSmall, Decoded, DecodedBytes, Query, QueryIter};
 pub use http::request::{Headers, Method, Request, Version};

@@ -4,6 +4,7 @@
 //! denies undocumented unsafe blocks.
 
 use std::alloc::{self, Layout};
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::ops::{Deref, DerefMut};
@@ -114,6 +115,47 @@ pub fn sendfile(out: &impl AsRawFd, file: &File, offset: u64, count: usize) -> i
     } else {
         Ok(n as usize)
     }
+}
+
+/// Opens `path` (relative) read-only beneath the directory `root`. The
+/// kernel refuses any resolution that would leave `root` — `..` above it,
+/// absolute paths, symlinks pointing outside — with `EXDEV`.
+/// `Ok(None)`: this kernel has no `openat2` (before Linux 5.6).
+#[cfg(target_os = "linux")]
+pub fn open_beneath(root: &File, path: &CStr) -> io::Result<Option<File>> {
+    use std::os::fd::{FromRawFd, RawFd};
+    // SAFETY: `open_how` is three integers (non-exhaustive in libc only
+    // so fields can be added); all-zero is a valid value for it.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `root` is an open descriptor for the whole call, `path` is a
+    // NUL-terminated string that outlives it, and `how` is a valid
+    // `open_how` whose exact size is passed, as openat2(2) requires.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ENOSYS) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    // SAFETY: openat2 returned a new descriptor that nothing else owns.
+    Ok(Some(unsafe { File::from_raw_fd(fd as RawFd) }))
+}
+
+/// No `openat2` here: the caller falls back to a checked path open.
+#[cfg(not(target_os = "linux"))]
+pub fn open_beneath(_root: &File, _path: &CStr) -> io::Result<Option<File>> {
+    Ok(None)
 }
 
 #[cfg(test)]

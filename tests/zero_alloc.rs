@@ -2,7 +2,8 @@
 //! allocator sees no allocation, on any thread, while a warmed-up server
 //! answers thousands of keep-alive, pipelined, HEAD, HTTP/1.0 and
 //! body-carrying requests (Content-Length and chunked, small and larger
-//! than the read buffer), and file bodies sent with sendfile.
+//! than the read buffer), file bodies sent with sendfile, and DirServer
+//! (files, ranges, refused traversal).
 //!
 //! This file holds a single test so no other test allocates meanwhile;
 //! the client side allocates nothing inside the measured window either
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use peregrine::{Config, Method, Request, Response};
+use peregrine::{Config, DirServer, Method, Request, Response};
 
 mod support;
 use support::TestServer;
@@ -59,7 +60,14 @@ static GLOBAL: Counting = Counting;
 static FILE: OnceLock<PathBuf> = OnceLock::new();
 const FILE_CONTENT: &[u8] = b"file body, sent with sendfile";
 
+/// A directory served by DirServer under `/site/`.
+static SITE: OnceLock<DirServer> = OnceLock::new();
+const PAGE: &[u8] = b"<p>a page from DirServer</p>";
+
 fn handler(req: &Request<'_>, res: &mut Response<'_>) {
+    if req.path().starts_with("/site/") {
+        return SITE.get().unwrap().serve(req, res);
+    }
     match req.path() {
         "/file" => {
             let file = std::fs::File::open(FILE.get().unwrap()).unwrap();
@@ -144,6 +152,9 @@ fn cases() -> Vec<Case> {
             false,
         ),
         case(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n", FILE_CONTENT, false),
+        case(b"GET /site/page.html HTTP/1.1\r\nHost: x\r\n\r\n", PAGE, false),
+        case(b"GET /site/page.html HTTP/1.1\r\nHost: x\r\nRange: bytes=3-6\r\n\r\n", &PAGE[3..7], false),
+        case(b"GET /site/%2e%2e/secret HTTP/1.1\r\nHost: x\r\n\r\n", b"", false),
         case(&big_length, &sum_of(&big), false),
         case(&big_chunked, &sum_of(&big), false),
     ]
@@ -212,6 +223,10 @@ fn serving_requests_allocates_nothing() {
     let path = std::env::temp_dir().join(format!("peregrine-zero-alloc-{}", std::process::id()));
     std::fs::write(&path, FILE_CONTENT).unwrap();
     FILE.set(path.clone()).unwrap();
+    let site = std::env::temp_dir().join(format!("peregrine-zero-alloc-site-{}", std::process::id()));
+    std::fs::create_dir_all(site.join("site")).unwrap();
+    std::fs::write(site.join("site/page.html"), PAGE).unwrap();
+    SITE.set(DirServer::new(&site).unwrap()).unwrap();
     let server = TestServer::start(Config::new().workers(2), handler);
     let mut conns: Vec<TcpStream> = (0..13).map(|_| server.connect()).collect();
     let cases = cases();
@@ -228,4 +243,5 @@ fn serving_requests_allocates_nothing() {
     drop(conns);
     server.stop().unwrap();
     std::fs::remove_file(path).unwrap();
+    std::fs::remove_dir_all(site).unwrap();
 }

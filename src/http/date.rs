@@ -71,6 +71,44 @@ pub fn render(secs: u64) -> [u8; DATE_LEN] {
     out
 }
 
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into seconds
+/// since the Unix epoch; `None` for anything else (the obsolete RFC 850 and
+/// asctime forms included, which callers then ignore).
+pub fn parse(s: &[u8]) -> Option<u64> {
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+    let s: &[u8; DATE_LEN] = s.trim_ascii().try_into().ok()?;
+    if &s[3..5] != b", " || s[7] != b' ' || s[11] != b' ' || s[16] != b' ' || &s[25..] != b" GMT" {
+        return None;
+    }
+    if s[19] != b':' || s[22] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        s[r].iter().try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
+    };
+    let day = num(5..7)?;
+    let month = MONTHS.iter().position(|m| &s[8..11] == *m)? as u64 + 1;
+    let year = num(12..16)?;
+    let (h, m, sec) = (num(17..19)?, num(20..22)?, num(23..25)?);
+    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// (year, month 1–12, day) → days since 1970-01-01; Howard Hinnant's
+/// `days_from_civil`, for dates after the epoch.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn two_digits(out: &mut [u8], v: u32) {
     out[0] = b'0' + (v / 10) as u8;
     out[1] = b'0' + (v % 10) as u8;
@@ -102,6 +140,24 @@ mod tests {
         assert_eq!(&render(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
         assert_eq!(&render(1_798_761_599), b"Thu, 31 Dec 2026 23:59:59 GMT");
         assert_eq!(&render(4_107_542_400), b"Mon, 01 Mar 2100 00:00:00 GMT");
+    }
+
+    #[test]
+    fn parse_round_trips() {
+        for secs in [0, 784_111_777, 951_782_400, 1_798_761_599, 4_107_542_400] {
+            assert_eq!(parse(&render(secs)), Some(secs), "{secs}");
+        }
+        assert_eq!(parse(b" Sun, 06 Nov 1994 08:49:37 GMT "), Some(784_111_777));
+        for bad in [
+            &b"Sunday, 06-Nov-94 08:49:37 GMT"[..],
+            b"Sun Nov  6 08:49:37 1994",
+            b"Sun, 06 Nov 1994 08:49:37 UTC",
+            b"Sun, 06 Foo 1994 08:49:37 GMT",
+            b"Sun, 36 Nov 1994 08:49:37 GMT",
+            b"",
+        ] {
+            assert_eq!(parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

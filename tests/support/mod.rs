@@ -97,8 +97,10 @@ pub fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>, head_only: bool) -> R
         })
         .collect();
     let mut res = RawResponse { status, headers, body: Vec::new() };
+    // HEAD responses and 1xx, 204 and 304 never carry a body (RFC 9112 §6.3).
+    let bodiless = head_only || status < 200 || status == 204 || status == 304;
     let len = match res.header("content-length") {
-        _ if head_only => 0,
+        _ if bodiless => 0,
         Some(l) => l.parse::<usize>().unwrap(),
         None => {
             buf.drain(..head_end);

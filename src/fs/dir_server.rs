@@ -1,0 +1,233 @@
+//! `DirServer`: a directory served from any handler, with sendfile,
+//! validators and byte ranges, and nothing outside the directory reachable.
+
+use std::ffi::CStr;
+use std::fs::{File, Metadata};
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::mime::content_type;
+use super::path::{self, PATH_MAX};
+use super::range::{self, ByteRange};
+use crate::http::date;
+use crate::http::request::{Method, Request};
+use crate::http::response::Response;
+use crate::http::status::StatusCode;
+
+const INDEX: &[u8] = b"/index.html";
+
+/// Serves the files under one directory.
+///
+/// ```no_run
+/// use peregrine::{Config, DirServer, Request, Response, Server};
+///
+/// let site = DirServer::new("./public")?;
+/// let handler = move |req: &Request<'_>, res: &mut Response<'_>| site.serve(req, res);
+/// Server::bind(Config::new().port(8080), handler)?.run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// - `GET` and `HEAD`; other methods get `405` with `Allow`.
+/// - A directory serves its `index.html`; asked for without the trailing
+///   slash it is answered `301` to the slash form; missing files and
+///   directories without an index are `404`.
+/// - The body goes out with `sendfile(2)`; `Content-Type` comes from the
+///   extension; `ETag`, `Last-Modified`, `If-None-Match`,
+///   `If-Modified-Since` (→ `304`) and single byte ranges (→ `206`, or
+///   `416`; several ranges get the whole file) are supported.
+/// - Containment: the path is percent-decoded once, segment by segment;
+///   `..`, encoded separators, backslashes and NUL are refused, and so are
+///   dotfiles unless [`dotfiles`](DirServer::dotfiles) allows them. On
+///   Linux the file is opened with `openat2(RESOLVE_BENEATH)` relative to
+///   the directory, so the kernel refuses anything — a symlink included —
+///   that resolves outside it; refused paths are `404`.
+/// - No heap allocation per request on Linux (the path is built in a
+///   fixed buffer); elsewhere the containment check canonicalises paths,
+///   which allocates.
+#[derive(Debug)]
+pub struct DirServer {
+    root: File,
+    root_path: PathBuf,
+    dotfiles: bool,
+}
+
+impl DirServer {
+    /// Serves the directory `root`; fails if it cannot be opened or is not
+    /// a directory.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Self> {
+        let root_path = std::fs::canonicalize(root.as_ref())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", root.as_ref().display())))?;
+        let root = File::open(&root_path)?;
+        if !root.metadata()?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", root_path.display()),
+            ));
+        }
+        Ok(DirServer { root, root_path, dotfiles: false })
+    }
+
+    /// Whether files and directories whose name starts with `.` are served
+    /// (default: no, they are `404`).
+    pub fn dotfiles(mut self, allow: bool) -> Self {
+        self.dotfiles = allow;
+        self
+    }
+
+    /// The directory served (canonical).
+    pub fn root(&self) -> &Path {
+        &self.root_path
+    }
+
+    /// Answers `req` from the directory.
+    pub fn serve(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        if !matches!(req.method(), Method::Get | Method::Head) {
+            res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET, HEAD");
+            return;
+        }
+        let mut buf = [0u8; PATH_MAX + 1 + INDEX.len()];
+        let resolved = {
+            let head: &mut [u8; PATH_MAX + 1] = (&mut buf[..PATH_MAX + 1]).try_into().expect("sized above");
+            path::resolve(req.path(), head, self.dotfiles)
+        };
+        let Ok(resolved) = resolved else {
+            res.status(StatusCode::NOT_FOUND);
+            return;
+        };
+        let opened = self.open(&buf[..=resolved.len]).and_then(|f| Ok((f.metadata()?, f)));
+        let (mut meta, mut file) = match opened {
+            Ok(found) => found,
+            Err(e) => return not_found(res, &e),
+        };
+        let mut name_len = resolved.len;
+        if meta.is_dir() {
+            if !resolved.trailing_slash {
+                return redirect_to_slash(req, res);
+            }
+            buf[name_len..name_len + INDEX.len()].copy_from_slice(INDEX);
+            name_len += INDEX.len();
+            buf[name_len] = 0;
+            match self.open(&buf[..=name_len]).and_then(|f| Ok((f.metadata()?, f))) {
+                Ok((m, f)) => (meta, file) = (m, f),
+                Err(e) => return not_found(res, &e),
+            }
+        }
+        if !meta.is_file() {
+            res.status(StatusCode::NOT_FOUND);
+            return;
+        }
+        send(req, res, file, &meta, content_type(&buf[..name_len]));
+    }
+
+    /// Opens `rel` (NUL-terminated) beneath the root.
+    fn open(&self, rel: &[u8]) -> io::Result<File> {
+        let rel = CStr::from_bytes_with_nul(rel).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        if let Some(file) = crate::sys::open_beneath(&self.root, rel)? {
+            return Ok(file);
+        }
+        // No openat2: resolve the path and check it stays under the root.
+        let path =
+            std::str::from_utf8(rel.to_bytes()).map_err(|_| io::Error::from(io::ErrorKind::NotFound))?;
+        let full = std::fs::canonicalize(self.root_path.join(path))?;
+        if !full.starts_with(&self.root_path) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        File::open(full)
+    }
+}
+
+/// Everything that cannot be opened is `404`, except running out of
+/// descriptors, which is the server's problem (`503`).
+fn not_found(res: &mut Response<'_>, e: &io::Error) {
+    let status = match e.raw_os_error() {
+        Some(libc::EMFILE | libc::ENFILE) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::NOT_FOUND,
+    };
+    res.status(status);
+}
+
+fn redirect_to_slash(req: &Request<'_>, res: &mut Response<'_>) {
+    let query = req.query_str();
+    let sep = if query.is_empty() { "" } else { "?" };
+    res.status(StatusCode::MOVED_PERMANENTLY)
+        .header_fmt("Location", format_args!("{}/{sep}{query}", req.path()));
+}
+
+/// A strong validator from the file's modification time and size.
+struct ETag {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl ETag {
+    fn of(meta: &Metadata) -> Self {
+        let mut buf = [0u8; 48];
+        let mut w = &mut buf[..];
+        // 3 hex numbers and 4 punctuation bytes always fit 48 bytes.
+        let _ = write!(w, "\"{:x}.{:x}-{:x}\"", meta.mtime(), meta.mtime_nsec(), meta.size());
+        let len = 48 - w.len();
+        ETag { buf, len }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// `If-None-Match`: `*`, or a list holding this tag (weak comparison).
+    fn matches_any(&self, list: &[u8]) -> bool {
+        list.split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == self.as_bytes())
+    }
+}
+
+fn send(req: &Request<'_>, res: &mut Response<'_>, file: File, meta: &Metadata, mime: &str) {
+    let etag = ETag::of(meta);
+    let modified = u64::try_from(meta.mtime()).unwrap_or(0);
+    res.header("ETag", etag.as_bytes())
+        .header("Last-Modified", date::render(modified))
+        .header("Accept-Ranges", "bytes");
+    if not_modified(req, &etag, modified) {
+        res.status(StatusCode::NOT_MODIFIED);
+        return;
+    }
+    res.header("Content-Type", mime);
+    let size = meta.len();
+    let range = match req.header("range") {
+        Some(value) if if_range_holds(req, &etag, modified) => range::parse(value, size),
+        _ => ByteRange::Whole,
+    };
+    match range {
+        ByteRange::Whole => {
+            res.body_file(file, 0, size);
+        }
+        ByteRange::Part { start, end } => {
+            res.status(StatusCode::PARTIAL_CONTENT)
+                .header_fmt("Content-Range", format_args!("bytes {start}-{end}/{size}"))
+                .body_file(file, start, end - start + 1);
+        }
+        ByteRange::Unsatisfiable => {
+            res.status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header_fmt("Content-Range", format_args!("bytes */{size}"));
+        }
+    }
+}
+
+/// `If-None-Match` decides when present; otherwise `If-Modified-Since`
+/// (RFC 9110 §13.1.3).
+fn not_modified(req: &Request<'_>, etag: &ETag, modified: u64) -> bool {
+    if let Some(list) = req.header("if-none-match") {
+        return etag.matches_any(list);
+    }
+    req.header("if-modified-since").and_then(date::parse).is_some_and(|since| modified <= since)
+}
+
+/// `If-Range`: the range applies only if the validator still matches.
+fn if_range_holds(req: &Request<'_>, etag: &ETag, modified: u64) -> bool {
+    match req.header("if-range") {
+        None => true,
+        Some(v) if v.starts_with(b"\"") => v.trim_ascii() == etag.as_bytes(),
+        Some(v) => date::parse(v) == Some(modified),
+    }
+}

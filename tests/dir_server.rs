@@ -1,0 +1,225 @@
+//! DirServer: directories, types, validators, ranges — and containment:
+//! nothing outside the root is ever served.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use peregrine::{DirServer, Request, Response};
+
+mod support;
+use support::{read_response, RawResponse, TestServer};
+
+/// A scratch tree: `root/` is served, `outside/secret` must never be.
+struct Tree(PathBuf);
+
+impl Tree {
+    fn new(name: &str) -> Self {
+        let base = std::env::temp_dir().join(format!("peregrine-dir-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("root");
+        for dir in ["", "docs", "empty", ".git", "a b"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        std::fs::create_dir_all(base.join("outside")).unwrap();
+        let files: &[(&str, &[u8])] = &[
+            ("index.html", b"<h1>home</h1>"),
+            ("style.css", b"h1 { color: red }"),
+            ("app.mjs", b"export {}"),
+            ("data.json", b"{}"),
+            ("logo.svg", b"<svg/>"),
+            ("font.woff2", b"wOF2"),
+            ("blob", b"\x00\x01"),
+            ("docs/index.html", b"docs"),
+            ("digits.txt", b"0123456789"),
+            (".env", b"SECRET=1"),
+            (".git/config", b"[core]"),
+            ("a b/c.txt", b"spaced"),
+        ];
+        for (path, content) in files {
+            std::fs::write(root.join(path), content).unwrap();
+        }
+        std::fs::write(base.join("outside/secret"), b"TOP SECRET").unwrap();
+        std::os::unix::fs::symlink(base.join("outside/secret"), root.join("escape")).unwrap();
+        std::os::unix::fs::symlink("../outside", root.join("escape-dir")).unwrap();
+        std::os::unix::fs::symlink("digits.txt", root.join("inside-link")).unwrap();
+        Tree(base)
+    }
+
+    fn root(&self) -> PathBuf {
+        self.0.join("root")
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn serve(root: &Path, dotfiles: bool) -> TestServer {
+    let site = Arc::new(DirServer::new(root).unwrap().dotfiles(dotfiles));
+    TestServer::with(move |req: &Request<'_>, res: &mut Response<'_>| site.serve(req, res))
+}
+
+fn get(server: &TestServer, target: &str, extra: &str) -> RawResponse {
+    let mut s = server.connect();
+    s.write_all(format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n").as_bytes()).unwrap();
+    read_response(&mut s, &mut Vec::new(), false)
+}
+
+#[test]
+fn nothing_outside_the_root_is_served() {
+    let tree = Tree::new("escape");
+    let server = serve(&tree.root(), false);
+    for target in [
+        "/../outside/secret",
+        "/docs/../../outside/secret",
+        "/%2e%2e/outside/secret",
+        "/%2E%2E/outside/secret",
+        "/docs%2f..%2f..%2foutside%2fsecret",
+        "/..%5coutside%5csecret",
+        "/..\\outside\\secret",
+        "/docs/..%00/secret",
+        "//etc/passwd",
+        "/escape",
+        "/escape-dir/secret",
+        "/.env",
+        "/.git/config",
+        "/%2eenv",
+        "http://x/../outside/secret",
+    ] {
+        let res = get(&server, target, "");
+        assert_eq!(res.status, 404, "{target}");
+        assert!(!String::from_utf8_lossy(&res.body).contains("SECRET"), "{target} leaked the secret");
+    }
+    // Links that stay inside are fine.
+    assert_eq!(get(&server, "/inside-link", "").body, b"0123456789");
+}
+
+#[test]
+fn dotfiles_can_be_enabled() {
+    let tree = Tree::new("dots");
+    let server = serve(&tree.root(), true);
+    assert_eq!(get(&server, "/.env", "").body, b"SECRET=1");
+    assert_eq!(get(&server, "/.git/config", "").status, 200);
+    assert_eq!(get(&server, "/../outside/secret", "").status, 404);
+}
+
+#[test]
+fn directories_index_and_redirects() {
+    let tree = Tree::new("dirs");
+    let server = serve(&tree.root(), false);
+    let home = get(&server, "/", "");
+    assert_eq!((home.status, home.body.as_slice()), (200, &b"<h1>home</h1>"[..]));
+    assert_eq!(home.header("content-type"), Some("text/html; charset=utf-8"));
+    let redirect = get(&server, "/docs?x=1", "");
+    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.header("location"), Some("/docs/?x=1"));
+    assert_eq!(get(&server, "/docs/", "").body, b"docs");
+    assert_eq!(get(&server, "/empty/", "").status, 404);
+    assert_eq!(get(&server, "/missing.txt", "").status, 404);
+    assert_eq!(get(&server, "/a%20b/c.txt", "").body, b"spaced");
+    let mut s = server.connect();
+    s.write_all(b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    assert_eq!(res.status, 405);
+    assert_eq!(res.header("allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn content_types_by_extension() {
+    let tree = Tree::new("types");
+    let server = serve(&tree.root(), false);
+    for (path, want) in [
+        ("/style.css", "text/css; charset=utf-8"),
+        ("/app.mjs", "text/javascript; charset=utf-8"),
+        ("/data.json", "application/json"),
+        ("/logo.svg", "image/svg+xml"),
+        ("/font.woff2", "font/woff2"),
+        ("/digits.txt", "text/plain; charset=utf-8"),
+        ("/blob", "application/octet-stream"),
+    ] {
+        assert_eq!(get(&server, path, "").header("content-type"), Some(want), "{path}");
+    }
+}
+
+#[test]
+fn validators_give_304_without_a_body() {
+    let tree = Tree::new("validators");
+    let server = serve(&tree.root(), false);
+    let first = get(&server, "/digits.txt", "");
+    let etag = first.header("etag").unwrap().to_string();
+    let modified = first.header("last-modified").unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    for extra in [
+        format!("If-None-Match: {etag}\r\n"),
+        format!("If-None-Match: \"other\", W/{etag}\r\n"),
+        "If-None-Match: *\r\n".to_string(),
+        format!("If-Modified-Since: {modified}\r\n"),
+    ] {
+        let mut s = server.connect();
+        s.write_all(format!("GET /digits.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut buf = Vec::new();
+        let res = read_response(&mut s, &mut buf, false);
+        assert_eq!(res.status, 304, "{extra}");
+        assert_eq!(res.header("etag"), Some(etag.as_str()));
+        // The next response follows at once: the 304 carried no body.
+        assert_eq!(read_response(&mut s, &mut buf, false).body, b"h1 { color: red }", "{extra}");
+    }
+    let stale = get(
+        &server,
+        "/digits.txt",
+        "If-None-Match: \"nope\"\r\nIf-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n",
+    );
+    assert_eq!(stale.status, 200);
+    let old = get(&server, "/digits.txt", "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n");
+    assert_eq!(old.status, 200);
+}
+
+#[test]
+fn byte_ranges() {
+    let tree = Tree::new("ranges");
+    let server = serve(&tree.root(), false);
+    for (range, body, content_range) in [
+        ("bytes=2-4", &b"234"[..], "bytes 2-4/10"),
+        ("bytes=7-", b"789", "bytes 7-9/10"),
+        ("bytes=-2", b"89", "bytes 8-9/10"),
+        ("bytes=8-100", b"89", "bytes 8-9/10"),
+    ] {
+        let res = get(&server, "/digits.txt", &format!("Range: {range}\r\n"));
+        assert_eq!(res.status, 206, "{range}");
+        assert_eq!(res.body, body, "{range}");
+        assert_eq!(res.header("content-range"), Some(content_range), "{range}");
+    }
+    let res = get(&server, "/digits.txt", "Range: bytes=10-\r\n");
+    assert_eq!(res.status, 416);
+    assert_eq!(res.header("content-range"), Some("bytes */10"));
+    let several = get(&server, "/digits.txt", "Range: bytes=0-1,4-5\r\n");
+    assert_eq!((several.status, several.body.as_slice()), (200, &b"0123456789"[..]));
+    let changed = get(&server, "/digits.txt", "Range: bytes=0-1\r\nIf-Range: \"stale\"\r\n");
+    assert_eq!((changed.status, changed.body.len()), (200, 10));
+}
+
+#[test]
+fn head_matches_get_without_body() {
+    let tree = Tree::new("head");
+    let server = serve(&tree.root(), false);
+    let mut s = server.connect();
+    s.write_all(b"HEAD /style.css HTTP/1.1\r\nHost: x\r\n\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let head = read_response(&mut s, &mut buf, true);
+    let get = read_response(&mut s, &mut buf, false);
+    let strip = |r: &RawResponse| r.headers.iter().filter(|(n, _)| n != "Date").cloned().collect::<Vec<_>>();
+    assert_eq!(strip(&head), strip(&get));
+    assert_eq!(get.body, b"h1 { color: red }");
+}
+
+#[test]
+fn root_must_be_a_directory() {
+    let tree = Tree::new("root");
+    assert!(DirServer::new(tree.root().join("digits.txt")).is_err());
+    assert!(DirServer::new(tree.0.join("nope")).is_err());
+}
