@@ -1,0 +1,66 @@
+//! A real browser loads the bundled site through DirServer: headless
+//! Chromium must run the page's script, which reads back a colour set by
+//! the stylesheet, so both the JS and the CSS really loaded.
+//!
+//! Skipped, with a message, where Chromium is not installed (`.ci/run`
+//! installs Debian's `chromium`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peregrine::{DirServer, Request, Response};
+
+mod support;
+use support::TestServer;
+
+fn chromium() -> Option<PathBuf> {
+    let candidates =
+        [std::env::var_os("PEREGRINE_CHROMIUM").map(PathBuf::from), Some("/usr/bin/chromium".into())];
+    candidates.into_iter().flatten().find(|p| p.exists())
+}
+
+#[test]
+fn chromium_loads_the_site_with_its_css_and_js() {
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED chromium_loads_the_site_with_its_css_and_js: chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site");
+    let dir = Arc::new(DirServer::new(site).unwrap());
+    let server = TestServer::with(move |req: &Request<'_>, res: &mut Response<'_>| dir.serve(req, res));
+    let profile = std::env::temp_dir().join(format!("peregrine-chromium-{}", std::process::id()));
+    let mut child = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("http://{}/", server.addr))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains(r#"data-loaded="yes""#), "the script did not run: {dom}");
+    assert!(dom.contains("js ran; h1 color rgb(12, 34, 56)"), "the stylesheet did not apply: {dom}");
+}
