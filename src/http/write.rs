@@ -53,11 +53,24 @@ pub trait Sink: Write {
     /// Sends up to `count` bytes of `file` from `offset`; `Ok(0)` means the
     /// file ended early.
     fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize>;
+
+    /// Writes bytes that more will follow at once (a head before its file),
+    /// so the stream may hold them back to share a packet with what comes.
+    fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored(bufs)
+    }
 }
 
 impl Sink for mio::net::TcpStream {
     fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize> {
         crate::sys::sendfile(self, file, offset, count)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // MSG_MORE: the head waits for the file's first bytes, as with
+        // TCP_CORK, instead of leaving in a packet of its own.
+        socket2::SockRef::from(&*self).send_vectored_with_flags(bufs, libc::MSG_MORE)
     }
 }
 
@@ -219,7 +232,11 @@ impl Outgoing {
             };
             let memory = self.tail.memory();
             let written = if !head.is_empty() || !memory.is_empty() {
-                w.write_vectored(&[IoSlice::new(head), IoSlice::new(memory)])
+                let bufs = [IoSlice::new(head), IoSlice::new(memory)];
+                match self.tail {
+                    Tail::File(ref f) if f.len > 0 => w.write_more(&bufs),
+                    _ => w.write_vectored(&bufs),
+                }
             } else {
                 match &mut self.tail {
                     Tail::File(f) if f.len > 0 => {
