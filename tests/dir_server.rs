@@ -8,7 +8,7 @@ use std::sync::Arc;
 use peregrine::{DirServer, Request, Response};
 
 mod support;
-use support::{read_response, RawResponse, TestServer};
+use support::{read_pattern_response, read_response, RawResponse, TestServer};
 
 /// A scratch tree: `root/` is served, `outside/secret` must never be.
 struct Tree(PathBuf);
@@ -226,7 +226,6 @@ fn root_must_be_a_directory() {
 
 #[test]
 fn hundred_mib_file_reaches_a_slow_reader_intact() {
-    use std::io::Read;
     const LEN: usize = 100 << 20;
     let byte = |i: usize| (i % 251) as u8 ^ (i >> 16) as u8;
     let tree = Tree::new("big");
@@ -236,26 +235,6 @@ fn hundred_mib_file_reaches_a_slow_reader_intact() {
     let server = serve(&tree.root(), false);
     let mut s = server.connect();
     s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let head = read_pattern_response(&mut s, LEN, byte);
     assert!(head.contains(&format!("\r\nContent-Length: {LEN}\r\n")), "{head}");
-    let mut chunk = vec![0u8; 1 << 16];
-    let mut at = 0;
-    while at < LEN {
-        let n = s.read(&mut chunk[..(1 << 16).min(LEN - at)]).unwrap();
-        assert!(n > 0, "closed after {at} bytes");
-        if let Some(i) = (0..n).find(|&i| chunk[i] != byte(at + i)) {
-            panic!("differs at byte {}", at + i);
-        }
-        at += n;
-        // Slow at first, so sends meet a full socket and resume on writability.
-        if at < 1 << 20 {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-    }
 }

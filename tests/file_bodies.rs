@@ -2,14 +2,14 @@
 //! slow readers intact, ranges are exact, HEAD sends none of it.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use peregrine::{Request, Response};
 
 mod support;
-use support::{read_response, TestServer};
+use support::{read_pattern_response, read_response, TestServer};
 
 const BIG: usize = 100 << 20;
 
@@ -61,30 +61,9 @@ fn hundred_mib_file_reaches_a_slow_reader_intact() {
     let server = serve(Arc::clone(&file), BIG);
     let mut s = server.connect();
     s.write_all(b"GET /whole HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    // Read the head, then the body: slowly at first so sends hit a full socket.
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut b).unwrap();
-        head.push(b[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+    let head = read_pattern_response(&mut s, BIG, byte);
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains(&format!("\r\nContent-Length: {BIG}\r\n")), "{head}");
-    let mut chunk = vec![0u8; 1 << 16];
-    let mut at = 0;
-    while at < BIG {
-        let want = chunk.len().min(BIG - at);
-        let n = s.read(&mut chunk[..want]).unwrap();
-        assert!(n > 0, "connection closed after {at} bytes");
-        if let Some(i) = (0..n).find(|&i| chunk[i] != byte(at + i)) {
-            panic!("body differs at byte {}", at + i);
-        }
-        at += n;
-        if at < 1 << 20 {
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-    }
     let res = read_response(&mut s, &mut Vec::new(), false);
     assert_eq!(res.body, b"small", "the pipelined request after the file");
 }

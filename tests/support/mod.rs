@@ -177,3 +177,29 @@ pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
+
+/// Reads a response head byte by byte, then its `len`-byte body, slowly
+/// for the first MiB (so the server's sends meet a full socket and must
+/// resume), checking that body byte `i` is `byte(i)`. Returns the head.
+pub fn read_pattern_response(s: &mut TcpStream, len: usize, byte: impl Fn(usize) -> u8) -> String {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut at = 0;
+    while at < len {
+        let n = s.read(&mut chunk[..(1 << 16).min(len - at)]).unwrap();
+        assert!(n > 0, "connection closed after {at} of {len} body bytes");
+        if let Some(i) = (0..n).find(|&i| chunk[i] != byte(at + i)) {
+            panic!("body differs at byte {}", at + i);
+        }
+        at += n;
+        if at < 1 << 20 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    String::from_utf8(head).expect("head is UTF-8")
+}
