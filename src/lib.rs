@@ -90,6 +90,7 @@ mod error;
 mod fs;
 mod handler;
 mod http;
+mod logging;
 mod net;
 mod server;
 mod shutdown;

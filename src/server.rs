@@ -89,7 +89,7 @@ impl<H: Handler> Server<H> {
             let job: Job = Box::new(move || {
                 if let Some(core) = core {
                     if !core_affinity::set_for_current(core) {
-                        log::warn!("could not pin worker {i} to core {}", core.id);
+                        crate::logging::log_warn!("could not pin worker {i} to core {}", core.id);
                     }
                 }
                 worker.run()

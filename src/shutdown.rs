@@ -38,7 +38,7 @@ impl ShutdownState {
         }
         for waker in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             if let Err(e) = waker.wake() {
-                log::error!("cannot wake a server thread for shutdown: {e}");
+                crate::logging::log_error!("cannot wake a server thread for shutdown: {e}");
             }
         }
         let (flag, cv) = &self.signalled;
@@ -113,10 +113,12 @@ impl SignalWatch {
             .spawn(move || {
                 for (n, signal) in signals.forever().enumerate() {
                     if n == 0 {
-                        log::info!("signal {signal}: shutting down gracefully (send again to exit now)");
+                        crate::logging::log_info!(
+                            "signal {signal}: shutting down gracefully (send again to exit now)"
+                        );
                         state.request();
                     } else {
-                        log::warn!("second signal {signal}: exiting without waiting");
+                        crate::logging::log_warn!("second signal {signal}: exiting without waiting");
                         std::process::exit(1);
                     }
                 }

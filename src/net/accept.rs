@@ -52,7 +52,7 @@ impl Acceptor {
         while !self.shutdown.is_requested() {
             if let Err(e) = self.poll.poll(&mut events, backoff) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    log::error!("accept poll failed; no longer accepting: {e}");
+                    crate::logging::log_error!("accept poll failed; no longer accepting: {e}");
                     return;
                 }
             }
@@ -71,11 +71,11 @@ impl Acceptor {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
                     if std::mem::take(&mut self.exhausted) {
-                        log::info!("accepting again");
+                        crate::logging::log_info!("accepting again");
                     }
                     // Responses are written whole; Nagle would only delay them.
                     if let Err(e) = stream.set_nodelay(true) {
-                        log::debug!("TCP_NODELAY failed for {peer}: {e}");
+                        crate::logging::log_debug!("TCP_NODELAY failed for {peer}: {e}");
                     }
                     self.hand_off((stream, peer));
                 }
@@ -84,12 +84,14 @@ impl Acceptor {
                     AcceptError::Transient => continue,
                     AcceptError::Exhausted => {
                         if !std::mem::replace(&mut self.exhausted, true) {
-                            log::warn!("accept: {e}; retrying every {EXHAUSTED_BACKOFF:?} until it clears");
+                            crate::logging::log_warn!(
+                                "accept: {e}; retrying every {EXHAUSTED_BACKOFF:?} until it clears"
+                            );
                         }
                         return Some(EXHAUSTED_BACKOFF);
                     }
                     AcceptError::Fatal => {
-                        log::error!("accept failed: {e}; retrying in {EXHAUSTED_BACKOFF:?}");
+                        crate::logging::log_error!("accept failed: {e}; retrying in {EXHAUSTED_BACKOFF:?}");
                         return Some(EXHAUSTED_BACKOFF);
                     }
                 },

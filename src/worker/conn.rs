@@ -284,15 +284,19 @@ impl Conn {
         let mut res = Response::new(&mut ctx.scratch);
         let handler = &*ctx.handler;
         if panic::catch_unwind(AssertUnwindSafe(|| handler.handle(&req, &mut res))).is_err() {
-            log::error!("handler panicked on {} {}; answered 500", req.method, req.path());
+            crate::logging::log_error!("handler panicked on {} {}; answered 500", req.method, req.path());
             res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
         } else if res.has_invalid_header() {
-            log::error!("handler set an invalid header on {} {}; answered 500", req.method, req.path());
+            crate::logging::log_error!(
+                "handler set an invalid header on {} {}; answered 500",
+                req.method,
+                req.path()
+            );
             res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
         } else if res.get_status().as_u16() < 200 {
             // A 1xx is interim: as the final response it would pair the
             // client's next response with the wrong request.
-            log::error!(
+            crate::logging::log_error!(
                 "handler answered {} {} with {}; answered 500",
                 req.method,
                 req.path(),

@@ -66,5 +66,5 @@ impl Handoff {
 }
 
 fn log_wake_error(e: &io::Error) {
-    log::error!("cannot wake a worker: {e}");
+    crate::logging::log_error!("cannot wake a worker: {e}");
 }

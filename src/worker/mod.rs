@@ -124,7 +124,7 @@ impl<H: Handler> Worker<H> {
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    log::error!("worker poll failed; shutting the server down: {e}");
+                    crate::logging::log_error!("worker poll failed; shutting the server down: {e}");
                     self.shutdown.request();
                     break;
                 }
@@ -147,7 +147,10 @@ impl<H: Handler> Worker<H> {
                     break;
                 }
                 if self.ctx.now >= deadline {
-                    log::warn!("shutdown grace period over: closing {} connections", self.conns.len());
+                    crate::logging::log_warn!(
+                        "shutdown grace period over: closing {} connections",
+                        self.conns.len()
+                    );
                     break;
                 }
             }
@@ -168,7 +171,7 @@ impl<H: Handler> Worker<H> {
                         Interest::READABLE | Interest::WRITABLE,
                     );
                     if let Err(e) = registered {
-                        log::error!("cannot register a connection: {e}");
+                        crate::logging::log_error!("cannot register a connection: {e}");
                         self.conns.remove(key);
                     } else {
                         // Until the first request, the idle timer bounds
