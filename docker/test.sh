@@ -55,4 +55,4 @@ second=$(fetch)
 podman_ kill --signal TERM "$cid" >/dev/null
 status=$(podman_ wait "$cid")
 [ "$status" = 0 ] || { echo "FAIL: exit status $status after SIGTERM"; podman_ logs "$cid"; exit 1; }
-echo "docker/test.sh: 1 passed, 0 failed (counter=0, counter=1, exit 0 on SIGTERM)"
+echo "docker/test.sh: ok (counter=0, then counter=1, then exit status 0 on SIGTERM)"
