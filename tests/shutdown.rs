@@ -104,3 +104,42 @@ fn request_queued_behind_a_busy_worker_is_answered_during_shutdown() {
     }
     server.stop().unwrap();
 }
+
+/// Shutdown while 200 connections each have a request in flight: every
+/// one of them gets its complete response, `run` returns Ok, and the port
+/// is closed afterwards.
+#[test]
+fn shutdown_under_load_answers_every_in_flight_request() {
+    const CLIENTS: usize = 200;
+    let server = TestServer::start(
+        peregrine::Config::new().workers(2),
+        |req: &Request<'_>, res: &mut Response<'_>| {
+            // Long enough that most requests are still queued when
+            // shutdown starts; 200 × 5 ms over 2 workers is about 0.5 s.
+            std::thread::sleep(Duration::from_millis(5));
+            res.body(req.path().as_bytes());
+        },
+    );
+    let addr = server.addr;
+    // One round trip each first, so every connection has been accepted
+    // (sockets still in the listen backlog are refused by shutdown).
+    let mut conns: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut s = server.connect();
+            assert_eq!(roundtrip(&mut s, b"GET /warm HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
+            s
+        })
+        .collect();
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.write_all(format!("GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    }
+    server.handle.shutdown();
+    for (i, s) in conns.iter_mut().enumerate() {
+        let res = read_response(s, &mut Vec::new(), false);
+        assert_eq!(res.status, 200, "client {i}");
+        assert_eq!(res.body, format!("/{i}").as_bytes(), "client {i}");
+        assert_eq!(res.header("connection"), Some("close"), "client {i}");
+    }
+    server.stop().unwrap();
+    assert!(TcpStream::connect(addr).is_err(), "still accepting after shutdown");
+}
