@@ -112,7 +112,7 @@ fn ignored_bodies_never_desynchronise_the_next_request() {
 
 #[test]
 fn slow_body_is_fine_while_it_keeps_coming() {
-    let config = Config::new().workers(1).request_timeout(Duration::from_millis(300));
+    let config = Config::new().workers(1).request_timeout(Duration::from_millis(500));
     let server = TestServer::start(config, echo);
     let mut s = server.connect();
     let body = pattern(20_000);
