@@ -1,5 +1,7 @@
 //! `Range: bytes=…` for one range (RFC 9110 §14).
 
+use crate::http::decimal;
+
 /// What a `Range` header asks of a representation of `size` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ByteRange {
@@ -24,7 +26,7 @@ pub fn parse(value: &[u8], size: u64) -> ByteRange {
         return ByteRange::Whole;
     };
     let (first, last) = (spec[..dash].trim_ascii(), spec[dash + 1..].trim_ascii());
-    match (number(first), number(last)) {
+    match (decimal(first), decimal(last)) {
         // `-n`: the last n bytes.
         (None, Some(n)) if first.is_empty() => match n {
             0 => ByteRange::Unsatisfiable,
@@ -43,18 +45,6 @@ fn part(start: u64, end: u64, size: u64) -> ByteRange {
         return ByteRange::Unsatisfiable;
     }
     ByteRange::Part { start, end: end.min(size - 1) }
-}
-
-fn number(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
 }
 
 #[cfg(test)]

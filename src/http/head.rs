@@ -233,7 +233,7 @@ impl Framing {
                 }
                 14 if h.name.eq_ignore_ascii_case("content-length") => {
                     for item in h.value.split(|&b| b == b',') {
-                        let n = parse_length(item.trim_ascii())?;
+                        let n = super::decimal(item.trim_ascii()).ok_or(HeadError::BadContentLength)?;
                         if length.is_some_and(|l| l != n) {
                             return Err(HeadError::BadContentLength);
                         }
@@ -259,19 +259,6 @@ impl Framing {
         f.content_length = length.unwrap_or(0);
         Ok(f)
     }
-}
-
-/// `1*DIGIT`, without sign, whitespace or overflow.
-fn parse_length(digits: &[u8]) -> Result<u64, HeadError> {
-    if digits.is_empty() {
-        return Err(HeadError::BadContentLength);
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        if !d.is_ascii_digit() {
-            return Err(HeadError::BadContentLength);
-        }
-        n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d - b'0'))).ok_or(HeadError::BadContentLength)
-    })
 }
 
 /// Keep-alive by default on 1.1 unless `close`; on 1.0 only with an

@@ -18,3 +18,16 @@ fn hex_digit(b: u8) -> Option<u8> {
         _ => None,
     }
 }
+
+/// `1*DIGIT` as a number: no sign, no whitespace, no overflow.
+pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
