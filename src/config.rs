@@ -34,7 +34,10 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// | [`request_timeout`](Config::request_timeout) | 10 s |
 /// | [`write_timeout`](Config::write_timeout) | 30 s |
 /// | [`shutdown_grace`](Config::shutdown_grace) | 10 s |
+/// | [`linger_timeout`](Config::linger_timeout) | 2 s |
 /// | [`handle_signals`](Config::handle_signals) | on |
+/// | [`websocket_threads`](Config::websocket_threads) | 1 (started only for a [`Handler::WEBSOCKETS`](crate::Handler::WEBSOCKETS) handler) |
+/// | [`max_message_size`](Config::max_message_size) | 1 MiB |
 ///
 /// ```
 /// use std::time::Duration;
@@ -63,6 +66,8 @@ pub struct Config {
     pub(crate) linger_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) handle_signals: bool,
+    pub(crate) websocket_threads: usize,
+    pub(crate) max_message_size: usize,
 }
 
 impl Default for Config {
@@ -85,6 +90,8 @@ impl Default for Config {
             linger_timeout: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
             handle_signals: true,
+            websocket_threads: 1,
+            max_message_size: 1 << 20,
         }
     }
 }
@@ -208,6 +215,32 @@ impl Config {
         self
     }
 
+    /// How long a closing connection waits for its client (default 2 s):
+    /// an HTTP connection closed after an error drains what the client
+    /// still sends for this long, so the client reads the error rather
+    /// than a reset; a WebSocket waits this long for the client's answer
+    /// to a close frame.
+    pub fn linger_timeout(mut self, t: Duration) -> Self {
+        self.linger_timeout = t;
+        self
+    }
+
+    /// WebSocket threads (default 1), started only if the handler sets
+    /// [`Handler::WEBSOCKETS`](crate::Handler::WEBSOCKETS). Upgraded
+    /// connections are spread over them; each holds at most
+    /// `max_connections / websocket_threads` connections.
+    pub fn websocket_threads(mut self, n: usize) -> Self {
+        self.websocket_threads = n;
+        self
+    }
+
+    /// The largest WebSocket message accepted, after reassembly (default
+    /// 1 MiB); a larger one closes the connection with `1009`.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
     /// How long graceful shutdown waits for in-flight requests before
     /// closing what is left (default 10 s).
     pub fn shutdown_grace(mut self, t: Duration) -> Self {
@@ -268,6 +301,18 @@ impl Config {
                 return bad(format!("{name} ({size}) must be between 1 KiB and 1 GiB"));
             }
         }
+        if self.websocket_threads == 0 || self.websocket_threads > self.max_connections {
+            return bad(format!(
+                "websocket_threads ({}) must be between 1 and max_connections ({})",
+                self.websocket_threads, self.max_connections
+            ));
+        }
+        if !(1..=1 << 40).contains(&self.max_message_size) {
+            return bad(format!(
+                "max_message_size ({}) must be between 1 byte and 1 TiB",
+                self.max_message_size
+            ));
+        }
         if !(1..=MAX_HEADERS_LIMIT).contains(&self.max_headers) {
             return bad(format!(
                 "max_headers ({}) must be between 1 and {MAX_HEADERS_LIMIT}",
@@ -278,6 +323,7 @@ impl Config {
             ("keep_alive_timeout", self.keep_alive_timeout),
             ("request_timeout", self.request_timeout),
             ("write_timeout", self.write_timeout),
+            ("linger_timeout", self.linger_timeout),
         ] {
             if t.is_zero() {
                 return bad(format!("{name} must be longer than zero"));
@@ -307,6 +353,8 @@ mod tests {
             (Config::new().write_buffer_size(10), "write_buffer_size"),
             (Config::new().workers(4).max_connections(2), "max_connections"),
             (Config::new().request_timeout(Duration::ZERO), "request_timeout"),
+            (Config::new().websocket_threads(0), "websocket_threads"),
+            (Config::new().max_message_size(0), "max_message_size"),
         ];
         for (config, name) in cases {
             let err = config.validate().unwrap_err().to_string();

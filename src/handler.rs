@@ -2,6 +2,7 @@
 
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::ws::{CloseCode, Message, WebSocket};
 
 /// Answers requests. One value is shared by every worker thread, so it
 /// must be `Send + Sync`; the server is generic over it, so the call is
@@ -38,9 +39,40 @@ use crate::http::response::Response;
 /// # fn is_handler<H: peregrine::Handler>(_: &H) {}
 /// # is_handler(&hello);
 /// ```
+///
+/// A handler that serves WebSockets sets [`WEBSOCKETS`](Handler::WEBSOCKETS),
+/// calls [`ws::upgrade`](crate::ws::upgrade) from `handle`, and overrides the
+/// `ws_*` hooks (see [`ws`](crate::ws) for a whole example). The hooks run
+/// on a WebSocket thread, one call at a time per thread: like `handle`, keep
+/// them short and non-blocking.
 pub trait Handler: Send + Sync + 'static {
+    /// Whether `handle` may upgrade connections to WebSockets. The server
+    /// starts its WebSocket threads only when this is `true`.
+    const WEBSOCKETS: bool = false;
+
     /// Fills `res` for `req`.
     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>);
+
+    /// A connection was upgraded and is now served by a WebSocket thread.
+    fn ws_open(&self, ws: &WebSocket) {
+        let _ = ws;
+    }
+
+    /// A whole message arrived (fragments reassembled, text checked to be
+    /// UTF-8). `msg` borrows the connection's buffer. A panic here closes
+    /// the connection with `1011`.
+    fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+        let _ = (ws, msg);
+    }
+
+    /// The connection ended; called once per opened connection. `code` is
+    /// the client's close code ([`CloseCode::NO_STATUS`] if its close frame
+    /// had none), else the one the server closed with (e.g. `1002` for a
+    /// protocol error, `1001` at shutdown), else [`CloseCode::ABNORMAL`]
+    /// when the TCP connection ended without a close frame.
+    fn ws_close(&self, ws: &WebSocket, code: CloseCode) {
+        let _ = (ws, code);
+    }
 }
 
 impl<F> Handler for F

@@ -96,6 +96,7 @@ mod server;
 mod shutdown;
 mod sys;
 mod worker;
+pub mod ws;
 
 pub use config::{Config, MAX_HEADERS_LIMIT};
 pub use error::Error;

@@ -10,6 +10,7 @@ use crate::handler::Handler;
 use crate::net::{accept::Acceptor, listener};
 use crate::shutdown::{ShutdownHandle, ShutdownState, SignalWatch};
 use crate::worker::Worker;
+use crate::ws::thread::{self as ws_thread, WsThread};
 
 /// An HTTP/1.1 server, bound and ready to [`run`](Server::run).
 ///
@@ -30,6 +31,7 @@ pub struct Server<H: Handler> {
     local_addr: SocketAddr,
     workers: Vec<Worker<H>>,
     acceptors: Vec<Acceptor>,
+    ws_threads: Vec<WsThread<H>>,
     shutdown: Arc<ShutdownState>,
 }
 
@@ -44,8 +46,15 @@ impl<H: Handler> Server<H> {
         let shutdown = Arc::new(ShutdownState::default());
         let handler = Arc::new(handler);
         let setup = |what| move |source| Error::Setup { what, source };
+        let (ws_threads, ws_route) = if H::WEBSOCKETS {
+            let (threads, route) = ws_thread::build(&config, config.websocket_threads, &handler, &shutdown)
+                .map_err(setup("create a WebSocket thread's poll"))?;
+            (threads, Some(Arc::new(route)))
+        } else {
+            (Vec::new(), None)
+        };
         let workers = (0..config.workers)
-            .map(|_| Worker::new(&config, Arc::clone(&handler), Arc::clone(&shutdown)))
+            .map(|_| Worker::new(&config, Arc::clone(&handler), Arc::clone(&shutdown), ws_route.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(setup("create a worker's poll"))?;
         let inboxes: Vec<_> = workers.iter().map(Worker::handoff).collect();
@@ -59,7 +68,7 @@ impl<H: Handler> Server<H> {
         }
         // `listener` drops here: the acceptors hold the only descriptors, so
         // the port closes as soon as they stop.
-        Ok(Server { config, local_addr, workers, acceptors, shutdown })
+        Ok(Server { config, local_addr, workers, acceptors, ws_threads, shutdown })
     }
 
     /// The address the server listens on (with the actual port when the
@@ -78,7 +87,7 @@ impl<H: Handler> Server<H> {
     /// drains: stops accepting, answers in-flight requests, closes
     /// connections, joins every thread and returns `Ok(())`.
     pub fn run(self) -> Result<(), Error> {
-        let Server { config, workers, acceptors, shutdown, .. } = self;
+        let Server { config, workers, acceptors, ws_threads, shutdown, .. } = self;
         let signals =
             if config.handle_signals { Some(SignalWatch::start(Arc::clone(&shutdown))?) } else { None };
         let cores =
@@ -100,10 +109,14 @@ impl<H: Handler> Server<H> {
             let job: Job = Box::new(move || acceptor.run());
             (format!("peregrine-accept-{i}"), job)
         });
-        // Workers first, so no socket is handed to a worker not yet running.
+        let ws_jobs = ws_threads.into_iter().enumerate().map(|(i, thread)| {
+            let job: Job = Box::new(move || thread.run());
+            (format!("peregrine-ws-{i}"), job)
+        });
+        // Receivers first, so no socket is handed to a thread not yet running.
         let mut threads: Vec<(String, JoinHandle<()>)> = Vec::new();
         let mut spawn_error = None;
-        for (name, job) in worker_jobs.chain(accept_jobs) {
+        for (name, job) in ws_jobs.chain(worker_jobs).chain(accept_jobs) {
             let guard = PanicGuard(Arc::clone(&shutdown));
             match spawn(&name, move || {
                 let _guard = guard;

@@ -75,6 +75,8 @@ pub struct Response<'w> {
     source: BodySource,
     close: bool,
     invalid_header: bool,
+    /// Set by [`ws::upgrade`](crate::ws::upgrade): the WebSocket id.
+    upgrade: Option<u64>,
 }
 
 impl<'w> Response<'w> {
@@ -89,6 +91,7 @@ impl<'w> Response<'w> {
             source: BodySource::Copied,
             close: false,
             invalid_header: false,
+            upgrade: None,
         }
     }
 
@@ -253,6 +256,17 @@ impl<'w> Response<'w> {
         self.source = BodySource::Copied;
         self.close = true;
         self.invalid_header = false;
+        self.upgrade = None;
+    }
+
+    pub(crate) fn set_upgrade(&mut self, id: u64) {
+        self.upgrade = Some(id);
+    }
+
+    /// The WebSocket id, if this is an upgrade the handler still stands by
+    /// (it did not change the status from `101` afterwards).
+    pub(crate) fn upgrade(&self) -> Option<u64> {
+        self.upgrade.filter(|_| self.status == StatusCode::SWITCHING_PROTOCOLS)
     }
 }
 

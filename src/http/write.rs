@@ -355,7 +355,10 @@ fn write_head(
         w.put_u64(body_len);
         w.put(b"\r\n");
     }
-    if !meta.keep_alive {
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        // Only a committed WebSocket upgrade is answered `101`.
+        w.put(b"Connection: Upgrade\r\n");
+    } else if !meta.keep_alive {
         w.put(b"Connection: close\r\n");
     } else if meta.confirm_keep_alive {
         w.put(b"Connection: keep-alive\r\nKeep-Alive: timeout=");

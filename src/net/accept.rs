@@ -22,7 +22,7 @@ const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 pub struct Acceptor {
     poll: Poll,
     listener: TcpListener,
-    workers: Vec<Arc<Handoff>>,
+    workers: Vec<Arc<Handoff<Accepted>>>,
     next: usize,
     shutdown: Arc<ShutdownState>,
     /// In a descriptor shortage: logged once when it starts and ends.
@@ -34,7 +34,7 @@ impl Acceptor {
     /// for shutdown.
     pub fn new(
         listener: std::net::TcpListener,
-        workers: Vec<Arc<Handoff>>,
+        workers: Vec<Arc<Handoff<Accepted>>>,
         first: usize,
         shutdown: Arc<ShutdownState>,
     ) -> io::Result<Self> {

@@ -17,6 +17,8 @@ use crate::http::request::{Headers, Method, Request};
 use crate::http::response::Response;
 use crate::http::status::StatusCode;
 use crate::http::write::{Flushed, Outgoing, ResponseMeta};
+use crate::shutdown::ShutdownState;
+use crate::ws::thread::WsRoute;
 
 /// What the worker should do with a connection after driving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum Verdict {
     Keep,
     /// Close it now.
     Close,
+    /// Its `101` is sent: hand it to a WebSocket thread.
+    Upgrade,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +43,9 @@ enum State {
     /// Half-closed; discarding input until the client closes or the linger
     /// timer fires.
     Lingering,
+    /// A `101` is queued; once it is sent, the connection goes to the
+    /// WebSocket thread `thread` (which holds a place for it) as `id`.
+    Upgrading { id: u64, thread: usize },
 }
 
 /// The outcome of trying to serve one buffered request.
@@ -90,6 +97,22 @@ impl Conn {
         &mut self.stream
     }
 
+    /// The WebSocket id and thread of a connection whose `101` is queued.
+    pub fn pending_upgrade(&self) -> Option<(u64, usize)> {
+        match self.state {
+            State::Upgrading { id, thread } => Some((id, thread)),
+            _ => None,
+        }
+    }
+
+    /// The socket and peer, and the bytes the client sent after its
+    /// handshake, for a WebSocket thread; returns the buffers to the pools.
+    pub fn into_upgraded<H>(mut self, ctx: &mut Ctx<H>) -> (TcpStream, SocketAddr, Vec<u8>) {
+        let early = self.input.pending().to_vec();
+        self.release(ctx);
+        (self.stream, self.peer, early)
+    }
+
     /// Between requests, with nothing half-read or unsent.
     pub fn is_idle(&self) -> bool {
         self.state == State::Open && self.input.is_empty() && self.out.is_empty()
@@ -136,6 +159,7 @@ impl Conn {
                 State::Open => {}
                 State::Closing { linger } => return self.begin_close(linger, key, ctx),
                 State::Lingering => return self.linger(ctx),
+                State::Upgrading { .. } => return Verdict::Upgrade,
             }
             if self.serve(ctx) {
                 continue;
@@ -293,7 +317,7 @@ impl Conn {
                 req.path()
             );
             res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
-        } else if res.get_status().as_u16() < 200 {
+        } else if res.get_status().as_u16() < 200 && res.upgrade().is_none() {
             // A 1xx is interim: as the final response it would pair the
             // client's next response with the wrong request.
             crate::logging::log_error!(
@@ -304,7 +328,15 @@ impl Conn {
             );
             res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
         }
-        let keep_alive = head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested();
+        let upgrade = res.upgrade().and_then(|id| match upgrade_to(id, ctx.ws.as_deref(), &ctx.shutdown) {
+            Ok(thread) => Some(State::Upgrading { id, thread }),
+            Err(status) => {
+                res.reset_to_error(status);
+                None
+            }
+        });
+        let keep_alive =
+            upgrade.is_some() || head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested();
         let meta = ResponseMeta {
             keep_alive,
             confirm_keep_alive: keep_alive && head.keep_alive_explicit,
@@ -323,7 +355,9 @@ impl Conn {
         }
         self.continued = false;
         self.progressed = true;
-        if !keep_alive {
+        if let Some(upgrading) = upgrade {
+            self.state = upgrading;
+        } else if !keep_alive {
             self.state = State::Closing { linger: !self.input.is_empty() };
         }
         Ok(Step::Served)
@@ -383,6 +417,25 @@ impl Conn {
         self.input.discard(&mut ctx.in_pool);
         Verdict::Keep
     }
+}
+
+/// Reserves a WebSocket thread's place for connection `id`, or says which
+/// error the upgrade request gets instead of its `101`.
+fn upgrade_to(id: u64, route: Option<&WsRoute>, shutdown: &ShutdownState) -> Result<usize, StatusCode> {
+    let Some(route) = route else {
+        crate::logging::log_error!(
+            "the handler upgraded a connection to WebSocket, but its type does not set \
+             `Handler::WEBSOCKETS`; answered 500"
+        );
+        return Err(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    if shutdown.is_requested() {
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    route.reserve(id).ok_or_else(|| {
+        crate::logging::log_warn!("WebSocket threads are full (max_connections); answered 503");
+        StatusCode::SERVICE_UNAVAILABLE
+    })
 }
 
 /// Best-effort `503` to a connection the worker has no room for.

@@ -1,5 +1,6 @@
-//! The hand-off from an accept thread to a worker: a bounded queue,
-//! preallocated, and the worker's `mio::Waker`.
+//! The hand-off of sockets between threads (accept thread → worker, worker
+//! → WebSocket thread): a bounded queue, preallocated, and the receiving
+//! thread's `mio::Waker`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -12,20 +13,20 @@ use mio::Waker;
 /// An accepted socket on its way to a worker.
 pub type Accepted = (TcpStream, SocketAddr);
 
-/// A worker's inbox.
-pub struct Handoff {
-    queue: Mutex<VecDeque<Accepted>>,
+/// A thread's inbox of `T`s (sockets, with what comes with them).
+pub struct Handoff<T = Accepted> {
+    queue: Mutex<VecDeque<T>>,
     capacity: usize,
     waker: Arc<Waker>,
 }
 
-impl Handoff {
+impl<T> Handoff<T> {
     /// An inbox for at most `capacity` sockets, waking the poll behind `waker`.
     pub fn new(capacity: usize, waker: Arc<Waker>) -> Self {
         Handoff { queue: Mutex::new(VecDeque::with_capacity(capacity)), capacity, waker }
     }
 
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Accepted>> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<T>> {
         // A panic while holding this lock cannot leave the queue half-updated
         // (push/pop are atomic with respect to it), so poisoning is ignored.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
@@ -33,7 +34,7 @@ impl Handoff {
 
     /// Queues a socket and wakes the worker if it may be asleep; gives the
     /// socket back if the queue is full.
-    pub fn push(&self, accepted: Accepted) -> Result<(), Accepted> {
+    pub fn push(&self, accepted: T) -> Result<(), T> {
         let was_empty = {
             let mut q = self.lock();
             if q.len() >= self.capacity {
@@ -52,7 +53,7 @@ impl Handoff {
 
     /// Moves every queued socket into `into` (which must be empty and have
     /// the same capacity, so the swap allocates nothing).
-    pub fn take_all(&self, into: &mut VecDeque<Accepted>) {
+    pub fn take_all(&self, into: &mut VecDeque<T>) {
         debug_assert!(into.is_empty());
         std::mem::swap(&mut *self.lock(), into);
     }

@@ -26,6 +26,7 @@ use crate::handler::Handler;
 use crate::http::date::DateCache;
 use crate::http::response::Scratch;
 use crate::shutdown::ShutdownState;
+use crate::ws::thread::{Upgraded, WsRoute};
 
 /// Token of the worker's waker; connection tokens are slab keys below it.
 pub const WAKER: Token = Token(usize::MAX);
@@ -53,13 +54,15 @@ pub struct Ctx<H> {
     /// Read per response, so one being made when shutdown starts already
     /// says `Connection: close`.
     pub shutdown: Arc<ShutdownState>,
+    /// The WebSocket threads, if the handler uses WebSockets.
+    pub ws: Option<Arc<WsRoute>>,
 }
 
 /// A worker, built on the starting thread (so failures surface from
 /// `Server::bind`) and run on its own.
 pub struct Worker<H> {
     poll: Poll,
-    handoff: Arc<Handoff>,
+    handoff: Arc<Handoff<Accepted>>,
     conns: Slab<Conn>,
     ctx: Ctx<H>,
     shutdown: Arc<ShutdownState>,
@@ -70,7 +73,12 @@ pub struct Worker<H> {
 
 impl<H: Handler> Worker<H> {
     /// Creates the worker's poll and inbox.
-    pub fn new(config: &Config, handler: Arc<H>, shutdown: Arc<ShutdownState>) -> io::Result<Self> {
+    pub fn new(
+        config: &Config,
+        handler: Arc<H>,
+        shutdown: Arc<ShutdownState>,
+        ws: Option<Arc<WsRoute>>,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         shutdown.add_waker(Arc::clone(&waker));
@@ -92,6 +100,7 @@ impl<H: Handler> Worker<H> {
             now: Instant::now(),
             draining: false,
             shutdown: Arc::clone(&shutdown),
+            ws,
         };
         Ok(Worker {
             poll,
@@ -105,7 +114,7 @@ impl<H: Handler> Worker<H> {
     }
 
     /// The inbox accept threads hand sockets to.
-    pub fn handoff(&self) -> Arc<Handoff> {
+    pub fn handoff(&self) -> Arc<Handoff<Accepted>> {
         Arc::clone(&self.handoff)
     }
 
@@ -186,16 +195,35 @@ impl<H: Handler> Worker<H> {
 
     fn drive(&mut self, key: usize, read_closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else { return };
-        if conn.drive(key, &mut self.ctx, read_closed) == Verdict::Close {
-            self.close(key);
+        match conn.drive(key, &mut self.ctx, read_closed) {
+            Verdict::Keep => {}
+            Verdict::Close => self.close(key),
+            Verdict::Upgrade => self.upgrade(key),
         }
+    }
+
+    /// Hands a connection whose `101` is sent to its WebSocket thread.
+    fn upgrade(&mut self, key: usize) {
+        self.ctx.timers.disarm(key);
+        let Some(mut conn) = self.conns.remove(key) else { return };
+        let (Some((id, thread)), Some(route)) = (conn.pending_upgrade(), self.ctx.ws.clone()) else { return };
+        if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
+            crate::logging::log_error!("cannot hand a WebSocket connection over: {e}");
+            route.unreserve(thread);
+            conn.release(&mut self.ctx);
+            return;
+        }
+        let (stream, peer, early) = conn.into_upgraded(&mut self.ctx);
+        route.hand_over(thread, Upgraded { stream, peer, id, early });
     }
 
     fn expire_timers(&mut self) {
         while let Some((key, kind)) = self.ctx.timers.pop_expired(self.ctx.now) {
             let Some(conn) = self.conns.get_mut(key) else { continue };
-            if conn.on_timeout(kind, key, &mut self.ctx) == Verdict::Close {
-                self.close(key);
+            match conn.on_timeout(kind, key, &mut self.ctx) {
+                Verdict::Keep => {}
+                Verdict::Close => self.close(key),
+                Verdict::Upgrade => self.upgrade(key),
             }
         }
     }
@@ -219,6 +247,9 @@ impl<H: Handler> Worker<H> {
     fn close(&mut self, key: usize) {
         self.ctx.timers.disarm(key);
         if let Some(mut conn) = self.conns.remove(key) {
+            if let (Some((_, thread)), Some(route)) = (conn.pending_upgrade(), &self.ctx.ws) {
+                route.unreserve(thread);
+            }
             conn.release(&mut self.ctx);
             // Dropping the socket closes it, which also removes it from the poll.
         }

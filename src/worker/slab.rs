@@ -42,6 +42,16 @@ impl<T> Slab<T> {
         Ok(key)
     }
 
+    /// Stores the value `make` builds from its key (a value that must know
+    /// its own key); `Err` with nothing built when full.
+    pub fn insert_with(&mut self, make: impl FnOnce(usize) -> T) -> Result<usize, ()> {
+        if self.next_free >= self.capacity {
+            return Err(());
+        }
+        let value = make(self.next_free);
+        self.insert(value).map_err(|_| ())
+    }
+
     /// The value at `key`.
     pub fn get_mut(&mut self, key: usize) -> Option<&mut T> {
         match self.entries.get_mut(key) {

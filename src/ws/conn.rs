@@ -1,0 +1,448 @@
+//! One WebSocket connection: frames in (checked, unmasked, reassembled,
+//! answered), frames out (queued, written as the socket allows), and the
+//! closing handshake.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use super::frame::{self, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
+use super::handle::{Outbox, WebSocket};
+use super::pool::VecPool;
+use super::{CloseCode, Message};
+use crate::handler::Handler;
+use crate::worker::conn::Verdict;
+use crate::worker::timer::{TimerKind, Timers};
+
+/// What a connection needs from its WebSocket thread.
+pub struct WsCtx<H> {
+    pub handler: Arc<H>,
+    pub outbox: Arc<Outbox>,
+    /// Read and reassembly buffers.
+    pub pool: VecPool,
+    /// Frame buffers written out this round, to go back to the outbox.
+    pub spent: Vec<Vec<u8>>,
+    pub timers: Timers,
+    pub now: Instant,
+    pub max_message: usize,
+    /// Unsent bytes a connection may hold before it is dropped.
+    pub max_buffered: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    /// We sent a close frame and wait for the client's.
+    CloseSent,
+    /// The client's close was answered: close once that is written.
+    Closing,
+    /// We failed the connection (a close frame with the error is queued):
+    /// write it, half-close, drain until the client closes.
+    Failing {
+        shut: bool,
+    },
+}
+
+/// A WebSocket connection owned by one WebSocket thread.
+pub struct WsConn {
+    stream: TcpStream,
+    handle: WebSocket,
+    /// Unprocessed input at `start..end`; held only while some is pending.
+    input: Option<Vec<u8>>,
+    start: usize,
+    end: usize,
+    /// The fragments of the message being received, and its type.
+    partial: Option<(Opcode, Vec<u8>)>,
+    utf8: Utf8Stream,
+    /// Unsent output from `sent`.
+    out: Vec<u8>,
+    sent: usize,
+    state: State,
+    /// The close code the hook will be told.
+    code: Option<CloseCode>,
+    /// More output was queued than a connection may buffer.
+    overflow: bool,
+}
+
+impl WsConn {
+    /// A connection that was just handed over.
+    pub fn new(stream: TcpStream, handle: WebSocket) -> Self {
+        WsConn {
+            stream,
+            handle,
+            input: None,
+            start: 0,
+            end: 0,
+            partial: None,
+            utf8: Utf8Stream::default(),
+            out: Vec::new(),
+            sent: 0,
+            state: State::Open,
+            code: None,
+            overflow: false,
+        }
+    }
+
+    /// The socket, for (de)registration.
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Calls the open hook, then handles any frames that arrived with the
+    /// handshake.
+    pub fn open<H: Handler>(&mut self, early: &[u8], ctx: &mut WsCtx<H>) {
+        self.call(ctx, |h, ws| h.ws_open(ws));
+        if !early.is_empty() {
+            let mut buf = ctx.pool.take();
+            if buf.len() < early.len() {
+                buf.resize(early.len(), 0);
+            }
+            buf[..early.len()].copy_from_slice(early);
+            (self.start, self.end) = (0, early.len());
+            self.input = Some(buf);
+            self.process(ctx);
+            self.release_input(ctx);
+        }
+    }
+
+    /// Reads and handles what the client sent. `read_closed`: the poll saw
+    /// the client's FIN, which the reads must reach.
+    pub fn on_readable<H: Handler>(&mut self, ctx: &mut WsCtx<H>, read_closed: bool) -> Verdict {
+        loop {
+            if matches!(self.state, State::Closing | State::Failing { shut: false }) {
+                // Nothing more is read until the last frame is out.
+                return Verdict::Keep;
+            }
+            if let State::Failing { shut: true } = self.state {
+                return self.drain();
+            }
+            let buf = self.input.get_or_insert_with(|| ctx.pool.take());
+            if self.end == buf.len() {
+                // Only a frame's unfinished head can fill the buffer (`process`
+                // made room for any frame whose head it read).
+                buf.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, self.end - self.start);
+            }
+            let room = buf.len() - self.end;
+            match self.stream.read(&mut buf[self.end..]) {
+                Ok(0) => return Verdict::Close,
+                Ok(n) => {
+                    self.end += n;
+                    self.process(ctx);
+                    // A short read emptied the socket: the next arrival
+                    // raises a new edge, unless a FIN came with this data.
+                    if n < room && !read_closed {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Verdict::Close,
+            }
+        }
+        self.release_input(ctx);
+        Verdict::Keep
+    }
+
+    /// Queues a frame another thread (or a hook) sent; takes its buffer
+    /// when nothing else is queued.
+    pub fn enqueue<H>(&mut self, frame: Vec<u8>, ctx: &mut WsCtx<H>) {
+        if self.state != State::Open {
+            // After a close frame, nothing more may be sent (§5.5.1).
+            ctx.spent.push(frame);
+            return;
+        }
+        if frame[0] & 0x0F == Opcode::Close.bits() {
+            self.state = State::CloseSent;
+            let code = u16::from_be_bytes([frame[2], frame[3]]);
+            self.code.get_or_insert(CloseCode(code));
+            ctx.timers.arm(self.key(), TimerKind::Linger, ctx.now);
+        }
+        if self.sent == self.out.len() && self.out.capacity() < frame.capacity() {
+            ctx.spent.push(std::mem::replace(&mut self.out, frame));
+            self.sent = 0;
+        } else {
+            self.put(&frame, ctx);
+            ctx.spent.push(frame);
+        }
+    }
+
+    /// Writes what is queued; closes, half-closes or arms timers as the
+    /// state asks.
+    pub fn flush<H>(&mut self, ctx: &mut WsCtx<H>) -> Verdict {
+        if self.overflow {
+            crate::logging::log_debug!("dropping a WebSocket client that does not read its messages");
+            return Verdict::Close;
+        }
+        let key = self.key();
+        let mut progressed = false;
+        while self.sent < self.out.len() {
+            match self.stream.write(&self.out[self.sent..]) {
+                Ok(0) => return Verdict::Close,
+                Ok(n) => {
+                    self.sent += n;
+                    progressed = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.state != State::CloseSent {
+                        // Timed from the last progress: a client that never
+                        // reads cannot keep the connection by sending.
+                        if progressed {
+                            ctx.timers.arm(key, TimerKind::Write, ctx.now);
+                        } else {
+                            ctx.timers.arm_once(key, TimerKind::Write, ctx.now);
+                        }
+                    }
+                    return Verdict::Keep;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Verdict::Close,
+            }
+        }
+        if self.out.capacity() > 0 {
+            ctx.spent.push(std::mem::take(&mut self.out));
+        }
+        self.sent = 0;
+        match self.state {
+            State::Open if ctx.timers.armed(key) == Some(TimerKind::Write) => ctx.timers.disarm(key),
+            State::Closing => return Verdict::Close,
+            State::Failing { shut: false } => {
+                if self.stream.shutdown(Shutdown::Write).is_err() {
+                    return Verdict::Close;
+                }
+                self.state = State::Failing { shut: true };
+                ctx.timers.arm(key, TimerKind::Linger, ctx.now);
+                return self.drain();
+            }
+            _ => {}
+        }
+        Verdict::Keep
+    }
+
+    /// Sends a close frame (server shutdown, or a hook's panic).
+    pub fn close_with<H>(&mut self, code: CloseCode, ctx: &mut WsCtx<H>) {
+        if self.state == State::Open {
+            self.state = State::CloseSent;
+            self.code.get_or_insert(code);
+            self.put_control(Opcode::Close, &code.0.to_be_bytes(), ctx);
+            ctx.timers.arm(self.key(), TimerKind::Linger, ctx.now);
+        }
+    }
+
+    /// The connection is gone: tells the handler, returns the buffers.
+    pub fn finish<H: Handler>(mut self, ctx: &mut WsCtx<H>) {
+        let code = self.code.unwrap_or(CloseCode::ABNORMAL);
+        let handler = &*ctx.handler;
+        let ws = &self.handle;
+        if panic::catch_unwind(AssertUnwindSafe(|| handler.ws_close(ws, code))).is_err() {
+            crate::logging::log_error!("ws_close panicked");
+        }
+        if let Some(buf) = self.input.take() {
+            ctx.pool.give(buf);
+        }
+        if let Some((_, buf)) = self.partial.take() {
+            ctx.pool.give(buf);
+        }
+        if self.out.capacity() > 0 {
+            ctx.spent.push(std::mem::take(&mut self.out));
+        }
+    }
+
+    /// Reads and drops what a failed connection's client still sends, until
+    /// it closes; a few reads per wake-up, the linger timer ends it anyway.
+    fn drain(&mut self) -> Verdict {
+        let mut sink = [0u8; 4096];
+        for _ in 0..8 {
+            match self.stream.read(&mut sink) {
+                Ok(0) => return Verdict::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Keep,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Verdict::Close,
+            }
+        }
+        Verdict::Keep
+    }
+
+    fn key(&self) -> usize {
+        self.handle.key()
+    }
+
+    /// Handles every whole frame in the input buffer.
+    fn process<H: Handler>(&mut self, ctx: &mut WsCtx<H>) {
+        // Out of `self` while frames borrow it and hooks run.
+        let Some(mut buf) = self.input.take() else { return };
+        while matches!(self.state, State::Open | State::CloseSent) && self.start < self.end {
+            let head = match frame::parse_head(&buf[self.start..self.end], ctx.max_message) {
+                Ok(Some(head)) => head,
+                Ok(None) => break,
+                Err(code) => {
+                    self.fail(code, ctx);
+                    break;
+                }
+            };
+            let total = head.header_len + head.payload_len as usize;
+            if self.end - self.start < total {
+                make_room(&mut buf, &mut self.start, &mut self.end, total);
+                break;
+            }
+            let payload = self.start + head.header_len..self.start + total;
+            frame::unmask(&mut buf[payload.clone()], head.mask, 0);
+            self.start += total;
+            self.on_frame(&head, &buf[payload], ctx);
+        }
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        self.input = Some(buf);
+    }
+
+    fn on_frame<H: Handler>(&mut self, head: &FrameHead, payload: &[u8], ctx: &mut WsCtx<H>) {
+        match head.opcode {
+            Opcode::Ping if self.state == State::Open => self.put_control(Opcode::Pong, payload, ctx),
+            Opcode::Ping | Opcode::Pong => {}
+            Opcode::Close => self.on_close(payload, ctx),
+            // After our close, data is dropped (§1.4).
+            _ if self.state != State::Open => {}
+            Opcode::Text | Opcode::Binary if self.partial.is_some() => {
+                self.fail(CloseCode::PROTOCOL_ERROR, ctx)
+            }
+            Opcode::Text | Opcode::Binary if head.fin => self.deliver(head.opcode, payload, ctx),
+            Opcode::Text | Opcode::Binary => {
+                let mut buf = ctx.pool.take_empty();
+                buf.extend_from_slice(payload);
+                self.partial = Some((head.opcode, buf));
+                self.utf8.reset();
+                self.check_partial(false, ctx);
+            }
+            Opcode::Continuation => self.on_continuation(head.fin, payload, ctx),
+        }
+    }
+
+    fn on_continuation<H: Handler>(&mut self, fin: bool, payload: &[u8], ctx: &mut WsCtx<H>) {
+        let Some((_, buf)) = &mut self.partial else {
+            return self.fail(CloseCode::PROTOCOL_ERROR, ctx);
+        };
+        if buf.len() + payload.len() > ctx.max_message {
+            return self.fail(CloseCode::MESSAGE_TOO_BIG, ctx);
+        }
+        buf.extend_from_slice(payload);
+        if !self.check_partial(fin, ctx) || !fin {
+            return;
+        }
+        let (opcode, buf) = self.partial.take().expect("checked above");
+        self.deliver(opcode, &buf, ctx);
+        ctx.pool.give(buf);
+    }
+
+    /// Validates the UTF-8 of a partial text message so far.
+    fn check_partial<H>(&mut self, fin: bool, ctx: &mut WsCtx<H>) -> bool {
+        let Some((Opcode::Text, buf)) = &self.partial else { return true };
+        match self.utf8.check(buf, fin) {
+            Ok(()) => true,
+            Err(code) => {
+                self.fail(code, ctx);
+                false
+            }
+        }
+    }
+
+    fn deliver<H: Handler>(&mut self, opcode: Opcode, payload: &[u8], ctx: &mut WsCtx<H>) {
+        let msg = if opcode == Opcode::Text {
+            match std::str::from_utf8(payload) {
+                Ok(text) => Message::Text(text),
+                Err(_) => return self.fail(CloseCode::INVALID_DATA, ctx),
+            }
+        } else {
+            Message::Binary(payload)
+        };
+        self.call(ctx, |h, ws| h.ws_message(ws, msg));
+    }
+
+    fn on_close<H>(&mut self, payload: &[u8], ctx: &mut WsCtx<H>) {
+        match frame::parse_close(payload) {
+            Err(code) => self.fail(code, ctx),
+            Ok(code) => {
+                self.code = Some(code);
+                if self.state == State::Open {
+                    // Echo the code (§5.5.1); a close without one gets none.
+                    let echo: &[u8] = if code == CloseCode::NO_STATUS { &[] } else { &payload[..2] };
+                    self.put_control(Opcode::Close, echo, ctx);
+                }
+                self.state = State::Closing;
+            }
+        }
+    }
+
+    /// Fails the connection (§7.1.7): a close frame with `code`, then no
+    /// more frames are read.
+    fn fail<H>(&mut self, code: CloseCode, ctx: &mut WsCtx<H>) {
+        if self.state == State::Open {
+            self.put_control(Opcode::Close, &code.0.to_be_bytes(), ctx);
+        }
+        self.code.get_or_insert(code);
+        self.state = State::Failing { shut: false };
+        if let Some((_, buf)) = self.partial.take() {
+            ctx.pool.give(buf);
+        }
+        (self.start, self.end) = (0, 0);
+    }
+
+    /// Runs a hook; a panic in it closes the connection with `1011`.
+    fn call<H: Handler>(&mut self, ctx: &mut WsCtx<H>, hook: impl FnOnce(&H, &WebSocket)) {
+        let handler = &*ctx.handler;
+        let ws = &self.handle;
+        if panic::catch_unwind(AssertUnwindSafe(|| hook(handler, ws))).is_err() {
+            crate::logging::log_error!("a WebSocket hook panicked; closing the connection with 1011");
+            self.fail(CloseCode::INTERNAL_ERROR, ctx);
+        }
+    }
+
+    /// Queues a control frame written by this thread.
+    fn put_control<H>(&mut self, opcode: Opcode, payload: &[u8], ctx: &mut WsCtx<H>) {
+        let mut head = [0; MAX_HEADER];
+        let n = frame::encode_head(opcode, payload.len(), &mut head);
+        if self.sent == self.out.len() && self.out.capacity() == 0 {
+            self.out = ctx.outbox.spare();
+        }
+        self.put(&head[..n], ctx);
+        self.put(payload, ctx);
+    }
+
+    fn put<H>(&mut self, bytes: &[u8], ctx: &WsCtx<H>) {
+        if self.out.len() - self.sent + bytes.len() > ctx.max_buffered {
+            self.overflow = true;
+            return;
+        }
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.sent = 0;
+        }
+        self.out.extend_from_slice(bytes);
+    }
+
+    fn release_input<H>(&mut self, ctx: &mut WsCtx<H>) {
+        if self.start == self.end {
+            if let Some(buf) = self.input.take() {
+                ctx.pool.give(buf);
+            }
+        }
+    }
+}
+
+/// Makes `buf` able to hold a `total`-byte frame that starts at `start`:
+/// moves it to the front, and grows the buffer if it is still too small.
+fn make_room(buf: &mut Vec<u8>, start: &mut usize, end: &mut usize, total: usize) {
+    if buf.len() - *start >= total {
+        return;
+    }
+    buf.copy_within(*start..*end, 0);
+    (*end, *start) = (*end - *start, 0);
+    if buf.len() < total {
+        buf.resize(total, 0);
+    }
+}

@@ -1,0 +1,281 @@
+//! `WebSocket`: a handle that sends to one connection from any thread, and
+//! the outbox of the WebSocket thread that owns it.
+
+use std::cell::Cell;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mio::Waker;
+
+use super::frame::{self, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER};
+use super::CloseCode;
+
+/// Why a frame was not queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// The connection is closed or closing, or the server is stopping.
+    Closed,
+    /// The payload is longer than the connection may buffer (twice
+    /// [`Config::max_message_size`](crate::Config::max_message_size)), or
+    /// a ping or close payload is longer than 125 bytes.
+    TooLarge,
+    /// The close code is not one a close frame may carry (1000–1003,
+    /// 1007–1011, 3000–4999).
+    InvalidCode,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Closed => "the WebSocket connection is closed",
+            SendError::TooLarge => "the WebSocket payload is too large",
+            SendError::InvalidCode => "the close code may not be sent",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// A frame queued for a connection by some thread.
+pub struct Cmd {
+    pub key: u32,
+    pub generation: u32,
+    /// The whole frame, header included.
+    pub frame: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Queue {
+    cmds: Vec<Cmd>,
+    /// Frame buffers to reuse, so steady traffic allocates nothing.
+    spare: Vec<Vec<u8>>,
+}
+
+/// Spare frame buffers an outbox keeps at most, and the largest it keeps:
+/// enough for steady traffic, without holding on to a burst's memory.
+const SPARE_MAX: usize = 4096;
+const SPARE_CAPACITY_MAX: usize = 64 * 1024;
+
+/// The queue through which any thread sends frames to a WebSocket thread's
+/// connections; the thread applies them between its polls.
+pub struct Outbox {
+    queue: Mutex<Queue>,
+    waker: Arc<Waker>,
+    /// Each connection slot's generation; bumped when its connection ends,
+    /// so a handle to an earlier connection in the slot sends nothing.
+    generations: Box<[AtomicU32]>,
+    /// Connections this thread holds or has been promised by a worker.
+    reserved: AtomicUsize,
+    stopped: AtomicBool,
+    /// Largest payload one frame may carry.
+    max_payload: usize,
+}
+
+thread_local! {
+    /// The outbox of the WebSocket thread running on this thread, if any:
+    /// sends from its own hooks need no wake-up, since it drains its
+    /// outbox before it polls again.
+    static OWN_OUTBOX: Cell<*const Outbox> = const { Cell::new(std::ptr::null()) };
+}
+
+impl Outbox {
+    /// An outbox for `capacity` connection slots, waking `waker`.
+    pub fn new(capacity: usize, max_payload: usize, waker: Arc<Waker>) -> Self {
+        Outbox {
+            queue: Mutex::new(Queue { cmds: Vec::with_capacity(1024), spare: Vec::new() }),
+            waker,
+            generations: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
+            reserved: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+            max_payload,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Every update under this lock is a single push or swap: a panic
+        // cannot leave it half-done, so poisoning is ignored.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the calling thread as this outbox's WebSocket thread.
+    pub fn claim_current_thread(self: &Arc<Self>) {
+        OWN_OUTBOX.with(|c| c.set(Arc::as_ptr(self)));
+    }
+
+    /// Reserves room for one more connection, if there is any.
+    pub fn reserve(&self) -> bool {
+        let capacity = self.generations.len();
+        self.reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// Gives back a reservation (the connection ended or never came).
+    pub fn unreserve(&self) {
+        self.reserved.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The generation of the connection now in slot `key`.
+    pub fn generation(&self, key: usize) -> u32 {
+        self.generations[key].load(Ordering::Acquire)
+    }
+
+    /// The connection in slot `key` ended: handles to it go stale.
+    pub fn retire(&self, key: usize) {
+        self.generations[key].fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Refuses every later send (the thread is stopping).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// A buffer for a frame: a spare one if there is one.
+    pub fn spare(&self) -> Vec<u8> {
+        self.lock().spare.pop().unwrap_or_default()
+    }
+
+    /// Whether frames are waiting.
+    pub fn has_pending(&self) -> bool {
+        !self.lock().cmds.is_empty()
+    }
+
+    /// Moves the queued frames into `into` (empty, so the swap keeps both
+    /// vectors' capacity and allocates nothing).
+    pub fn take_all(&self, into: &mut Vec<Cmd>) {
+        debug_assert!(into.is_empty());
+        std::mem::swap(&mut self.lock().cmds, into);
+    }
+
+    /// Keeps frame buffers for reuse.
+    pub fn recycle(&self, bufs: &mut Vec<Vec<u8>>) {
+        if bufs.is_empty() {
+            return;
+        }
+        let mut q = self.lock();
+        for mut buf in bufs.drain(..) {
+            if q.spare.len() < SPARE_MAX && buf.capacity() <= SPARE_CAPACITY_MAX {
+                buf.clear();
+                q.spare.push(buf);
+            }
+        }
+    }
+
+    fn push(&self, key: u32, generation: u32, opcode: Opcode, parts: [&[u8]; 2]) -> Result<(), SendError> {
+        let len = parts[0].len() + parts[1].len();
+        if len > self.max_payload {
+            return Err(SendError::TooLarge);
+        }
+        if self.stopped.load(Ordering::Acquire) || self.generation(key as usize) != generation {
+            return Err(SendError::Closed);
+        }
+        let mut head = [0; MAX_HEADER];
+        let head_len = frame::encode_head(opcode, len, &mut head);
+        let was_empty = {
+            let mut q = self.lock();
+            let mut frame = q.spare.pop().unwrap_or_default();
+            frame.reserve(head_len + len);
+            frame.extend_from_slice(&head[..head_len]);
+            frame.extend_from_slice(parts[0]);
+            frame.extend_from_slice(parts[1]);
+            q.cmds.push(Cmd { key, generation, frame });
+            q.cmds.len() == 1
+        };
+        let own = OWN_OUTBOX.with(|c| std::ptr::eq(c.get(), self));
+        if was_empty && !own {
+            if let Err(e) = self.waker.wake() {
+                crate::logging::log_error!("cannot wake a WebSocket thread: {e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One WebSocket connection, as its hooks see it; clone it to send to the
+/// connection from anywhere (e.g. to broadcast from another connection's
+/// hook, or from a timer thread).
+///
+/// Sends queue a frame for the connection's WebSocket thread, which writes
+/// it out between its polls; they never block and, in steady state, never
+/// allocate (frame buffers are reused). A send to a connection that has
+/// ended returns [`SendError::Closed`] (or, if it ends before the thread
+/// writes the frame, is dropped).
+#[derive(Clone)]
+pub struct WebSocket {
+    outbox: Arc<Outbox>,
+    key: u32,
+    generation: u32,
+    id: u64,
+    peer: SocketAddr,
+}
+
+impl fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocket").field("id", &self.id).field("peer", &self.peer).finish()
+    }
+}
+
+impl WebSocket {
+    pub(crate) fn new(outbox: Arc<Outbox>, key: usize, id: u64, peer: SocketAddr) -> Self {
+        let generation = outbox.generation(key);
+        WebSocket { outbox, key: key as u32, generation, id, peer }
+    }
+
+    pub(crate) fn key(&self) -> usize {
+        self.key as usize
+    }
+
+    /// The id [`upgrade`](super::upgrade) returned for this connection.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Whether the connection is still open to sends.
+    pub fn is_open(&self) -> bool {
+        !self.outbox.stopped.load(Ordering::Acquire)
+            && self.outbox.generation(self.key as usize) == self.generation
+    }
+
+    /// Sends a text message (one frame).
+    pub fn send_text(&self, text: &str) -> Result<(), SendError> {
+        self.push(Opcode::Text, [text.as_bytes(), &[]])
+    }
+
+    /// Sends a binary message (one frame).
+    pub fn send_binary(&self, bytes: &[u8]) -> Result<(), SendError> {
+        self.push(Opcode::Binary, [bytes, &[]])
+    }
+
+    /// Sends a ping; the client's pong is not reported. At most 125 bytes.
+    pub fn ping(&self, payload: &[u8]) -> Result<(), SendError> {
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::TooLarge);
+        }
+        self.push(Opcode::Ping, [payload, &[]])
+    }
+
+    /// Starts the closing handshake with `code` and a `reason` of at most
+    /// 123 bytes. Messages that arrive afterwards are dropped; the
+    /// connection closes when the client answers, or after
+    /// [`Config::linger_timeout`](crate::Config::linger_timeout)'s wait.
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if !code.may_be_sent() {
+            return Err(SendError::InvalidCode);
+        }
+        if reason.len() > MAX_CONTROL_PAYLOAD - 2 {
+            return Err(SendError::TooLarge);
+        }
+        self.push(Opcode::Close, [&code.0.to_be_bytes(), reason.as_bytes()])
+    }
+
+    fn push(&self, opcode: Opcode, parts: [&[u8]; 2]) -> Result<(), SendError> {
+        self.outbox.push(self.key, self.generation, opcode, parts)
+    }
+}

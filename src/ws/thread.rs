@@ -1,0 +1,283 @@
+//! A WebSocket thread: its own poll, connection slab and buffers; it owns
+//! every upgraded connection handed to it until that connection ends.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::conn::{WsConn, WsCtx};
+use super::frame::MAX_HEADER;
+use super::handle::{Cmd, Outbox, WebSocket};
+use super::pool::VecPool;
+use super::CloseCode;
+use crate::config::Config;
+use crate::handler::Handler;
+use crate::shutdown::ShutdownState;
+use crate::worker::conn::Verdict;
+use crate::worker::handoff::Handoff;
+use crate::worker::slab::Slab;
+use crate::worker::timer::Timers;
+
+const WAKER: Token = Token(usize::MAX);
+const EVENTS_CAPACITY: usize = 1024;
+
+/// A connection whose `101` was sent, on its way to a WebSocket thread.
+pub struct Upgraded {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub id: u64,
+    /// Bytes the client sent after its handshake (frames already).
+    pub early: Vec<u8>,
+}
+
+/// How workers reach the WebSocket threads.
+pub struct WsRoute {
+    threads: Box<[Lane]>,
+}
+
+/// One WebSocket thread's inbox, and its outbox (which counts its places).
+struct Lane {
+    inbox: Arc<Handoff<Upgraded>>,
+    outbox: Arc<Outbox>,
+}
+
+impl WsRoute {
+    /// Reserves a place for connection `id` on its thread (`id` modulo the
+    /// number of threads spreads them evenly); `None` if that thread is full.
+    pub fn reserve(&self, id: u64) -> Option<usize> {
+        let index = (id % self.threads.len() as u64) as usize;
+        self.threads[index].outbox.reserve().then_some(index)
+    }
+
+    /// Gives back a reservation that will not be used.
+    pub fn unreserve(&self, index: usize) {
+        self.threads[index].outbox.unreserve();
+    }
+
+    /// Hands an upgraded connection to the thread reserved for it.
+    pub fn hand_over(&self, index: usize, upgraded: Upgraded) {
+        let Lane { inbox, outbox } = &self.threads[index];
+        if inbox.push(upgraded).is_err() {
+            // The inbox holds as many as the thread has places, and every
+            // connection in it has one: it cannot be full. Dropping closes.
+            outbox.unreserve();
+        }
+    }
+}
+
+/// A WebSocket thread, built on the starting thread (so failures surface
+/// from `Server::bind`) and run on its own.
+pub struct WsThread<H> {
+    poll: Poll,
+    inbox: Arc<Handoff<Upgraded>>,
+    conns: Slab<WsConn>,
+    ctx: WsCtx<H>,
+    shutdown: Arc<ShutdownState>,
+    grace: Duration,
+    capacity: usize,
+}
+
+/// Builds `n` WebSocket threads and the route to them.
+pub fn build<H: Handler>(
+    config: &Config,
+    n: usize,
+    handler: &Arc<H>,
+    shutdown: &Arc<ShutdownState>,
+) -> io::Result<(Vec<WsThread<H>>, WsRoute)> {
+    let threads = (0..n)
+        .map(|_| WsThread::new(config, Arc::clone(handler), Arc::clone(shutdown), n))
+        .collect::<io::Result<Vec<_>>>()?;
+    let route = threads
+        .iter()
+        .map(|t| Lane { inbox: Arc::clone(&t.inbox), outbox: Arc::clone(&t.ctx.outbox) })
+        .collect();
+    Ok((threads, WsRoute { threads: route }))
+}
+
+impl<H: Handler> WsThread<H> {
+    fn new(config: &Config, handler: Arc<H>, shutdown: Arc<ShutdownState>, n: usize) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        shutdown.add_waker(Arc::clone(&waker));
+        let capacity = (config.max_connections / n).max(1);
+        let max_message = config.max_message_size;
+        let max_payload = 2 * max_message;
+        let outbox = Arc::new(Outbox::new(capacity, max_payload, Arc::clone(&waker)));
+        let durations =
+            [config.keep_alive_timeout, config.request_timeout, config.write_timeout, config.linger_timeout];
+        let ctx = WsCtx {
+            handler,
+            outbox,
+            pool: VecPool::new(config.read_buffer_size, 64 * 1024, capacity.min(1024)),
+            spent: Vec::with_capacity(EVENTS_CAPACITY),
+            timers: Timers::new(capacity, durations),
+            now: Instant::now(),
+            max_message,
+            max_buffered: max_payload + MAX_HEADER,
+        };
+        Ok(WsThread {
+            poll,
+            inbox: Arc::new(Handoff::new(capacity, waker)),
+            conns: Slab::with_capacity(capacity),
+            ctx,
+            shutdown,
+            grace: config.shutdown_grace,
+            capacity,
+        })
+    }
+
+    /// Serves until shutdown has closed every connection (or the grace
+    /// period ran out).
+    pub fn run(mut self) {
+        self.ctx.outbox.claim_current_thread();
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut inbox = VecDeque::with_capacity(self.capacity);
+        let mut cmds = Vec::with_capacity(EVENTS_CAPACITY);
+        let mut dirty = Vec::with_capacity(EVENTS_CAPACITY);
+        let mut drain_deadline: Option<Instant> = None;
+        loop {
+            let timeout = if self.ctx.outbox.has_pending() {
+                // Hooks of this thread queued frames last round, without a wake-up.
+                Some(Duration::ZERO)
+            } else {
+                let deadline = match (self.ctx.timers.next_deadline(), drain_deadline) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                deadline.map(|d| d.saturating_duration_since(Instant::now()))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    crate::logging::log_error!("WebSocket poll failed; shutting the server down: {e}");
+                    self.shutdown.request();
+                    break;
+                }
+            }
+            self.ctx.now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.admit(&mut inbox, &mut dirty),
+                    Token(key) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read(key, event.is_read_closed());
+                        }
+                        dirty.push(key);
+                    }
+                }
+            }
+            self.apply(&mut cmds, &mut dirty);
+            self.flush(&mut dirty);
+            self.ctx.outbox.recycle(&mut self.ctx.spent);
+            self.expire_timers();
+            if drain_deadline.is_none() && self.shutdown.is_requested() {
+                drain_deadline = Some(self.ctx.now + self.grace);
+                self.admit(&mut inbox, &mut dirty);
+                self.begin_drain(&mut dirty);
+            }
+            if let Some(deadline) = drain_deadline {
+                if self.conns.is_empty() || self.ctx.now >= deadline {
+                    break;
+                }
+            }
+        }
+        for key in 0..self.conns.key_bound() {
+            self.close(key);
+        }
+    }
+
+    /// Takes over the connections workers handed over.
+    fn admit(&mut self, inbox: &mut VecDeque<Upgraded>, dirty: &mut Vec<usize>) {
+        self.inbox.take_all(inbox);
+        while let Some(up) = inbox.pop_front() {
+            let Upgraded { stream, peer, id, early } = up;
+            // Room was reserved before the `101` went out.
+            let Ok(key) = self.conns.insert_with(|key| {
+                let ws = WebSocket::new(Arc::clone(&self.ctx.outbox), key, id, peer);
+                WsConn::new(stream, ws)
+            }) else {
+                self.ctx.outbox.unreserve();
+                continue;
+            };
+            let conn = self.conns.get_mut(key).expect("just inserted");
+            let registered = self.poll.registry().register(
+                conn.stream_mut(),
+                Token(key),
+                Interest::READABLE | Interest::WRITABLE,
+            );
+            if let Err(e) = registered {
+                crate::logging::log_error!("cannot register a WebSocket connection: {e}");
+                self.close(key);
+                continue;
+            }
+            conn.open(&early, &mut self.ctx);
+            if self.shutdown.is_requested() {
+                conn.close_with(CloseCode::GOING_AWAY, &mut self.ctx);
+            }
+            dirty.push(key);
+        }
+    }
+
+    fn read(&mut self, key: usize, read_closed: bool) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.on_readable(&mut self.ctx, read_closed) == Verdict::Close {
+            self.close(key);
+        }
+    }
+
+    /// Queues the frames sent through handles on their connections.
+    fn apply(&mut self, cmds: &mut Vec<Cmd>, dirty: &mut Vec<usize>) {
+        self.ctx.outbox.take_all(cmds);
+        for Cmd { key, generation, frame } in cmds.drain(..) {
+            let key = key as usize;
+            match self.conns.get_mut(key) {
+                Some(conn) if self.ctx.outbox.generation(key) == generation => {
+                    conn.enqueue(frame, &mut self.ctx);
+                    dirty.push(key);
+                }
+                _ => self.ctx.spent.push(frame),
+            }
+        }
+    }
+
+    fn flush(&mut self, dirty: &mut Vec<usize>) {
+        for key in dirty.drain(..) {
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            if conn.flush(&mut self.ctx) == Verdict::Close {
+                self.close(key);
+            }
+        }
+    }
+
+    fn expire_timers(&mut self) {
+        while let Some((key, _)) = self.ctx.timers.pop_expired(self.ctx.now) {
+            self.close(key);
+        }
+    }
+
+    /// Says goodbye (`1001`) to every connection; each closes when its
+    /// client answers, or when its linger timer or the grace period ends.
+    fn begin_drain(&mut self, dirty: &mut Vec<usize>) {
+        self.ctx.outbox.stop();
+        for key in 0..self.conns.key_bound() {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.close_with(CloseCode::GOING_AWAY, &mut self.ctx);
+                dirty.push(key);
+            }
+        }
+        self.flush(dirty);
+    }
+
+    fn close(&mut self, key: usize) {
+        self.ctx.timers.disarm(key);
+        if let Some(conn) = self.conns.remove(key) {
+            self.ctx.outbox.retire(key);
+            self.ctx.outbox.unreserve();
+            conn.finish(&mut self.ctx);
+        }
+    }
+}
