@@ -114,6 +114,8 @@ pub use shutdown::ShutdownHandle;
 pub mod __private {
     use crate::http::head;
     pub use crate::http::head::{header_slots, HeaderSlots};
+    /// The WebSocket frame codec, for benches.
+    pub use crate::ws::frame::{encode_head, parse_head, unmask, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
 
     /// Fuzzing oracle: parses `data` as a request head at once and as two
     /// pieces (scanning for the end only in the new bytes, as a
