@@ -31,6 +31,8 @@
 //! accept thread(s) ── accept4 → TCP_NODELAY → worker (round-robin) inbox + mio::Waker
 //! worker threads ─── one poll each; own their connections for life:
 //!                    read → parse → Handler::handle → writev
+//! WebSocket threads ─ only for a handler with `WEBSOCKETS`: one poll each;
+//!                    take over upgraded sockets: frames → ws_* hooks
 //! ```
 //!
 //! No connection is shared between threads. The handler is shared (it is
@@ -74,13 +76,22 @@
 //! status RFC 9110 names (400, 408, 413, 414, 417, 431, 501, 505) and the
 //! connection is closed.
 //!
+//! ## WebSockets
+//!
+//! [`ws::upgrade`] in [`Handler::handle`] answers a valid handshake with
+//! `101`; the connection then moves to a WebSocket thread, which calls
+//! [`Handler::ws_open`], [`Handler::ws_message`] and [`Handler::ws_close`].
+//! A [`ws::WebSocket`] handle sends text, binary, ping and close from any
+//! thread. The [`ws`] module has the details and an example.
+//!
 //! ## Shutdown
 //!
 //! SIGINT or SIGTERM (unless [`Config::handle_signals`] is off) or
 //! [`ShutdownHandle::shutdown`] stop the accept threads (the port closes),
 //! close idle connections and let in-flight requests finish, for at most
 //! [`Config::shutdown_grace`]; then [`Server::run`] joins every thread and
-//! returns `Ok(())`. A second signal exits the process at once.
+//! returns `Ok(())`. WebSocket clients get a close frame with `1001`. A
+//! second signal exits the process at once.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
