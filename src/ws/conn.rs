@@ -11,7 +11,7 @@ use std::time::Instant;
 use mio::net::TcpStream;
 
 use super::frame::{self, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
-use super::handle::{Outbox, WebSocket};
+use super::handle::{Cmd, Outbox, WebSocket};
 use super::pool::VecPool;
 use super::{CloseCode, Message};
 use crate::handler::Handler;
@@ -26,6 +26,12 @@ pub struct WsCtx<H> {
     pub pool: VecPool,
     /// Frame buffers written out this round, to go back to the outbox.
     pub spent: Vec<Vec<u8>>,
+    /// Frames for other connections that a hook's connection took out of
+    /// the outbox with its own (see `WsConn::take_own_sends`); the thread
+    /// applies them before what the outbox holds, as they were queued first.
+    pub deferred: Vec<Cmd>,
+    /// Scratch for `WsConn::take_own_sends`, kept for its capacity.
+    pub taken: Vec<Cmd>,
     pub timers: Timers,
     pub now: Instant,
     pub max_message: usize,
@@ -396,10 +402,36 @@ impl WsConn {
     fn call<H: Handler>(&mut self, ctx: &mut WsCtx<H>, hook: impl FnOnce(&H, &WebSocket)) {
         let handler = &*ctx.handler;
         let ws = &self.handle;
-        if panic::catch_unwind(AssertUnwindSafe(|| hook(handler, ws))).is_err() {
+        let panicked = panic::catch_unwind(AssertUnwindSafe(|| hook(handler, ws))).is_err();
+        self.take_own_sends(ctx);
+        if panicked {
             crate::logging::log_error!("a WebSocket hook panicked; closing the connection with 1011");
             self.fail(CloseCode::INTERNAL_ERROR, ctx);
         }
+    }
+
+    /// Queues, right after a hook ran, the frames it sent to this
+    /// connection. Its sends go through the outbox, which the thread would
+    /// apply only after this round's reads; meanwhile a pong or close this
+    /// connection writes for a later frame of the same read would overtake
+    /// them, and a close (the client's, answered) would make `enqueue` drop
+    /// a reply the hook sent while the connection was still open. Frames for
+    /// other connections, taken out with them, wait in `ctx.deferred`.
+    fn take_own_sends<H>(&mut self, ctx: &mut WsCtx<H>) {
+        let mut taken = std::mem::take(&mut ctx.taken);
+        ctx.outbox.take_all(&mut taken);
+        let key = self.key();
+        for cmd in taken.drain(..) {
+            if cmd.key as usize != key {
+                ctx.deferred.push(cmd);
+            } else if cmd.generation == ctx.outbox.generation(key) {
+                self.enqueue(cmd.frame, ctx);
+            } else {
+                // For an earlier connection in this slot.
+                ctx.spent.push(cmd.frame);
+            }
+        }
+        ctx.taken = taken;
     }
 
     /// Queues a control frame written by this thread.

@@ -115,6 +115,8 @@ impl<H: Handler> WsThread<H> {
             outbox,
             pool: VecPool::new(config.read_buffer_size, 64 * 1024, capacity.min(1024)),
             spent: Vec::with_capacity(EVENTS_CAPACITY),
+            deferred: Vec::with_capacity(EVENTS_CAPACITY),
+            taken: Vec::with_capacity(EVENTS_CAPACITY),
             timers: Timers::new(capacity, durations),
             now: Instant::now(),
             max_message,
@@ -141,7 +143,7 @@ impl<H: Handler> WsThread<H> {
         let mut dirty = Vec::with_capacity(EVENTS_CAPACITY);
         let mut drain_deadline: Option<Instant> = None;
         loop {
-            let timeout = if self.ctx.outbox.has_pending() {
+            let timeout = if self.ctx.outbox.has_pending() || !self.ctx.deferred.is_empty() {
                 // Hooks of this thread queued frames last round, without a wake-up.
                 Some(Duration::ZERO)
             } else {
@@ -229,9 +231,19 @@ impl<H: Handler> WsThread<H> {
         }
     }
 
-    /// Queues the frames sent through handles on their connections.
+    /// Queues the frames sent through handles on their connections: first
+    /// those a hook's connection set aside (they were queued earlier), then
+    /// the outbox's.
     fn apply(&mut self, cmds: &mut Vec<Cmd>, dirty: &mut Vec<usize>) {
+        // Swapped out and back, so both keep their capacity.
+        let mut deferred = std::mem::take(&mut self.ctx.deferred);
+        self.apply_cmds(&mut deferred, dirty);
+        self.ctx.deferred = deferred;
         self.ctx.outbox.take_all(cmds);
+        self.apply_cmds(cmds, dirty);
+    }
+
+    fn apply_cmds(&mut self, cmds: &mut Vec<Cmd>, dirty: &mut Vec<usize>) {
         for Cmd { key, generation, frame } in cmds.drain(..) {
             let key = key as usize;
             match self.conns.get_mut(key) {
