@@ -22,8 +22,10 @@ mod args;
 
 const PAGE: &[u8] = include_bytes!("chat.html");
 
+/// The chat and echo handler. Public because tests/browser_chat.rs
+/// includes this file as a module, to serve the chat page to a browser.
 #[derive(Default)]
-struct App {
+pub struct App {
     /// Ids of upgraded connections that asked for `/chat`, until they open.
     joining: Mutex<HashSet<u64>>,
     /// The open chat connections.

@@ -2,7 +2,7 @@
 //! answered), frames out (queued, written as the socket allows), and the
 //! closing handshake.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use mio::net::TcpStream;
 
 use super::frame::{self, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
 use super::handle::{Cmd, Outbox, WebSocket};
+use super::out::{OutQueue, Written};
 use super::pool::VecPool;
 use super::{CloseCode, Message};
 use crate::handler::Handler;
@@ -64,9 +65,8 @@ pub struct WsConn {
     /// The fragments of the message being received, and its type.
     partial: Option<(Opcode, Vec<u8>)>,
     utf8: Utf8Stream,
-    /// Unsent output from `sent`.
-    out: Vec<u8>,
-    sent: usize,
+    /// Unsent frames.
+    out: OutQueue,
     state: State,
     /// The close code the hook will be told.
     code: Option<CloseCode>,
@@ -85,8 +85,7 @@ impl WsConn {
             end: 0,
             partial: None,
             utf8: Utf8Stream::default(),
-            out: Vec::new(),
-            sent: 0,
+            out: OutQueue::default(),
             state: State::Open,
             code: None,
             overflow: false,
@@ -154,8 +153,7 @@ impl WsConn {
         Verdict::Keep
     }
 
-    /// Queues a frame another thread (or a hook) sent; takes its buffer
-    /// when nothing else is queued.
+    /// Queues a frame another thread (or a hook) sent.
     pub fn enqueue<H>(&mut self, frame: Vec<u8>, ctx: &mut WsCtx<H>) {
         if self.state != State::Open {
             // After a close frame, nothing more may be sent (§5.5.1).
@@ -168,13 +166,7 @@ impl WsConn {
             self.code.get_or_insert(CloseCode(code));
             ctx.timers.arm(self.key(), TimerKind::Linger, ctx.now);
         }
-        if self.sent == self.out.len() && self.out.capacity() < frame.capacity() {
-            ctx.spent.push(std::mem::replace(&mut self.out, frame));
-            self.sent = 0;
-        } else {
-            self.put(&frame, ctx);
-            ctx.spent.push(frame);
-        }
+        self.put(frame, ctx);
     }
 
     /// Writes what is queued; closes, half-closes or arms timers as the
@@ -185,34 +177,22 @@ impl WsConn {
             return Verdict::Close;
         }
         let key = self.key();
-        let mut progressed = false;
-        while self.sent < self.out.len() {
-            match self.stream.write(&self.out[self.sent..]) {
-                Ok(0) => return Verdict::Close,
-                Ok(n) => {
-                    self.sent += n;
-                    progressed = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if self.state != State::CloseSent {
-                        // Timed from the last progress: a client that never
-                        // reads cannot keep the connection by sending.
-                        if progressed {
-                            ctx.timers.arm(key, TimerKind::Write, ctx.now);
-                        } else {
-                            ctx.timers.arm_once(key, TimerKind::Write, ctx.now);
-                        }
+        match self.out.write_to(&mut self.stream, &mut ctx.spent) {
+            Ok(Written::All) => {}
+            Ok(Written::Blocked { progressed }) => {
+                if self.state != State::CloseSent {
+                    // Timed from the last progress: a client that never
+                    // reads cannot keep the connection by sending.
+                    if progressed {
+                        ctx.timers.arm(key, TimerKind::Write, ctx.now);
+                    } else {
+                        ctx.timers.arm_once(key, TimerKind::Write, ctx.now);
                     }
-                    return Verdict::Keep;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Verdict::Close,
+                return Verdict::Keep;
             }
+            Err(_) => return Verdict::Close,
         }
-        if self.out.capacity() > 0 {
-            ctx.spent.push(std::mem::take(&mut self.out));
-        }
-        self.sent = 0;
         match self.state {
             State::Open if ctx.timers.armed(key) == Some(TimerKind::Write) => ctx.timers.disarm(key),
             State::Closing => return Verdict::Close,
@@ -253,9 +233,7 @@ impl WsConn {
         if let Some((_, buf)) = self.partial.take() {
             ctx.pool.give(buf);
         }
-        if self.out.capacity() > 0 {
-            ctx.spent.push(std::mem::take(&mut self.out));
-        }
+        self.out.discard(&mut ctx.spent);
     }
 
     /// Reads and drops what a failed connection's client still sends, until
@@ -293,7 +271,7 @@ impl WsConn {
             };
             let total = head.header_len + head.payload_len as usize;
             if self.end - self.start < total {
-                make_room(&mut buf, &mut self.start, &mut self.end, total);
+                make_room(&mut buf, &mut self.start, &mut self.end, total, &mut ctx.pool);
                 break;
             }
             let payload = self.start + head.header_len..self.start + total;
@@ -438,23 +416,19 @@ impl WsConn {
     fn put_control<H>(&mut self, opcode: Opcode, payload: &[u8], ctx: &mut WsCtx<H>) {
         let mut head = [0; MAX_HEADER];
         let n = frame::encode_head(opcode, payload.len(), &mut head);
-        if self.sent == self.out.len() && self.out.capacity() == 0 {
-            self.out = ctx.outbox.spare();
-        }
-        self.put(&head[..n], ctx);
-        self.put(payload, ctx);
+        let mut frame = ctx.outbox.take_buf(n + payload.len());
+        frame.extend_from_slice(&head[..n]);
+        frame.extend_from_slice(payload);
+        self.put(frame, ctx);
     }
 
-    fn put<H>(&mut self, bytes: &[u8], ctx: &WsCtx<H>) {
-        if self.out.len() - self.sent + bytes.len() > ctx.max_buffered {
+    fn put<H>(&mut self, frame: Vec<u8>, ctx: &mut WsCtx<H>) {
+        if self.out.queued() + frame.len() > ctx.max_buffered {
             self.overflow = true;
+            ctx.spent.push(frame);
             return;
         }
-        if self.sent == self.out.len() {
-            self.out.clear();
-            self.sent = 0;
-        }
-        self.out.extend_from_slice(bytes);
+        self.out.push(frame);
     }
 
     fn release_input<H>(&mut self, ctx: &mut WsCtx<H>) {
@@ -468,13 +442,17 @@ impl WsConn {
 
 /// Makes `buf` able to hold a `total`-byte frame that starts at `start`:
 /// moves it to the front, and grows the buffer if it is still too small.
-fn make_room(buf: &mut Vec<u8>, start: &mut usize, end: &mut usize, total: usize) {
+/// A larger buffer comes from the pool, which keeps grown buffers apart.
+fn make_room(buf: &mut Vec<u8>, start: &mut usize, end: &mut usize, total: usize, pool: &mut VecPool) {
     if buf.len() - *start >= total {
         return;
     }
-    buf.copy_within(*start..*end, 0);
-    (*end, *start) = (*end - *start, 0);
     if buf.len() < total {
-        buf.resize(total, 0);
+        let mut larger = pool.take_at_least(total);
+        larger[..*end - *start].copy_from_slice(&buf[*start..*end]);
+        pool.give(std::mem::replace(buf, larger));
+    } else {
+        buf.copy_within(*start..*end, 0);
     }
+    (*end, *start) = (*end - *start, 0);
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mio::Waker;
 
 use super::frame::{self, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER};
+use super::pool::FramePool;
 use super::CloseCode;
 
 /// Why a frame was not queued.
@@ -46,17 +47,11 @@ pub struct Cmd {
     pub frame: Vec<u8>,
 }
 
-#[derive(Default)]
 struct Queue {
     cmds: Vec<Cmd>,
     /// Frame buffers to reuse, so steady traffic allocates nothing.
-    spare: Vec<Vec<u8>>,
+    spare: FramePool,
 }
-
-/// Spare frame buffers an outbox keeps at most, and the largest it keeps:
-/// enough for steady traffic, without holding on to a burst's memory.
-const SPARE_MAX: usize = 4096;
-const SPARE_CAPACITY_MAX: usize = 64 * 1024;
 
 /// The queue through which any thread sends frames to a WebSocket thread's
 /// connections; the thread applies them between its polls.
@@ -84,7 +79,7 @@ impl Outbox {
     /// An outbox for `capacity` connection slots, waking `waker`.
     pub fn new(capacity: usize, max_payload: usize, waker: Arc<Waker>) -> Self {
         Outbox {
-            queue: Mutex::new(Queue { cmds: Vec::with_capacity(1024), spare: Vec::new() }),
+            queue: Mutex::new(Queue { cmds: Vec::with_capacity(1024), spare: FramePool::default() }),
             waker,
             generations: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
             reserved: AtomicUsize::new(0),
@@ -132,9 +127,9 @@ impl Outbox {
         self.stopped.store(true, Ordering::Release);
     }
 
-    /// A buffer for a frame: a spare one if there is one.
-    pub fn spare(&self) -> Vec<u8> {
-        self.lock().spare.pop().unwrap_or_default()
+    /// An empty buffer with room for a `len`-byte frame.
+    pub fn take_buf(&self, len: usize) -> Vec<u8> {
+        self.lock().spare.take(len)
     }
 
     /// Whether frames are waiting.
@@ -155,11 +150,8 @@ impl Outbox {
             return;
         }
         let mut q = self.lock();
-        for mut buf in bufs.drain(..) {
-            if q.spare.len() < SPARE_MAX && buf.capacity() <= SPARE_CAPACITY_MAX {
-                buf.clear();
-                q.spare.push(buf);
-            }
+        for buf in bufs.drain(..) {
+            q.spare.give(buf);
         }
     }
 
@@ -175,8 +167,7 @@ impl Outbox {
         let head_len = frame::encode_head(opcode, len, &mut head);
         let was_empty = {
             let mut q = self.lock();
-            let mut frame = q.spare.pop().unwrap_or_default();
-            frame.reserve(head_len + len);
+            let mut frame = q.spare.take(head_len + len);
             frame.extend_from_slice(&head[..head_len]);
             frame.extend_from_slice(parts[0]);
             frame.extend_from_slice(parts[1]);

@@ -60,6 +60,7 @@ pub(crate) mod conn;
 pub(crate) mod frame;
 pub(crate) mod handle;
 pub(crate) mod handshake;
+pub(crate) mod out;
 pub(crate) mod pool;
 pub(crate) mod thread;
 

@@ -1,0 +1,335 @@
+//! "Zero allocations per WebSocket message" as a tested fact: a counting
+//! global allocator sees no allocation, on any thread, while warmed-up
+//! WebSocket threads echo thousands of messages: text and binary, empty,
+//! small, 1 KiB and 20 KiB (larger than the 8 KiB read buffer), fragmented
+//! ones (a ping between fragments, a UTF-8 character split across two),
+//! pipelined bursts, a frame whose head arrives in two writes, and pings
+//! answered with pongs.
+//!
+//! This file holds a single test so no other test allocates meanwhile;
+//! the client side allocates nothing inside the measured window either:
+//! every frame it sends is built beforehand, and echoes are read into a
+//! fixed buffer and compared with prebuilt expectations.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use peregrine::ws::{self, Message, WebSocket};
+use peregrine::{Config, Handler, Request, Response};
+
+mod support;
+use support::TestServer;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees carry over; counting has no effect on
+// the memory handed out.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Echoes every message on `/ws`.
+struct Echo;
+
+impl Handler for Echo {
+    const WEBSOCKETS: bool = true;
+
+    fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        if req.path() == "/ws" {
+            let _ = ws::upgrade(req, res);
+        } else {
+            res.status(peregrine::StatusCode::NOT_FOUND);
+        }
+    }
+
+    fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+        let sent = match msg {
+            Message::Text(text) => ws.send_text(text),
+            Message::Binary(bytes) => ws.send_binary(bytes),
+        };
+        // A failed send would only show up as a missing echo: say why.
+        sent.expect("echo");
+    }
+}
+
+const TEXT: u8 = 0x1;
+const BINARY: u8 = 0x2;
+const PING: u8 = 0x9;
+const PONG: u8 = 0xA;
+const FIN: u8 = 0x80;
+
+/// One exchange: bytes the client writes, and the frames the server must
+/// answer with. Echoes come in the order of the messages and pongs in the
+/// order of the pings; how the two interleave is not this test's concern.
+struct Step {
+    request: Vec<u8>,
+    /// Where the request is split into two writes (0: one write).
+    split: usize,
+    /// `(opcode, payload)` of each echo, in order.
+    echoes: Vec<(u8, Vec<u8>)>,
+    /// The payload of each pong, in order.
+    pongs: Vec<Vec<u8>>,
+}
+
+/// Appends a masked client frame; `first` holds FIN and the opcode. The
+/// mask varies with `seed` so every byte position meets every key byte.
+fn frame(out: &mut Vec<u8>, first: u8, payload: &[u8], seed: u32) {
+    let mask = seed.wrapping_mul(0x9E37_79B9).to_be_bytes();
+    out.push(first);
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+}
+
+/// Text of exactly `len` bytes mixing one-, two- and three-byte characters.
+fn text_of(len: usize) -> String {
+    let mut s = String::with_capacity(len);
+    for c in "peregrine é € ".chars().cycle() {
+        if s.len() + c.len_utf8() > len {
+            break;
+        }
+        s.push(c);
+    }
+    while s.len() < len {
+        s.push('.');
+    }
+    s
+}
+
+fn binary_of(len: usize, salt: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ salt).collect()
+}
+
+/// A step sending one unfragmented message.
+fn single(opcode: u8, payload: &[u8], seed: u32) -> Step {
+    let mut request = Vec::new();
+    frame(&mut request, FIN | opcode, payload, seed);
+    Step { request, split: 0, echoes: vec![(opcode, payload.to_vec())], pongs: vec![] }
+}
+
+fn steps() -> Vec<Step> {
+    let mut steps = Vec::new();
+    for (i, len) in [0, 7, 1024, 20 * 1024].into_iter().enumerate() {
+        steps.push(single(TEXT, text_of(len).as_bytes(), 10 + i as u32));
+        steps.push(single(BINARY, &binary_of(len, i as u8), 20 + i as u32));
+    }
+
+    // A 20 KiB frame whose head arrives in two writes (mid length field).
+    let mut split = single(TEXT, text_of(20 * 1024 - 3).as_bytes(), 30);
+    split.split = 3;
+    steps.push(split);
+
+    // Pings of 0, 13 and 125 bytes, one write.
+    let mut request = Vec::new();
+    let pings: Vec<Vec<u8>> = vec![vec![], b"are you there".to_vec(), binary_of(125, 7)];
+    for (i, p) in pings.iter().enumerate() {
+        frame(&mut request, FIN | PING, p, 40 + i as u32);
+    }
+    steps.push(Step { request, split: 0, echoes: vec![], pongs: pings });
+
+    // A 3 KiB text in three fragments, the first cut inside a three-byte
+    // character, a ping between the first two fragments.
+    let text = text_of(3 * 1024);
+    let bytes = text.as_bytes();
+    let cut = (1000..).find(|&i| !text.is_char_boundary(i)).unwrap();
+    let mut request = Vec::new();
+    frame(&mut request, TEXT, &bytes[..cut], 50);
+    frame(&mut request, FIN | PING, b"between fragments", 51);
+    frame(&mut request, 0x0, &bytes[cut..2048], 52);
+    frame(&mut request, FIN, &bytes[2048..], 53);
+    steps.push(Step {
+        request,
+        split: 0,
+        echoes: vec![(TEXT, bytes.to_vec())],
+        pongs: vec![b"between fragments".to_vec()],
+    });
+
+    // A 20 KiB binary message in four uneven fragments.
+    let data = binary_of(20 * 1024, 0x5A);
+    let mut request = Vec::new();
+    let cuts = [0, 100, 9000, 15_000, data.len()];
+    for (i, w) in cuts.windows(2).enumerate() {
+        let first = if i == 0 { BINARY } else { 0x0 } | if w[1] == data.len() { FIN } else { 0 };
+        frame(&mut request, first, &data[w[0]..w[1]], 60 + i as u32);
+    }
+    steps.push(Step { request, split: 0, echoes: vec![(BINARY, data)], pongs: vec![] });
+
+    // A burst of 16 small messages in one write, echoed in order.
+    let mut request = Vec::new();
+    let mut echoes = Vec::new();
+    for i in 0..16u32 {
+        let (opcode, payload) = if i % 2 == 0 {
+            (TEXT, text_of(i as usize * 5).into_bytes())
+        } else {
+            (BINARY, binary_of(i as usize, 1))
+        };
+        frame(&mut request, FIN | opcode, &payload, 70 + i);
+        echoes.push((opcode, payload));
+    }
+    steps.push(Step { request, split: 0, echoes, pongs: vec![] });
+    steps
+}
+
+/// A connection and its fixed read buffer.
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    filled: usize,
+}
+
+impl Client {
+    /// Connects and performs the opening handshake (this allocates; it
+    /// happens before the measured window).
+    fn open(server: &TestServer) -> Client {
+        let mut stream = server.connect();
+        stream
+            .write_all(
+                b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            )
+            .unwrap();
+        // Byte by byte, so no frame is read along with the head.
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101 "), "no upgrade: {head}");
+        assert!(head.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{head}");
+        Client { stream, buf: vec![0; 64 * 1024], filled: 0 }
+    }
+
+    fn send(&mut self, step: &Step) {
+        let (a, b) = step.request.split_at(step.split);
+        self.stream.write_all(a).unwrap();
+        self.stream.write_all(b).unwrap();
+    }
+
+    /// Reads the next server frame: its opcode and the end of its payload
+    /// (which starts at `end - len`).
+    fn next_frame(&mut self) -> (u8, usize, usize) {
+        loop {
+            if let Some(found) = self.parsed() {
+                return found;
+            }
+            assert!(self.filled < self.buf.len(), "a server frame larger than the read buffer");
+            let n = self.stream.read(&mut self.buf[self.filled..]).expect("read");
+            assert!(n > 0, "the server closed the connection");
+            self.filled += n;
+        }
+    }
+
+    /// The frame at the front of the buffer, if it is all there.
+    fn parsed(&self) -> Option<(u8, usize, usize)> {
+        let b = &self.buf[..self.filled];
+        let [b0, b1, ..] = *b else { return None };
+        assert_eq!(b0 & 0xF0, FIN, "server frames are final, without RSV bits");
+        assert_eq!(b1 & 0x80, 0, "server frames are not masked");
+        let (len, head) = match b1 & 0x7F {
+            126 => (usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?])), 4),
+            127 => (u64::from_be_bytes(b.get(2..10)?.try_into().unwrap()) as usize, 10),
+            n => (usize::from(n), 2),
+        };
+        (self.filled >= head + len).then_some((b0 & 0x0F, len, head + len))
+    }
+
+    /// Reads and checks the answers to `step`; nothing else may arrive.
+    fn check(&mut self, step: &Step) {
+        let (mut echo, mut pong) = (0, 0);
+        while echo < step.echoes.len() || pong < step.pongs.len() {
+            let (opcode, len, end) = self.next_frame();
+            let payload = &self.buf[end - len..end];
+            if opcode == PONG {
+                assert!(pong < step.pongs.len(), "an unexpected pong");
+                assert!(payload == &step.pongs[pong][..], "wrong pong payload");
+                pong += 1;
+            } else {
+                assert!(echo < step.echoes.len(), "an unexpected frame, opcode {opcode}");
+                let (want_opcode, want) = &step.echoes[echo];
+                assert_eq!(opcode, *want_opcode, "echo {echo} has the wrong opcode");
+                assert!(payload == &want[..], "echo {echo} differs ({len} bytes, {} expected)", want.len());
+                echo += 1;
+            }
+            self.buf.copy_within(end..self.filled, 0);
+            self.filled -= end;
+        }
+        assert_eq!(self.filled, 0, "more bytes than the expected answers");
+    }
+}
+
+/// Every step on every connection: all connections write, then all read,
+/// so the WebSocket threads serve several at once; `rounds` times.
+fn exchange(clients: &mut [Client], steps: &[Step], rounds: usize) {
+    for _ in 0..rounds {
+        for step in steps {
+            for c in clients.iter_mut() {
+                c.send(step);
+            }
+            for c in clients.iter_mut() {
+                c.check(step);
+            }
+        }
+    }
+}
+
+#[test]
+fn websocket_messages_allocate_nothing() {
+    let server = TestServer::start(Config::new().workers(2).websocket_threads(2), Echo);
+    let mut clients: Vec<Client> = (0..6).map(|_| Client::open(&server)).collect();
+    let steps = steps();
+    let messages: usize = steps.iter().map(|s| s.echoes.len() + s.pongs.len()).sum();
+
+    exchange(&mut clients, &steps, 200);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    exchange(&mut clients, &steps, 300);
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+
+    // To find an allocation's source: record a backtrace in `Counting`
+    // while the window is open (guarded against recursion, as capturing
+    // allocates too), and print them after it closes.
+    let total = 300 * clients.len() * messages;
+    assert_eq!(after - before, 0, "{} allocations while answering {total} messages", after - before);
+    drop(clients);
+    server.stop().unwrap();
+}
