@@ -60,7 +60,9 @@ impl OutQueue {
                     progressed = true;
                     self.advance(written, spent);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Written::Blocked { progressed }),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Written::Blocked { progressed })
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }

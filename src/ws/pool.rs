@@ -99,7 +99,9 @@ impl FramePool {
     /// for any frame of its class).
     pub fn take(&mut self, len: usize) -> Vec<u8> {
         match FRAME_CLASSES.iter().position(|&c| c >= len) {
-            Some(class) => self.classes[class].pop().unwrap_or_else(|| Vec::with_capacity(FRAME_CLASSES[class])),
+            Some(class) => {
+                self.classes[class].pop().unwrap_or_else(|| Vec::with_capacity(FRAME_CLASSES[class]))
+            }
             None => Vec::with_capacity(len),
         }
     }
