@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use peregrine::{Config, Request, Response, Server};
 
 mod support;
-use support::WAIT;
+use support::{eventually, is_closed, read_response, roundtrip, WAIT};
 
 const CHILD_ENV: &str = "PEREGRINE_SIGNAL_CHILD";
 
@@ -19,6 +19,13 @@ fn child_server() {
     let handler = |req: &Request<'_>, res: &mut Response<'_>| {
         if let Some(ms) = req.path().strip_prefix("/sleep/") {
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+        }
+        // `/in-flight/MS/ID`: sleeps, then answers `ID`, so each client can
+        // tell its own response from another's.
+        if let Some((ms, id)) = req.path().strip_prefix("/in-flight/").and_then(|r| r.split_once('/')) {
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+            res.body(id.as_bytes());
+            return;
         }
         res.body(b"done");
     };
@@ -67,6 +74,10 @@ fn wait_exit(child: &mut Child) -> ExitStatus {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+fn refused(addr: SocketAddr) -> bool {
+    matches!(TcpStream::connect(addr), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -122,4 +133,69 @@ fn second_signal_exits_without_waiting() {
     // A graceful exit would wait for the 8 s handler and exit 0.
     let status = wait_exit(&mut child);
     assert_eq!(status.code(), Some(1), "{status:?}");
+}
+
+/// SIGTERM while 200 connections each have a request in flight: every one
+/// gets its complete response, new connections are refused from then on,
+/// and the process exits 0 within its shutdown grace (the default 10 s).
+#[test]
+fn sigterm_under_load_answers_all_200_in_flight_requests_then_exits_zero() {
+    const CLIENTS: usize = 200;
+    const GRACE: Duration = Duration::from_secs(10);
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return child_server();
+    }
+    let (mut child, addr) =
+        spawn_child("sigterm_under_load_answers_all_200_in_flight_requests_then_exits_zero");
+    // One round trip each first, so every connection is accepted and owned
+    // by a worker: one still in the listen backlog when the listener closes
+    // is reset by the kernel, and never had a request in flight.
+    let mut conns: Vec<TcpStream> = (0..CLIENTS)
+        .map(|i| {
+            let mut s = connect(addr);
+            s.set_write_timeout(Some(WAIT)).unwrap();
+            let res = roundtrip(&mut s, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(res.status, 200, "warm-up of client {i}");
+            s
+        })
+        .collect();
+    // 10 ms each, two workers: about a second of work queued, so most of
+    // it is still waiting or running when the signal lands.
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.write_all(format!("GET /in-flight/10/{i} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+    }
+    signal(&child, "-TERM");
+    let signalled = Instant::now();
+
+    // The listener closes as soon as the signal is handled, without waiting
+    // for the in-flight requests.
+    assert!(eventually(|| refused(addr)), "still accepting connections after SIGTERM");
+
+    let mut announced_close = 0;
+    for (i, s) in conns.iter_mut().enumerate() {
+        let res = read_response(s, &mut Vec::new(), false);
+        assert_eq!(res.status, 200, "client {i}");
+        assert_eq!(res.body, i.to_string().as_bytes(), "client {i}");
+        // A response made before the signal arrived may be keep-alive; the
+        // connection is closed after it all the same.
+        announced_close += usize::from(res.header("connection") == Some("close"));
+        assert!(is_closed(s), "client {i}: connection left open after its response");
+    }
+    // Made after the signal: proof the requests were in flight during it.
+    assert!(announced_close > 0, "no response was made during the shutdown");
+
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > GRACE + WAIT {
+            let _ = child.kill();
+            panic!("server process still running {:?} after SIGTERM", signalled.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(took < GRACE, "exited {took:?} after SIGTERM, beyond the {GRACE:?} grace period");
+    assert!(refused(addr), "connections accepted after exit");
 }
