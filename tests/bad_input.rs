@@ -361,3 +361,35 @@ fn no_connection_leaks_after_bad_input() {
     let res = support::roundtrip(&mut s, b"GET /final HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(res.body, b"ok /final 0");
 }
+
+/// A refused upload keeps coming: the lingering close must read it all
+/// (not stall once the client is blocked on a full window, which raises no
+/// new readiness edge), so the client's writes finish and it reads the
+/// error then EOF. The linger timeout is long, so only draining can let
+/// the 32 MiB through within the test's bound.
+#[test]
+fn refused_upload_is_drained_to_the_end() {
+    let _serial = serial();
+    let server = TestServer::start(config().linger_timeout(Duration::from_secs(60)), handler);
+    let mut s = server.connect();
+    let mut writer = s.try_clone().unwrap();
+    let upload = std::thread::spawn(move || {
+        let head = format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", 32 << 20);
+        writer.write_all(head.as_bytes())?;
+        let chunk = vec![b'u'; 1 << 16];
+        for _ in 0..512 {
+            writer.write_all(&chunk)?;
+        }
+        writer.shutdown(std::net::Shutdown::Write)
+    });
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    assert_eq!(res.status, 413);
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).expect("EOF after the 413, within the read timeout");
+    assert!(rest.is_empty());
+    // The writer either finished or saw the connection end after the
+    // server read everything; it must not still be blocked.
+    assert!(support::eventually(|| upload.is_finished()), "the upload stalled: the server stopped draining");
+    upload.join().unwrap().expect("the whole upload was accepted by the draining server");
+}

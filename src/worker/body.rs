@@ -35,12 +35,12 @@ impl BodyRx {
         if content_length > limit as u64 {
             return Err(HeadError::BodyTooLarge);
         }
-        let (framing, first) = if chunked {
-            (Framing::Chunked(ChunkedDecoder::new()), 1)
-        } else {
-            (Framing::Length(content_length), content_length as usize)
-        };
-        let buf = pool.take_at_least(first).ok_or(HeadError::BodyTooLarge)?;
+        let framing =
+            if chunked { Framing::Chunked(ChunkedDecoder::new()) } else { Framing::Length(content_length) };
+        // The smallest buffer, grown as bytes arrive: memory follows what a
+        // client sent, not what it declared (a declared length costs it
+        // nothing to send, and could otherwise pin `limit` bytes each).
+        let buf = pool.take_at_least(1).ok_or(HeadError::BodyTooLarge)?;
         Ok(BodyRx { buf, len: 0, framing, limit, head_len })
     }
 
@@ -52,8 +52,7 @@ impl BodyRx {
         match framing {
             Framing::Length(remaining) => {
                 let n = input.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                buf[*len..*len + n].copy_from_slice(&input[..n]);
-                *len += n;
+                append(buf, len, &input[..n], *limit, pool).map_err(|_| HeadError::BodyTooLarge)?;
                 *remaining -= n as u64;
                 Ok(n)
             }
@@ -86,7 +85,7 @@ impl BodyRx {
     }
 }
 
-/// Appends chunk data, moving to a larger pooled buffer when needed.
+/// Appends body bytes, moving to a larger pooled buffer when needed.
 fn append(
     buf: &mut AlignedBuf,
     len: &mut usize,
@@ -129,6 +128,20 @@ mod tests {
         assert!(rx.is_complete());
         assert_eq!(rx.body().len(), 50_000);
         assert!(rx.body().iter().all(|&b| b == b'z'));
+    }
+
+    #[test]
+    fn declared_lengths_take_memory_only_as_bytes_arrive() {
+        let mut pool = BodyPool::new(16384, 1 << 20, 4);
+        let mut rx = BodyRx::start(0, 1 << 20, false, 1 << 20, &mut pool).unwrap();
+        assert_eq!(rx.absorb(b"x", &mut pool), Ok(1));
+        assert_eq!(rx.buf.len(), 16384, "one byte of a declared MiB holds the smallest buffer");
+        let rest = vec![b'y'; (1 << 20) - 1];
+        assert_eq!(rx.absorb(&rest, &mut pool), Ok(rest.len()));
+        assert!(rx.is_complete());
+        assert_eq!(rx.body().len(), 1 << 20);
+        assert_eq!(rx.body()[0], b'x');
+        assert!(rx.body()[1..].iter().all(|&b| b == b'y'));
     }
 
     #[test]

@@ -158,7 +158,7 @@ impl Conn {
             match self.state {
                 State::Open => {}
                 State::Closing { linger } => return self.begin_close(linger, key, ctx),
-                State::Lingering => return self.linger(ctx),
+                State::Lingering => return self.linger(key, ctx),
                 State::Upgrading { .. } => return Verdict::Upgrade,
             }
             if self.serve(ctx) {
@@ -395,13 +395,14 @@ impl Conn {
         }
         self.state = State::Lingering;
         ctx.timers.arm(key, TimerKind::Linger, ctx.now);
-        self.linger(ctx)
+        self.linger(key, ctx)
     }
 
     /// Reads and drops whatever the client still sends, until it closes.
-    /// A few reads per wake-up at most, so a client that keeps sending
-    /// cannot hold the worker; the linger timer ends it regardless.
-    fn linger<H>(&mut self, ctx: &mut Ctx<H>) -> Verdict {
+    /// A few reads per turn of the worker's loop at most, so a client that
+    /// keeps sending cannot hold the worker; the linger timer ends it
+    /// regardless.
+    fn linger<H>(&mut self, key: usize, ctx: &mut Ctx<H>) -> Verdict {
         const READS_PER_WAKE: usize = 8;
         for _ in 0..READS_PER_WAKE {
             self.input.discard(&mut ctx.in_pool);
@@ -415,6 +416,9 @@ impl Conn {
             }
         }
         self.input.discard(&mut ctx.in_pool);
+        // More may be waiting, and a client blocked on a full window sends
+        // nothing new that would raise an edge: come back next turn.
+        ctx.again.push(key);
         Verdict::Keep
     }
 }

@@ -56,6 +56,9 @@ pub struct Ctx<H> {
     pub shutdown: Arc<ShutdownState>,
     /// The WebSocket threads, if the handler uses WebSockets.
     pub ws: Option<Arc<WsRoute>>,
+    /// Connections to drive again on the next turn of the loop, readiness
+    /// or not (a lingering close that stopped with input left).
+    pub again: Vec<usize>,
 }
 
 /// A worker, built on the starting thread (so failures surface from
@@ -101,6 +104,7 @@ impl<H: Handler> Worker<H> {
             draining: false,
             shutdown: Arc::clone(&shutdown),
             ws,
+            again: Vec::with_capacity(capacity.min(1024)),
         };
         Ok(Worker {
             poll,
@@ -124,13 +128,18 @@ impl<H: Handler> Worker<H> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         let mut inbox = VecDeque::with_capacity(handoff_capacity(self.capacity));
         let mut keys = Vec::with_capacity(self.capacity);
+        let mut again = Vec::with_capacity(self.capacity.min(1024));
         let mut drain_deadline: Option<Instant> = None;
         loop {
             let deadline = match (self.ctx.timers.next_deadline(), drain_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let timeout = if self.ctx.again.is_empty() {
+                deadline.map(|d| d.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     crate::logging::log_error!("worker poll failed; shutting the server down: {e}");
@@ -145,6 +154,11 @@ impl<H: Handler> Worker<H> {
                     WAKER => self.admit(&mut inbox),
                     Token(key) => self.drive(key, event.is_read_closed()),
                 }
+            }
+            // Swapped out so driving may queue keys for the next turn.
+            std::mem::swap(&mut self.ctx.again, &mut again);
+            for key in again.drain(..) {
+                self.drive(key, false);
             }
             self.expire_timers();
             if drain_deadline.is_none() && self.shutdown.is_requested() {
