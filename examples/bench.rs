@@ -33,6 +33,10 @@ fn bench(req: &Request<'_>, res: &mut Response<'_>) {
 }
 
 fn main() {
-    let args = args::parse(8080, &[]);
-    args::serve(args.config(), bench);
+    let args = args::parse(8080, &["--accept-threads"]);
+    let mut config = args.config();
+    if let Some(n) = args.extra("--accept-threads") {
+        config = config.accept_threads(args::number("--accept-threads", n));
+    }
+    args::serve(config, bench);
 }

@@ -21,7 +21,7 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// |---|---|
 /// | [`addr`](Config::addr) | `127.0.0.1:3000` |
 /// | [`workers`](Config::workers) | number of cores |
-/// | [`accept_threads`](Config::accept_threads) | 1 |
+/// | [`accept_threads`](Config::accept_threads) | 1 (0: each worker accepts for itself) |
 /// | [`pin_workers`](Config::pin_workers) | off |
 /// | [`reuse_port`](Config::reuse_port) | off |
 /// | [`backlog`](Config::backlog) | 1024 |
@@ -128,7 +128,15 @@ impl Config {
         self
     }
 
-    /// Number of threads accepting connections (default 1).
+    /// Number of threads accepting connections (default 1), which hand
+    /// them to the workers round-robin.
+    ///
+    /// `0`: no accept thread; each worker accepts on a listener of its own
+    /// (`SO_REUSEPORT`, the kernel spreads connections over them). That
+    /// saves a thread hand-off and wake-up per connection, which counts
+    /// when clients open a connection per request; but a worker busy with
+    /// long requests keeps its share of new connections waiting, and any
+    /// process of the same user can then bind the port too.
     pub fn accept_threads(mut self, n: usize) -> Self {
         self.accept_threads = n;
         self
@@ -279,9 +287,6 @@ impl Config {
         if self.workers == 0 {
             return bad("workers must be at least 1".into());
         }
-        if self.accept_threads == 0 {
-            return bad("accept_threads must be at least 1".into());
-        }
         if self.max_connections < self.workers {
             return bad(format!(
                 "max_connections ({}) must be at least the number of workers ({})",
@@ -346,7 +351,6 @@ mod tests {
     fn bad_values_name_the_setting() {
         let cases = [
             (Config::new().workers(0), "workers"),
-            (Config::new().accept_threads(0), "accept_threads"),
             (Config::new().max_headers(0), "max_headers"),
             (Config::new().max_headers(MAX_HEADERS_LIMIT + 1), "max_headers"),
             (Config::new().read_buffer_size(10), "read_buffer_size"),

@@ -28,7 +28,8 @@
 //!
 //! ```text
 //! main thread ──── Server::run: spawns the threads, sleeps until shutdown, joins them
-//! accept thread(s) ── accept4 → TCP_NODELAY → worker (round-robin) inbox + mio::Waker
+//! accept thread(s) ── accept4 → worker (round-robin) inbox + mio::Waker
+//!                    (none with accept_threads(0): workers accept for themselves)
 //! worker threads ─── one poll each; own their connections for life:
 //!                    read → parse → Handler::handle → writev
 //! WebSocket threads ─ only for a handler with `WEBSOCKETS`: one poll each;

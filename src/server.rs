@@ -41,8 +41,13 @@ impl<H: Handler> Server<H> {
     /// an [`Error`] naming the address or setting and the cause.
     pub fn bind(config: Config, handler: H) -> Result<Self, Error> {
         config.validate()?;
-        let listener = listener::bind(&config)?;
-        let local_addr = listener::local_addr(&listener, config.addr)?;
+        // Without accept threads, every worker listens for itself.
+        let mut own_listeners = if config.accept_threads == 0 {
+            listener::bind_per_worker(&config, config.workers)?
+        } else {
+            vec![listener::bind(&config)?]
+        };
+        let local_addr = listener::local_addr(&own_listeners[0], config.addr)?;
         let shutdown = Arc::new(ShutdownState::default());
         let handler = Arc::new(handler);
         let setup = |what| move |source| Error::Setup { what, source };
@@ -53,21 +58,26 @@ impl<H: Handler> Server<H> {
         } else {
             (Vec::new(), None)
         };
+        let shared_listener = if config.accept_threads > 0 { own_listeners.pop() } else { None };
+        let mut own_listeners = own_listeners.into_iter();
         let workers = (0..config.workers)
-            .map(|_| Worker::new(&config, Arc::clone(&handler), Arc::clone(&shutdown), ws_route.clone()))
+            .map(|_| {
+                let listener = own_listeners.next();
+                Worker::new(&config, Arc::clone(&handler), Arc::clone(&shutdown), ws_route.clone(), listener)
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(setup("create a worker's poll"))?;
         let inboxes: Vec<_> = workers.iter().map(Worker::handoff).collect();
         let mut acceptors = Vec::with_capacity(config.accept_threads);
-        for i in 0..config.accept_threads {
+        for (i, listener) in shared_listener.iter().cycle().take(config.accept_threads).enumerate() {
             let listener = listener.try_clone().map_err(setup("duplicate the listening socket"))?;
             let first = i * config.workers / config.accept_threads;
             let acceptor = Acceptor::new(listener, inboxes.clone(), first, Arc::clone(&shutdown))
                 .map_err(setup("create an accept thread's poll"))?;
             acceptors.push(acceptor);
         }
-        // `listener` drops here: the acceptors hold the only descriptors, so
-        // the port closes as soon as they stop.
+        // `shared_listener` drops here: the acceptors (or workers) hold the
+        // only descriptors, so the port closes as soon as they stop.
         Ok(Server { config, local_addr, workers, acceptors, ws_threads, shutdown })
     }
 

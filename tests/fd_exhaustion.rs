@@ -1,6 +1,7 @@
-//! Out of file descriptors, the accept thread backs off instead of
-//! spinning, and the server serves every waiting client once descriptors
-//! are free again. (Its own test binary: it lowers this process's limit.)
+//! Out of file descriptors, accepting backs off instead of spinning, and
+//! the server serves every waiting client once descriptors are free again;
+//! with an accept thread, and with workers accepting for themselves. (Its
+//! own test binary, one test: it lowers this process's limit.)
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -49,7 +50,12 @@ fn get(s: &mut Socket) -> Vec<u8> {
 
 #[test]
 fn accept_backs_off_on_emfile_and_recovers() {
-    let server = TestServer::start(Config::new().workers(1), ok);
+    check_backoff(Config::new().workers(1));
+    check_backoff(Config::new().workers(1).accept_threads(0));
+}
+
+fn check_backoff(config: Config) {
+    let server = TestServer::start(config, ok);
     let addr: SocketAddr = server.addr;
     // Client sockets exist before the limit drops: connecting them needs
     // no new descriptor on our side, only on the server's.

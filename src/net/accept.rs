@@ -16,7 +16,7 @@ const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 
 /// How long to pause accepting after EMFILE/ENFILE before trying again.
-const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
+pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One accept thread, built on the starting thread and run on its own.
 pub struct Acceptor {
@@ -73,10 +73,6 @@ impl Acceptor {
                     if std::mem::take(&mut self.exhausted) {
                         crate::logging::log_info!("accepting again");
                     }
-                    // Responses are written whole; Nagle would only delay them.
-                    if let Err(e) = stream.set_nodelay(true) {
-                        crate::logging::log_debug!("TCP_NODELAY failed for {peer}: {e}");
-                    }
                     self.hand_off((stream, peer));
                 }
                 Err(e) => match classify(&e) {
@@ -115,7 +111,7 @@ impl Acceptor {
     }
 }
 
-enum AcceptError {
+pub enum AcceptError {
     /// The backlog is empty.
     Done,
     /// This one connection failed (reset before accept, signal): go on.
@@ -126,7 +122,7 @@ enum AcceptError {
     Fatal,
 }
 
-fn classify(e: &io::Error) -> AcceptError {
+pub fn classify(e: &io::Error) -> AcceptError {
     match e.kind() {
         io::ErrorKind::WouldBlock => return AcceptError::Done,
         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset => {

@@ -9,13 +9,29 @@ use crate::error::Error;
 
 /// Binds and listens as configured; a failure names the address and cause.
 pub fn bind(config: &Config) -> Result<TcpListener, Error> {
-    let addr = config.addr;
+    bind_to(config, config.addr, config.reuse_port)
+}
+
+/// `n` listeners on one address with `SO_REUSEPORT`, one per worker that
+/// accepts for itself: the kernel spreads new connections over them.
+pub fn bind_per_worker(config: &Config, n: usize) -> Result<Vec<TcpListener>, Error> {
+    let first = bind_to(config, config.addr, true)?;
+    // With port 0, the others must join the port the first one got.
+    let addr = local_addr(&first, config.addr)?;
+    let mut listeners = vec![first];
+    for _ in 1..n {
+        listeners.push(bind_to(config, addr, true)?);
+    }
+    Ok(listeners)
+}
+
+fn bind_to(config: &Config, addr: SocketAddr, reuse_port: bool) -> Result<TcpListener, Error> {
     let bind_err = |source| Error::Bind { addr, source };
     let socket =
         Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(bind_err)?;
     // Restarting the server must not fail on the previous run's TIME_WAIT sockets.
     socket.set_reuse_address(true).map_err(bind_err)?;
-    if config.reuse_port {
+    if reuse_port {
         socket.set_reuse_port(true).map_err(bind_err)?;
     }
     socket.bind(&addr.into()).map_err(bind_err)?;

@@ -74,6 +74,9 @@ pub struct Conn {
     /// A request was served or body bytes arrived since the request timer
     /// was armed: what is pending now is new progress, not a stall.
     progressed: bool,
+    /// `TCP_NODELAY` is set: done once the connection is known to carry
+    /// more than one response (see `serve_one`).
+    nodelay: bool,
 }
 
 impl Conn {
@@ -89,6 +92,7 @@ impl Conn {
             continued: false,
             body_rx: None,
             progressed: false,
+            nodelay: false,
         }
     }
 
@@ -337,6 +341,16 @@ impl Conn {
         });
         let keep_alive =
             upgrade.is_some() || head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested();
+        if keep_alive && !self.nodelay {
+            // Nagle holds a small write back only while earlier data is
+            // unacknowledged, so a connection's first response never
+            // waits; later ones could, behind a delayed ACK. A connection
+            // that closes after one response never needs the syscall.
+            self.nodelay = true;
+            if let Err(e) = self.stream.set_nodelay(true) {
+                crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", self.peer);
+            }
+        }
         let meta = ResponseMeta {
             keep_alive,
             confirm_keep_alive: keep_alive && head.keep_alive_explicit,

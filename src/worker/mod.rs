@@ -30,6 +30,8 @@ use crate::ws::thread::{Upgraded, WsRoute};
 
 /// Token of the worker's waker; connection tokens are slab keys below it.
 pub const WAKER: Token = Token(usize::MAX);
+/// Token of the worker's own listener, when it accepts for itself.
+const LISTENER: Token = Token(usize::MAX - 1);
 
 /// How many events one `epoll_wait` may return.
 const EVENTS_CAPACITY: usize = 1024;
@@ -72,6 +74,11 @@ pub struct Worker<H> {
     grace: Duration,
     /// Connections this worker holds at most.
     capacity: usize,
+    /// The worker's own listener, when there are no accept threads.
+    listener: Option<mio::net::TcpListener>,
+    /// Accepting paused (out of descriptors) until then.
+    accept_paused: Option<Instant>,
+    accept_exhausted: bool,
 }
 
 impl<H: Handler> Worker<H> {
@@ -81,8 +88,17 @@ impl<H: Handler> Worker<H> {
         handler: Arc<H>,
         shutdown: Arc<ShutdownState>,
         ws: Option<Arc<WsRoute>>,
+        listener: Option<std::net::TcpListener>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
+        let listener = match listener {
+            Some(l) => {
+                let mut l = mio::net::TcpListener::from_std(l);
+                poll.registry().register(&mut l, LISTENER, Interest::READABLE)?;
+                Some(l)
+            }
+            None => None,
+        };
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         shutdown.add_waker(Arc::clone(&waker));
         let capacity = config.connections_per_worker();
@@ -114,6 +130,9 @@ impl<H: Handler> Worker<H> {
             shutdown,
             grace: config.shutdown_grace,
             capacity,
+            listener,
+            accept_paused: None,
+            accept_exhausted: false,
         })
     }
 
@@ -131,10 +150,10 @@ impl<H: Handler> Worker<H> {
         let mut again = Vec::with_capacity(self.capacity.min(1024));
         let mut drain_deadline: Option<Instant> = None;
         loop {
-            let deadline = match (self.ctx.timers.next_deadline(), drain_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = [self.ctx.timers.next_deadline(), drain_deadline, self.accept_paused]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout = if self.ctx.again.is_empty() {
                 deadline.map(|d| d.saturating_duration_since(Instant::now()))
             } else {
@@ -152,6 +171,7 @@ impl<H: Handler> Worker<H> {
             for event in events.iter() {
                 match event.token() {
                     WAKER => self.admit(&mut inbox),
+                    LISTENER => self.accept(),
                     Token(key) => self.drive(key, event.is_read_closed()),
                 }
             }
@@ -159,6 +179,9 @@ impl<H: Handler> Worker<H> {
             std::mem::swap(&mut self.ctx.again, &mut again);
             for key in again.drain(..) {
                 self.drive(key, false);
+            }
+            if self.accept_paused.is_some_and(|t| self.ctx.now >= t) {
+                self.accept();
             }
             self.expire_timers();
             if drain_deadline.is_none() && self.shutdown.is_requested() {
@@ -181,29 +204,65 @@ impl<H: Handler> Worker<H> {
         self.close_all();
     }
 
+    /// Accepts from the worker's own listener until its backlog is empty;
+    /// out of descriptors, pauses (the backlog keeps the connections, and
+    /// no new edge would announce them, so the retry is timed).
+    fn accept(&mut self) {
+        use crate::net::accept::{classify, AcceptError, EXHAUSTED_BACKOFF};
+        self.accept_paused = None;
+        loop {
+            let Some(listener) = &self.listener else { return };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if std::mem::take(&mut self.accept_exhausted) {
+                        crate::logging::log_info!("accepting again");
+                    }
+                    self.register(stream, peer);
+                }
+                Err(e) => match classify(&e) {
+                    AcceptError::Done => return,
+                    AcceptError::Transient => {}
+                    AcceptError::Exhausted | AcceptError::Fatal => {
+                        // Logged once per shortage, not per retry.
+                        if !std::mem::replace(&mut self.accept_exhausted, true) {
+                            crate::logging::log_warn!("accept: {e}; retrying every {EXHAUSTED_BACKOFF:?}");
+                        }
+                        self.accept_paused = Some(self.ctx.now + EXHAUSTED_BACKOFF);
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
     /// Registers the sockets accept threads handed over.
     fn admit(&mut self, inbox: &mut VecDeque<Accepted>) {
         self.handoff.take_all(inbox);
         while let Some((stream, peer)) = inbox.pop_front() {
-            match self.conns.insert(Conn::new(stream, peer)) {
-                Ok(key) => {
-                    let conn = self.conns.get_mut(key).expect("just inserted");
-                    let registered = self.poll.registry().register(
-                        conn.stream_mut(),
-                        Token(key),
-                        Interest::READABLE | Interest::WRITABLE,
-                    );
-                    if let Err(e) = registered {
-                        crate::logging::log_error!("cannot register a connection: {e}");
-                        self.conns.remove(key);
-                    } else {
-                        // Until the first request, the idle timer bounds
-                        // connections that never send anything.
-                        self.ctx.timers.arm(key, TimerKind::Idle, self.ctx.now);
-                    }
+            self.register(stream, peer);
+        }
+    }
+
+    /// Takes a new connection into the slab and the poll (or answers 503).
+    fn register(&mut self, stream: mio::net::TcpStream, peer: std::net::SocketAddr) {
+        match self.conns.insert(Conn::new(stream, peer)) {
+            Ok(key) => {
+                let conn = self.conns.get_mut(key).expect("just inserted");
+                let registered = self.poll.registry().register(
+                    conn.stream_mut(),
+                    Token(key),
+                    Interest::READABLE | Interest::WRITABLE,
+                );
+                if let Err(e) = registered {
+                    crate::logging::log_error!("cannot register a connection: {e}");
+                    self.conns.remove(key);
+                } else {
+                    // Until the first request, the idle timer bounds
+                    // connections that never send anything.
+                    self.ctx.timers.arm(key, TimerKind::Idle, self.ctx.now);
                 }
-                Err(mut conn) => conn::refuse_overload(conn.stream_mut()),
             }
+            Err(mut conn) => conn::refuse_overload(conn.stream_mut()),
         }
     }
 
@@ -248,6 +307,9 @@ impl<H: Handler> Worker<H> {
     /// request, which is then answered (with `Connection: close`).
     fn begin_drain(&mut self, inbox: &mut VecDeque<Accepted>, keys: &mut Vec<usize>) {
         self.ctx.draining = true;
+        // The port closes with the last listener.
+        self.listener = None;
+        self.accept_paused = None;
         // Sockets accepted before the listener closed may carry requests.
         self.admit(inbox);
         self.ctx.timers.keys_of(TimerKind::Idle, keys);
