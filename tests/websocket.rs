@@ -62,7 +62,8 @@ impl Log {
 }
 
 /// `/ws` upgrades and echoes every message, except: the text `"panic"`
-/// makes `ws_message` panic, and a text starting `"all:"` goes to every
+/// makes `ws_message` panic, `"sleep"` holds the thread 300 ms before its
+/// echo (`"slept"`), and a text starting `"all:"` goes to every
 /// open connection (the sender's own copy last). Any other path answers
 /// `200 hello`.
 struct App(Arc<Log>);
@@ -87,6 +88,11 @@ impl Handler for App {
         // A failed send means the connection is going away; nothing to do.
         let _ = match msg {
             Message::Text("panic") => panic!("ws_message panics, as the test asked"),
+            Message::Text("sleep") => {
+                // Holds the WebSocket thread, so frames pile up for one poll.
+                std::thread::sleep(Duration::from_millis(300));
+                ws.send_text("slept")
+            }
             Message::Text(text) if text.starts_with("all:") => {
                 for other in lock(&self.0.opened).iter().filter(|o| o.id() != ws.id()) {
                     // Connections that have closed refuse it.
@@ -1076,9 +1082,11 @@ fn handle_refuses_what_it_cannot_send_and_closes_on_request() {
     let mut ws = client(&server);
     let peer = peer_of(&ws);
     let h = log.handle(peer);
-    assert_eq!(h.send_binary(&[0; 2001]), Err(SendError::TooLarge), "over twice max_message_size");
-    h.send_binary(&[7; 2000]).unwrap();
-    assert_eq!(recv(&mut ws), WsMessage::binary(vec![7u8; 2000]));
+    // The limit is twice max_message_size, but at least twice 64 KiB.
+    const LIMIT: usize = 2 * 64 * 1024;
+    assert_eq!(h.send_binary(&vec![0; LIMIT + 1]), Err(SendError::TooLarge), "over the limit");
+    h.send_binary(&vec![7; LIMIT]).unwrap();
+    assert_eq!(recv(&mut ws), WsMessage::binary(vec![7u8; LIMIT]));
     assert_eq!(h.ping(&[0; 126]), Err(SendError::TooLarge));
     h.ping(b"are you there").unwrap();
     assert_eq!(recv(&mut ws), WsMessage::Ping(b"are you there".to_vec().into()));
@@ -1218,4 +1226,71 @@ fn panicking_message_hook_closes_with_1011_and_the_server_goes_on() {
     assert_eq!(recv(&mut newcomer), WsMessage::binary(vec![9; 10]));
     let res = roundtrip(&mut server.connect(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!((res.status, &res.body[..]), (200, &b"hello"[..]));
+}
+
+// ---------------------------------------------------------------------------
+// Back-pressure and ordering (found in review).
+// ---------------------------------------------------------------------------
+
+/// A client that sends a burst and reads its echoes concurrently is served,
+/// not dropped: the server stops reading while replies pile up, instead of
+/// counting one read pass's replies against the slow-reader cap.
+#[test]
+fn burst_from_a_reading_client_is_echoed_whole() {
+    for (max, size, count) in [(64 * 1024, 64 * 1024, 8), (1 << 20, 1000, 4000), (16 * 1024, 100, 20_000)] {
+        let (server, log) = start(Config::new().max_message_size(max));
+        let mut raw = Raw::open(&server).case((max, size, count));
+        let one = masked(0x82, &vec![1u8; size]);
+        let burst: Vec<u8> = one.iter().copied().cycle().take(one.len() * count).collect();
+        let mut writer = raw.s.try_clone().unwrap();
+        let upload = std::thread::spawn(move || writer.write_all(&burst));
+        for _ in 0..count {
+            raw.expect(0x2, &vec![1u8; size]);
+        }
+        upload.join().unwrap().unwrap();
+        assert!(log.codes(raw.peer()).is_empty(), "the client was dropped");
+    }
+}
+
+/// Frames for one connection arrive in the order they were sent, also when
+/// one was sent by another connection's hook and the other by its own hook
+/// in the same turn of the thread.
+#[test]
+fn frames_to_a_connection_keep_their_order_across_hooks() {
+    let (server, _log) = start(Config::new());
+    let mut staller = Raw::open(&server);
+    let mut a = Raw::open(&server);
+    let mut b = Raw::open(&server);
+    staller.send(&masked(0x81, b"sleep"));
+    std::thread::sleep(Duration::from_millis(50));
+    // Both arrive while the thread sleeps, so one poll returns them.
+    a.send(&masked(0x81, b"all:1"));
+    std::thread::sleep(Duration::from_millis(20));
+    b.send(&masked(0x81, b"2"));
+    b.expect(0x1, b"all:1");
+    b.expect(0x1, b"2");
+    a.expect(0x1, b"all:1");
+    staller.expect(0x1, b"slept");
+}
+
+/// A failed connection's client that had sent much more than the server
+/// reads per turn: the drain goes on turn after turn (no new edge comes),
+/// so the connection ends when the client closes, long before the linger
+/// timeout.
+#[test]
+fn failed_connection_is_drained_until_the_client_closes() {
+    let (server, log) = start(Config::new().linger_timeout(Duration::from_secs(60)));
+    let mut raw = Raw::open(&server);
+    let peer = raw.peer();
+    // An unmasked frame (1002), then 512 KiB the server must drain.
+    let mut bytes = vec![0x82u8, 0x00];
+    bytes.extend(vec![0u8; 512 * 1024]);
+    raw.send(&bytes);
+    let f = raw.frame();
+    assert_eq!((f.b0, f.payload.as_slice()), (0x88, &1002u16.to_be_bytes()[..]));
+    assert!(reaches_eof(&mut raw.s, Duration::from_secs(20)), "the server never half-closed");
+    raw.s.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(raw);
+    // `close_code` waits up to WAIT (far below the 60 s linger timeout).
+    assert_eq!(log.close_code(peer), CloseCode::PROTOCOL_ERROR);
 }

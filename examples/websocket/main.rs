@@ -11,7 +11,6 @@
 //! Flags: `--port`, `--workers`, `--ip`, `--ws-threads N` (default 1),
 //! `--max-message BYTES` (default 1 MiB).
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 
 use peregrine::ws::{self, CloseCode, Message, WebSocket};
@@ -26,11 +25,13 @@ const PAGE: &[u8] = include_bytes!("chat.html");
 /// includes this file as a module, to serve the chat page to a browser.
 #[derive(Default)]
 pub struct App {
-    /// Ids of upgraded connections that asked for `/chat`, until they open.
-    joining: Mutex<HashSet<u64>>,
     /// The open chat connections.
     members: Mutex<Vec<WebSocket>>,
 }
+
+/// What each WebSocket endpoint's connections are tagged with.
+const ECHO: u64 = 0;
+const CHAT: u64 = 1;
 
 impl Handler for App {
     const WEBSOCKETS: bool = true;
@@ -40,14 +41,12 @@ impl Handler for App {
             "/" => {
                 res.header("Content-Type", "text/html; charset=utf-8").body_static(PAGE);
             }
+            // A bad handshake leaves `res` holding the 400 or 426.
             "/ws" => {
-                // A bad handshake leaves `res` holding the 400 or 426.
-                let _ = ws::upgrade(req, res);
+                let _ = ws::upgrade_tagged(req, res, ECHO);
             }
             "/chat" => {
-                if let Ok(id) = ws::upgrade(req, res) {
-                    lock(&self.joining).insert(id);
-                }
+                let _ = ws::upgrade_tagged(req, res, CHAT);
             }
             _ => {
                 res.status(StatusCode::NOT_FOUND);
@@ -56,23 +55,20 @@ impl Handler for App {
     }
 
     fn ws_open(&self, ws: &WebSocket) {
-        if lock(&self.joining).remove(&ws.id()) {
+        if ws.tag() == CHAT {
             lock(&self.members).push(ws.clone());
         }
     }
 
     fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
-        let members = lock(&self.members);
-        if !members.iter().any(|m| m.id() == ws.id()) {
-            // An echo connection.
-            drop(members);
+        if ws.tag() == ECHO {
             let _ = match msg {
                 Message::Text(text) => ws.send_text(text),
                 Message::Binary(bytes) => ws.send_binary(bytes),
             };
             return;
         }
-        for member in members.iter() {
+        for member in lock(&self.members).iter() {
             // A member that just left is skipped (its send fails).
             let _ = match msg {
                 Message::Text(text) => member.send_text(text),
@@ -82,7 +78,9 @@ impl Handler for App {
     }
 
     fn ws_close(&self, ws: &WebSocket, _code: CloseCode) {
-        lock(&self.members).retain(|m| m.id() != ws.id());
+        if ws.tag() == CHAT {
+            lock(&self.members).retain(|m| m.id() != ws.id());
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io;
 
 use super::status::StatusCode;
+use crate::ws::Ticket;
 
 /// Per-worker space a [`Response`] writes into; cleared, never freed,
 /// between requests.
@@ -75,8 +76,8 @@ pub struct Response<'w> {
     source: BodySource,
     close: bool,
     invalid_header: bool,
-    /// Set by [`ws::upgrade`](crate::ws::upgrade): the WebSocket id.
-    upgrade: Option<u64>,
+    /// Set by [`ws::upgrade`](crate::ws::upgrade).
+    upgrade: Option<Ticket>,
 }
 
 impl<'w> Response<'w> {
@@ -259,13 +260,13 @@ impl<'w> Response<'w> {
         self.upgrade = None;
     }
 
-    pub(crate) fn set_upgrade(&mut self, id: u64) {
-        self.upgrade = Some(id);
+    pub(crate) fn set_upgrade(&mut self, ticket: Ticket) {
+        self.upgrade = Some(ticket);
     }
 
     /// The WebSocket id, if this is an upgrade the handler still stands by
     /// (it did not change the status from `101` afterwards).
-    pub(crate) fn upgrade(&self) -> Option<u64> {
+    pub(crate) fn upgrade(&self) -> Option<Ticket> {
         self.upgrade.filter(|_| self.status == StatusCode::SWITCHING_PROTOCOLS)
     }
 }

@@ -358,6 +358,9 @@ fn write_head(
     if status == StatusCode::SWITCHING_PROTOCOLS {
         // Only a committed WebSocket upgrade is answered `101`.
         w.put(b"Connection: Upgrade\r\n");
+    } else if status == StatusCode::UPGRADE_REQUIRED {
+        // A 426 carries `Upgrade`, which is hop-by-hop (RFC 9110 §7.8).
+        w.put(if meta.keep_alive { b"Connection: upgrade\r\n" } else { b"Connection: upgrade, close\r\n" });
     } else if !meta.keep_alive {
         w.put(b"Connection: close\r\n");
     } else if meta.confirm_keep_alive {

@@ -19,6 +19,7 @@ use crate::http::status::StatusCode;
 use crate::http::write::{Flushed, Outgoing, ResponseMeta};
 use crate::shutdown::ShutdownState;
 use crate::ws::thread::WsRoute;
+use crate::ws::Ticket;
 
 /// What the worker should do with a connection after driving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +45,8 @@ enum State {
     /// timer fires.
     Lingering,
     /// A `101` is queued; once it is sent, the connection goes to the
-    /// WebSocket thread `thread` (which holds a place for it) as `id`.
-    Upgrading { id: u64, thread: usize },
+    /// WebSocket thread `thread` (which holds a place for it).
+    Upgrading { ticket: Ticket, thread: usize },
 }
 
 /// The outcome of trying to serve one buffered request.
@@ -101,10 +102,10 @@ impl Conn {
         &mut self.stream
     }
 
-    /// The WebSocket id and thread of a connection whose `101` is queued.
-    pub fn pending_upgrade(&self) -> Option<(u64, usize)> {
+    /// The WebSocket ticket and thread of a connection whose `101` is queued.
+    pub fn pending_upgrade(&self) -> Option<(Ticket, usize)> {
         match self.state {
-            State::Upgrading { id, thread } => Some((id, thread)),
+            State::Upgrading { ticket, thread } => Some((ticket, thread)),
             _ => None,
         }
     }
@@ -332,13 +333,14 @@ impl Conn {
             );
             res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
         }
-        let upgrade = res.upgrade().and_then(|id| match upgrade_to(id, ctx.ws.as_deref(), &ctx.shutdown) {
-            Ok(thread) => Some(State::Upgrading { id, thread }),
-            Err(status) => {
-                res.reset_to_error(status);
-                None
-            }
-        });
+        let upgrade =
+            res.upgrade().and_then(|ticket| match upgrade_to(ticket.id, ctx.ws.as_deref(), &ctx.shutdown) {
+                Ok(thread) => Some(State::Upgrading { ticket, thread }),
+                Err(status) => {
+                    res.reset_to_error(status);
+                    None
+                }
+            });
         let keep_alive =
             upgrade.is_some() || head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested();
         if keep_alive && !self.nodelay {

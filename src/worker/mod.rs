@@ -279,7 +279,9 @@ impl<H: Handler> Worker<H> {
     fn upgrade(&mut self, key: usize) {
         self.ctx.timers.disarm(key);
         let Some(mut conn) = self.conns.remove(key) else { return };
-        let (Some((id, thread)), Some(route)) = (conn.pending_upgrade(), self.ctx.ws.clone()) else { return };
+        let (Some((ticket, thread)), Some(route)) = (conn.pending_upgrade(), self.ctx.ws.clone()) else {
+            return;
+        };
         if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
             crate::logging::log_error!("cannot hand a WebSocket connection over: {e}");
             route.unreserve(thread);
@@ -287,7 +289,7 @@ impl<H: Handler> Worker<H> {
             return;
         }
         let (stream, peer, early) = conn.into_upgraded(&mut self.ctx);
-        route.hand_over(thread, Upgraded { stream, peer, id, early });
+        route.hand_over(thread, Upgraded { stream, peer, ticket, early });
     }
 
     fn expire_timers(&mut self) {

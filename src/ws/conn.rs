@@ -33,12 +33,23 @@ pub struct WsCtx<H> {
     pub deferred: Vec<Cmd>,
     /// Scratch for `WsConn::take_own_sends`, kept for its capacity.
     pub taken: Vec<Cmd>,
+    /// Connections to drive again next turn, readiness or not: reading
+    /// stopped at its per-turn cap, or resumed after back-pressure.
+    pub again: Vec<usize>,
     pub timers: Timers,
     pub now: Instant,
     pub max_message: usize,
-    /// Unsent bytes a connection may hold before it is dropped.
+    /// Unsent bytes past which a connection stops reading (its replies
+    /// would pile up), until half of them are written.
+    pub high_water: usize,
+    /// Unsent bytes a connection may hold, even after trying to write
+    /// them, before it is dropped as a client that does not read.
     pub max_buffered: usize,
 }
+
+/// Reads per connection per turn of the thread's loop, so one fast sender
+/// cannot hold the others up.
+const READS_PER_TURN: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -72,6 +83,10 @@ pub struct WsConn {
     code: Option<CloseCode>,
     /// More output was queued than a connection may buffer.
     overflow: bool,
+    /// Reading stopped until the output goes below half `high_water`.
+    read_paused: bool,
+    /// Queued for a flush this turn.
+    dirty: bool,
 }
 
 impl WsConn {
@@ -89,6 +104,8 @@ impl WsConn {
             state: State::Open,
             code: None,
             overflow: false,
+            read_paused: false,
+            dirty: false,
         }
     }
 
@@ -114,16 +131,26 @@ impl WsConn {
         }
     }
 
+    /// Marks the connection for this turn's flush; false if it already is.
+    pub fn mark_dirty(&mut self) -> bool {
+        !std::mem::replace(&mut self.dirty, true)
+    }
+
     /// Reads and handles what the client sent. `read_closed`: the poll saw
     /// the client's FIN, which the reads must reach.
     pub fn on_readable<H: Handler>(&mut self, ctx: &mut WsCtx<H>, read_closed: bool) -> Verdict {
-        loop {
-            if matches!(self.state, State::Closing | State::Failing { shut: false }) {
-                // Nothing more is read until the last frame is out.
+        if self.start < self.end {
+            // Frames left when back-pressure stopped the last pass.
+            self.process(ctx);
+        }
+        for _ in 0..READS_PER_TURN {
+            if matches!(self.state, State::Closing | State::Failing { shut: false }) || self.read_paused {
+                // Nothing more is read until the last frame is out, or the
+                // client has read enough of its replies.
                 return Verdict::Keep;
             }
             if let State::Failing { shut: true } = self.state {
-                return self.drain();
+                return self.drain(ctx);
             }
             let buf = self.input.get_or_insert_with(|| ctx.pool.take());
             if self.end == buf.len() {
@@ -141,15 +168,20 @@ impl WsConn {
                     // A short read emptied the socket: the next arrival
                     // raises a new edge, unless a FIN came with this data.
                     if n < room && !read_closed {
-                        break;
+                        self.release_input(ctx);
+                        return Verdict::Keep;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.release_input(ctx);
+                    return Verdict::Keep;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Verdict::Close,
             }
         }
-        self.release_input(ctx);
+        // More may be waiting, and no new edge will say so.
+        ctx.again.push(self.key());
         Verdict::Keep
     }
 
@@ -176,8 +208,14 @@ impl WsConn {
             crate::logging::log_debug!("dropping a WebSocket client that does not read its messages");
             return Verdict::Close;
         }
+        self.dirty = false;
         let key = self.key();
-        match self.out.write_to(&mut self.stream, &mut ctx.spent) {
+        let written = self.out.write_to(&mut self.stream, &mut ctx.spent);
+        if self.read_paused && self.out.queued() <= ctx.high_water / 2 {
+            self.read_paused = false;
+            ctx.again.push(key);
+        }
+        match written {
             Ok(Written::All) => {}
             Ok(Written::Blocked { progressed }) => {
                 if self.state != State::CloseSent {
@@ -202,7 +240,7 @@ impl WsConn {
                 }
                 self.state = State::Failing { shut: true };
                 ctx.timers.arm(key, TimerKind::Linger, ctx.now);
-                return self.drain();
+                return self.drain(ctx);
             }
             _ => {}
         }
@@ -237,8 +275,10 @@ impl WsConn {
     }
 
     /// Reads and drops what a failed connection's client still sends, until
-    /// it closes; a few reads per wake-up, the linger timer ends it anyway.
-    fn drain(&mut self) -> Verdict {
+    /// it closes; a few reads per turn (then again next turn: a client
+    /// blocked on a full window raises no new edge), the linger timer ends
+    /// it anyway.
+    fn drain<H>(&mut self, ctx: &mut WsCtx<H>) -> Verdict {
         let mut sink = [0u8; 4096];
         for _ in 0..8 {
             match self.stream.read(&mut sink) {
@@ -249,6 +289,7 @@ impl WsConn {
                 Err(_) => return Verdict::Close,
             }
         }
+        ctx.again.push(self.key());
         Verdict::Keep
     }
 
@@ -261,6 +302,11 @@ impl WsConn {
         // Out of `self` while frames borrow it and hooks run.
         let Some(mut buf) = self.input.take() else { return };
         while matches!(self.state, State::Open | State::CloseSent) && self.start < self.end {
+            if self.out.queued() >= ctx.high_water {
+                // Back-pressure: the rest waits until the client reads.
+                self.read_paused = true;
+                break;
+            }
             let head = match frame::parse_head(&buf[self.start..self.end], ctx.max_message) {
                 Ok(Some(head)) => head,
                 Ok(None) => break,
@@ -399,17 +445,50 @@ impl WsConn {
         let mut taken = std::mem::take(&mut ctx.taken);
         ctx.outbox.take_all(&mut taken);
         let key = self.key();
+        let mut first = true;
         for cmd in taken.drain(..) {
             if cmd.key as usize != key {
                 ctx.deferred.push(cmd);
-            } else if cmd.generation == ctx.outbox.generation(key) {
-                self.enqueue(cmd.frame, ctx);
-            } else {
-                // For an earlier connection in this slot.
-                ctx.spent.push(cmd.frame);
+                continue;
             }
+            if std::mem::take(&mut first) {
+                // Frames for this connection set aside by an earlier hook
+                // were queued before these: they go first.
+                self.take_deferred(ctx);
+            }
+            self.enqueue_current(cmd, ctx);
         }
         ctx.taken = taken;
+    }
+
+    /// Queues the frames for this connection waiting in `ctx.deferred`, in
+    /// order, leaving the others there.
+    fn take_deferred<H>(&mut self, ctx: &mut WsCtx<H>) {
+        let key = self.key();
+        if !ctx.deferred.iter().any(|c| c.key as usize == key) {
+            return;
+        }
+        let mut deferred = std::mem::take(&mut ctx.deferred);
+        let mut i = 0;
+        while i < deferred.len() {
+            if deferred[i].key as usize == key {
+                let cmd = deferred.remove(i);
+                self.enqueue_current(cmd, ctx);
+            } else {
+                i += 1;
+            }
+        }
+        ctx.deferred = deferred;
+    }
+
+    /// Queues a frame sent to this slot, unless it was for an earlier
+    /// connection in it.
+    fn enqueue_current<H>(&mut self, cmd: Cmd, ctx: &mut WsCtx<H>) {
+        if cmd.generation == ctx.outbox.generation(self.key()) {
+            self.enqueue(cmd.frame, ctx);
+        } else {
+            ctx.spent.push(cmd.frame);
+        }
     }
 
     /// Queues a control frame written by this thread.
@@ -424,9 +503,14 @@ impl WsConn {
 
     fn put<H>(&mut self, frame: Vec<u8>, ctx: &mut WsCtx<H>) {
         if self.out.queued() + frame.len() > ctx.max_buffered {
-            self.overflow = true;
-            ctx.spent.push(frame);
-            return;
+            // Over the cap only counts once the client has had the chance
+            // to take what is queued (an error shows in the next flush).
+            let _ = self.out.write_to(&mut self.stream, &mut ctx.spent);
+            if self.out.queued() + frame.len() > ctx.max_buffered {
+                self.overflow = true;
+                ctx.spent.push(frame);
+                return;
+            }
         }
         self.out.push(frame);
     }

@@ -11,7 +11,7 @@ use mio::Waker;
 
 use super::frame::{self, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER};
 use super::pool::FramePool;
-use super::CloseCode;
+use super::{CloseCode, Ticket};
 
 /// Why a frame was not queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,8 +19,9 @@ pub enum SendError {
     /// The connection is closed or closing, or the server is stopping.
     Closed,
     /// The payload is longer than the connection may buffer (twice
-    /// [`Config::max_message_size`](crate::Config::max_message_size)), or
-    /// a ping or close payload is longer than 125 bytes.
+    /// [`Config::max_message_size`](crate::Config::max_message_size), or
+    /// 128 KiB if that is more), or a ping or close payload is longer than
+    /// 125 bytes.
     TooLarge,
     /// The close code is not one a close frame may carry (1000–1003,
     /// 1007–1011, 3000–4999).
@@ -199,6 +200,7 @@ pub struct WebSocket {
     key: u32,
     generation: u32,
     id: u64,
+    tag: u64,
     peer: SocketAddr,
 }
 
@@ -209,9 +211,9 @@ impl fmt::Debug for WebSocket {
 }
 
 impl WebSocket {
-    pub(crate) fn new(outbox: Arc<Outbox>, key: usize, id: u64, peer: SocketAddr) -> Self {
+    pub(crate) fn new(outbox: Arc<Outbox>, key: usize, ticket: Ticket, peer: SocketAddr) -> Self {
         let generation = outbox.generation(key);
-        WebSocket { outbox, key: key as u32, generation, id, peer }
+        WebSocket { outbox, key: key as u32, generation, id: ticket.id, tag: ticket.tag, peer }
     }
 
     pub(crate) fn key(&self) -> usize {
@@ -221,6 +223,13 @@ impl WebSocket {
     /// The id [`upgrade`](super::upgrade) returned for this connection.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The tag given to [`upgrade_tagged`](super::upgrade_tagged) (0 after
+    /// [`upgrade`](super::upgrade)): which endpoint or room the connection
+    /// is for, without a lookup.
+    pub fn tag(&self) -> u64 {
+        self.tag
     }
 
     /// The client's address.

@@ -48,9 +48,11 @@
 //! most 125 bytes (`1002`), text must be UTF-8 (`1007`, checked fragment by
 //! fragment), a message over [`Config::max_message_size`] is `1009`. Pings
 //! are answered with pongs (also between fragments), a close is echoed and
-//! then the TCP connection closed. A peer that stops reading is dropped
-//! when its unsent output exceeds twice the maximum message size, or when
-//! none of it could be written for [`Config::write_timeout`].
+//! then the TCP connection closed. Back-pressure: while a connection's
+//! unsent output exceeds the maximum message size (at least 64 KiB), its
+//! frames are not read; reading resumes once the client has taken half. A
+//! peer that stops reading is dropped when its unsent output exceeds twice
+//! that, or when none of it could be written for [`Config::write_timeout`].
 //!
 //! [`Config::websocket_threads`]: crate::Config::websocket_threads
 //! [`Config::max_message_size`]: crate::Config::max_message_size
@@ -125,6 +127,13 @@ impl fmt::Display for CloseCode {
     }
 }
 
+/// What the server needs to hand an upgraded connection over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    pub id: u64,
+    pub tag: u64,
+}
+
 /// Source of connection ids: unique for the life of the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -147,17 +156,54 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// hold [`Config::max_connections`](crate::Config::max_connections)
 /// already, it answers `503`.
 pub fn upgrade(req: &Request<'_>, res: &mut Response<'_>) -> Result<u64, Rejection> {
+    upgrade_tagged(req, res, 0)
+}
+
+/// [`upgrade`], with a `tag` the connection's [`WebSocket::tag`] will
+/// return: a handler serving several WebSocket endpoints (an echo and a
+/// chat, say) tells their connections apart in its hooks without keeping a
+/// table from ids, which a refused upgrade would leave stale.
+///
+/// ```
+/// use peregrine::ws::{self, Message, WebSocket};
+/// use peregrine::{Handler, Request, Response};
+///
+/// const ECHO: u64 = 1;
+/// const SHOUT: u64 = 2;
+///
+/// struct Endpoints;
+///
+/// impl Handler for Endpoints {
+///     const WEBSOCKETS: bool = true;
+///
+///     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
+///         let tag = if req.path() == "/shout" { SHOUT } else { ECHO };
+///         let _ = ws::upgrade_tagged(req, res, tag);
+///     }
+///
+///     fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+///         if let Message::Text(text) = msg {
+///             let _ = match ws.tag() {
+///                 SHOUT => ws.send_text(&text.to_uppercase()),
+///                 _ => ws.send_text(text),
+///             };
+///         }
+///     }
+/// }
+/// ```
+pub fn upgrade_tagged(req: &Request<'_>, res: &mut Response<'_>, tag: u64) -> Result<u64, Rejection> {
     match handshake::accept(req) {
         Ok(key) => {
             let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             res.status(StatusCode::SWITCHING_PROTOCOLS).header("Upgrade", "websocket");
-            res.header("Sec-WebSocket-Accept", key).set_upgrade(id);
+            res.header("Sec-WebSocket-Accept", key).set_upgrade(Ticket { id, tag });
             Ok(id)
         }
         Err(rejection) => {
             res.status(rejection.status());
             if rejection == Rejection::UnsupportedVersion {
-                res.header("Sec-WebSocket-Version", "13");
+                // A 426 names the protocol to upgrade to (RFC 9110 §15.5.22).
+                res.header("Upgrade", "websocket").header("Sec-WebSocket-Version", "13");
             }
             Err(rejection)
         }

@@ -1,6 +1,8 @@
 //! Per-thread pool of byte buffers for WebSocket reads and reassembly.
 
-/// Grown buffers a pool keeps at most.
+/// Grown buffers a pool keeps at most, in bytes (of `keep_max` each) and
+/// in number.
+const LARGE_BUDGET: usize = 16 << 20;
 const LARGE_MAX: usize = 64;
 
 /// Read and reassembly buffers: `size`-byte ones, and the larger ones
@@ -13,17 +15,22 @@ pub struct VecPool {
     keep_max: usize,
     /// `size`-byte buffers kept at most.
     limit: usize,
+    /// Grown buffers kept at most.
+    large_limit: usize,
 }
 
 impl VecPool {
     /// A pool of `size`-byte buffers, keeping at most `limit` of them.
     pub fn new(size: usize, keep_max: usize, limit: usize) -> Self {
+        let keep_max = keep_max.max(size);
+        let large_limit = (LARGE_BUDGET / keep_max).clamp(2, LARGE_MAX);
         VecPool {
             free: Vec::with_capacity(limit.min(1024)),
-            large: Vec::with_capacity(limit.min(LARGE_MAX)),
+            large: Vec::with_capacity(large_limit),
             size,
-            keep_max: keep_max.max(size),
+            keep_max,
             limit,
+            large_limit,
         }
     }
 
@@ -70,7 +77,7 @@ impl VecPool {
             buf.resize(cap, 0);
         }
         let (list, limit) =
-            if cap == self.size { (&mut self.free, self.limit) } else { (&mut self.large, LARGE_MAX) };
+            if cap == self.size { (&mut self.free, self.limit) } else { (&mut self.large, self.large_limit) };
         if list.len() < limit {
             list.push(buf);
         }
@@ -79,7 +86,7 @@ impl VecPool {
 
 /// Capacities of the frame buffer classes: a frame takes a buffer of the
 /// smallest class that holds it, so a reused buffer never has to grow.
-const FRAME_CLASSES: [usize; 4] = [128, 1024, 8 * 1024, 64 * 1024];
+const FRAME_CLASSES: [usize; 6] = [128, 1024, 8 * 1024, 64 * 1024, 512 * 1024, 4 << 20];
 
 /// Bytes of spare buffers one class keeps at most (and at most
 /// `FRAME_SPARES_MAX` buffers): enough for steady traffic, without holding
@@ -116,7 +123,7 @@ impl FramePool {
         }
         let Some(class) = FRAME_CLASSES.iter().rposition(|&c| c <= cap) else { return };
         let list = &mut self.classes[class];
-        if list.len() < FRAME_SPARES_MAX.min(FRAME_CLASS_BUDGET / FRAME_CLASSES[class]) {
+        if list.len() < FRAME_SPARES_MAX.min(FRAME_CLASS_BUDGET / FRAME_CLASSES[class]).max(2) {
             buf.clear();
             list.push(buf);
         }

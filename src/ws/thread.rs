@@ -14,7 +14,7 @@ use super::conn::{WsConn, WsCtx};
 use super::frame::MAX_HEADER;
 use super::handle::{Cmd, Outbox, WebSocket};
 use super::pool::VecPool;
-use super::CloseCode;
+use super::{CloseCode, Ticket};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::shutdown::ShutdownState;
@@ -30,7 +30,7 @@ const EVENTS_CAPACITY: usize = 1024;
 pub struct Upgraded {
     pub stream: TcpStream,
     pub peer: SocketAddr,
-    pub id: u64,
+    pub ticket: Ticket,
     /// Bytes the client sent after its handshake (frames already).
     pub early: Vec<u8>,
 }
@@ -106,20 +106,24 @@ impl<H: Handler> WsThread<H> {
         shutdown.add_waker(Arc::clone(&waker));
         let capacity = (config.max_connections / n).max(1);
         let max_message = config.max_message_size;
-        let max_payload = 2 * max_message;
+        // Small limits still leave room for a burst of small frames.
+        let high_water = max_message.max(64 * 1024);
+        let max_payload = 2 * high_water;
         let outbox = Arc::new(Outbox::new(capacity, max_payload, Arc::clone(&waker)));
         let durations =
             [config.keep_alive_timeout, config.request_timeout, config.write_timeout, config.linger_timeout];
         let ctx = WsCtx {
             handler,
             outbox,
-            pool: VecPool::new(config.read_buffer_size, 64 * 1024, capacity.min(1024)),
+            pool: VecPool::new(config.read_buffer_size, max_message + MAX_HEADER, capacity.min(1024)),
             spent: Vec::with_capacity(EVENTS_CAPACITY),
             deferred: Vec::with_capacity(EVENTS_CAPACITY),
             taken: Vec::with_capacity(EVENTS_CAPACITY),
+            again: Vec::with_capacity(EVENTS_CAPACITY),
             timers: Timers::new(capacity, durations),
             now: Instant::now(),
             max_message,
+            high_water,
             max_buffered: max_payload + MAX_HEADER,
         };
         Ok(WsThread {
@@ -141,10 +145,13 @@ impl<H: Handler> WsThread<H> {
         let mut inbox = VecDeque::with_capacity(self.capacity);
         let mut cmds = Vec::with_capacity(EVENTS_CAPACITY);
         let mut dirty = Vec::with_capacity(EVENTS_CAPACITY);
+        let mut again = Vec::with_capacity(EVENTS_CAPACITY);
         let mut drain_deadline: Option<Instant> = None;
         loop {
-            let timeout = if self.ctx.outbox.has_pending() || !self.ctx.deferred.is_empty() {
-                // Hooks of this thread queued frames last round, without a wake-up.
+            let busy = !self.ctx.deferred.is_empty() || !self.ctx.again.is_empty();
+            let timeout = if busy || self.ctx.outbox.has_pending() {
+                // Hooks of this thread queued frames last round, without a
+                // wake-up, or connections have more to read.
                 Some(Duration::ZERO)
             } else {
                 let deadline = match (self.ctx.timers.next_deadline(), drain_deadline) {
@@ -168,9 +175,15 @@ impl<H: Handler> WsThread<H> {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.read(key, event.is_read_closed());
                         }
-                        dirty.push(key);
+                        self.mark_dirty(key, &mut dirty);
                     }
                 }
+            }
+            // Swapped out, so reading may queue keys for the next turn.
+            std::mem::swap(&mut self.ctx.again, &mut again);
+            for key in again.drain(..) {
+                self.read(key, false);
+                self.mark_dirty(key, &mut dirty);
             }
             self.apply(&mut cmds, &mut dirty);
             self.flush(&mut dirty);
@@ -196,10 +209,10 @@ impl<H: Handler> WsThread<H> {
     fn admit(&mut self, inbox: &mut VecDeque<Upgraded>, dirty: &mut Vec<usize>) {
         self.inbox.take_all(inbox);
         while let Some(up) = inbox.pop_front() {
-            let Upgraded { stream, peer, id, early } = up;
+            let Upgraded { stream, peer, ticket, early } = up;
             // Room was reserved before the `101` went out.
             let Ok(key) = self.conns.insert_with(|key| {
-                let ws = WebSocket::new(Arc::clone(&self.ctx.outbox), key, id, peer);
+                let ws = WebSocket::new(Arc::clone(&self.ctx.outbox), key, ticket, peer);
                 WsConn::new(stream, ws)
             }) else {
                 self.ctx.outbox.unreserve();
@@ -213,13 +226,23 @@ impl<H: Handler> WsThread<H> {
             );
             if let Err(e) = registered {
                 crate::logging::log_error!("cannot register a WebSocket connection: {e}");
-                self.close(key);
+                // Never opened, so no hook hears of it.
+                self.conns.remove(key);
+                self.ctx.outbox.retire(key);
+                self.ctx.outbox.unreserve();
                 continue;
             }
             conn.open(&early, &mut self.ctx);
             if self.shutdown.is_requested() {
                 conn.close_with(CloseCode::GOING_AWAY, &mut self.ctx);
             }
+            self.mark_dirty(key, dirty);
+        }
+    }
+
+    /// Queues `key` for this turn's flush, once.
+    fn mark_dirty(&mut self, key: usize, dirty: &mut Vec<usize>) {
+        if self.conns.get_mut(key).is_some_and(WsConn::mark_dirty) {
             dirty.push(key);
         }
     }
@@ -249,7 +272,9 @@ impl<H: Handler> WsThread<H> {
             match self.conns.get_mut(key) {
                 Some(conn) if self.ctx.outbox.generation(key) == generation => {
                     conn.enqueue(frame, &mut self.ctx);
-                    dirty.push(key);
+                    if conn.mark_dirty() {
+                        dirty.push(key);
+                    }
                 }
                 _ => self.ctx.spent.push(frame),
             }
@@ -278,8 +303,8 @@ impl<H: Handler> WsThread<H> {
         for key in 0..self.conns.key_bound() {
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.close_with(CloseCode::GOING_AWAY, &mut self.ctx);
-                dirty.push(key);
             }
+            self.mark_dirty(key, dirty);
         }
         self.flush(dirty);
     }
