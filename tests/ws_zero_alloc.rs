@@ -11,10 +11,8 @@
 //! every frame it sends is built beforehand, and echoes are read into a
 //! fixed buffer and compared with prebuilt expectations.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use peregrine::ws::{self, Message, WebSocket};
 use peregrine::{Config, Handler, Request, Response};
@@ -22,37 +20,9 @@ use peregrine::{Config, Handler, Request, Response};
 mod support;
 use support::TestServer;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees carry over; counting has no effect on
-// the memory handed out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocations, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -321,9 +291,9 @@ fn websocket_messages_allocate_nothing() {
     let messages: usize = steps.iter().map(|s| s.echoes.len() + s.pongs.len()).sum();
 
     exchange(&mut clients, &steps, 200);
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     exchange(&mut clients, &steps, 300);
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = allocations();
 
     // To find an allocation's source: record a backtrace in `Counting`
     // while the window is open (guarded against recursion, as capturing

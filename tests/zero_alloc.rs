@@ -9,11 +9,9 @@
 //! the client side allocates nothing inside the measured window either
 //! (fixed buffers, prebuilt requests, no formatting).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use peregrine::{Config, DirServer, Method, Request, Response};
@@ -21,37 +19,9 @@ use peregrine::{Config, DirServer, Method, Request, Response};
 mod support;
 use support::TestServer;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees carry over; counting has no effect on
-// the memory handed out.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocations, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -234,9 +204,9 @@ fn serving_requests_allocates_nothing() {
     let mut buf = vec![0u8; 1 << 16];
 
     exchange(&mut conns, &cases, &pipelined, &mut buf, 200);
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     exchange(&mut conns, &cases, &pipelined, &mut buf, 500);
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = allocations();
 
     let requests = 500 * (conns.len() - 1 + 16);
     assert_eq!(after - before, 0, "{} allocations while serving {requests} requests", after - before);
