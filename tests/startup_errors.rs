@@ -35,7 +35,8 @@ fn invalid_config_is_an_error_naming_the_setting() {
         (local.clone().workers(0), "workers"),
         (local.clone().workers(1).max_headers(0), "max_headers"),
         (local.clone().workers(1).max_headers(peregrine::MAX_HEADERS_LIMIT + 1), "max_headers"),
-        (local.clone().workers(1).accept_threads(0), "accept_threads"),
+        (local.clone().workers(1).websocket_threads(0), "websocket_threads"),
+        (local.clone().workers(1).max_message_size(0), "max_message_size"),
         (local.clone().workers(1).read_buffer_size(100), "read_buffer_size"),
         (local.clone().workers(1).keep_alive_timeout(Duration::ZERO), "keep_alive_timeout"),
     ] {
