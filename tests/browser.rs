@@ -5,7 +5,7 @@
 //! Skipped, with a message, where Chromium is not installed (`.ci/run`
 //! installs Debian's `chromium`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,13 +13,7 @@ use std::time::{Duration, Instant};
 use peregrine::{DirServer, Request, Response};
 
 mod support;
-use support::TestServer;
-
-fn chromium() -> Option<PathBuf> {
-    let candidates =
-        [std::env::var_os("PEREGRINE_CHROMIUM").map(PathBuf::from), Some("/usr/bin/chromium".into())];
-    candidates.into_iter().flatten().find(|p| p.exists())
-}
+use support::{chromium, TestServer, CHROMIUM_FLAGS};
 
 #[test]
 fn chromium_loads_the_site_with_its_css_and_js() {
@@ -32,17 +26,8 @@ fn chromium_loads_the_site_with_its_css_and_js() {
     let server = TestServer::with(move |req: &Request<'_>, res: &mut Response<'_>| dir.serve(req, res));
     let profile = std::env::temp_dir().join(format!("peregrine-chromium-{}", std::process::id()));
     let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-            "--no-first-run",
-            "--virtual-time-budget=5000",
-        ])
+        .args(CHROMIUM_FLAGS)
+        .arg("--virtual-time-budget=5000")
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
         .arg(format!("http://{}/", server.addr))

@@ -27,7 +27,7 @@ use peregrine::Config;
 use tungstenite::Message;
 
 mod support;
-use support::{TestServer, WAIT};
+use support::{chromium, TestServer, CHROMIUM_FLAGS, WAIT};
 
 #[allow(dead_code)] // its `main` and flag parsing are not used here
 #[path = "../examples/websocket/main.rs"]
@@ -38,12 +38,6 @@ mod websocket_example;
 const BROWSER_WAIT: Duration = Duration::from_secs(60);
 
 type Ws = tungstenite::WebSocket<TcpStream>;
-
-fn chromium() -> Option<PathBuf> {
-    let candidates =
-        [std::env::var_os("PEREGRINE_CHROMIUM").map(PathBuf::from), Some("/usr/bin/chromium".into())];
-    candidates.into_iter().flatten().find(|p| p.exists())
-}
 
 /// A WebSocket client with bounded waits.
 fn ws_connect(url: &str) -> Ws {
@@ -86,18 +80,8 @@ impl Browser {
         let profile = std::env::temp_dir().join(format!("peregrine-chat-chromium-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         let child = Command::new(binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-quic",
-                "--no-first-run",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-            ])
+            .args(CHROMIUM_FLAGS)
+            .args(["--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(url)
             .stdin(Stdio::null())

@@ -147,13 +147,7 @@ impl Conn {
                 match self.out.flush(&mut self.stream) {
                     Ok(Flushed::All) => {}
                     Ok(Flushed::Blocked { progressed }) => {
-                        // The write timeout counts from the last progress: a
-                        // client that sends but never reads cannot extend it.
-                        if progressed {
-                            ctx.timers.arm(key, TimerKind::Write, ctx.now);
-                        } else {
-                            ctx.timers.arm_once(key, TimerKind::Write, ctx.now);
-                        }
+                        ctx.timers.arm_since_progress(key, TimerKind::Write, progressed, ctx.now);
                         return Verdict::Keep;
                     }
                     Err(_) => return Verdict::Close,
@@ -189,12 +183,11 @@ impl Conn {
                 return Verdict::Close;
             }
             ctx.timers.arm(key, TimerKind::Idle, ctx.now);
-        } else if std::mem::take(&mut self.progressed) {
+        } else {
             // A client that keeps completing requests, or sending body
             // bytes, is not stalled: time the request pending now afresh.
-            ctx.timers.arm(key, TimerKind::Request, ctx.now);
-        } else {
-            ctx.timers.arm_once(key, TimerKind::Request, ctx.now);
+            let progressed = std::mem::take(&mut self.progressed);
+            ctx.timers.arm_since_progress(key, TimerKind::Request, progressed, ctx.now);
         }
         Verdict::Keep
     }

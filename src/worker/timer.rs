@@ -74,6 +74,17 @@ impl Timers {
         }
     }
 
+    /// Times `kind` from the last progress: restarts it if the connection
+    /// `progressed`, else keeps a running one (so a client cannot extend a
+    /// stall by sending what does not count, e.g. a writer that never reads).
+    pub fn arm_since_progress(&mut self, key: usize, kind: TimerKind, progressed: bool, now: Instant) {
+        if progressed {
+            self.arm(key, kind, now);
+        } else {
+            self.arm_once(key, kind, now);
+        }
+    }
+
     /// Removes `key`'s timer, if armed.
     pub fn disarm(&mut self, key: usize) {
         let Link { prev, next, kind, .. } = self.links[key];

@@ -219,13 +219,7 @@ impl WsConn {
             Ok(Written::All) => {}
             Ok(Written::Blocked { progressed }) => {
                 if self.state != State::CloseSent {
-                    // Timed from the last progress: a client that never
-                    // reads cannot keep the connection by sending.
-                    if progressed {
-                        ctx.timers.arm(key, TimerKind::Write, ctx.now);
-                    } else {
-                        ctx.timers.arm_once(key, TimerKind::Write, ctx.now);
-                    }
+                    ctx.timers.arm_since_progress(key, TimerKind::Write, progressed, ctx.now);
                 }
                 return Verdict::Keep;
             }

@@ -203,3 +203,24 @@ pub fn read_pattern_response(s: &mut TcpStream, len: usize, byte: impl Fn(usize)
     }
     String::from_utf8(head).expect("head is UTF-8")
 }
+
+/// Debian's chromium (or `$PEREGRINE_CHROMIUM`), if installed.
+pub fn chromium() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var_os("PEREGRINE_CHROMIUM").map(std::path::PathBuf::from),
+        Some("/usr/bin/chromium".into()),
+    ];
+    candidates.into_iter().flatten().find(|p| p.exists())
+}
+
+/// Flags for a headless chromium that talks to nothing but our server.
+pub const CHROMIUM_FLAGS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+];
