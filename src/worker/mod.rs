@@ -309,7 +309,10 @@ impl<H: Handler> Worker<H> {
     /// request, which is then answered (with `Connection: close`).
     fn begin_drain(&mut self, inbox: &mut VecDeque<Accepted>, keys: &mut Vec<usize>) {
         self.ctx.draining = true;
-        // The port closes with the last listener.
+        // Connections already waiting in this worker's backlog (it may have
+        // been busy in a handler) are taken and answered, not reset with
+        // the listener; the port closes with the last listener.
+        self.accept();
         self.listener = None;
         self.accept_paused = None;
         // Sockets accepted before the listener closed may carry requests.
