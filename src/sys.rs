@@ -79,6 +79,102 @@ unsafe impl Send for AlignedBuf {}
 // which is sound from several threads at once, as for `Box<[u8]>`.
 unsafe impl Sync for AlignedBuf {}
 
+/// `bytes` as a `&str` if they are all ASCII: a check of eight bytes at a
+/// time instead of a full UTF-8 decode, for the short strings of a head.
+#[inline]
+pub fn ascii_str(bytes: &[u8]) -> Option<&str> {
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let ascii = if bytes.len() < 8 {
+        bytes.iter().all(|&b| b < 0x80)
+    } else {
+        // The last word overlaps the others when the length is not a
+        // multiple of eight, which is harmless for an OR.
+        let last = word(&bytes[bytes.len() - 8..]);
+        bytes.chunks_exact(8).fold(last, |acc, c| acc | word(c)) & HIGHS == 0
+    };
+    // SAFETY: every byte is below 0x80, and a sequence of ASCII bytes is
+    // valid UTF-8 (each byte is a one-byte code point).
+    ascii.then(|| unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
+/// A set of ASCII bytes, as a table; [`AsciiSet::run`] reads a run of its
+/// members as a `&str` without a UTF-8 check, since members are ASCII.
+pub struct AsciiSet([bool; 256]);
+
+impl AsciiSet {
+    /// The set whose members are the `true` entries of `table`.
+    ///
+    /// # Panics
+    ///
+    /// If a member is not ASCII; in a `const` or `static`, that stops the
+    /// build instead.
+    pub const fn new(table: [bool; 256]) -> Self {
+        let mut b = 0x80;
+        while b < 256 {
+            assert!(!table[b], "an AsciiSet holds ASCII bytes only");
+            b += 1;
+        }
+        AsciiSet(table)
+    }
+
+    /// Whether `b` is a member.
+    #[inline(always)]
+    pub fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b)]
+    }
+
+    /// The members at the start of `bytes`, up to the first non-member.
+    #[inline(always)]
+    pub fn run<'a>(&self, bytes: &'a [u8]) -> &'a str {
+        let n = bytes.iter().position(|&b| !self.contains(b)).unwrap_or(bytes.len());
+        // SAFETY: each of `bytes[..n]` is a member, `new` admits only ASCII
+        // members, and ASCII bytes are valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(&bytes[..n]) }
+    }
+}
+
+/// Uninitialised slots filled front to back; only the filled prefix can
+/// be read. Lets a parser fill caller-owned storage without paying to
+/// initialise slots it never uses.
+pub struct Filling<'s, T> {
+    slots: &'s mut [std::mem::MaybeUninit<T>],
+    filled: usize,
+}
+
+impl<'s, T> Filling<'s, T> {
+    /// Starts filling `slots` from the first.
+    #[inline]
+    pub fn new(slots: &'s mut [std::mem::MaybeUninit<T>]) -> Self {
+        Filling { slots, filled: 0 }
+    }
+
+    /// Fills the next slot; `Err(value)` when all are full.
+    #[inline]
+    pub fn push(&mut self, value: T) -> Result<(), T> {
+        match self.slots.get_mut(self.filled) {
+            Some(slot) => {
+                slot.write(value);
+                self.filled += 1;
+                Ok(())
+            }
+            None => Err(value),
+        }
+    }
+
+    /// The filled slots.
+    #[inline]
+    pub fn into_filled(self) -> &'s [T] {
+        let init = &self.slots[..self.filled];
+        // SAFETY: `push` wrote each of the first `filled` slots, and this
+        // type gives no way to un-write or move out of one. `MaybeUninit<T>`
+        // has the layout of `T`, so the cast keeps length and alignment.
+        // (The values are never dropped, like any `MaybeUninit`: fine for
+        // the `Copy` fields parsed here, and never unsound.)
+        unsafe { &*(init as *const [std::mem::MaybeUninit<T>] as *const [T]) }
+    }
+}
+
 /// Sends up to `count` bytes of `file` from `offset` to the socket `out`
 /// without copying them through user space; returns how many went.
 #[cfg(target_os = "linux")]

@@ -4,6 +4,7 @@
 use std::mem::MaybeUninit;
 
 use super::body::{Coding, CodingList};
+use super::parse::{self, LexError, Lexed};
 use super::request::Version;
 use super::status::StatusCode;
 
@@ -124,19 +125,15 @@ pub fn parse<'b>(
     slots: &'b mut HeaderSlots<'b>,
     max_headers: usize,
 ) -> Result<Option<Head<'b>>, HeadError> {
-    let mut req = httparse::Request::new(&mut []);
-    let len = match req.parse_with_uninit_headers(buf, &mut slots[..max_headers]) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::HeadTooLarge),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
-        Err(_) => return Err(HeadError::Malformed),
+    let (lexed, headers) = match parse::lex(buf, &mut slots[..max_headers]) {
+        Ok(Some(lexed)) => lexed,
+        Ok(None) => return Ok(None),
+        Err(LexError::TooManyHeaders) => return Err(HeadError::HeadTooLarge),
+        Err(LexError::Version) => return Err(version_error(buf)),
+        Err(LexError::Malformed) => return Err(HeadError::Malformed),
     };
-    let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
-        return Err(HeadError::Malformed);
-    };
+    let Lexed { method, target, minor, len } = lexed;
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-    let headers: &'b [httparse::Header<'b>] = req.headers;
     let framing = Framing::of(headers)?;
     if framing.chunked && version == Version::Http10 {
         // HTTP/1.0 has no chunked framing: the message is faulty (RFC 9112 §6.1).

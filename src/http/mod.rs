@@ -3,6 +3,7 @@
 pub mod body;
 pub mod date;
 pub mod head;
+pub mod parse;
 pub mod query;
 pub mod request;
 pub mod response;

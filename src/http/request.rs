@@ -189,10 +189,7 @@ impl<'a> Request<'a> {
     /// `http://host/a?x` it is `/a`.
     pub fn path(&self) -> &'a str {
         let origin = origin_form(self.target);
-        match origin.find('?') {
-            Some(q) => &origin[..q],
-            None => origin,
-        }
+        &origin[..query_mark(origin)]
     }
 
     /// The path, percent-decoded lazily (see [`Decoded`]).
@@ -203,10 +200,7 @@ impl<'a> Request<'a> {
     /// The raw query string after `?` (empty if none).
     pub fn query_str(&self) -> &'a str {
         let origin = origin_form(self.target);
-        match origin.find('?') {
-            Some(q) => &origin[q + 1..],
-            None => "",
-        }
+        origin.get(query_mark(origin) + 1..).unwrap_or_default()
     }
 
     /// The query, parsed lazily as `key=value` pairs when iterated.
@@ -260,6 +254,13 @@ impl fmt::Debug for Request<'_> {
 }
 
 /// Strips `scheme://authority` from an absolute-form target.
+/// Where the `?` before a query is, or the length if there is none. A
+/// plain loop: paths are short, and `str::find` pays a `memchr` set-up
+/// that costs more than the scan.
+fn query_mark(origin: &str) -> usize {
+    origin.bytes().position(|b| b == b'?').unwrap_or(origin.len())
+}
+
 fn origin_form(target: &str) -> &str {
     if target.starts_with('/') {
         return target;

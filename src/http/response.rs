@@ -5,6 +5,7 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 
+use super::parse::TCHAR;
 use super::status::StatusCode;
 use crate::ws::Ticket;
 
@@ -112,47 +113,58 @@ impl<'w> Response<'w> {
     /// A name that is not an HTTP token, or a value holding CR, LF or NUL
     /// (which would let a value forge headers), makes the server answer
     /// `500` instead of this response.
+    // Inlined so that a constant name and value are checked at compile time.
+    #[inline]
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        let h = &mut self.scratch.headers;
-        let start = h.len();
-        h.extend_from_slice(value.as_ref());
-        self.finish_header(name, start)
+        let value = value.as_ref();
+        match (FieldName::of(name), is_safe_value(value)) {
+            (FieldName::Invalid, _) | (_, false) => self.invalid_header = true,
+            (FieldName::Managed { connection }, true) => self.close |= connection && has_close_token(value),
+            (FieldName::Plain, true) => {
+                let h = &mut self.scratch.headers;
+                h.reserve(name.len() + value.len() + 4);
+                h.extend_from_slice(name.as_bytes());
+                h.extend_from_slice(b": ");
+                h.extend_from_slice(value);
+                h.extend_from_slice(b"\r\n");
+            }
+        }
+        self
     }
 
     /// Adds a header field whose value is formatted, without allocating:
     /// `res.header_fmt("X-Count", format_args!("{n}"))`.
     pub fn header_fmt(&mut self, name: &str, value: fmt::Arguments<'_>) -> &mut Self {
+        if let Some(s) = value.as_str() {
+            return self.header(name, s);
+        }
+        let class = FieldName::of(name);
+        if class == FieldName::Invalid {
+            self.invalid_header = true;
+            return self;
+        }
+        // Format straight into place behind `name: `, then check the value there.
         let h = &mut self.scratch.headers;
         let start = h.len();
+        if class == FieldName::Plain {
+            h.extend_from_slice(name.as_bytes());
+            h.extend_from_slice(b": ");
+        }
+        let value_start = h.len();
         // Writing into a Vec cannot fail.
         let _ = io::Write::write_fmt(h, value);
-        self.finish_header(name, start)
-    }
-
-    /// The value was appended to the header bytes at `start`: validate it,
-    /// then frame it as `name: value\r\n`, or take it back if it is invalid
-    /// or a header the server writes itself (`Connection: close` is noted).
-    fn finish_header(&mut self, name: &str, start: usize) -> &mut Self {
-        let h = &mut self.scratch.headers;
-        let value = &h[start..];
-        if !is_token(name) || value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-            self.invalid_header = true;
-            h.truncate(start);
-            return self;
+        let value = &h[value_start..];
+        match class {
+            _ if !is_safe_value(value) => {
+                self.invalid_header = true;
+                h.truncate(start);
+            }
+            FieldName::Managed { connection } => {
+                self.close |= connection && has_close_token(value);
+                h.truncate(start);
+            }
+            _ => h.extend_from_slice(b"\r\n"),
         }
-        if is_managed(name) {
-            self.close |= name.eq_ignore_ascii_case("connection") && has_close_token(value);
-            h.truncate(start);
-            return self;
-        }
-        // Move the value right to make room for `name: ` in front of it.
-        let prefix = name.len() + 2;
-        let value_len = h.len() - start;
-        h.resize(h.len() + prefix, 0);
-        h.copy_within(start..start + value_len, start + prefix);
-        h[start..start + name.len()].copy_from_slice(name.as_bytes());
-        h[start + name.len()..start + prefix].copy_from_slice(b": ");
-        h.extend_from_slice(b"\r\n");
         self
     }
 
@@ -303,21 +315,67 @@ impl fmt::Debug for Response<'_> {
     }
 }
 
-/// Headers the server writes itself.
-fn is_managed(name: &str) -> bool {
-    ["content-length", "transfer-encoding", "date", "connection", "keep-alive"]
-        .iter()
-        .any(|m| m.eq_ignore_ascii_case(name))
+/// What a header name passed to [`Response::header`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FieldName {
+    /// Not an HTTP token (RFC 9110 §5.6.2).
+    Invalid,
+    /// A header the server writes itself; `connection`: it is `Connection`,
+    /// whose `close` the server honours.
+    Managed { connection: bool },
+    /// Any other name, written as given.
+    Plain,
+}
+
+impl FieldName {
+    #[inline]
+    fn of(name: &str) -> FieldName {
+        let b = name.as_bytes();
+        // A fold, not `all`: no early exit, so no branch per byte.
+        if b.is_empty() || !b.iter().fold(true, |ok, &c| ok & TCHAR.contains(c)) {
+            return FieldName::Invalid;
+        }
+        // Dispatch on length first: most names are none of these.
+        let is = |m: &str| b.eq_ignore_ascii_case(m.as_bytes());
+        match b.len() {
+            4 if is("date") => FieldName::Managed { connection: false },
+            10 if is("connection") => FieldName::Managed { connection: true },
+            10 if is("keep-alive") => FieldName::Managed { connection: false },
+            14 if is("content-length") => FieldName::Managed { connection: false },
+            17 if is("transfer-encoding") => FieldName::Managed { connection: false },
+            _ => FieldName::Plain,
+        }
+    }
+}
+
+/// A value without CR, LF or NUL, so it cannot end its line early.
+///
+/// Eight bytes at a time: a word holds a zero byte exactly when
+/// `(w - 0x01..01) & !w & 0x80..80` is non-zero, and `w ^ (c * 0x01..01)`
+/// turns each byte equal to `c` into a zero.
+#[inline]
+fn is_safe_value(value: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    fn has_zero(w: u64) -> u64 {
+        w.wrapping_sub(ONES) & !w & HIGHS
+    }
+    fn bad(w: u64) -> u64 {
+        has_zero(w) | has_zero(w ^ (ONES * u64::from(b'\r'))) | has_zero(w ^ (ONES * u64::from(b'\n')))
+    }
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    if value.len() < 8 {
+        return !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
+    }
+    let chunks = value.chunks_exact(8);
+    // The last eight bytes cover the remainder (overlapping is harmless).
+    let last = word(&value[value.len() - 8..]);
+    chunks.fold(bad(last), |found, c| found | bad(word(c))) == 0
 }
 
 /// Whether a `Connection` value lists `close`.
 fn has_close_token(value: &[u8]) -> bool {
     value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-}
-
-/// An HTTP token (RFC 9110 §5.6.2): what a field name must be.
-fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -339,6 +397,54 @@ mod tests {
         assert!(r.wants_close());
         assert!(r.extra_headers().is_empty());
         assert!(!r.has_invalid_header());
+    }
+
+    #[test]
+    fn names_are_exactly_the_tokens_of_rfc_9110() {
+        const TCHAR_SPECIALS: &[u8] = b"!#$%&'*+-.^_`|~";
+        for c in 0..=255u8 {
+            let token = c.is_ascii_alphanumeric() || TCHAR_SPECIALS.contains(&c);
+            let mut s = Scratch::with_capacity(64, 64);
+            let mut r = Response::new(&mut s);
+            let name = [b'X', c];
+            match std::str::from_utf8(&name) {
+                Ok(name) => r.header(name, "v"),
+                Err(_) => continue, // not a &str at all
+            };
+            assert_eq!(r.has_invalid_header(), !token, "byte {c:#04x}");
+            let mut s = Scratch::with_capacity(64, 64);
+            let mut r = Response::new(&mut s);
+            r.header_fmt(std::str::from_utf8(&name).unwrap(), format_args!("{}", 7));
+            assert_eq!(r.has_invalid_header(), !token, "byte {c:#04x}, formatted");
+        }
+    }
+
+    #[test]
+    fn value_check_agrees_with_a_byte_loop_at_every_length_and_position() {
+        for len in 0..40 {
+            for pos in 0..len {
+                for probe in [0u8, b'\r', b'\n', 1, b'\t', 0x0b, 0x0c, 0x0e, 0x80, 0x8a, 0x8d, 0xff] {
+                    let mut value = vec![b'a'; len];
+                    value[pos] = probe;
+                    let naive = !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
+                    assert_eq!(is_safe_value(&value), naive, "len {len}, {probe:#04x} at {pos}");
+                }
+            }
+            assert!(is_safe_value(&vec![0xff; len]));
+        }
+    }
+
+    #[test]
+    fn formatted_values_are_checked_in_place() {
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut r = Response::new(&mut s);
+        r.header_fmt("X-A", format_args!("{}-{}", 1, 2)).header_fmt("Date", format_args!("{}", 3));
+        r.header_fmt("Connection", format_args!("{}, {}", "x", "close"));
+        assert_eq!(r.extra_headers(), b"X-A: 1-2\r\n");
+        assert!(r.wants_close() && !r.has_invalid_header());
+        r.header_fmt("X-B", format_args!("{}", "\0"));
+        assert!(r.has_invalid_header());
+        assert_eq!(r.extra_headers(), b"X-A: 1-2\r\n");
     }
 
     #[test]

@@ -323,18 +323,15 @@ impl HeadWriter<'_> {
         self.pos += bytes.len();
     }
 
-    fn put_u64(&mut self, mut n: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+    /// Writes `n` in decimal, straight into place: no scratch array, no copy.
+    fn put_u64(&mut self, n: u64) {
+        let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut rest = n;
+        for digit in self.out[self.pos..self.pos + len].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
-        self.put(&digits[i..]);
+        self.pos += len;
     }
 }
 
@@ -388,6 +385,18 @@ fn write_status_line(w: &mut HeadWriter<'_>, status: StatusCode) {
 mod tests {
     use super::*;
     use crate::http::response::Scratch;
+
+    #[test]
+    fn decimals_are_written_in_place() {
+        for n in [0, 1, 9, 10, 99, 100, 6150, 999_999, 1_000_000, u64::MAX] {
+            let mut out = [b'x'; 24];
+            let mut w = HeadWriter { out: &mut out, pos: 1 };
+            w.put_u64(n);
+            let end = w.pos;
+            assert_eq!(&out[1..end], n.to_string().as_bytes());
+            assert_eq!((out[0], out[end]), (b'x', b'x'));
+        }
+    }
 
     struct Pool(usize);
     impl BufSource for Pool {
