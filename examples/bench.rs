@@ -6,7 +6,7 @@
 //! cargo run --release --example bench -- --port 8080 --workers 1
 //! ```
 
-use peregrine::{Request, Response, StatusCode};
+use peregrine::{Field, Request, Response, StatusCode};
 
 #[path = "support/args.rs"]
 mod args;
@@ -23,11 +23,15 @@ static BIG: [u8; BIG_LEN] = {
     body
 };
 
+// Fixed headers, checked at compile time and copied into each response.
+const SERVER: Field = Field::new("Server", "peregrine");
+const TEXT: Field = Field::new("Content-Type", "text/plain");
+
 fn bench(req: &Request<'_>, res: &mut Response<'_>) {
-    res.header("Server", "peregrine");
+    res.field(&SERVER);
     match req.path() {
-        "/plaintext" => res.header("Content-Type", "text/plain").body_static(b"Hello, World!"),
-        "/big" => res.header("Content-Type", "text/plain").body_static(&BIG),
+        "/plaintext" => res.field(&TEXT).body_static(b"Hello, World!"),
+        "/big" => res.field(&TEXT).body_static(&BIG),
         _ => res.status(StatusCode::NOT_FOUND),
     };
 }

@@ -116,7 +116,7 @@ pub use fs::dir_server::DirServer;
 pub use handler::Handler;
 pub use http::query::{BufferTooSmall, Decoded, DecodedBytes, Query, QueryIter};
 pub use http::request::{Headers, Method, Request, Version};
-pub use http::response::Response;
+pub use http::response::{Field, Response};
 pub use http::status::StatusCode;
 pub use server::Server;
 pub use shutdown::ShutdownHandle;

@@ -120,8 +120,8 @@ impl AsciiSet {
 
     /// Whether `b` is a member.
     #[inline(always)]
-    pub fn contains(&self, b: u8) -> bool {
-        self.0[usize::from(b)]
+    pub const fn contains(&self, b: u8) -> bool {
+        self.0[b as usize]
     }
 
     /// The members at the start of `bytes`, up to the first non-member.

@@ -9,6 +9,107 @@ use super::parse::TCHAR;
 use super::status::StatusCode;
 use crate::ws::Ticket;
 
+/// A header field checked once, when it is made. Made in a `const`, it is
+/// checked at compile time, and [`Response::field`] adds it with a plain
+/// copy: the way to send fixed headers at no cost per request.
+///
+/// ```
+/// use peregrine::{Field, Request, Response};
+///
+/// const TEXT: Field = Field::new("Content-Type", "text/plain; charset=utf-8");
+///
+/// fn hello(_: &Request<'_>, res: &mut Response<'_>) {
+///     res.field(&TEXT).body_static(b"Hello");
+/// }
+/// ```
+///
+/// What [`Response::header`] would refuse does not compile: a name that is
+/// not a token, a value with CR, LF or NUL, or a header the server writes
+/// itself (`Content-Length`, `Transfer-Encoding`, `Date`, `Connection`,
+/// `Keep-Alive`).
+///
+/// ```compile_fail
+/// const SPLIT: peregrine::Field = peregrine::Field::new("X-A", "1\r\nSet-Cookie: a=b");
+/// ```
+///
+/// ```compile_fail
+/// const LENGTH: peregrine::Field = peregrine::Field::new("Content-Length", "5");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    name: &'static str,
+    value: &'static str,
+    /// `name: value\r\n`, joined when made, if it fits; then adding the
+    /// field is one copy.
+    line: [u8; FIELD_LINE_MAX],
+    /// Length of `line`; 0 when it did not fit.
+    line_len: usize,
+}
+
+impl fmt::Debug for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Field").field("name", &self.name).field("value", &self.value).finish()
+    }
+}
+
+/// Longest field line kept joined in a [`Field`]; longer ones are copied in
+/// four pieces.
+const FIELD_LINE_MAX: usize = 128;
+
+impl Field {
+    /// The field `name: value`.
+    ///
+    /// # Panics
+    ///
+    /// If the name is not an HTTP token or is one of the headers the server
+    /// writes itself, or the value holds CR, LF or NUL; in a `const`, that
+    /// is a compile error instead.
+    pub const fn new(name: &'static str, value: &'static str) -> Field {
+        let n = name.as_bytes();
+        assert!(!n.is_empty(), "a header name cannot be empty");
+        let mut i = 0;
+        while i < n.len() {
+            assert!(TCHAR.contains(n[i]), "a header name must be an HTTP token");
+            i += 1;
+        }
+        assert!(!is_managed_name(n), "the server writes this header itself");
+        let v = value.as_bytes();
+        let mut i = 0;
+        while i < v.len() {
+            assert!(!matches!(v[i], b'\r' | b'\n' | 0), "a header value cannot hold CR, LF or NUL");
+            i += 1;
+        }
+        let mut line = [0u8; FIELD_LINE_MAX];
+        let line_len = n.len() + v.len() + 4;
+        if line_len > FIELD_LINE_MAX {
+            return Field { name, value, line, line_len: 0 };
+        }
+        let mut at = 0;
+        let parts: [&[u8]; 4] = [n, b": ", v, b"\r\n"];
+        let mut p = 0;
+        while p < parts.len() {
+            let mut i = 0;
+            while i < parts[p].len() {
+                line[at] = parts[p][i];
+                at += 1;
+                i += 1;
+            }
+            p += 1;
+        }
+        Field { name, value, line, line_len }
+    }
+
+    /// The name, as given.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The value.
+    pub const fn value(&self) -> &'static str {
+        self.value
+    }
+}
+
 /// Per-worker space a [`Response`] writes into; cleared, never freed,
 /// between requests.
 pub struct Scratch {
@@ -164,6 +265,22 @@ impl<'w> Response<'w> {
                 h.truncate(start);
             }
             _ => h.extend_from_slice(b"\r\n"),
+        }
+        self
+    }
+
+    /// Adds a header field checked when it was made (see [`Field`]): no
+    /// check here, just the copy.
+    #[inline]
+    pub fn field(&mut self, field: &Field) -> &mut Self {
+        let h = &mut self.scratch.headers;
+        if field.line_len > 0 {
+            h.extend_from_slice(&field.line[..field.line_len]);
+        } else {
+            h.extend_from_slice(field.name.as_bytes());
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(field.value.as_bytes());
+            h.extend_from_slice(b"\r\n");
         }
         self
     }
@@ -335,17 +452,27 @@ impl FieldName {
         if b.is_empty() || !b.iter().fold(true, |ok, &c| ok & TCHAR.contains(c)) {
             return FieldName::Invalid;
         }
-        // Dispatch on length first: most names are none of these.
-        let is = |m: &str| b.eq_ignore_ascii_case(m.as_bytes());
         match b.len() {
-            4 if is("date") => FieldName::Managed { connection: false },
-            10 if is("connection") => FieldName::Managed { connection: true },
-            10 if is("keep-alive") => FieldName::Managed { connection: false },
-            14 if is("content-length") => FieldName::Managed { connection: false },
-            17 if is("transfer-encoding") => FieldName::Managed { connection: false },
+            10 if b.eq_ignore_ascii_case(b"connection") => FieldName::Managed { connection: true },
+            _ if is_managed_name(b) => FieldName::Managed { connection: false },
             _ => FieldName::Plain,
         }
     }
+}
+
+/// Whether `name` is one of the headers the server writes itself. Checks
+/// the length first, since most names are none of these; `const` for
+/// [`Field::new`].
+const fn is_managed_name(name: &[u8]) -> bool {
+    const MANAGED: [&[u8]; 5] = [b"date", b"connection", b"keep-alive", b"content-length", b"transfer-encoding"];
+    let mut m = 0;
+    while m < MANAGED.len() {
+        if MANAGED[m].len() == name.len() && name.eq_ignore_ascii_case(MANAGED[m]) {
+            return true;
+        }
+        m += 1;
+    }
+    false
 }
 
 /// A value without CR, LF or NUL, so it cannot end its line early.
@@ -431,6 +558,28 @@ mod tests {
                 }
             }
             assert!(is_safe_value(&vec![0xff; len]));
+        }
+    }
+
+    #[test]
+    fn fields_are_checked_once_and_copied() {
+        const TEXT: Field = Field::new("Content-Type", "text/plain");
+        let mut s = Scratch::with_capacity(64, 64);
+        let mut r = Response::new(&mut s);
+        const LONG: Field = Field::new(
+            "X-Long",
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
+             0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        );
+        r.field(&TEXT).field(&Field::new("X-Empty", "")).field(&LONG);
+        let long = format!("X-Long: {}\r\n", LONG.value());
+        assert_eq!(LONG.line_len, 0, "the long field is copied in pieces");
+        assert_eq!(r.extra_headers(), format!("Content-Type: text/plain\r\nX-Empty: \r\n{long}").as_bytes());
+        for (name, value) in
+            [("", "v"), ("Bad Name", "v"), ("X", "a\rb"), ("X", "a\nb"), ("X", "\0"), ("DATE", "x"), ("Keep-Alive", "x")]
+        {
+            let made = std::panic::catch_unwind(|| Field::new(name, value));
+            assert!(made.is_err(), "{name:?}: {value:?}");
         }
     }
 
