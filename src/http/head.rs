@@ -215,7 +215,7 @@ impl Framing {
         for h in headers {
             // Dispatch on length first: most fields are neither of these.
             match h.name.len() {
-                4 if h.name.eq_ignore_ascii_case("host") => f.hosts += 1,
+                4 if is_host(h.name.as_bytes()) => f.hosts += 1,
                 6 if h.name.eq_ignore_ascii_case("expect") => {
                     let continue_ = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
                     f.expect_continue |= continue_;
@@ -258,6 +258,15 @@ impl Framing {
     }
 }
 
+/// Whether a field name is `Host`, in any case, with one word compare:
+/// setting bit 5 turns a byte into a lowercase letter only if it was that
+/// letter in upper or lower case.
+#[inline]
+fn is_host(name: &[u8]) -> bool {
+    let word = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes"));
+    name.len() == 4 && word(name) | 0x2020_2020 == word(b"host")
+}
+
 /// Keep-alive by default on 1.1 unless `close`; on 1.0 only with an
 /// explicit `keep-alive` (which the response then confirms).
 fn keep_alive(version: Version, f: &Framing) -> (bool, bool) {
@@ -290,6 +299,18 @@ mod tests {
         assert_eq!(find_end(b"GET / HTTP/1.1\n\n", 0), Some(16));
         assert_eq!(find_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
         assert_eq!(find_end(b"a\r\nb\r\n\r", 5), None);
+    }
+
+    #[test]
+    fn host_is_matched_in_any_case_and_nothing_else() {
+        for at in 0..4 {
+            for b in 0..=255u8 {
+                let mut name = *b"Host";
+                name[at] = b;
+                assert_eq!(is_host(&name), name.eq_ignore_ascii_case(b"host"), "{name:?}");
+            }
+        }
+        assert!(!is_host(b"Hos") && !is_host(b"Hosts"));
     }
 
     #[test]

@@ -464,7 +464,8 @@ impl FieldName {
 /// the length first, since most names are none of these; `const` for
 /// [`Field::new`].
 const fn is_managed_name(name: &[u8]) -> bool {
-    const MANAGED: [&[u8]; 5] = [b"date", b"connection", b"keep-alive", b"content-length", b"transfer-encoding"];
+    const MANAGED: [&[u8]; 5] =
+        [b"date", b"connection", b"keep-alive", b"content-length", b"transfer-encoding"];
     let mut m = 0;
     while m < MANAGED.len() {
         if MANAGED[m].len() == name.len() && name.eq_ignore_ascii_case(MANAGED[m]) {
@@ -575,9 +576,15 @@ mod tests {
         let long = format!("X-Long: {}\r\n", LONG.value());
         assert_eq!(LONG.line_len, 0, "the long field is copied in pieces");
         assert_eq!(r.extra_headers(), format!("Content-Type: text/plain\r\nX-Empty: \r\n{long}").as_bytes());
-        for (name, value) in
-            [("", "v"), ("Bad Name", "v"), ("X", "a\rb"), ("X", "a\nb"), ("X", "\0"), ("DATE", "x"), ("Keep-Alive", "x")]
-        {
+        for (name, value) in [
+            ("", "v"),
+            ("Bad Name", "v"),
+            ("X", "a\rb"),
+            ("X", "a\nb"),
+            ("X", "\0"),
+            ("DATE", "x"),
+            ("Keep-Alive", "x"),
+        ] {
             let made = std::panic::catch_unwind(|| Field::new(name, value));
             assert!(made.is_err(), "{name:?}: {value:?}");
         }

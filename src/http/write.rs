@@ -325,7 +325,22 @@ impl HeadWriter<'_> {
 
     /// Writes `n` in decimal, straight into place: no scratch array, no copy.
     fn put_u64(&mut self, n: u64) {
-        let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+        if n < 100 {
+            // Most bodies and every status code's first digits: no loop.
+            let (tens, ones) = ((n / 10) as u8, (n % 10) as u8);
+            if tens > 0 {
+                self.put(&[b'0' + tens, b'0' + ones]);
+            } else {
+                self.put(&[b'0' + ones]);
+            }
+            return;
+        }
+        let mut len = 1;
+        let mut rest = n / 10;
+        while rest > 0 {
+            len += 1;
+            rest /= 10;
+        }
         let mut rest = n;
         for digit in self.out[self.pos..self.pos + len].iter_mut().rev() {
             *digit = b'0' + (rest % 10) as u8;
