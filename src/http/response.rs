@@ -468,12 +468,27 @@ const fn is_managed_name(name: &[u8]) -> bool {
         [b"date", b"connection", b"keep-alive", b"content-length", b"transfer-encoding"];
     let mut m = 0;
     while m < MANAGED.len() {
-        if MANAGED[m].len() == name.len() && name.eq_ignore_ascii_case(MANAGED[m]) {
+        if const_eq_ignore_case(name, MANAGED[m]) {
             return true;
         }
         m += 1;
     }
     false
+}
+
+/// `<[u8]>::eq_ignore_ascii_case`, which is `const` only from Rust 1.89.
+const fn const_eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i].to_ascii_lowercase() != b[i].to_ascii_lowercase() {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// A value without CR, LF or NUL, so it cannot end its line early.
