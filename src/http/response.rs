@@ -476,14 +476,15 @@ const fn is_managed_name(name: &[u8]) -> bool {
     false
 }
 
-/// `<[u8]>::eq_ignore_ascii_case`, which is `const` only from Rust 1.89.
+/// `<[u8]>::eq_ignore_ascii_case`, which is `const` only from Rust 1.89
+/// (the MSRV is 1.85).
 const fn const_eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
     let mut i = 0;
     while i < a.len() {
-        if a[i].to_ascii_lowercase() != b[i].to_ascii_lowercase() {
+        if !a[i].eq_ignore_ascii_case(&b[i]) {
             return false;
         }
         i += 1;
