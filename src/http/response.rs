@@ -271,7 +271,7 @@ impl<'w> Response<'w> {
 
     /// Adds a header field checked when it was made (see [`Field`]): no
     /// check here, just the copy.
-    #[inline]
+    #[inline(always)]
     pub fn field(&mut self, field: &Field) -> &mut Self {
         let h = &mut self.scratch.headers;
         if field.line_len > 0 {

@@ -324,6 +324,7 @@ impl HeadWriter<'_> {
     }
 
     /// Writes `n` in decimal, straight into place: no scratch array, no copy.
+    #[inline]
     fn put_u64(&mut self, n: u64) {
         if n < 100 {
             // Most bodies and every status code's first digits: no loop.
