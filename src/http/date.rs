@@ -5,17 +5,53 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub const DATE_LEN: usize = 29;
 
-/// A worker's cached `Date` value. Single-threaded by construction: each
+/// Length of [`Stamp::ok_head`].
+pub const OK_HEAD_LEN: usize = OK_HEAD_START.len() + DATE_LEN + OK_HEAD_END.len();
+const OK_HEAD_START: &[u8] = b"HTTP/1.1 200 OK\r\nDate: ";
+const OK_HEAD_END: &[u8] = b"\r\nContent-Length: ";
+
+/// The current second's `Date`, and the start of every `200` head in that
+/// second rendered with it, so the commonest head begins with one copy.
+pub struct Stamp {
+    date: [u8; DATE_LEN],
+    ok_head: [u8; OK_HEAD_LEN],
+}
+
+impl Stamp {
+    /// The stamp of `date` (an IMF-fixdate).
+    pub fn new(date: [u8; DATE_LEN]) -> Self {
+        let mut ok_head = [0; OK_HEAD_LEN];
+        let (start, rest) = ok_head.split_at_mut(OK_HEAD_START.len());
+        let (middle, end) = rest.split_at_mut(DATE_LEN);
+        start.copy_from_slice(OK_HEAD_START);
+        middle.copy_from_slice(&date);
+        end.copy_from_slice(OK_HEAD_END);
+        Stamp { date, ok_head }
+    }
+
+    /// The `Date` value.
+    pub fn date(&self) -> &[u8; DATE_LEN] {
+        &self.date
+    }
+
+    /// `HTTP/1.1 200 OK`, the `Date` field, and `Content-Length: ` waiting
+    /// for its number.
+    pub fn ok_head(&self) -> &[u8; OK_HEAD_LEN] {
+        &self.ok_head
+    }
+}
+
+/// A worker's cached [`Stamp`]. Single-threaded by construction: each
 /// worker owns one, so no synchronisation is needed.
 pub struct DateCache {
-    value: [u8; DATE_LEN],
+    stamp: Stamp,
     next_refresh: Instant,
 }
 
 impl DateCache {
     /// A cache holding the current time.
     pub fn new() -> Self {
-        let mut cache = DateCache { value: [0; DATE_LEN], next_refresh: Instant::now() };
+        let mut cache = DateCache { stamp: Stamp::new([b' '; DATE_LEN]), next_refresh: Instant::now() };
         cache.refresh(Instant::now());
         cache
     }
@@ -30,15 +66,15 @@ impl DateCache {
 
     fn refresh(&mut self, now: Instant) {
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        self.value = render(since_epoch.as_secs());
+        self.stamp = Stamp::new(render(since_epoch.as_secs()));
         // Refresh again when the wall clock's next second begins.
         let to_next = Duration::from_secs(1) - Duration::from_nanos(since_epoch.subsec_nanos().into());
         self.next_refresh = now + to_next;
     }
 
-    /// The rendered value.
-    pub fn get(&self) -> &[u8; DATE_LEN] {
-        &self.value
+    /// The current stamp.
+    pub fn get(&self) -> &Stamp {
+        &self.stamp
     }
 }
 
@@ -163,7 +199,9 @@ mod tests {
     #[test]
     fn cache_renders_now() {
         let c = DateCache::new();
-        assert!(c.get().ends_with(b" GMT"));
-        assert_eq!(c.get()[3], b',');
+        assert!(c.get().date().ends_with(b" GMT"));
+        assert_eq!(c.get().date()[3], b',');
+        assert!(c.get().ok_head().starts_with(b"HTTP/1.1 200 OK\r\nDate: "));
+        assert!(c.get().ok_head().ends_with(b" GMT\r\nContent-Length: "));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::io::{self, IoSlice, Write};
 
-use super::date::DATE_LEN;
+use super::date::Stamp;
 use super::response::{BodySource, FileBody, Response};
 use super::status::StatusCode;
 use crate::sys::AlignedBuf;
@@ -151,7 +151,7 @@ impl Outgoing {
         pool: &mut impl BufSource,
         res: &mut Response<'_>,
         meta: &ResponseMeta,
-        date: &[u8; DATE_LEN],
+        stamp: &Stamp,
     ) {
         debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
         let status = res.get_status();
@@ -180,7 +180,7 @@ impl Outgoing {
             _ => &mut buf[self.end..],
         };
         let mut w = HeadWriter { out, pos: 0 };
-        write_head(&mut w, res, body_len, meta, date);
+        write_head(&mut w, res, body_len, meta, stamp);
         if send_body && (copy_body || in_heap) {
             w.put(body);
         }
@@ -212,14 +212,14 @@ impl Outgoing {
     }
 
     /// Queues a server-generated, bodiless response that ends the connection.
-    pub fn push_error(&mut self, pool: &mut impl BufSource, res: &mut Response<'_>, date: &[u8; DATE_LEN]) {
+    pub fn push_error(&mut self, pool: &mut impl BufSource, res: &mut Response<'_>, stamp: &Stamp) {
         let meta = ResponseMeta {
             keep_alive: false,
             confirm_keep_alive: false,
             keep_alive_secs: 0,
             head_only: false,
         };
-        self.push(pool, res, &meta, date);
+        self.push(pool, res, &meta, stamp);
     }
 
     /// Writes as much as `w` takes, until all is sent or `w` would block.
@@ -351,22 +351,24 @@ impl HeadWriter<'_> {
     }
 }
 
-fn write_head(
-    w: &mut HeadWriter<'_>,
-    res: &Response<'_>,
-    body_len: u64,
-    meta: &ResponseMeta,
-    date: &[u8; DATE_LEN],
-) {
+fn write_head(w: &mut HeadWriter<'_>, res: &Response<'_>, body_len: u64, meta: &ResponseMeta, stamp: &Stamp) {
     let status = res.get_status();
-    write_status_line(w, status);
-    w.put(b"Date: ");
-    w.put(date);
-    w.put(b"\r\n");
-    if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
-        w.put(b"Content-Length: ");
+    if status == StatusCode::OK {
+        // The commonest head: status line, Date and the Content-Length
+        // name in one copy.
+        w.put(stamp.ok_head());
         w.put_u64(body_len);
         w.put(b"\r\n");
+    } else {
+        write_status_line(w, status);
+        w.put(b"Date: ");
+        w.put(stamp.date());
+        w.put(b"\r\n");
+        if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
+            w.put(b"Content-Length: ");
+            w.put_u64(body_len);
+            w.put(b"\r\n");
+        }
     }
     if status == StatusCode::SWITCHING_PROTOCOLS {
         // Only a committed WebSocket upgrade is answered `101`.
@@ -452,7 +454,7 @@ mod tests {
         }
     }
 
-    const DATE: &[u8; DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+    const DATE: &[u8; crate::http::date::DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
     const KA: ResponseMeta =
         ResponseMeta { keep_alive: true, confirm_keep_alive: false, keep_alive_secs: 5, head_only: false };
 
@@ -468,7 +470,7 @@ mod tests {
         let mut res = Response::new(&mut s);
         res.header("Content-Type", "text/plain").body(b"hi");
         let mut out = Outgoing::new();
-        out.push(&mut Pool(4096), &mut res, &KA, DATE);
+        out.push(&mut Pool(4096), &mut res, &KA, &Stamp::new(*DATE));
         assert_eq!(
             drain(&mut out, 1 << 20),
             b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nhi"
@@ -483,7 +485,7 @@ mod tests {
         res.status(StatusCode::NOT_FOUND).body_static(b"gone");
         let mut out = Outgoing::new();
         let meta = ResponseMeta { head_only: true, keep_alive: false, ..KA };
-        out.push(&mut Pool(4096), &mut res, &meta, DATE);
+        out.push(&mut Pool(4096), &mut res, &meta, &Stamp::new(*DATE));
         let sent = drain(&mut out, 7);
         assert!(sent.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
         assert!(sent.ends_with(b"Content-Length: 4\r\nConnection: close\r\n\r\n"));
@@ -496,7 +498,7 @@ mod tests {
         res.status(StatusCode::NO_CONTENT).body(b"ignored");
         let mut out = Outgoing::new();
         let meta = ResponseMeta { confirm_keep_alive: true, ..KA };
-        out.push(&mut Pool(4096), &mut res, &meta, DATE);
+        out.push(&mut Pool(4096), &mut res, &meta, &Stamp::new(*DATE));
         let sent = String::from_utf8(drain(&mut out, 3)).unwrap();
         assert!(!sent.contains("Content-Length"), "{sent}");
         assert!(sent.ends_with("Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n"), "{sent}");
@@ -514,7 +516,7 @@ mod tests {
                 res.body_static(&BIG);
             }
             let mut out = Outgoing::new();
-            out.push(&mut Pool(4096), &mut res, &KA, DATE);
+            out.push(&mut Pool(4096), &mut res, &KA, &Stamp::new(*DATE));
             let sent = drain(&mut out, 777);
             let body_at = sent.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
             assert!(sent[..body_at].ends_with(b"Content-Length: 100000\r\n\r\n"));
@@ -532,7 +534,7 @@ mod tests {
         let mut res = Response::new(&mut s);
         res.body_file(std::fs::File::open(&path).unwrap(), 1000, 40_000);
         let mut out = Outgoing::new();
-        out.push(&mut Pool(4096), &mut res, &KA, DATE);
+        out.push(&mut Pool(4096), &mut res, &KA, &Stamp::new(*DATE));
         let sent = drain(&mut out, 999);
         let body_at = sent.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         assert!(sent[..body_at].ends_with(b"Content-Length: 40000\r\n\r\n"));
@@ -542,7 +544,7 @@ mod tests {
         let mut res = Response::new(&mut s);
         res.body_file(std::fs::File::open(&path).unwrap(), 49_000, 5_000);
         let mut out = Outgoing::new();
-        out.push(&mut Pool(4096), &mut res, &KA, DATE);
+        out.push(&mut Pool(4096), &mut res, &KA, &Stamp::new(*DATE));
         let mut t = Trickle { out: Vec::new(), chunk: 1 << 20, calls: 0 };
         let err = loop {
             match out.flush(&mut t) {
@@ -564,7 +566,7 @@ mod tests {
             let mut res = Response::new(&mut s);
             res.body(&[b'a' + i]);
             assert!(out.can_queue() && out.fits(&res));
-            out.push(&mut pool, &mut res, &KA, DATE);
+            out.push(&mut pool, &mut res, &KA, &Stamp::new(*DATE));
         }
         let sent = drain(&mut out, 50);
         let text = String::from_utf8(sent).unwrap();
