@@ -266,6 +266,10 @@ impl Outgoing {
             };
             progressed = true;
             self.advance(n);
+            if self.start == self.end && matches!(self.tail, Tail::None) {
+                // All sent: no second trip round the loop to find that out.
+                return Ok(Flushed::All);
+            }
         }
     }
 

@@ -37,6 +37,11 @@ pub struct Timers {
     heads: [u32; KINDS],
     tails: [u32; KINDS],
     durations: [Duration; KINDS],
+    /// `since + durations[k]` for the last `since` armed with: a turn of
+    /// the worker arms many timers with the same `now`, so each deadline
+    /// is added up once per turn, not once per timer.
+    since: Instant,
+    deadlines: [Instant; KINDS],
     links: Vec<Link>,
 }
 
@@ -45,7 +50,15 @@ impl Timers {
     /// `TimerKind as usize`).
     pub fn new(capacity: usize, durations: [Duration; KINDS]) -> Self {
         let unarmed = Link { prev: NIL, next: NIL, deadline: Instant::now(), kind: None };
-        Timers { heads: [NIL; KINDS], tails: [NIL; KINDS], durations, links: vec![unarmed; capacity] }
+        let since = unarmed.deadline;
+        Timers {
+            heads: [NIL; KINDS],
+            tails: [NIL; KINDS],
+            durations,
+            since,
+            deadlines: durations.map(|d| since + d),
+            links: vec![unarmed; capacity],
+        }
     }
 
     /// The kind `key` is armed with, if any.
@@ -56,9 +69,13 @@ impl Timers {
     /// (Re)arms `key` to fire `kind`'s duration after `now`.
     pub fn arm(&mut self, key: usize, kind: TimerKind, now: Instant) {
         self.disarm(key);
+        if now != self.since {
+            self.since = now;
+            self.deadlines = self.durations.map(|d| now + d);
+        }
         let k = kind as usize;
         let tail = self.tails[k];
-        self.links[key] = Link { prev: tail, next: NIL, deadline: now + self.durations[k], kind: Some(kind) };
+        self.links[key] = Link { prev: tail, next: NIL, deadline: self.deadlines[k], kind: Some(kind) };
         match tail {
             NIL => self.heads[k] = key as u32,
             t => self.links[t as usize].next = key as u32,
