@@ -20,6 +20,8 @@ Keep-Alive: 115\r\n\
 Connection: keep-alive\r\n\
 Cookie: wp_ozh_wsa_visits=2; wp_ozh_wsa_visit_lasttime=xxxxxxxxxx; __utma=xxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.x; __utmz=xxxxxxxxx.xxxxxxxxxx.x.x.utmccn=(referral)|utmcsr=reader.livedoor.com|utmcct=/reader/|utmcmd=referral\r\n\r\n";
 
+/// The whole head path (lexing, framing, a header lookup), and beside it
+/// `httparse` lexing the same bytes, which `src/http/parse.rs` replaced.
 fn head_parser(c: &mut Criterion) {
     let mut group = c.benchmark_group("head");
     for (name, raw) in [("small", SMALL), ("browser", BROWSER)] {
@@ -29,6 +31,14 @@ fn head_parser(c: &mut Criterion) {
                 let mut slots = header_slots();
                 let req = parse_request(black_box(raw), &mut slots);
                 black_box(req.headers().get("connection"));
+            })
+        });
+        group.bench_function(format!("{name}/httparse_lex_only"), |b| {
+            b.iter(|| {
+                let mut slots = header_slots();
+                let mut req = httparse::Request::new(&mut []);
+                black_box(req.parse_with_uninit_headers(black_box(raw), &mut slots[..64]).is_ok());
+                black_box(req.headers.len());
             })
         });
     }

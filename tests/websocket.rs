@@ -1261,6 +1261,14 @@ fn frames_to_a_connection_keep_their_order_across_hooks() {
     let mut staller = Raw::open(&server);
     let mut a = Raw::open(&server);
     let mut b = Raw::open(&server);
+    // A round trip each first: the 101 goes out before the hand-off, so
+    // only an answer shows the WebSocket thread polls a connection. (Else
+    // `a` and `b` could still wait in its inbox through the sleep, and be
+    // registered, and so read, in either order.)
+    for raw in [&mut staller, &mut a, &mut b] {
+        raw.send(&masked(0x81, b"ready"));
+        raw.expect(0x1, b"ready");
+    }
     staller.send(&masked(0x81, b"sleep"));
     std::thread::sleep(Duration::from_millis(50));
     // Both arrive while the thread sleeps, so one poll returns them.

@@ -168,7 +168,9 @@ pub fn lex<'s, 'b>(
     const HTTP_1: u64 = u64::from_le_bytes(*b"HTTP/1.\0");
     let version = buf.get(i..i + 8).map(|v| u64::from_le_bytes(v.try_into().expect("8 bytes")));
     let minor = match version {
-        Some(v) if v & 0x00ff_ffff_ffff_ffff == HTTP_1 && matches!(v >> 56, 0x30 | 0x31) => (v >> 56) as u8 - b'0',
+        Some(v) if v & 0x00ff_ffff_ffff_ffff == HTTP_1 && matches!(v >> 56, 0x30 | 0x31) => {
+            (v >> 56) as u8 - b'0'
+        }
         Some(_) => return Err(LexError::Version),
         // Short: refuse now unless it can still become a version.
         None if b"HTTP/1.".starts_with(&buf[i..]) => return Ok(None),
