@@ -244,25 +244,35 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Takes a new connection into the slab and the poll (or answers 503).
+    ///
+    /// It is driven once first: a client usually sends its request right
+    /// behind the handshake, so it is often there already. A connection
+    /// served and closed at once (`Connection: close`) then never costs an
+    /// `epoll_ctl`. Registering afterwards loses no wake-up: edge-triggered
+    /// registration reports what is ready at that moment.
     fn register(&mut self, stream: mio::net::TcpStream, peer: std::net::SocketAddr) {
-        match self.conns.insert(Conn::new(stream, peer)) {
-            Ok(key) => {
-                let conn = self.conns.get_mut(key).expect("just inserted");
-                let registered = self.poll.registry().register(
-                    conn.stream_mut(),
-                    Token(key),
-                    Interest::READABLE | Interest::WRITABLE,
-                );
-                if let Err(e) = registered {
-                    crate::logging::log_error!("cannot register a connection: {e}");
-                    self.conns.remove(key);
-                } else {
-                    // Until the first request, the idle timer bounds
-                    // connections that never send anything.
-                    self.ctx.timers.arm(key, TimerKind::Idle, self.ctx.now);
-                }
-            }
-            Err(mut conn) => conn::refuse_overload(conn.stream_mut()),
+        let key = match self.conns.insert(Conn::new(stream, peer)) {
+            Ok(key) => key,
+            Err(mut conn) => return conn::refuse_overload(conn.stream_mut()),
+        };
+        let conn = self.conns.get_mut(key).expect("just inserted");
+        let verdict = conn.drive(key, &mut self.ctx, false);
+        if verdict == Verdict::Close {
+            return self.close(key);
+        }
+        let conn = self.conns.get_mut(key).expect("still there");
+        let registered = self.poll.registry().register(
+            conn.stream_mut(),
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = registered {
+            crate::logging::log_error!("cannot register a connection: {e}");
+            return self.close(key);
+        }
+        if verdict == Verdict::Upgrade {
+            // Handed over from the poll it was just added to.
+            self.upgrade(key);
         }
     }
 
