@@ -14,7 +14,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use peregrine::{Config, DirServer, Method, Request, Response};
+use peregrine::{Config, DirServer, Field, Method, Request, Response};
 
 mod support;
 use support::TestServer;
@@ -45,7 +45,14 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
             res.header("Content-Type", "text/plain").body_file(file, 0, len);
         }
         "/static" => {
-            res.header("Content-Type", "text/plain").body_static(b"static-body");
+            // A field checked at compile time, one joined and one in pieces.
+            const SERVER: Field = Field::new("Server", "peregrine");
+            const LONG: Field = Field::new(
+                "X-Long",
+                "a value longer than what a Field keeps joined, so it is copied in four pieces: \
+                 0123456789abcdef0123456789abcdef0123456789abcdef",
+            );
+            res.header("Content-Type", "text/plain").field(&SERVER).field(&LONG).body_static(b"static-body");
         }
         "/copy" => {
             let q = req.query();
