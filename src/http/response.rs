@@ -213,7 +213,9 @@ impl<'w> Response<'w> {
     ///
     /// A name that is not an HTTP token, or a value holding CR, LF or NUL
     /// (which would let a value forge headers), makes the server answer
-    /// `500` instead of this response.
+    /// `500` instead of this response. A field known in advance is better
+    /// made once as a [`Field`] (checked at compile time) and added with
+    /// [`field`](Response::field).
     // Inlined so that a constant name and value are checked at compile time.
     #[inline]
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
