@@ -8,6 +8,7 @@ pub mod query;
 pub mod request;
 pub mod response;
 pub mod status;
+pub(crate) mod swar;
 pub mod write;
 
 /// The value of one hexadecimal digit.

@@ -10,6 +10,7 @@ use std::mem::MaybeUninit;
 
 use httparse::Header;
 
+use super::swar;
 use crate::sys::{AsciiSet, Filling};
 
 /// Why a head could not be lexed.
@@ -75,23 +76,6 @@ static TARGET: Class = class(&[(b'!', 0x7e), (0x80, 0xff)]);
 /// Bytes of a field value: HTAB, SP, visible ASCII, obs-text.
 static VALUE: Class = class(&[(b'\t', b'\t'), (b' ', 0x7e), (0x80, 0xff)]);
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// Flags (bit 7 of) the bytes of `w` below `n` (n ≤ 128). The lowest flag
-/// always marks a true one; flags above it may be false (borrows).
-#[inline(always)]
-fn below(w: u64, n: u8) -> u64 {
-    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
-}
-
-/// Flags the bytes of `w` equal to DEL, with the same caveat.
-#[inline(always)]
-fn del(w: u64) -> u64 {
-    let x = w ^ (ONES * 0x7f);
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
 /// Index of the first byte at or after `i` outside `class` (or the end),
 /// for a class that holds every byte `stops` does not flag: eight bytes
 /// per step until a flagged one, which `class` then decides.
@@ -99,9 +83,9 @@ fn del(w: u64) -> u64 {
 fn scan_words(buf: &[u8], mut i: usize, class: &Class, stops: impl Fn(u64) -> u64) -> usize {
     loop {
         while let Some(word) = buf.get(i..i + 8) {
-            let flags = stops(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+            let flags = stops(swar::word(word));
             if flags != 0 {
-                i += (flags.trailing_zeros() / 8) as usize;
+                i += swar::first(flags);
                 break;
             }
             i += 8;
@@ -154,7 +138,7 @@ pub fn lex<'s, 'b>(
     }
     i += 1;
     let start = i;
-    i = scan_words(buf, i, &TARGET, |w| below(w, b'!') | del(w));
+    i = scan_words(buf, i, &TARGET, |w| swar::below(w, b'!') | swar::equal(w, 0x7f));
     if *need!(buf.get(i)) != b' ' || i == start {
         return Err(LexError::Malformed);
     }
@@ -194,7 +178,7 @@ pub fn lex<'s, 'b>(
             i += 1;
         }
         let value_start = i;
-        i = scan_words(buf, i, &VALUE, |w| below(w, b' ') | del(w));
+        i = scan_words(buf, i, &VALUE, |w| swar::below(w, b' ') | swar::equal(w, 0x7f));
         let mut value_end = i;
         i = need!(newline(buf, i)?);
         while value_end > value_start && matches!(buf[value_end - 1], b' ' | b'\t') {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::query::{Decoded, Query};
+use super::swar;
 
 /// The request method. Methods this enum does not name are kept verbatim in
 /// [`Method::Other`].
@@ -258,22 +259,16 @@ impl fmt::Debug for Request<'_> {
 /// bytes per step (paths are short, and `str::find`'s `memchr` set-up
 /// costs more than the whole scan).
 fn query_mark(origin: &str) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let bytes = origin.as_bytes();
     let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let x = u64::from_le_bytes(word.try_into().expect("8 bytes")) ^ (ONES * u64::from(b'?'));
-        // A byte is flagged if it is `?`, or (through a borrow) sits above
-        // one that is; so the lowest flag marks the first `?`.
-        let flags = x.wrapping_sub(ONES) & !x & HIGHS;
+    for (n, word) in (&mut words).enumerate() {
+        let flags = swar::equal(swar::word(word), b'?');
         if flags != 0 {
-            return at + (flags.trailing_zeros() / 8) as usize;
+            return n * 8 + swar::first(flags);
         }
-        at += 8;
     }
-    words.remainder().iter().position(|&b| b == b'?').map_or(bytes.len(), |i| at + i)
+    let done = bytes.len() - words.remainder().len();
+    words.remainder().iter().position(|&b| b == b'?').map_or(bytes.len(), |i| done + i)
 }
 
 fn origin_form(target: &str) -> &str {

@@ -7,6 +7,7 @@ use std::io;
 
 use super::parse::TCHAR;
 use super::status::StatusCode;
+use super::swar;
 use crate::ws::Ticket;
 
 /// A header field checked once, when it is made. Made in a `const`, it is
@@ -495,28 +496,15 @@ const fn const_eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A value without CR, LF or NUL, so it cannot end its line early.
-///
-/// Eight bytes at a time: a word holds a zero byte exactly when
-/// `(w - 0x01..01) & !w & 0x80..80` is non-zero, and `w ^ (c * 0x01..01)`
-/// turns each byte equal to `c` into a zero.
 #[inline]
 fn is_safe_value(value: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    fn has_zero(w: u64) -> u64 {
-        w.wrapping_sub(ONES) & !w & HIGHS
-    }
-    fn bad(w: u64) -> u64 {
-        has_zero(w) | has_zero(w ^ (ONES * u64::from(b'\r'))) | has_zero(w ^ (ONES * u64::from(b'\n')))
-    }
-    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
     if value.len() < 8 {
         return !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
     }
-    let chunks = value.chunks_exact(8);
+    let bad = |w| swar::equal(w, b'\r') | swar::equal(w, b'\n') | swar::equal(w, 0);
     // The last eight bytes cover the remainder (overlapping is harmless).
-    let last = word(&value[value.len() - 8..]);
-    chunks.fold(bad(last), |found, c| found | bad(word(c))) == 0
+    let last = bad(swar::word(&value[value.len() - 8..]));
+    value.chunks_exact(8).fold(last, |found, c| found | bad(swar::word(c))) == 0
 }
 
 /// Whether a `Connection` value lists `close`.
