@@ -1,8 +1,10 @@
 //! The request-head lexer: request line and header fields (RFC 9112 §3,
 //! §5) in one forward pass over byte-class tables, into header slots the
 //! caller owns. It accepts exactly what `httparse` accepts, which a
-//! differential test checks, at a fraction of the instructions: no UTF-8
-//! decoding of ASCII, no dispatch per field, no second look at a byte.
+//! differential test checks, in fewer instructions on the short heads
+//! that dominate: no UTF-8 decoding of ASCII, no dispatch per field, no
+//! second look at a byte. (On long values `httparse`'s AVX2 scan, 32 bytes
+//! a step, beats the eight-byte steps here; see `benches/http.rs`.)
 //!
 //! What the fields mean (framing, keep-alive) is decided in `head`.
 
