@@ -2,9 +2,9 @@
 //! re-run with `PEREGRINE_SIGNAL_CHILD` set), since the signals end the
 //! whole process.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use peregrine::{Config, Request, Response, Server};
@@ -38,23 +38,7 @@ fn child_server() {
 
 /// Starts this test (by name) in a child process as the server.
 fn spawn_child(test: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("child ended before printing its address").unwrap();
-        // libtest prints the test's name on the same line.
-        if let Some(at) = line.find("ADDR=") {
-            break line[at + 5..].trim().parse().unwrap();
-        }
-    };
-    // Keep draining the child's output so it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    support::spawn_test_child(test, CHILD_ENV)
 }
 
 fn signal(child: &Child, sig: &str) {

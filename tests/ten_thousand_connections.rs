@@ -10,9 +10,9 @@
 //! processes raise their soft limit to what they need; where the hard limit
 //! is too low, the test prints `SKIPPED` and why, and passes.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use peregrine::{Config, Request, Response, Server};
@@ -97,24 +97,8 @@ impl ChildServer {
 }
 
 fn spawn_child(test: &str) -> (ChildServer, SocketAddr) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let child = ChildServer(child);
-    let addr = loop {
-        let line = lines.next().expect("child ended before printing its address").unwrap();
-        // libtest prints the test's name on the same line.
-        if let Some(at) = line.find("ADDR=") {
-            break line[at + 5..].trim().parse().unwrap();
-        }
-    };
-    // Keep draining the child's output so it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    let (child, addr) = support::spawn_test_child(test, CHILD_ENV);
+    (ChildServer(child), addr)
 }
 
 fn connect(addr: SocketAddr, i: usize) -> TcpStream {

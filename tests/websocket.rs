@@ -153,20 +153,8 @@ const MASK: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
 /// A client frame: first byte `b0` (FIN, RSV, opcode), masked `payload`,
 /// in the shortest length encoding.
 fn masked(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![b0];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n <= 0xFFFF => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&MASK);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    let mut f = Vec::new();
+    support::masked_frame(&mut f, b0, payload, MASK);
     f
 }
 

@@ -73,21 +73,7 @@ struct Step {
 /// Appends a masked client frame; `first` holds FIN and the opcode. The
 /// mask varies with `seed` so every byte position meets every key byte.
 fn frame(out: &mut Vec<u8>, first: u8, payload: &[u8], seed: u32) {
-    let mask = seed.wrapping_mul(0x9E37_79B9).to_be_bytes();
-    out.push(first);
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= 0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    support::masked_frame(out, first, payload, seed.wrapping_mul(0x9E37_79B9).to_be_bytes());
 }
 
 /// Text of exactly `len` bytes mixing one-, two- and three-byte characters.

@@ -224,3 +224,52 @@ pub const CHROMIUM_FLAGS: [&str; 8] = [
     "--disable-quic",
     "--no-first-run",
 ];
+
+/// Starts this test binary's test `test` in a child process with `env` set
+/// (the test then runs a server instead), and returns the child and the
+/// address it printed as `ADDR=…`. The child's output is drained from then
+/// on, so it never blocks on a full pipe; a child that ends without an
+/// address is reaped and the test fails.
+pub fn spawn_test_child(test: &str, env: &str) -> (std::process::Child, SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env, "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // libtest prints the test's name on the same line.
+    let addr = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        let at = line.find("ADDR=")?;
+        line[at + 5..].trim().parse().ok()
+    });
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("child ended before printing its address");
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// A client frame into `out`: first byte `first` (FIN, RSV, opcode), then
+/// `payload` masked with `mask`, in the shortest length encoding. Written
+/// here by hand, independent of the server's codec.
+pub fn masked_frame(out: &mut Vec<u8>, first: u8, payload: &[u8], mask: [u8; 4]) {
+    out.push(first);
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+}
