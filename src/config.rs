@@ -29,6 +29,7 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB (also the largest request head) |
 /// | [`write_buffer_size`](Config::write_buffer_size) | 16 KiB |
 /// | [`max_headers`](Config::max_headers) | 64 |
+/// | [`bare_lf`](Config::bare_lf) | off (CRLF only) |
 /// | [`max_body_size`](Config::max_body_size) | 1 MiB |
 /// | [`keep_alive_timeout`](Config::keep_alive_timeout) | 15 s |
 /// | [`request_timeout`](Config::request_timeout) | 10 s |
@@ -59,6 +60,7 @@ pub struct Config {
     pub(crate) read_buffer_size: usize,
     pub(crate) write_buffer_size: usize,
     pub(crate) max_headers: usize,
+    pub(crate) bare_lf: bool,
     pub(crate) max_body_size: usize,
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) request_timeout: Duration,
@@ -83,6 +85,7 @@ impl Default for Config {
             read_buffer_size: 8 * 1024,
             write_buffer_size: 16 * 1024,
             max_headers: 64,
+            bare_lf: false,
             max_body_size: 1 << 20,
             keep_alive_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(10),
@@ -192,6 +195,19 @@ impl Config {
         self
     }
 
+    /// Whether a lone LF ends a line of a request head (default off).
+    ///
+    /// RFC 9112 §2.2 lets a server accept it, but off, a head with a bare
+    /// LF is answered `400` and the connection closed: behind a front
+    /// proxy that reads `X: a\nTransfer-Encoding: chunked` as one field,
+    /// the two would disagree on where a request ends (request smuggling).
+    /// Turn it on only for clients that need it, with no such proxy in
+    /// front. Chunked framing always requires CRLF.
+    pub fn bare_lf(mut self, accept: bool) -> Self {
+        self.bare_lf = accept;
+        self
+    }
+
     /// Largest request body accepted (default 1 MiB), Content-Length or
     /// chunked. A larger declared length is answered `413` before any of
     /// the body is read; a chunked body that grows past it gets `413` too.
@@ -274,6 +290,11 @@ impl Config {
     /// The configured number of workers.
     pub fn get_workers(&self) -> usize {
         self.workers
+    }
+
+    /// How request heads are read.
+    pub(crate) fn head_rules(&self) -> crate::http::head::Rules {
+        crate::http::head::Rules { max_headers: self.max_headers, bare_lf: self.bare_lf }
     }
 
     /// Connections one worker holds at most.

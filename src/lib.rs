@@ -126,16 +126,24 @@ pub use shutdown::ShutdownHandle;
 pub mod __private {
     use crate::http::head;
     pub use crate::http::head::{header_slots, HeaderSlots};
+    use crate::http::target::HostMemo;
     /// The WebSocket frame codec, for benches.
     pub use crate::ws::frame::{encode_head, parse_head, unmask, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
 
     /// Fuzzing oracle: parses `data` as a request head at once and as two
     /// pieces (scanning for the end only in the new bytes, as a
-    /// connection does) and panics if the two disagree.
+    /// connection does), with and without bare LFs accepted, and panics if
+    /// the two disagree.
     pub fn check_head_parser(data: &[u8]) {
-        let data = &data[head::leading_empty_lines(data)..];
+        for bare_lf in [false, true] {
+            check_head_split(data, head::Rules { max_headers: crate::MAX_HEADERS_LIMIT, bare_lf });
+        }
+    }
+
+    fn check_head_split(data: &[u8], rules: head::Rules) {
+        let data = &data[head::leading_empty_lines(data, rules.bare_lf)..];
         let mut slots = header_slots();
-        let whole = head::parse(data, &mut slots, crate::MAX_HEADERS_LIMIT).map(|h| h.map(|h| h.len));
+        let whole = head::parse(data, &mut slots, rules, &mut HostMemo::new()).map(|h| h.map(|h| h.len));
         let split = data.len() / 2;
         let incremental = match head::find_end(&data[..split], 0) {
             Some(_) => return, // ends in the first half: nothing incremental to compare
@@ -146,7 +154,7 @@ pub mod __private {
         }
         if let Some(end) = incremental {
             let mut slots = header_slots();
-            let again = head::parse(&data[..end], &mut slots, crate::MAX_HEADERS_LIMIT);
+            let again = head::parse(&data[..end], &mut slots, rules, &mut HostMemo::new());
             assert_eq!(again.is_ok(), whole.is_ok(), "parse result depends on trailing bytes");
         }
     }
@@ -220,7 +228,8 @@ pub mod __private {
     /// # Panics
     /// If `raw` is not a complete, valid request.
     pub fn parse_request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> crate::Request<'b> {
-        let head = crate::http::head::parse(raw, slots, crate::MAX_HEADERS_LIMIT)
+        let rules = head::Rules { max_headers: crate::MAX_HEADERS_LIMIT, bare_lf: false };
+        let head = head::parse(raw, slots, rules, &mut HostMemo::new())
             .expect("invalid request")
             .expect("incomplete request");
         let body_end = head.len + head.content_length as usize;

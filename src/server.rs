@@ -67,7 +67,13 @@ impl<H: Handler> Server<H> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(setup("create a worker's poll"))?;
+        let mut workers = workers;
         let inboxes: Vec<_> = workers.iter().map(Worker::handoff).collect();
+        if config.accept_threads == 0 {
+            for worker in &mut workers {
+                worker.set_peers(inboxes.clone());
+            }
+        }
         let mut acceptors = Vec::with_capacity(config.accept_threads);
         for (i, listener) in shared_listener.iter().cycle().take(config.accept_threads).enumerate() {
             let listener = listener.try_clone().map_err(setup("duplicate the listening socket"))?;

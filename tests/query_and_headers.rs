@@ -148,3 +148,44 @@ fn date_header_is_an_imf_fixdate_close_to_now() {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
     assert!((at - now).abs() <= 60, "Date {date:?} is {} s away from now", at - now);
 }
+
+#[test]
+fn decoded_paths_keep_encoded_separators_and_nul_encoded() {
+    // A handler routing on the decoded path must not see `/admin%2Fx` as
+    // `/admin/x`, nor a NUL it could pass to the file system.
+    let server = TestServer::with(report);
+    for (target, decoded) in [
+        ("/admin%2Fx", "/admin%2Fx"),
+        ("/admin%2fx", "/admin%2fx"),
+        ("/a%00b", "/a%00b"),
+        ("/a%5Cb", "/a%5Cb"),
+        ("/a%252Fb", "/a%252Fb"),
+        ("/caf%C3%A9/%41", "/café/A"),
+    ] {
+        let res = request(&server, format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        let seen = lines(&res.body);
+        assert!(seen.contains(&format!("path_decoded={decoded}")), "{target}: {seen:?}");
+    }
+}
+
+/// Reports `req.host()`.
+fn host(req: &Request<'_>, res: &mut Response<'_>) {
+    let _ = write!(res, "{}", req.host().unwrap_or("<none>"));
+}
+
+#[test]
+fn host_is_the_absolute_targets_authority_else_the_host_field() {
+    let server = TestServer::with(host);
+    for (raw, want) in [
+        ("GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", "example.com:8080"),
+        ("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", "[::1]:80"),
+        ("GET / HTTP/1.1\r\nHost:\r\n\r\n", ""),
+        ("GET http://a.example/x HTTP/1.1\r\nHost: b.example\r\n\r\n", "a.example"),
+        ("GET https://A.example:8443?q HTTP/1.1\r\nHost: b.example\r\n\r\n", "A.example:8443"),
+        ("GET / HTTP/1.0\r\n\r\n", "<none>"),
+    ] {
+        let res = request(&server, raw.as_bytes());
+        assert_eq!(res.status, 200, "{raw:?}");
+        assert_eq!(String::from_utf8_lossy(&res.body), want, "{raw:?}");
+    }
+}

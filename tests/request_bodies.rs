@@ -155,3 +155,36 @@ fn eight_mib_upload_is_echoed_byte_for_byte() {
     assert_eq!(res.status, 200);
     assert!(res.body == body, "8 MiB body differs");
 }
+
+#[test]
+fn a_head_that_fills_the_read_buffer_still_takes_a_body() {
+    // Regression: the head stayed at the front of the read buffer while
+    // the body arrived, so a head of exactly the buffer's size left no
+    // room to read and was answered 431 (and a head of nearly that size
+    // left a few bytes per read).
+    let server = TestServer::start(Config::new().workers(1).read_buffer_size(4096), echo);
+    let body = pattern(100_000);
+    for head_size in [4096, 4095, 4000, 2048] {
+        let start = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nX-Pad: ";
+        let pad = head_size - start.len() - 4;
+        let mut raw = format!("{start}{}\r\n\r\n", "p".repeat(pad)).into_bytes();
+        assert_eq!(raw.len(), head_size);
+        raw.extend_from_slice(&body);
+        let mut s = server.connect();
+        let res = roundtrip(&mut s, &raw);
+        assert_eq!(res.status, 200, "head of {head_size} bytes");
+        assert!(res.body == body, "head of {head_size} bytes: body differs");
+        // Chunked too, with the next request pipelined behind the body.
+        let start = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nX-Pad: ";
+        let pad = head_size - start.len() - 4;
+        let mut raw = format!("{start}{}\r\n\r\n", "p".repeat(pad)).into_bytes();
+        raw.extend_from_slice(&chunked(&body, 3000));
+        raw.extend_from_slice(b"GET /ignore HTTP/1.1\r\nHost: x\r\n\r\n");
+        s.write_all(&raw).unwrap();
+        let mut buf = Vec::new();
+        let res = read_response(&mut s, &mut buf, false);
+        assert_eq!(res.status, 200, "chunked, head of {head_size} bytes");
+        assert!(res.body == body, "chunked, head of {head_size} bytes: body differs");
+        assert_eq!(read_response(&mut s, &mut buf, false).body, b"ignored");
+    }
+}

@@ -115,3 +115,93 @@ fn conflicting_or_malformed_content_length_is_400() {
     refused(&server, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn invalid_host_values_are_400() {
+    let (server, calls) = counting();
+    for host in
+        ["a b", "<script>", "[::1", "example.com:abc", "a@b", "a/b", "[::1]x", "example.com:80:80", "[vz.x]"]
+    {
+        let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        refused(&server, raw.as_bytes(), 400);
+        let raw = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
+        refused(&server, raw.as_bytes(), 400);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    for host in [
+        "example.com",
+        "example.com:8080",
+        "127.0.0.1:3000",
+        "[::1]",
+        "[2001:db8::1]:443",
+        "",
+        "xn--d1acufc.xn--p1ai",
+    ] {
+        let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(support::request(&server, raw.as_bytes()).status, 200, "{host:?}");
+    }
+}
+
+#[test]
+fn absolute_form_needs_an_http_uri_with_a_host() {
+    let (server, calls) = counting();
+    for target in ["http:///x", "http://u@h/x", "ftp://h/x", "http://a<b/", "example.com:80", "foo"] {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+        refused(&server, raw.as_bytes(), 400);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let res = support::request(&server, b"GET http://h/abs?x HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!((res.status, res.body.as_slice()), (200, &b"/abs"[..]));
+}
+
+#[test]
+fn the_asterisk_form_is_for_options_only() {
+    let (server, calls) = counting();
+    for method in ["GET", "HEAD", "POST", "DELETE"] {
+        refused(&server, format!("{method} * HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes(), 400);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let res = support::request(&server, b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!((res.status, res.body.as_slice()), (200, &b"*"[..]));
+}
+
+#[test]
+fn chunked_that_is_not_the_final_coding_is_400() {
+    let (server, calls) = counting();
+    refused(&server, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400);
+    refused(&server, b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn bare_lf_in_a_head_is_400_unless_allowed() {
+    // Behind a proxy that reads a bare LF as part of a value, the second
+    // line would be hidden from it: a smuggling shape.
+    let smuggle = b"GET / HTTP/1.1\r\nHost: a\r\nX: a\nTransfer-Encoding: chunked\r\n\r\n";
+    let heads: [&[u8]; 4] = [
+        smuggle,
+        b"GET /lf HTTP/1.1\nHost: a\n\n",
+        b"GET /lf HTTP/1.1\r\nHost: a\r\n\n",
+        b"\nGET /lf HTTP/1.1\r\nHost: a\r\n\r\n",
+    ];
+    let (server, calls) = counting();
+    for raw in heads {
+        refused(&server, raw, 400);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let lenient = TestServer::start(
+        peregrine::Config::new().workers(1).bare_lf(true),
+        |req: &Request<'_>, res: &mut Response<'_>| {
+            res.body(req.path().as_bytes());
+        },
+    );
+    for raw in &heads[1..] {
+        let res = support::request(&lenient, raw);
+        assert_eq!(
+            (res.status, res.body.as_slice()),
+            (200, &b"/lf"[..]),
+            "{:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+}

@@ -32,6 +32,8 @@ struct Log {
     opened: Mutex<Vec<WebSocket>>,
     /// `(client address, code)` for every `ws_close`.
     closed: Mutex<Vec<(SocketAddr, CloseCode)>>,
+    /// `(client address, thread name)` for every `ws_open`.
+    threads: Mutex<Vec<(SocketAddr, String)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -51,6 +53,13 @@ impl Log {
         let codes = self.codes(peer);
         assert_eq!(codes.len(), 1, "ws_close ran more than once for {peer}: {codes:?}");
         codes[0]
+    }
+
+    /// The WebSocket thread that opened the client at `peer`, waiting for it.
+    fn thread(&self, peer: SocketAddr) -> String {
+        let find = || lock(&self.threads).iter().find(|(p, _)| *p == peer).map(|(_, t)| t.clone());
+        assert!(eventually(|| find().is_some()), "ws_open never ran for {peer}");
+        find().unwrap()
     }
 
     /// The handle `ws_open` got for the client at `peer`, waiting for it.
@@ -82,6 +91,8 @@ impl Handler for App {
 
     fn ws_open(&self, ws: &WebSocket) {
         lock(&self.0.opened).push(ws.clone());
+        let thread = std::thread::current().name().unwrap_or_default().to_owned();
+        lock(&self.0.threads).push((ws.peer_addr(), thread));
     }
 
     fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
@@ -390,6 +401,37 @@ fn close_client(ws: &mut Client, code: u16) {
 // ---------------------------------------------------------------------------
 // 1. The opening handshake.
 // ---------------------------------------------------------------------------
+
+#[test]
+fn upgrades_go_to_a_websocket_thread_with_room() {
+    // Two places per WebSocket thread, four clients dealt out over both;
+    // once one thread's clients leave, the next two upgrades must go
+    // there, not to the thread that is still full (which would answer 503).
+    let (server, log) = start(Config::new().websocket_threads(2).max_connections(4));
+    let mut clients: Vec<_> = (0..4)
+        .map(|_| {
+            let ws = client(&server);
+            let thread = log.thread(peer_of(&ws));
+            (thread, ws)
+        })
+        .collect();
+    let emptied = clients[1].0.clone();
+    assert_eq!(clients.iter().filter(|(t, _)| *t == emptied).count(), 2, "not dealt out evenly");
+    for (_, ws) in clients.iter_mut().filter(|(t, _)| *t == emptied) {
+        let peer = peer_of(ws);
+        close_client(ws, 1000);
+        // The thread gives the place back before the hook runs.
+        log.close_code(peer);
+    }
+    clients.retain(|(t, _)| *t != emptied);
+    for _ in 0..2 {
+        let ws = client(&server);
+        assert_eq!(log.thread(peer_of(&ws)), emptied, "placed on the full thread");
+        clients.push((emptied.clone(), ws));
+    }
+    let refused = roundtrip(&mut server.connect(), &handshake());
+    assert_eq!(refused.status, 503, "every WebSocket thread is full");
+}
 
 #[test]
 fn valid_handshake_is_answered_101_with_the_accept_key() {

@@ -31,7 +31,7 @@ pub fn resolve(raw: &str, out: &mut [u8; PATH_MAX + 1], dotfiles: bool) -> Resul
     let rest = raw.strip_prefix('/').ok_or(Refused)?;
     let mut len = 0;
     for segment in rest.split('/') {
-        let decoded = Decoded::path(segment);
+        let decoded = Decoded::segment(segment);
         let start = len + usize::from(len > 0);
         let mut end = start;
         for b in decoded.bytes() {

@@ -180,9 +180,12 @@ impl ChunkedDecoder {
 pub enum Coding {
     /// Exactly `chunked`: decodable.
     Chunked,
-    /// Some coding we do not decode, or `chunked` not last (501).
+    /// A coding we do not decode, alone or under a final `chunked` (501,
+    /// RFC 9112 §6.1).
     Unsupported,
-    /// Empty or malformed list, or `chunked` twice (400).
+    /// An empty list, `chunked` twice, or `chunked` that is not the final
+    /// coding, so the body's end cannot be found (400 and close, RFC 9112
+    /// §6.3).
     Invalid,
 }
 
@@ -218,6 +221,7 @@ impl CodingList {
         match (self.any, self.chunked, self.last_chunked, self.other) {
             (false, ..) => Coding::Invalid,
             (_, c, _, _) if c > 1 => Coding::Invalid,
+            (_, 1, false, _) => Coding::Invalid,
             (_, 1, true, false) => Coding::Chunked,
             _ => Coding::Unsupported,
         }
@@ -302,7 +306,9 @@ mod tests {
         assert_eq!(coding(&[b"chunked"]), Coding::Chunked);
         assert_eq!(coding(&[b" Chunked "]), Coding::Chunked);
         assert_eq!(coding(&[b"gzip, chunked"]), Coding::Unsupported);
-        assert_eq!(coding(&[b"chunked, gzip"]), Coding::Unsupported);
+        assert_eq!(coding(&[b"chunked, gzip"]), Coding::Invalid);
+        assert_eq!(coding(&[b"chunked", b"gzip"]), Coding::Invalid);
+        assert_eq!(coding(&[b"gzip"]), Coding::Unsupported);
         assert_eq!(coding(&[b"identity"]), Coding::Unsupported);
         assert_eq!(coding(&[b"chunked", b"chunked"]), Coding::Invalid);
         assert_eq!(coding(&[b""]), Coding::Invalid);

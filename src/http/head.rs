@@ -7,6 +7,7 @@ use super::body::{Coding, CodingList};
 use super::parse::{self, LexError, Lexed};
 use super::request::Version;
 use super::status::StatusCode;
+use super::target::{self, HostMemo};
 
 /// Why a request head was refused; each maps to the status it is answered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +28,8 @@ pub enum HeadError {
     UnsupportedEncoding,
     /// A declared body larger than the server accepts.
     BodyTooLarge,
-    /// HTTP/1.1 without `Host`, or any request with more than one
-    /// (RFC 9112 §3.2).
+    /// HTTP/1.1 without `Host`, any request with more than one, or one
+    /// whose value is not `uri-host [ ":" port ]` (RFC 9112 §3.2).
     BadHost,
     /// An `Expect` other than `100-continue` (RFC 9110 §10.1.1).
     Expectation,
@@ -87,14 +88,26 @@ pub fn header_slots<'b>() -> HeaderSlots<'b> {
     [const { MaybeUninit::uninit() }; crate::config::MAX_HEADERS_LIMIT]
 }
 
-/// Number of leading empty lines (`\r\n` or `\n`), which a server should
-/// ignore before a request line (RFC 9112 §2.2).
-pub fn leading_empty_lines(buf: &[u8]) -> usize {
+/// How strictly heads are read, and how many fields they may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// How many header slots a head may use.
+    pub max_headers: usize,
+    /// Accept a bare LF as a line ending (RFC 9112 §2.2 allows it; off by
+    /// default, since a front proxy that reads it as part of a value sees
+    /// other fields than this server: a request-smuggling shape).
+    pub bare_lf: bool,
+}
+
+/// Number of bytes of leading empty lines (`\r\n`, or `\n` when bare LFs
+/// are accepted), which a server should ignore before a request line
+/// (RFC 9112 §2.2).
+pub fn leading_empty_lines(buf: &[u8], bare_lf: bool) -> usize {
     let mut i = 0;
     loop {
         match buf[i..] {
             [b'\r', b'\n', ..] => i += 2,
-            [b'\n', ..] => i += 1,
+            [b'\n', ..] if bare_lf => i += 1,
             _ => return i,
         }
     }
@@ -118,14 +131,15 @@ pub fn find_end(buf: &[u8], from: usize) -> Option<usize> {
 
 /// Parses a head from the start of `buf`.
 ///
-/// `Ok(None)` means the head is incomplete. `max_headers` bounds how many
-/// of `slots` may be used.
+/// `Ok(None)` means the head is incomplete. `rules.max_headers` bounds how
+/// many of `slots` may be used; `hosts` remembers the last valid `Host`.
 pub fn parse<'b>(
     buf: &'b [u8],
     slots: &'b mut HeaderSlots<'b>,
-    max_headers: usize,
+    rules: Rules,
+    hosts: &mut HostMemo,
 ) -> Result<Option<Head<'b>>, HeadError> {
-    let (lexed, headers) = match parse::lex(buf, &mut slots[..max_headers]) {
+    let (lexed, headers) = match parse::lex(buf, &mut slots[..rules.max_headers], rules.bare_lf) {
         Ok(Some(lexed)) => lexed,
         Ok(None) => return Ok(None),
         Err(LexError::TooManyHeaders) => return Err(HeadError::HeadTooLarge),
@@ -134,11 +148,15 @@ pub fn parse<'b>(
     };
     let Lexed { method, target, minor, len } = lexed;
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-    let framing = Framing::of(headers)?;
+    let framing = Framing::of(headers, hosts)?;
     if framing.chunked && version == Version::Http10 {
         // HTTP/1.0 has no chunked framing: the message is faulty (RFC 9112 §6.1).
         return Err(HeadError::Malformed);
     }
+    target::classify(method, target).ok_or(HeadError::Malformed)?;
+    // An absolute-form target's authority wins over `Host` (checked with
+    // the target), but `Host` must still be there, once (and valid, which
+    // `Framing::of` checked).
     if framing.hosts > 1 || (version == Version::Http11 && framing.hosts == 0) {
         return Err(HeadError::BadHost);
     }
@@ -200,7 +218,9 @@ struct Framing {
 }
 
 impl Framing {
-    fn of(headers: &[httparse::Header<'_>]) -> Result<Framing, HeadError> {
+    /// Reads the fields that matter to framing; a `Host` value that is not
+    /// `uri-host [ ":" port ]` is refused here.
+    fn of(headers: &[httparse::Header<'_>], memo: &mut HostMemo) -> Result<Framing, HeadError> {
         let mut f = Framing {
             content_length: 0,
             chunked: false,
@@ -215,7 +235,12 @@ impl Framing {
         for h in headers {
             // Dispatch on length first: most fields are neither of these.
             match h.name.len() {
-                4 if is_host(h.name.as_bytes()) => f.hosts += 1,
+                4 if is_host(h.name.as_bytes()) => {
+                    if !memo.is_valid(h.value) {
+                        return Err(HeadError::BadHost);
+                    }
+                    f.hosts += 1;
+                }
                 6 if h.name.eq_ignore_ascii_case("expect") => {
                     let continue_ = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
                     f.expect_continue |= continue_;
@@ -283,9 +308,11 @@ mod tests {
 
     type Summary = (Version, u64, bool, bool, usize);
 
+    const STRICT: Rules = Rules { max_headers: 64, bare_lf: false };
+
     fn parse_str(s: &str) -> Result<Option<Summary>, HeadError> {
         let mut slots = header_slots();
-        parse(s.as_bytes(), &mut slots, 64)
+        parse(s.as_bytes(), &mut slots, STRICT, &mut HostMemo::new())
             .map(|h| h.map(|h| (h.version, h.content_length, h.keep_alive, h.keep_alive_explicit, h.len)))
     }
 
@@ -315,9 +342,11 @@ mod tests {
 
     #[test]
     fn skips_leading_empty_lines() {
-        assert_eq!(leading_empty_lines(b"\r\n\nGET"), 3);
-        assert_eq!(leading_empty_lines(b"GET"), 0);
-        assert_eq!(leading_empty_lines(b"\r"), 0);
+        assert_eq!(leading_empty_lines(b"\r\n\nGET", true), 3);
+        assert_eq!(leading_empty_lines(b"\r\n\nGET", false), 2);
+        assert_eq!(leading_empty_lines(b"\r\n\r\nGET", false), 4);
+        assert_eq!(leading_empty_lines(b"GET", false), 0);
+        assert_eq!(leading_empty_lines(b"\r", true), 0);
     }
 
     #[test]
@@ -350,6 +379,87 @@ mod tests {
             cl("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"),
             Err(HeadError::LengthAndEncoding)
         );
+    }
+
+    fn host_of(raw: &str) -> Result<Option<String>, HeadError> {
+        let mut slots = header_slots();
+        parse(raw.as_bytes(), &mut slots, STRICT, &mut HostMemo::new()).map(|h| {
+            let h = h.expect("complete");
+            let req = crate::Request {
+                method: crate::Method::from_token(h.method),
+                target: h.target,
+                version: h.version,
+                headers: crate::Headers::new(h.headers),
+                body: b"",
+                peer: None,
+            };
+            req.host().map(str::to_owned)
+        })
+    }
+
+    #[test]
+    fn host_is_validated_and_the_absolute_form_wins() {
+        for bad in ["a b", "<script>", "[::1", "example.com:abc", "a@b", "a/b", "[::1]x", "\u{e9}"] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+            assert_eq!(host_of(&raw), Err(HeadError::BadHost), "{bad:?}");
+            let raw = format!("GET / HTTP/1.0\r\nHost: {bad}\r\n\r\n");
+            assert_eq!(host_of(&raw), Err(HeadError::BadHost), "{bad:?} on 1.0");
+        }
+        for good in ["example.com", "example.com:8080", "127.0.0.1:3000", "[::1]:80", "[2001:db8::1]", ""] {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert_eq!(host_of(&raw), Ok(Some(good.to_string())), "{good:?}");
+        }
+        assert_eq!(host_of("GET / HTTP/1.0\r\n\r\n"), Ok(None));
+        assert_eq!(
+            host_of("GET http://a.example:81/x HTTP/1.1\r\nHost: b.example\r\n\r\n"),
+            Ok(Some("a.example:81".into()))
+        );
+        assert_eq!(host_of("GET http://a.example HTTP/1.0\r\n\r\n"), Ok(Some("a.example".into())));
+        assert_eq!(
+            host_of("GET http://a.example/ HTTP/1.1\r\n\r\n"),
+            Err(HeadError::BadHost),
+            "1.1 needs Host"
+        );
+        assert_eq!(host_of("GET http://a<b/ HTTP/1.1\r\nHost: a\r\n\r\n"), Err(HeadError::Malformed));
+        assert_eq!(host_of("GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n"), Err(HeadError::Malformed));
+    }
+
+    #[test]
+    fn target_forms_fit_their_methods() {
+        let status = |raw: &str| parse_str(raw).map(|h| h.is_some());
+        assert_eq!(status("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(true));
+        for bad in ["GET *", "POST *", "HEAD *", "GET foo", "GET a.example:80", "CONNECT /", "GET ftp://a/"] {
+            let raw = format!("{bad} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(status(&raw), Err(HeadError::Malformed), "{bad}");
+        }
+        assert_eq!(status("CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n"), Ok(true));
+    }
+
+    #[test]
+    fn bare_lf_is_refused_unless_allowed() {
+        let lenient = Rules { bare_lf: true, ..STRICT };
+        for raw in [
+            "GET / HTTP/1.1\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\nTransfer-Encoding: chunked\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\n\n",
+        ] {
+            let mut slots = header_slots();
+            let strict = parse(raw.as_bytes(), &mut slots, STRICT, &mut HostMemo::new());
+            assert_eq!(strict.err(), Some(HeadError::Malformed), "{raw:?}");
+            let mut slots = header_slots();
+            let lenient = parse(raw.as_bytes(), &mut slots, lenient, &mut HostMemo::new());
+            assert!(lenient.is_ok_and(|h| h.is_some()), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn transfer_coding_chunked_must_be_final() {
+        let te =
+            |v: &str| parse_str(&format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {v}\r\n\r\n"));
+        assert_eq!(te("chunked, gzip").unwrap_err().status().as_u16(), 400);
+        assert_eq!(te("gzip").unwrap_err().status().as_u16(), 501);
+        assert_eq!(te("gzip, chunked").unwrap_err().status().as_u16(), 501);
+        assert!(te("chunked").is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod request;
 pub mod response;
 pub mod status;
 pub(crate) mod swar;
+pub mod target;
 pub mod write;
 
 /// The value of one hexadecimal digit.

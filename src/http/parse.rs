@@ -99,25 +99,27 @@ fn scan_words(buf: &[u8], mut i: usize, class: &Class, stops: impl Fn(u64) -> u6
     }
 }
 
-/// Where a line ending at `i` (`\r\n` or `\n`) is followed by the next
-/// line; `Ok(None)` if the buffer ends first.
+/// Where a line ending at `i` (`\r\n`, or `\n` if `bare_lf`) is followed
+/// by the next line; `Ok(None)` if the buffer ends first.
 #[inline(always)]
-fn newline(buf: &[u8], i: usize) -> Result<Option<usize>, LexError> {
+fn newline(buf: &[u8], i: usize, bare_lf: bool) -> Result<Option<usize>, LexError> {
     if buf.get(i..i + 2) == Some(b"\r\n") {
         return Ok(Some(i + 2));
     }
     match (buf.get(i), buf.get(i + 1)) {
-        (Some(b'\n'), _) => Ok(Some(i + 1)),
+        (Some(b'\n'), _) if bare_lf => Ok(Some(i + 1)),
         (None, _) | (Some(b'\r'), None) => Ok(None),
         _ => Err(LexError::Malformed),
     }
 }
 
 /// Lexes the head at the start of `buf`; its fields go to `slots`.
-/// `Ok(None)`: the head is incomplete but valid so far.
+/// `Ok(None)`: the head is incomplete but valid so far. `bare_lf`: a
+/// lone LF ends a line too (as in `httparse`); else only CRLF does.
 pub fn lex<'s, 'b>(
     buf: &'b [u8],
     slots: &'s mut [MaybeUninit<Header<'b>>],
+    bare_lf: bool,
 ) -> Result<Option<(Lexed<'b>, &'s [Header<'b>])>, LexError> {
     macro_rules! need {
         ($e:expr) => {
@@ -130,7 +132,7 @@ pub fn lex<'s, 'b>(
     let mut i = 0;
     // Empty lines before the request line are ignored (RFC 9112 §2.2).
     while matches!(buf.get(i), Some(b'\r' | b'\n')) {
-        i = need!(newline(buf, i)?);
+        i = need!(newline(buf, i, bare_lf)?);
     }
     // Most requests are GETs: one comparison instead of a scan.
     let method = if buf[i..].starts_with(b"GET ") { "GET" } else { TCHAR.run(&buf[i..]) };
@@ -162,11 +164,11 @@ pub fn lex<'s, 'b>(
         None if b"HTTP/1.".starts_with(&buf[i..]) => return Ok(None),
         None => return Err(LexError::Version),
     };
-    i = need!(newline(buf, i + 8)?);
+    i = need!(newline(buf, i + 8, bare_lf)?);
     let mut fields = Filling::new(slots);
     loop {
         if matches!(buf.get(i), Some(b'\r' | b'\n') | None) {
-            i = need!(newline(buf, i)?);
+            i = need!(newline(buf, i, bare_lf)?);
             return Ok(Some((Lexed { method, target, minor, len: i }, fields.into_filled())));
         }
         let name = TCHAR.run(&buf[i..]);
@@ -182,7 +184,7 @@ pub fn lex<'s, 'b>(
         let value_start = i;
         i = scan_words(buf, i, &VALUE, |w| swar::below(w, b' ') | swar::equal(w, 0x7f));
         let mut value_end = i;
-        i = need!(newline(buf, i)?);
+        i = need!(newline(buf, i, bare_lf)?);
         while value_end > value_start && matches!(buf[value_end - 1], b' ' | b'\t') {
             value_end -= 1;
         }
@@ -206,8 +208,12 @@ mod tests {
     }
 
     fn ours(buf: &[u8], n: usize) -> Outcome {
+        lexed(buf, n, true)
+    }
+
+    fn lexed(buf: &[u8], n: usize, bare_lf: bool) -> Outcome {
         let mut slots = vec![MaybeUninit::uninit(); n];
-        match lex(buf, &mut slots) {
+        match lex(buf, &mut slots, bare_lf) {
             Ok(None) => Outcome::Partial,
             Err(e) => Outcome::Error(e),
             Ok(Some((l, h))) => Outcome::Complete {
@@ -247,6 +253,58 @@ mod tests {
 
     /// Bytes that sit on the edges of the grammar.
     const PROBES: &[u8] = b" \t\r\n:/?%H.01a\x00\x7f\x80\xc3\xff\"";
+
+    fn has_bare_lf(b: &[u8]) -> bool {
+        b.iter().enumerate().any(|(i, &c)| c == b'\n' && (i == 0 || b[i - 1] != b'\r'))
+    }
+
+    /// CRLF-only lexing is the lenient one (httparse's) wherever no bare LF
+    /// is involved, and refuses what holds one.
+    fn check_strict(buf: &[u8], n: usize) {
+        let strict = lexed(buf, n, false);
+        let lenient = lexed(buf, n, true);
+        let shown = || format!("{:?} with {n} slots", buf.escape_ascii().to_string());
+        if !has_bare_lf(buf) {
+            assert_eq!(strict, lenient, "{}", shown());
+            return;
+        }
+        match &strict {
+            Outcome::Complete { len, .. } => {
+                assert_eq!(strict, lenient, "{}", shown());
+                assert!(!has_bare_lf(&buf[..*len]), "a head with a bare LF: {}", shown());
+            }
+            Outcome::Partial => panic!("a bare LF went unnoticed: {}", shown()),
+            Outcome::Error(e) => {
+                assert!(strict == lenient || *e == LexError::Malformed, "{}", shown());
+            }
+        }
+    }
+
+    #[test]
+    fn crlf_only_refuses_bare_lf_and_otherwise_agrees() {
+        for seed in SEEDS {
+            for end in 0..=seed.len() {
+                for n in [0, 1, 16] {
+                    check_strict(&seed[..end], n);
+                }
+            }
+        }
+        let mut slots = [MaybeUninit::uninit(); 4];
+        for bad in [
+            &b"GET / HTTP/1.1\nHost: a\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nX: a\nHost: a\r\n\r\n",
+            b"\nGET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+        ] {
+            assert_eq!(
+                lex(bad, &mut slots, false).err(),
+                Some(LexError::Malformed),
+                "{:?}",
+                bad.escape_ascii().to_string()
+            );
+            assert!(lex(bad, &mut slots, true).is_ok());
+        }
+    }
 
     #[test]
     fn agrees_with_httparse_on_every_prefix_of_the_seeds() {
@@ -297,6 +355,7 @@ mod tests {
                 "{:?} with {n} slots",
                 buf.escape_ascii().to_string()
             );
+            check_strict(&buf, n);
         }
     }
 }

@@ -86,7 +86,25 @@ impl<'a> Iterator for QueryIter<'a> {
 #[derive(Clone, Copy)]
 pub struct Decoded<'a> {
     raw: &'a str,
-    plus_is_space: bool,
+    mode: Mode,
+}
+
+/// Which decoding a [`Decoded`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `%XX`, and `+` as a space.
+    Form,
+    /// `%XX`, except the escapes that would change a path's meaning.
+    Path,
+    /// Every `%XX`: one segment, whose bytes the caller checks.
+    Segment,
+}
+
+/// Whether a path keeps the escape of `byte` as sent: a decoded `/` or
+/// `\` would be a separator the client did not send, a NUL ends C
+/// strings, and a decoded `%` could be decoded again into any of these.
+fn kept_in_paths(byte: u8) -> bool {
+    matches!(byte, b'/' | b'\\' | 0 | b'%')
 }
 
 /// The buffer given to [`Decoded::decode_into`] was too small.
@@ -104,12 +122,31 @@ impl std::error::Error for BufferTooSmall {}
 impl<'a> Decoded<'a> {
     /// Query-string decoding: `%XX` and `+` as a space.
     pub fn form(raw: &'a str) -> Self {
-        Decoded { raw, plus_is_space: true }
+        Decoded { raw, mode: Mode::Form }
     }
 
-    /// Path decoding: `%XX` only (`+` stays `+`).
+    /// Path decoding: `%XX` (`+` stays `+`), except that `%2F`, `%5C`,
+    /// `%00` and `%25` stay as sent, in either case. A decoded path then
+    /// splits on `/` exactly as the raw one does, holds no NUL, and cannot
+    /// be decoded again into any of them.
+    ///
+    /// ```
+    /// let d = peregrine::Decoded::path("/a%20b/admin%2Fx/%2e%00/100%25");
+    /// assert_eq!(d.to_string(), "/a b/admin%2Fx/.%00/100%25");
+    /// ```
     pub fn path(raw: &'a str) -> Self {
-        Decoded { raw, plus_is_space: false }
+        Decoded { raw, mode: Mode::Path }
+    }
+
+    /// Decoding of one path segment: every `%XX`, `%2F` and `%00`
+    /// included. The result may hold `/`, `\` or NUL, which the caller
+    /// must refuse or handle (as [`DirServer`](crate::DirServer) does).
+    ///
+    /// ```
+    /// assert_eq!(peregrine::Decoded::segment("a%2Fb").to_string(), "a/b");
+    /// ```
+    pub fn segment(raw: &'a str) -> Self {
+        Decoded { raw, mode: Mode::Segment }
     }
 
     /// The text as it was sent, still encoded.
@@ -119,12 +156,12 @@ impl<'a> Decoded<'a> {
 
     /// Whether decoding would change anything.
     pub fn is_encoded(&self) -> bool {
-        self.raw.bytes().any(|b| b == b'%' || (self.plus_is_space && b == b'+'))
+        !self.bytes().eq(self.raw.bytes())
     }
 
     /// The decoded bytes, one at a time.
     pub fn bytes(&self) -> DecodedBytes<'a> {
-        DecodedBytes { rest: self.raw.as_bytes(), plus_is_space: self.plus_is_space }
+        DecodedBytes { rest: self.raw.as_bytes(), mode: self.mode }
     }
 
     /// Decodes into `buf` and returns the filled part.
@@ -213,7 +250,7 @@ impl fmt::Debug for Decoded<'_> {
 #[derive(Clone, Debug)]
 pub struct DecodedBytes<'a> {
     rest: &'a [u8],
-    plus_is_space: bool,
+    mode: Mode,
 }
 
 impl Iterator for DecodedBytes<'_> {
@@ -223,13 +260,14 @@ impl Iterator for DecodedBytes<'_> {
         let (&b, rest) = self.rest.split_first()?;
         self.rest = rest;
         match b {
-            b'+' if self.plus_is_space => Some(b' '),
+            b'+' if self.mode == Mode::Form => Some(b' '),
             b'%' => match rest {
                 [h, l, tail @ ..] => match (hex_digit(*h), hex_digit(*l)) {
-                    (Some(h), Some(l)) => {
+                    (Some(h), Some(l)) if !(self.mode == Mode::Path && kept_in_paths(h << 4 | l)) => {
                         self.rest = tail;
                         Some(h << 4 | l)
                     }
+                    // Kept: the two digits follow as themselves.
                     _ => Some(b'%'),
                 },
                 _ => Some(b'%'),
@@ -268,6 +306,26 @@ mod tests {
         assert!(q.get("bad").unwrap() == "%zz%4");
         assert!(q.get("tail").unwrap() == "%");
         assert!(Decoded::path("a+b%41") == "a+bA");
+    }
+
+    #[test]
+    fn paths_keep_separators_nul_and_percent_encoded() {
+        for (raw, want) in [
+            ("/admin%2Fx", "/admin%2Fx"),
+            ("/admin%2fx", "/admin%2fx"),
+            ("/a%5Cb", "/a%5Cb"),
+            ("/a%00b", "/a%00b"),
+            ("/a%252Fb", "/a%252Fb"),
+            ("/%41%2e%7E", "/A.~"),
+            ("/caf%C3%A9", "/café"),
+        ] {
+            let d = Decoded::path(raw);
+            assert_eq!(d.to_string(), want, "{raw}");
+            assert!(!d.bytes().any(|b| b == 0), "{raw}");
+            assert_eq!(d.bytes().filter(|&b| b == b'/').count(), raw.matches('/').count(), "{raw}");
+            assert_eq!(d.is_encoded(), raw != want, "{raw}");
+        }
+        assert_eq!(Decoded::segment("a%2Fb%00%25").bytes().collect::<Vec<_>>(), b"a/b\0%");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::query::{Decoded, Query};
 use super::swar;
+use super::target::{self, origin_form};
 
 /// The request method. Methods this enum does not name are kept verbatim in
 /// [`Method::Other`].
@@ -187,15 +188,52 @@ impl<'a> Request<'a> {
 
     /// The path part of the target, still percent-encoded: for
     /// `/a%20b?x=1` it is `/a%20b`; for the absolute form
-    /// `http://host/a?x` it is `/a`.
+    /// `http://host/a?x` it is `/a` (and `/` when that form has no path).
     pub fn path(&self) -> &'a str {
         let origin = origin_form(self.target);
-        &origin[..query_mark(origin)]
+        match &origin[..query_mark(origin)] {
+            "" => "/",
+            path => path,
+        }
     }
 
-    /// The path, percent-decoded lazily (see [`Decoded`]).
+    /// The path, percent-decoded lazily, except for what would change its
+    /// meaning: `%2F` (`/`), `%5C` (`\`), `%00` (NUL) and `%25` (`%`) stay
+    /// as sent. So the decoded path splits into the same segments as the
+    /// raw one (`/admin%2Fx` is one segment, never `/admin/x`), holds no
+    /// NUL, and cannot be decoded a second time into either. See
+    /// [`Decoded::path`].
+    ///
+    /// ```
+    /// # peregrine::doc_request!(req, "GET /a%20b/c%2Fd%00 HTTP/1.1\r\nHost: x\r\n\r\n");
+    /// assert_eq!(req.path_decoded().to_string(), "/a b/c%2Fd%00");
+    /// ```
     pub fn path_decoded(&self) -> Decoded<'a> {
         Decoded::path(self.path())
+    }
+
+    /// The authority the request is for, `host[:port]`: the absolute-form
+    /// target's (`GET http://example.com/ HTTP/1.1`), which wins over the
+    /// `Host` field (RFC 9112 §3.2.2), else the `Host` field's value.
+    /// `None` only for an HTTP/1.0 request without either; `Some("")` for
+    /// the empty `Host` a client sends for a URI without an authority.
+    ///
+    /// Checked before the handler runs: a request whose `Host` is not
+    /// `uri-host [ ":" port ]` is answered `400`. The host's case is as
+    /// sent; compare it case-insensitively.
+    ///
+    /// ```
+    /// # peregrine::doc_request!(req, "GET http://Example.com:8080/x HTTP/1.1\r\nHost: other\r\n\r\n");
+    /// assert_eq!(req.host(), Some("Example.com:8080"));
+    /// ```
+    pub fn host(&self) -> Option<&'a str> {
+        if !self.target.starts_with('/') {
+            if let Some(authority) = target::authority(self.target) {
+                return Some(authority);
+            }
+        }
+        // Checked before the handler ran: ASCII, so this never fails.
+        self.headers.get("host").and_then(|h| std::str::from_utf8(h).ok())
     }
 
     /// The raw query string after `?` (empty if none).
@@ -254,7 +292,6 @@ impl fmt::Debug for Request<'_> {
     }
 }
 
-/// Strips `scheme://authority` from an absolute-form target.
 /// Where the `?` before a query is, or the length if there is none: eight
 /// bytes per step (paths are short, and `str::find`'s `memchr` set-up
 /// costs more than the whole scan).
@@ -269,22 +306,6 @@ fn query_mark(origin: &str) -> usize {
     }
     let done = bytes.len() - words.remainder().len();
     words.remainder().iter().position(|&b| b == b'?').map_or(bytes.len(), |i| done + i)
-}
-
-fn origin_form(target: &str) -> &str {
-    if target.starts_with('/') {
-        return target;
-    }
-    match target.find("://") {
-        Some(s) => {
-            let rest = &target[s + 3..];
-            match rest.find(['/', '?']) {
-                Some(p) => &rest[p..],
-                None => "/",
-            }
-        }
-        None => target,
-    }
 }
 
 #[cfg(test)]
@@ -328,6 +349,8 @@ mod tests {
         assert_eq!(req("http://h:80/p?q").path(), "/p");
         assert_eq!(req("http://h:80/p?q").query_str(), "q");
         assert_eq!(req("http://h").path(), "/");
+        assert_eq!(req("http://h?q").path(), "/");
+        assert_eq!(req("http://h?q").query_str(), "q");
         assert_eq!(req("*").path(), "*");
     }
 

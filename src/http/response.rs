@@ -111,12 +111,14 @@ impl Field {
     }
 }
 
-/// Per-worker space a [`Response`] writes into; cleared, never freed,
-/// between requests.
+/// Per-worker space a [`Response`] writes into; cleared between requests,
+/// and trimmed back to `keep` bytes when a response grew it further, so
+/// one large response does not pin its size for the worker's life.
 pub struct Scratch {
     pub(crate) headers: Vec<u8>,
     pub(crate) body: Vec<u8>,
     pub(crate) file: Option<FileBody>,
+    keep: usize,
 }
 
 /// A byte range of an open file, sent with `sendfile(2)`.
@@ -132,9 +134,31 @@ pub struct FileBody {
 
 impl Scratch {
     /// Scratch space with room for `headers` bytes of extra headers and a
-    /// `body`-byte copied body before anything grows.
+    /// `body`-byte copied body before anything grows; each is trimmed back
+    /// to `body` bytes (or `headers`, if more) after a response grew it.
     pub fn with_capacity(headers: usize, body: usize) -> Self {
-        Scratch { headers: Vec::with_capacity(headers), body: Vec::with_capacity(body), file: None }
+        Scratch {
+            headers: Vec::with_capacity(headers),
+            body: Vec::with_capacity(body),
+            file: None,
+            keep: headers.max(body),
+        }
+    }
+
+    /// Gives back what a response grew the space to beyond `keep` bytes.
+    #[inline]
+    pub fn trim(&mut self) {
+        if self.headers.capacity() > self.keep || self.body.capacity() > self.keep {
+            self.shrink();
+        }
+    }
+
+    #[cold]
+    fn shrink(&mut self) {
+        for v in [&mut self.headers, &mut self.body] {
+            v.clear();
+            v.shrink_to(self.keep);
+        }
     }
 }
 
@@ -290,9 +314,11 @@ impl<'w> Response<'w> {
 
     /// Sets the body to a copy of `bytes` (replacing any earlier body).
     ///
-    /// The copy goes to the connection's write buffer; a body larger than
-    /// [`Config::write_buffer_size`](crate::Config::write_buffer_size) is
-    /// moved to a heap buffer for this response, which allocates.
+    /// The copy goes to the connection's write buffer beside its head; a
+    /// body too large for that is sent from the worker's scratch buffer it
+    /// was copied into, which then goes with the response (the worker
+    /// takes a fresh one: an allocation, for bodies larger than about
+    /// [`Config::write_buffer_size`](crate::Config::write_buffer_size)).
     pub fn body(&mut self, bytes: &[u8]) -> &mut Self {
         self.scratch.body.clear();
         self.scratch.file = None;
@@ -378,6 +404,12 @@ impl<'w> Response<'w> {
     /// Takes the file body out, for the connection to send.
     pub(crate) fn take_file(&mut self) -> Option<FileBody> {
         self.scratch.file.take()
+    }
+
+    /// Takes the copied body out, for the connection to send from where it
+    /// is (no second copy), leaving a fresh buffer of `capacity` bytes.
+    pub(crate) fn take_body(&mut self, capacity: usize) -> Vec<u8> {
+        std::mem::replace(&mut self.scratch.body, Vec::with_capacity(capacity))
     }
 
     /// Turns this response into a bodiless error with the given status.

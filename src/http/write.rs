@@ -82,9 +82,9 @@ pub trait BufSource {
     fn give(&mut self, buf: AlignedBuf);
 }
 
-/// What is sent after the buffered bytes: a large static body, a file
-/// range, or a response too big for the write buffer (the only case that
-/// allocates).
+/// A response body sent from where it is, after the bytes before it: a
+/// large static slice, a file range, or a copied body too large for the
+/// write buffer (the scratch space's own `Vec`, moved, not copied).
 enum Tail {
     None,
     Static(&'static [u8]),
@@ -103,11 +103,20 @@ impl Tail {
     }
 }
 
-/// The responses queued on one connection and not yet sent.
+/// The responses queued on one connection and not yet sent, in the order
+/// they go out: the write buffer's bytes (heads, small bodies), then a
+/// head that did not fit the buffer (`spill`), then one body sent from
+/// where it is (`tail`). Only the buffer takes more responses, and only
+/// while neither of the other two holds anything.
 pub struct Outgoing {
     buf: Option<AlignedBuf>,
     start: usize,
     end: usize,
+    /// A head (and small body) larger than the buffer's free space: the
+    /// one case that allocates, for heads larger than the buffer or a
+    /// full buffer that cannot be sent.
+    spill: Vec<u8>,
+    spill_sent: usize,
     tail: Tail,
 }
 
@@ -117,22 +126,34 @@ impl Default for Outgoing {
     }
 }
 
+/// Where a response's body goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Not sent (HEAD, 204, 304…) or empty.
+    None,
+    /// Copied right behind its head.
+    Behind,
+    /// Sent from where it is, as the tail.
+    Tail,
+}
+
 impl Outgoing {
     /// Nothing queued, no buffer held.
     pub const fn new() -> Self {
-        Outgoing { buf: None, start: 0, end: 0, tail: Tail::None }
+        Outgoing { buf: None, start: 0, end: 0, spill: Vec::new(), spill_sent: 0, tail: Tail::None }
     }
 
     /// Whether everything queued has been sent.
     pub fn is_empty(&self) -> bool {
-        self.start == self.end && matches!(self.tail, Tail::None)
+        self.start == self.end && self.spill.is_empty() && matches!(self.tail, Tail::None)
     }
 
     /// Whether another response can be queued behind what is there without
-    /// first flushing: no tail (which must stay last), and at least a
-    /// quarter of the buffer free.
+    /// first flushing: nothing after the buffer (which must stay last),
+    /// and at least a quarter of the buffer free.
     pub fn can_queue(&self) -> bool {
-        matches!(self.tail, Tail::None)
+        self.spill.is_empty()
+            && matches!(self.tail, Tail::None)
             && self.buf.as_ref().is_none_or(|b| self.start == self.end || b.len() - self.end >= b.len() / 4)
     }
 
@@ -145,7 +166,8 @@ impl Outgoing {
         }
     }
 
-    /// Queues the response `res` to a request (taking its file, if any).
+    /// Queues the response `res` to a request (taking its file, or its
+    /// copied body if that is too large for the buffer).
     pub fn push(
         &mut self,
         pool: &mut impl BufSource,
@@ -153,56 +175,68 @@ impl Outgoing {
         meta: &ResponseMeta,
         stamp: &Stamp,
     ) {
-        debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
+        debug_assert!(self.can_take(), "a response queued behind a spill or a tail");
         let status = res.get_status();
-        let body = res.body_bytes();
         let send_body = !meta.head_only && !status.forbids_body();
-        let copy_body = send_body
-            && match res.body_source() {
-                BodySource::Copied => true,
-                BodySource::Static(s) => s.len() <= COPY_STATIC_MAX,
-                BodySource::File => false,
-            };
         let body_len = res.body_len();
         let head_max = FIXED_HEAD_MAX + res.extra_headers().len();
-        let copied = if copy_body { body.len() } else { 0 };
         let buf = self.buf.get_or_insert_with(|| pool.take());
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         }
-        // A response too large for the buffer goes, whole, to the heap.
-        let in_heap = buf.len() - self.end < head_max + copied;
-        if in_heap {
-            self.tail = Tail::Owned(vec![0; head_max + body.len()], 0);
+        let in_memory = res.body_bytes().len();
+        let mut placement = match res.body_source() {
+            _ if !send_body || body_len == 0 => Placement::None,
+            BodySource::Copied => Placement::Behind,
+            BodySource::Static(s) if s.len() <= COPY_STATIC_MAX => Placement::Behind,
+            BodySource::Static(_) | BodySource::File => Placement::Tail,
+        };
+        let behind = |p: Placement| if p == Placement::Behind { in_memory } else { 0 };
+        if buf.len() - self.end < head_max + behind(placement) && self.start > 0 {
+            // Room at the front from what was sent: move the rest there.
+            buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
         }
-        let out: &mut [u8] = match &mut self.tail {
-            Tail::Owned(v, _) => v,
-            _ => &mut buf[self.end..],
+        let free = buf.len() - self.end;
+        if placement == Placement::Behind && free < head_max + in_memory && in_memory > COPY_STATIC_MAX {
+            // Too large to copy here: sent from where it is.
+            placement = Placement::Tail;
+        }
+        let out: &mut [u8] = if free >= head_max + behind(placement) {
+            &mut buf[self.end..]
+        } else {
+            self.spill = vec![0; head_max + behind(placement)];
+            &mut self.spill
         };
         let mut w = HeadWriter { out, pos: 0 };
         write_head(&mut w, res, body_len, meta, stamp);
-        if send_body && (copy_body || in_heap) {
-            w.put(body);
+        if placement == Placement::Behind {
+            w.put(res.body_bytes());
         }
         let n = w.pos;
-        match &mut self.tail {
-            Tail::Owned(v, _) => v.truncate(n),
-            _ => {
-                self.end += n;
-                if send_body && !copy_body {
-                    self.tail = match res.take_file() {
-                        Some(file) => Tail::File(file),
-                        None => Tail::Static(body_static(res)),
-                    };
-                }
-            }
+        if self.spill.is_empty() {
+            self.end += n;
+        } else {
+            self.spill.truncate(n);
         }
+        if placement == Placement::Tail {
+            self.tail = match res.body_source() {
+                BodySource::File => Tail::File(res.take_file().expect("a file body holds its file")),
+                BodySource::Static(s) => Tail::Static(s),
+                BodySource::Copied => Tail::Owned(res.take_body(buf.len()), 0),
+            };
+        }
+    }
+
+    /// Whether nothing is queued after the buffer, so it may take more.
+    fn can_take(&self) -> bool {
+        self.spill.is_empty() && matches!(self.tail, Tail::None)
     }
 
     /// Queues the interim `100 Continue` (RFC 9110 §15.2.1).
     pub fn push_continue(&mut self, pool: &mut impl BufSource) {
         const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-        debug_assert!(matches!(self.tail, Tail::None));
+        debug_assert!(self.can_queue());
         let buf = self.buf.get_or_insert_with(|| pool.take());
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
@@ -230,9 +264,10 @@ impl Outgoing {
                 Some(b) => &b[self.start..self.end],
                 None => &[],
             };
+            let spill = &self.spill[self.spill_sent..];
             let memory = self.tail.memory();
-            let written = if !head.is_empty() || !memory.is_empty() {
-                let bufs = [IoSlice::new(head), IoSlice::new(memory)];
+            let written = if !head.is_empty() || !spill.is_empty() || !memory.is_empty() {
+                let bufs = [IoSlice::new(head), IoSlice::new(spill), IoSlice::new(memory)];
                 match self.tail {
                     Tail::File(ref f) if f.len > 0 => w.write_more(&bufs),
                     _ => w.write_vectored(&bufs),
@@ -266,7 +301,7 @@ impl Outgoing {
             };
             progressed = true;
             self.advance(n);
-            if self.start == self.end && matches!(self.tail, Tail::None) {
+            if self.is_empty() {
                 // All sent: no second trip round the loop to find that out.
                 return Ok(Flushed::All);
             }
@@ -276,7 +311,13 @@ impl Outgoing {
     fn advance(&mut self, n: usize) {
         let from_head = n.min(self.end - self.start);
         self.start += from_head;
-        let rest = n - from_head;
+        let from_spill = (n - from_head).min(self.spill.len() - self.spill_sent);
+        self.spill_sent += from_spill;
+        if self.spill_sent == self.spill.len() && self.spill_sent > 0 {
+            // Sent: its memory goes now, not with the connection.
+            (self.spill, self.spill_sent) = (Vec::new(), 0);
+        }
+        let rest = n - from_head - from_spill;
         if rest > 0 {
             match &mut self.tail {
                 Tail::None => unreachable!("wrote more than was queued"),
@@ -286,6 +327,16 @@ impl Outgoing {
                     f.offset += rest as u64;
                     f.len -= rest as u64;
                 }
+            }
+            let done = match &self.tail {
+                Tail::None => true,
+                Tail::Static(s) => s.is_empty(),
+                Tail::Owned(v, off) => *off == v.len(),
+                Tail::File(f) => f.len == 0,
+            };
+            if done {
+                // Its memory (or file) goes now, not with the connection.
+                self.tail = Tail::None;
             }
         }
     }
@@ -303,14 +354,8 @@ impl Outgoing {
     /// Drops everything queued, returning the buffer to the pool.
     pub fn discard(&mut self, pool: &mut impl BufSource) {
         (self.start, self.end, self.tail) = (0, 0, Tail::None);
+        (self.spill, self.spill_sent) = (Vec::new(), 0);
         self.release(pool);
-    }
-}
-
-fn body_static(res: &Response<'_>) -> &'static [u8] {
-    match res.body_source() {
-        BodySource::Static(s) => s,
-        BodySource::Copied | BodySource::File => unreachable!("only static bodies are sent as a static tail"),
     }
 }
 
@@ -559,6 +604,142 @@ mod tests {
         };
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A file of `len` patterned bytes, removed on drop.
+    struct TempFile(std::path::PathBuf);
+    impl TempFile {
+        fn new(name: &str, len: usize) -> (TempFile, Vec<u8>) {
+            let path = std::env::temp_dir().join(format!("peregrine-write-{name}-{}", std::process::id()));
+            let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &content).unwrap();
+            (TempFile(path), content)
+        }
+        fn open(&self) -> std::fs::File {
+            std::fs::File::open(&self.0).unwrap()
+        }
+    }
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// Splits what was sent into `(head, body)` pairs by Content-Length.
+    fn responses(mut sent: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !sent.is_empty() {
+            let end = sent.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+            let head = String::from_utf8(sent[..end].to_vec()).unwrap();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .map_or(0, |n| n.trim().parse().unwrap());
+            out.push((head, sent[end..end + len].to_vec()));
+            sent = &sent[end + len..];
+        }
+        out
+    }
+
+    /// The five kinds of body, each with the bytes it must arrive as.
+    fn with_body<'s>(res: &mut Response<'s>, kind: usize, file: &TempFile) -> Vec<u8> {
+        static BIG: [u8; 9000] = [b's'; 9000];
+        match kind {
+            0 => {
+                res.body_file(file.open(), 0, 10_000);
+                (0..10_000).map(|i| (i % 251) as u8).collect()
+            }
+            1 => {
+                res.body_static(&BIG);
+                BIG.to_vec()
+            }
+            2 => {
+                res.body_static(b"small static");
+                b"small static".to_vec()
+            }
+            3 => {
+                res.body(b"small copy");
+                b"small copy".to_vec()
+            }
+            _ => {
+                let big: Vec<u8> = (0..20_000).map(|i| (i % 7) as u8).collect();
+                res.body(&big);
+                big
+            }
+        }
+    }
+
+    #[test]
+    fn heads_larger_than_the_buffer_keep_every_body() {
+        let (file, _) = TempFile::new("large-head", 10_000);
+        let padding = "p".repeat(6000);
+        for kind in 0..5 {
+            let mut s = Scratch::with_capacity(64, 64);
+            let mut res = Response::new(&mut s);
+            res.header("X-Padding", &padding);
+            let want = with_body(&mut res, kind, &file);
+            let mut out = Outgoing::new();
+            out.push(&mut Pool(4096), &mut res, &KA, &Stamp::new(*DATE));
+            let sent = responses(&drain(&mut out, 999));
+            assert_eq!(sent.len(), 1, "kind {kind}");
+            assert!(sent[0].0.contains(&padding), "kind {kind}: the padding");
+            assert!(sent[0].1 == want, "kind {kind}: the body");
+        }
+    }
+
+    #[test]
+    fn a_response_meeting_a_full_buffer_keeps_its_body() {
+        // Pipelined responses nearly fill the buffer and nothing is sent
+        // (the client is not reading): the next head does not fit.
+        let (file, _) = TempFile::new("full-buffer", 10_000);
+        for kind in 0..5 {
+            let mut out = Outgoing::new();
+            let mut pool = Pool(4096);
+            let mut wants = Vec::new();
+            while out.can_queue() {
+                let mut s = Scratch::with_capacity(64, 64);
+                let mut res = Response::new(&mut s);
+                let body = vec![b'0' + wants.len() as u8; 700];
+                res.body(&body);
+                out.push(&mut pool, &mut res, &KA, &Stamp::new(*DATE));
+                wants.push(body);
+            }
+            let mut s = Scratch::with_capacity(64, 64);
+            let mut res = Response::new(&mut s);
+            res.header("X-Padding", "p".repeat(1000));
+            let free = out.buf.as_ref().unwrap().len() - out.end;
+            assert!(free < 1000, "the head must meet a full buffer ({free} bytes free)");
+            wants.push(with_body(&mut res, kind, &file));
+            out.push(&mut pool, &mut res, &KA, &Stamp::new(*DATE));
+            assert!(!out.can_queue(), "nothing queues behind a spilled head or a tail");
+            let sent = responses(&drain(&mut out, 333));
+            let bodies: Vec<_> = sent.into_iter().map(|(_, b)| b).collect();
+            assert!(bodies == wants, "kind {kind}: bodies differ");
+            out.release(&mut pool);
+            assert!(out.is_empty() && out.can_queue());
+        }
+    }
+
+    #[test]
+    fn large_copied_bodies_are_sent_from_where_they_were_written() {
+        let mut s = Scratch::with_capacity(4096, 4096);
+        let big = vec![b'z'; 1 << 20];
+        let mut res = Response::new(&mut s);
+        res.body(&big);
+        let written = res.body_bytes().as_ptr();
+        let mut out = Outgoing::new();
+        out.push(&mut Pool(4096), &mut res, &KA, &Stamp::new(*DATE));
+        assert_eq!(out.tail.memory().as_ptr(), written, "the body was copied again");
+        s.trim();
+        assert!(s.body.capacity() <= 4096, "the scratch space kept {} bytes", s.body.capacity());
+        let sent = responses(&drain(&mut out, 1 << 16));
+        assert!(sent[0].1 == big);
+        // A handler that wrote a large body and then replaced it leaves the
+        // space grown: trimmed back after the response.
+        let mut res = Response::new(&mut s);
+        res.body(&big).body_static(b"small");
+        s.trim();
+        assert!(s.body.capacity() <= 4096, "the scratch space kept {} bytes", s.body.capacity());
     }
 
     #[test]

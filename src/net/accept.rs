@@ -95,20 +95,32 @@ impl Acceptor {
         }
     }
 
-    /// Gives the socket to the next worker, skipping full inboxes; when
-    /// every inbox is full the client gets a 503.
-    fn hand_off(&mut self, mut accepted: Accepted) {
-        let n = self.workers.len();
-        for _ in 0..n {
-            let worker = &self.workers[self.next];
-            self.next = (self.next + 1) % n;
-            match worker.push(accepted) {
-                Ok(()) => return,
-                Err(back) => accepted = back,
-            }
+    /// Gives the socket to the next worker with room (round-robin over
+    /// those with a free seat); when no worker has room the client gets a 503.
+    fn hand_off(&mut self, accepted: Accepted) {
+        if let Err(mut refused) = place(&self.workers, &mut self.next, accepted) {
+            refuse_overload(&mut refused.0);
         }
-        refuse_overload(&mut accepted.0);
     }
+}
+
+/// Places a socket on the first worker from `next` on that has a free
+/// seat, moving `next` past it; gives the socket back if none has.
+pub fn place(
+    workers: &[Arc<Handoff<Accepted>>],
+    next: &mut usize,
+    mut accepted: Accepted,
+) -> Result<(), Accepted> {
+    let n = workers.len();
+    for _ in 0..n {
+        let worker = &workers[*next % n];
+        *next = (*next + 1) % n;
+        match worker.place(accepted) {
+            Ok(()) => return Ok(()),
+            Err(back) => accepted = back,
+        }
+    }
+    Err(accepted)
 }
 
 pub enum AcceptError {

@@ -1,5 +1,7 @@
 //! Receiving a request body that does not fit the read buffer, or is
-//! chunked, into a pooled buffer, so the handler still gets one slice.
+//! chunked, into a pooled buffer behind a copy of its head, so the handler
+//! still gets one slice and every read of the body gets the whole read
+//! buffer, whatever the head's size.
 
 use super::pool::BodyPool;
 use crate::http::body::{ChunkError, ChunkedDecoder};
@@ -12,21 +14,23 @@ enum Framing {
     Chunked(ChunkedDecoder),
 }
 
-/// A body being received; its head stays at the front of the read buffer.
+/// A body being received, behind its request's head: `buf` holds the
+/// head, then the body so far.
 pub struct BodyRx {
     buf: AlignedBuf,
+    head_len: usize,
+    /// Body bytes received.
     len: usize,
     framing: Framing,
     limit: usize,
-    /// Bytes of the head in front of the body in the read buffer.
-    pub head_len: usize,
 }
 
 impl BodyRx {
-    /// Starts receiving a body of `content_length` bytes, or a chunked one;
-    /// refuses (413) a declared length over `limit` before reading any.
+    /// Starts receiving the body of the request whose head is `head`
+    /// (copied in): `content_length` bytes, or chunked; refuses (413) a
+    /// declared length over `limit` before reading any.
     pub fn start(
-        head_len: usize,
+        head: &[u8],
         content_length: u64,
         chunked: bool,
         limit: usize,
@@ -37,27 +41,30 @@ impl BodyRx {
         }
         let framing =
             if chunked { Framing::Chunked(ChunkedDecoder::new()) } else { Framing::Length(content_length) };
-        // The smallest buffer, grown as bytes arrive: memory follows what a
-        // client sent, not what it declared (a declared length costs it
-        // nothing to send, and could otherwise pin `limit` bytes each).
-        let buf = pool.take_at_least(1).ok_or(HeadError::BodyTooLarge)?;
-        Ok(BodyRx { buf, len: 0, framing, limit, head_len })
+        // The smallest buffer that holds the head, grown as bytes arrive:
+        // memory follows what a client sent, not what it declared (a
+        // declared length costs it nothing to send, and could otherwise
+        // pin `limit` bytes each).
+        let mut buf = pool.take_at_least(head.len() + 1).ok_or(HeadError::BodyTooLarge)?;
+        buf[..head.len()].copy_from_slice(head);
+        Ok(BodyRx { buf, head_len: head.len(), len: 0, framing, limit })
     }
 
     /// Moves body bytes from the front of `input` (what follows the head)
     /// into the body buffer; returns how many were used. Bytes after the
     /// end of the body are left (a pipelined request).
     pub fn absorb(&mut self, input: &[u8], pool: &mut BodyPool) -> Result<usize, HeadError> {
-        let BodyRx { buf, len, framing, limit, .. } = self;
+        let BodyRx { buf, head_len, len, framing, limit } = self;
+        let mut body = Growing { buf, head_len: *head_len, len, limit: *limit };
         match framing {
             Framing::Length(remaining) => {
                 let n = input.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                append(buf, len, &input[..n], *limit, pool).map_err(|_| HeadError::BodyTooLarge)?;
+                body.append(&input[..n], pool).map_err(|_| HeadError::BodyTooLarge)?;
                 *remaining -= n as u64;
                 Ok(n)
             }
             Framing::Chunked(decoder) => {
-                let mut sink = |data: &[u8]| append(buf, len, data, *limit, pool);
+                let mut sink = |data: &[u8]| body.append(data, pool);
                 decoder.decode(input, &mut sink).map_err(|e| match e {
                     ChunkError::Malformed => HeadError::Malformed,
                     ChunkError::TooLarge => HeadError::BodyTooLarge,
@@ -74,9 +81,14 @@ impl BodyRx {
         }
     }
 
+    /// The request's head, as it arrived.
+    pub fn head(&self) -> &[u8] {
+        &self.buf[..self.head_len]
+    }
+
     /// The body received so far.
     pub fn body(&self) -> &[u8] {
-        &self.buf[..self.len]
+        &self.buf[self.head_len..self.head_len + self.len]
     }
 
     /// Returns the buffer to the pool.
@@ -85,26 +97,31 @@ impl BodyRx {
     }
 }
 
-/// Appends body bytes, moving to a larger pooled buffer when needed.
-fn append(
-    buf: &mut AlignedBuf,
-    len: &mut usize,
-    data: &[u8],
+/// The body buffer while bytes are appended to it.
+struct Growing<'a> {
+    buf: &'a mut AlignedBuf,
+    head_len: usize,
+    len: &'a mut usize,
     limit: usize,
-    pool: &mut BodyPool,
-) -> Result<(), ChunkError> {
-    let need = *len + data.len();
-    if need > limit {
-        return Err(ChunkError::TooLarge);
+}
+
+impl Growing<'_> {
+    /// Appends body bytes, moving to a larger pooled buffer when needed.
+    fn append(&mut self, data: &[u8], pool: &mut BodyPool) -> Result<(), ChunkError> {
+        let len = *self.len + data.len();
+        if len > self.limit {
+            return Err(ChunkError::TooLarge);
+        }
+        let (used, need) = (self.head_len + *self.len, self.head_len + len);
+        if need > self.buf.len() {
+            let mut bigger = pool.take_at_least(need).ok_or(ChunkError::TooLarge)?;
+            bigger[..used].copy_from_slice(&self.buf[..used]);
+            pool.give(std::mem::replace(self.buf, bigger));
+        }
+        self.buf[used..need].copy_from_slice(data);
+        *self.len = len;
+        Ok(())
     }
-    if need > buf.len() {
-        let mut bigger = pool.take_at_least(need).ok_or(ChunkError::TooLarge)?;
-        bigger[..*len].copy_from_slice(&buf[..*len]);
-        pool.give(std::mem::replace(buf, bigger));
-    }
-    buf[*len..need].copy_from_slice(data);
-    *len = need;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -114,7 +131,7 @@ mod tests {
     #[test]
     fn chunked_bodies_grow_across_classes() {
         let mut pool = BodyPool::new(16384, 1 << 20, 4);
-        let mut rx = BodyRx::start(0, 0, true, 1 << 20, &mut pool).unwrap();
+        let mut rx = BodyRx::start(b"HEAD", 0, true, 1 << 20, &mut pool).unwrap();
         let chunk = [b'z'; 10_000];
         let mut wire = Vec::new();
         for _ in 0..5 {
@@ -128,12 +145,13 @@ mod tests {
         assert!(rx.is_complete());
         assert_eq!(rx.body().len(), 50_000);
         assert!(rx.body().iter().all(|&b| b == b'z'));
+        assert_eq!(rx.head(), b"HEAD", "the head survives the moves to larger buffers");
     }
 
     #[test]
     fn declared_lengths_take_memory_only_as_bytes_arrive() {
-        let mut pool = BodyPool::new(16384, 1 << 20, 4);
-        let mut rx = BodyRx::start(0, 1 << 20, false, 1 << 20, &mut pool).unwrap();
+        let mut pool = BodyPool::new(16384, 2 << 20, 4);
+        let mut rx = BodyRx::start(b"", 1 << 20, false, 1 << 20, &mut pool).unwrap();
         assert_eq!(rx.absorb(b"x", &mut pool), Ok(1));
         assert_eq!(rx.buf.len(), 16384, "one byte of a declared MiB holds the smallest buffer");
         let rest = vec![b'y'; (1 << 20) - 1];
@@ -147,8 +165,11 @@ mod tests {
     #[test]
     fn limits_hold() {
         let mut pool = BodyPool::new(16384, 1 << 20, 4);
-        assert_eq!(BodyRx::start(0, 2 << 20, false, 1 << 20, &mut pool).err(), Some(HeadError::BodyTooLarge));
-        let mut rx = BodyRx::start(0, 0, true, 100, &mut pool).unwrap();
+        assert_eq!(
+            BodyRx::start(b"", 2 << 20, false, 1 << 20, &mut pool).err(),
+            Some(HeadError::BodyTooLarge)
+        );
+        let mut rx = BodyRx::start(b"", 0, true, 100, &mut pool).unwrap();
         assert_eq!(rx.absorb(b"65\r\n", &mut pool), Ok(4));
         assert_eq!(rx.absorb(&[b'a'; 101], &mut pool), Err(HeadError::BodyTooLarge));
     }

@@ -60,20 +60,6 @@ impl Input {
         }
     }
 
-    /// Removes `n` pending bytes starting `at` bytes into the pending ones
-    /// (body bytes taken out from behind a head).
-    pub fn remove(&mut self, at: usize, n: usize) {
-        if n == 0 {
-            return;
-        }
-        let from = self.start + at;
-        debug_assert!(from + n <= self.end);
-        if let Some(buf) = &mut self.buf {
-            buf.copy_within(from + n..self.end, from);
-        }
-        self.end -= n;
-    }
-
     /// Reads once from `r`, taking a buffer from `pool` if none is held
     /// and moving pending bytes to the front first if they do not start it.
     pub fn read_from(&mut self, r: &mut impl Read, pool: &mut impl BufSource) -> io::Result<ReadOutcome> {

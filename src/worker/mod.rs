@@ -24,7 +24,9 @@ use self::timer::{TimerKind, Timers};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::date::DateCache;
+use crate::http::head::Rules;
 use crate::http::response::Scratch;
+use crate::http::target::HostMemo;
 use crate::shutdown::ShutdownState;
 use crate::ws::thread::{Upgraded, WsRoute};
 
@@ -46,7 +48,9 @@ pub struct Ctx<H> {
     pub timers: Timers,
     pub date: DateCache,
     pub scratch: Scratch,
-    pub max_headers: usize,
+    pub rules: Rules,
+    /// The last valid `Host` its clients sent.
+    pub hosts: HostMemo,
     pub max_body: usize,
     pub keep_alive_secs: u64,
     /// The time of the current loop iteration.
@@ -63,6 +67,43 @@ pub struct Ctx<H> {
     pub again: Vec<usize>,
 }
 
+impl<H> Ctx<H> {
+    /// A worker's context for `config`, its pools empty.
+    pub fn new(
+        config: &Config,
+        handler: Arc<H>,
+        shutdown: Arc<ShutdownState>,
+        ws: Option<Arc<WsRoute>>,
+    ) -> Self {
+        let capacity = config.connections_per_worker();
+        let durations =
+            [config.keep_alive_timeout, config.request_timeout, config.write_timeout, config.linger_timeout];
+        Ctx {
+            handler,
+            in_pool: BufPool::new(config.read_buffer_size, capacity),
+            out_pool: BufPool::new(config.write_buffer_size, capacity),
+            // A body buffer holds its head too (at most a read buffer).
+            body_pool: BodyPool::new(
+                2 * config.read_buffer_size,
+                config.read_buffer_size + config.max_body_size,
+                capacity,
+            ),
+            timers: Timers::new(capacity, durations),
+            date: DateCache::new(),
+            scratch: Scratch::with_capacity(4096, config.write_buffer_size),
+            rules: config.head_rules(),
+            hosts: HostMemo::new(),
+            max_body: config.max_body_size,
+            keep_alive_secs: config.keep_alive_timeout.as_secs().max(1),
+            now: Instant::now(),
+            draining: false,
+            shutdown,
+            ws,
+            again: Vec::with_capacity(capacity.min(1024)),
+        }
+    }
+}
+
 /// A worker, built on the starting thread (so failures surface from
 /// `Server::bind`) and run on its own.
 pub struct Worker<H> {
@@ -76,6 +117,11 @@ pub struct Worker<H> {
     capacity: usize,
     /// The worker's own listener, when there are no accept threads.
     listener: Option<mio::net::TcpListener>,
+    /// Every worker's inbox (this one's too), where a connection this
+    /// worker accepted goes when it has no room itself.
+    peers: Vec<Arc<Handoff<Accepted>>>,
+    /// The peer tried first with the next such connection.
+    next_peer: usize,
     /// Accepting paused (out of descriptors) until then.
     accept_paused: Option<Instant>,
     accept_exhausted: bool,
@@ -102,26 +148,8 @@ impl<H: Handler> Worker<H> {
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         shutdown.add_waker(Arc::clone(&waker));
         let capacity = config.connections_per_worker();
-        let handoff = Arc::new(Handoff::new(handoff_capacity(capacity), waker));
-        let durations =
-            [config.keep_alive_timeout, config.request_timeout, config.write_timeout, config.linger_timeout];
-        let ctx = Ctx {
-            handler,
-            in_pool: BufPool::new(config.read_buffer_size, capacity),
-            out_pool: BufPool::new(config.write_buffer_size, capacity),
-            body_pool: BodyPool::new(2 * config.read_buffer_size, config.max_body_size, capacity),
-            timers: Timers::new(capacity, durations),
-            date: DateCache::new(),
-            scratch: Scratch::with_capacity(4096, config.write_buffer_size),
-            max_headers: config.max_headers,
-            max_body: config.max_body_size,
-            keep_alive_secs: config.keep_alive_timeout.as_secs().max(1),
-            now: Instant::now(),
-            draining: false,
-            shutdown: Arc::clone(&shutdown),
-            ws,
-            again: Vec::with_capacity(capacity.min(1024)),
-        };
+        let handoff = Arc::new(Handoff::new(handoff_capacity(capacity), capacity, waker));
+        let ctx = Ctx::new(config, handler, Arc::clone(&shutdown), ws);
         Ok(Worker {
             poll,
             handoff,
@@ -131,6 +159,8 @@ impl<H: Handler> Worker<H> {
             grace: config.shutdown_grace,
             capacity,
             listener,
+            peers: Vec::new(),
+            next_peer: 0,
             accept_paused: None,
             accept_exhausted: false,
         })
@@ -139,6 +169,12 @@ impl<H: Handler> Worker<H> {
     /// The inbox accept threads hand sockets to.
     pub fn handoff(&self) -> Arc<Handoff<Accepted>> {
         Arc::clone(&self.handoff)
+    }
+
+    /// Every worker's inbox, for a worker that accepts for itself: a
+    /// connection it has no room for goes to one that has.
+    pub fn set_peers(&mut self, peers: Vec<Arc<Handoff<Accepted>>>) {
+        self.peers = peers;
     }
 
     /// Serves until shutdown has drained every connection (or the grace
@@ -217,7 +253,13 @@ impl<H: Handler> Worker<H> {
                     if std::mem::take(&mut self.accept_exhausted) {
                         crate::logging::log_info!("accepting again");
                     }
-                    self.register(stream, peer);
+                    if self.handoff.seats().take() {
+                        self.register(stream, peer);
+                    } else if let Err((mut stream, _)) =
+                        crate::net::accept::place(&self.peers, &mut self.next_peer, (stream, peer))
+                    {
+                        conn::refuse_overload(&mut stream);
+                    }
                 }
                 Err(e) => match classify(&e) {
                     AcceptError::Done => return,
@@ -243,7 +285,8 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Takes a new connection into the slab and the poll (or answers 503).
+    /// Takes a new connection, for which a seat was taken, into the slab
+    /// and the poll (or answers 503).
     ///
     /// It is driven once first: a client usually sends its request right
     /// behind the handshake, so it is often there already. A connection
@@ -253,7 +296,11 @@ impl<H: Handler> Worker<H> {
     fn register(&mut self, stream: mio::net::TcpStream, peer: std::net::SocketAddr) {
         let key = match self.conns.insert(Conn::new(stream, peer)) {
             Ok(key) => key,
-            Err(mut conn) => return conn::refuse_overload(conn.stream_mut()),
+            Err(mut conn) => {
+                // As many seats as slab entries: only a bug gets here.
+                self.handoff.seats().give_back();
+                return conn::refuse_overload(conn.stream_mut());
+            }
         };
         let conn = self.conns.get_mut(key).expect("just inserted");
         let verdict = conn.drive(key, &mut self.ctx, false);
@@ -289,6 +336,7 @@ impl<H: Handler> Worker<H> {
     fn upgrade(&mut self, key: usize) {
         self.ctx.timers.disarm(key);
         let Some(mut conn) = self.conns.remove(key) else { return };
+        self.handoff.seats().give_back();
         let (Some((ticket, thread)), Some(route)) = (conn.pending_upgrade(), self.ctx.ws.clone()) else {
             return;
         };
@@ -338,6 +386,7 @@ impl<H: Handler> Worker<H> {
     fn close(&mut self, key: usize) {
         self.ctx.timers.disarm(key);
         if let Some(mut conn) = self.conns.remove(key) {
+            self.handoff.seats().give_back();
             if let (Some((_, thread)), Some(route)) = (conn.pending_upgrade(), &self.ctx.ws) {
                 route.unreserve(thread);
             }

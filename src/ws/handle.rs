@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mio::Waker;
@@ -62,8 +62,6 @@ pub struct Outbox {
     /// Each connection slot's generation; bumped when its connection ends,
     /// so a handle to an earlier connection in the slot sends nothing.
     generations: Box<[AtomicU32]>,
-    /// Connections this thread holds or has been promised by a worker.
-    reserved: AtomicUsize,
     stopped: AtomicBool,
     /// Largest payload one frame may carry.
     max_payload: usize,
@@ -83,7 +81,6 @@ impl Outbox {
             queue: Mutex::new(Queue { cmds: Vec::with_capacity(1024), spare: FramePool::default() }),
             waker,
             generations: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
-            reserved: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
             max_payload,
         }
@@ -98,19 +95,6 @@ impl Outbox {
     /// Marks the calling thread as this outbox's WebSocket thread.
     pub fn claim_current_thread(self: &Arc<Self>) {
         OWN_OUTBOX.with(|c| c.set(Arc::as_ptr(self)));
-    }
-
-    /// Reserves room for one more connection, if there is any.
-    pub fn reserve(&self) -> bool {
-        let capacity = self.generations.len();
-        self.reserved
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1))
-            .is_ok()
-    }
-
-    /// Gives back a reservation (the connection ended or never came).
-    pub fn unreserve(&self) {
-        self.reserved.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// The generation of the connection now in slot `key`.

@@ -40,32 +40,39 @@ pub struct WsRoute {
     threads: Box<[Lane]>,
 }
 
-/// One WebSocket thread's inbox, and its outbox (which counts its places).
+/// One WebSocket thread's inbox, whose seats count its places.
 struct Lane {
     inbox: Arc<Handoff<Upgraded>>,
-    outbox: Arc<Outbox>,
 }
 
 impl WsRoute {
-    /// Reserves a place for connection `id` on its thread (`id` modulo the
-    /// number of threads spreads them evenly); `None` if that thread is full.
+    /// Reserves a place for connection `id` on the thread with the most
+    /// room (from `id` modulo the number of threads on, among equals);
+    /// `None` if every thread is full.
     pub fn reserve(&self, id: u64) -> Option<usize> {
-        let index = (id % self.threads.len() as u64) as usize;
-        self.threads[index].outbox.reserve().then_some(index)
+        let n = self.threads.len();
+        let start = (id % n as u64) as usize;
+        let roomiest =
+            (0..n).map(|i| (start + i) % n).max_by_key(|&i| (self.threads[i].inbox.seats().free(), n - i));
+        // Others may take seats meanwhile: then any thread with room will do.
+        roomiest
+            .into_iter()
+            .chain((0..n).map(|i| (start + i) % n))
+            .find(|&i| self.threads[i].inbox.seats().take())
     }
 
     /// Gives back a reservation that will not be used.
     pub fn unreserve(&self, index: usize) {
-        self.threads[index].outbox.unreserve();
+        self.threads[index].inbox.seats().give_back();
     }
 
     /// Hands an upgraded connection to the thread reserved for it.
     pub fn hand_over(&self, index: usize, upgraded: Upgraded) {
-        let Lane { inbox, outbox } = &self.threads[index];
+        let inbox = &self.threads[index].inbox;
         if inbox.push(upgraded).is_err() {
             // The inbox holds as many as the thread has places, and every
             // connection in it has one: it cannot be full. Dropping closes.
-            outbox.unreserve();
+            inbox.seats().give_back();
         }
     }
 }
@@ -92,10 +99,7 @@ pub fn build<H: Handler>(
     let threads = (0..n)
         .map(|_| WsThread::new(config, Arc::clone(handler), Arc::clone(shutdown), n))
         .collect::<io::Result<Vec<_>>>()?;
-    let route = threads
-        .iter()
-        .map(|t| Lane { inbox: Arc::clone(&t.inbox), outbox: Arc::clone(&t.ctx.outbox) })
-        .collect();
+    let route = threads.iter().map(|t| Lane { inbox: Arc::clone(&t.inbox) }).collect();
     Ok((threads, WsRoute { threads: route }))
 }
 
@@ -128,7 +132,7 @@ impl<H: Handler> WsThread<H> {
         };
         Ok(WsThread {
             poll,
-            inbox: Arc::new(Handoff::new(capacity, waker)),
+            inbox: Arc::new(Handoff::new(capacity, capacity, waker)),
             conns: Slab::with_capacity(capacity),
             ctx,
             shutdown,
@@ -215,7 +219,7 @@ impl<H: Handler> WsThread<H> {
                 let ws = WebSocket::new(Arc::clone(&self.ctx.outbox), key, ticket, peer);
                 WsConn::new(stream, ws)
             }) else {
-                self.ctx.outbox.unreserve();
+                self.inbox.seats().give_back();
                 continue;
             };
             let conn = self.conns.get_mut(key).expect("just inserted");
@@ -229,7 +233,7 @@ impl<H: Handler> WsThread<H> {
                 // Never opened, so no hook hears of it.
                 self.conns.remove(key);
                 self.ctx.outbox.retire(key);
-                self.ctx.outbox.unreserve();
+                self.inbox.seats().give_back();
                 continue;
             }
             conn.open(&early, &mut self.ctx);
@@ -313,7 +317,7 @@ impl<H: Handler> WsThread<H> {
         self.ctx.timers.disarm(key);
         if let Some(conn) = self.conns.remove(key) {
             self.ctx.outbox.retire(key);
-            self.ctx.outbox.unreserve();
+            self.inbox.seats().give_back();
             conn.finish(&mut self.ctx);
         }
     }
