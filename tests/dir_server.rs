@@ -23,7 +23,7 @@ impl Tree {
         let base = std::env::temp_dir().join(format!("peregrine-dir-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let root = base.join("root");
-        for dir in ["", "docs", "empty", ".git", "a b"] {
+        for dir in ["", "docs", "empty", ".git", "a b", "evil.com"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
         std::fs::create_dir_all(base.join("outside")).unwrap();
@@ -130,6 +130,38 @@ fn directories_index_and_redirects() {
     let res = read_response(&mut s, &mut Vec::new(), false);
     assert_eq!(res.status, 405);
     assert_eq!(res.header("allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn redirects_never_leave_the_host() {
+    // A Location starting with `//` (or `/\`, which browsers read the same
+    // way) names another host: `//evil.com/` would send the browser there.
+    let tree = Tree::new("open-redirect");
+    let server = serve(&tree.root(), false);
+    for (target, location) in [
+        ("//evil.com", "/evil.com/"),
+        ("///evil.com", "/evil.com/"),
+        ("//evil.com?next=1", "/evil.com/?next=1"),
+        ("/.//evil.com", "/evil.com/"),
+        ("/%2e//evil.com", "/evil.com/"),
+        ("/./%2E/evil.com", "/evil.com/"),
+        ("http://x//evil.com", "/evil.com/"),
+        ("http://x///evil.com?a=b", "/evil.com/?a=b"),
+        ("/evil.com", "/evil.com/"),
+        ("/.", "/"),
+        ("//.", "/"),
+    ] {
+        let res = get(&server, target, "");
+        assert_eq!(res.status, 301, "{target}");
+        assert_eq!(res.header("location"), Some(location), "{target}");
+    }
+    // Separators hidden in a segment never resolve, so never redirect.
+    for target in
+        ["/\\evil.com", "/%5Cevil.com", "/%5C/evil.com", "/%2F/evil.com", "/%2F%2Fevil.com", "/%2fevil.com"]
+    {
+        let res = get(&server, target, "");
+        assert_eq!((res.status, res.header("location")), (404, None), "{target}");
+    }
 }
 
 #[test]

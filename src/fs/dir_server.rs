@@ -32,6 +32,10 @@ const INDEX: &[u8] = b"/index.html";
 /// - A directory serves its `index.html`; asked for without the trailing
 ///   slash it is answered `301` to the slash form; missing files and
 ///   directories without an index are `404`.
+/// - A redirect's `Location` is always a path on the same host: leading
+///   slashes (and `.` segments) collapse to one `/`, so `//evil.com` goes
+///   to `/evil.com/`, never to `//evil.com/`, which a browser would take
+///   for the host `evil.com`. The query is kept.
 /// - Only regular files are served: FIFOs, sockets and device nodes are
 ///   `404`, as if absent (an `index.html` too). Everything is opened
 ///   non-blocking, so a FIFO nobody writes to cannot hold up the worker.
@@ -155,11 +159,33 @@ fn not_found(res: &mut Response<'_>, e: &io::Error) {
     res.status(status);
 }
 
+/// `301` to the directory's slash form. The path is sent back as the client
+/// wrote it, except its leading empty and `.` segments, which resolution
+/// ignored anyway: `//evil.com/` is protocol-relative, a browser would
+/// follow it to the host `evil.com`. Whatever follows the one `/` is a
+/// name, and never a `\` (also read as `/` by browsers), which resolution
+/// refuses before this point.
 fn redirect_to_slash(req: &Request<'_>, res: &mut Response<'_>) {
+    let path = skip_leading_dot_segments(req.path());
+    let slash = if path.is_empty() { "" } else { "/" };
     let query = req.query_str();
     let sep = if query.is_empty() { "" } else { "?" };
     res.status(StatusCode::MOVED_PERMANENTLY)
-        .header_fmt("Location", format_args!("{}/{sep}{query}", req.path()));
+        .header_fmt("Location", format_args!("/{path}{slash}{sep}{query}"));
+}
+
+/// `path` without its leading `/`, and without the empty and `.` (also
+/// written `%2e`) segments before its first name.
+fn skip_leading_dot_segments(path: &str) -> &str {
+    let mut rest = path;
+    loop {
+        rest = rest.trim_start_matches('/');
+        let (segment, after) = rest.split_once('/').unwrap_or((rest, ""));
+        if segment != "." && !segment.eq_ignore_ascii_case("%2e") {
+            return rest;
+        }
+        rest = after;
+    }
 }
 
 /// A strong validator from the file's modification time and size.
@@ -246,6 +272,21 @@ mod tests {
     use std::os::unix::fs::FileTypeExt;
     use std::sync::mpsc;
     use std::time::Duration;
+
+    #[test]
+    fn redirect_paths_start_with_a_name() {
+        for (path, want) in [
+            ("/docs", "docs"),
+            ("//evil.com", "evil.com"),
+            ("/./%2E/%2e//a/./b", "a/./b"),
+            ("/.", ""),
+            ("//./", ""),
+            ("/.x", ".x"),
+            ("/%2e%2e", "%2e%2e"),
+        ] {
+            assert_eq!(skip_leading_dot_segments(path), want, "{path}");
+        }
+    }
 
     #[test]
     fn checked_open_of_a_fifo_returns_at_once() {
