@@ -213,9 +213,13 @@ pub fn sendfile(out: &impl AsRawFd, file: &File, offset: u64, count: usize) -> i
     }
 }
 
-/// Opens `path` (relative) read-only beneath the directory `root`. The
-/// kernel refuses any resolution that would leave `root` — `..` above it,
-/// absolute paths, symlinks pointing outside — with `EXDEV`.
+/// Opens `path` (relative) read-only and non-blocking beneath the
+/// directory `root`. The kernel refuses any resolution that would leave
+/// `root` — `..` above it, absolute paths, symlinks pointing outside — with
+/// `EXDEV`. `O_NONBLOCK` because the caller has not yet seen what `path`
+/// is: a FIFO would otherwise hold the thread in `open` until a writer
+/// came, and a device may wait for its line; for regular files and
+/// directories it changes nothing.
 /// `Ok(None)`: this kernel has no `openat2` (before Linux 5.6).
 #[cfg(target_os = "linux")]
 pub fn open_beneath(root: &File, path: &CStr) -> io::Result<Option<File>> {
@@ -223,7 +227,7 @@ pub fn open_beneath(root: &File, path: &CStr) -> io::Result<Option<File>> {
     // SAFETY: `open_how` is three integers (non-exhaustive in libc only
     // so fields can be added); all-zero is a valid value for it.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+    how.flags = (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
     how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: `root` is an open descriptor for the whole call, `path` is a
     // NUL-terminated string that outlives it, and `how` is a valid

@@ -1,11 +1,16 @@
 //! DirServer: directories, types, validators, ranges — and containment:
 //! nothing outside the root is ever served.
 
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use peregrine::{DirServer, Request, Response};
+use peregrine::{Config, DirServer, Request, Response};
 
 mod support;
 use support::{read_pattern_response, read_response, RawResponse, TestServer};
@@ -18,7 +23,7 @@ impl Tree {
         let base = std::env::temp_dir().join(format!("peregrine-dir-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         let root = base.join("root");
-        for dir in ["", "docs", "empty", ".git", "a b"] {
+        for dir in ["", "docs", "empty", ".git", "a b", "evil.com"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
         std::fs::create_dir_all(base.join("outside")).unwrap();
@@ -125,6 +130,38 @@ fn directories_index_and_redirects() {
     let res = read_response(&mut s, &mut Vec::new(), false);
     assert_eq!(res.status, 405);
     assert_eq!(res.header("allow"), Some("GET, HEAD"));
+}
+
+#[test]
+fn redirects_never_leave_the_host() {
+    // A Location starting with `//` (or `/\`, which browsers read the same
+    // way) names another host: `//evil.com/` would send the browser there.
+    let tree = Tree::new("open-redirect");
+    let server = serve(&tree.root(), false);
+    for (target, location) in [
+        ("//evil.com", "/evil.com/"),
+        ("///evil.com", "/evil.com/"),
+        ("//evil.com?next=1", "/evil.com/?next=1"),
+        ("/.//evil.com", "/evil.com/"),
+        ("/%2e//evil.com", "/evil.com/"),
+        ("/./%2E/evil.com", "/evil.com/"),
+        ("http://x//evil.com", "/evil.com/"),
+        ("http://x///evil.com?a=b", "/evil.com/?a=b"),
+        ("/evil.com", "/evil.com/"),
+        ("/.", "/"),
+        ("//.", "/"),
+    ] {
+        let res = get(&server, target, "");
+        assert_eq!(res.status, 301, "{target}");
+        assert_eq!(res.header("location"), Some(location), "{target}");
+    }
+    // Separators hidden in a segment never resolve, so never redirect.
+    for target in
+        ["/\\evil.com", "/%5Cevil.com", "/%5C/evil.com", "/%2F/evil.com", "/%2F%2Fevil.com", "/%2fevil.com"]
+    {
+        let res = get(&server, target, "");
+        assert_eq!((res.status, res.header("location")), (404, None), "{target}");
+    }
 }
 
 #[test]
@@ -237,4 +274,76 @@ fn hundred_mib_file_reaches_a_slow_reader_intact() {
     s.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let head = read_pattern_response(&mut s, LEN, byte);
     assert!(head.contains(&format!("\r\nContent-Length: {LEN}\r\n")), "{head}");
+}
+
+fn mkfifo(path: &Path) {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
+    assert_eq!(rc, 0, "mkfifo {}: {}", path.display(), std::io::Error::last_os_error());
+}
+
+/// A one-worker server over a tree holding FIFOs. Before stopping the
+/// server it opens every FIFO read-write, which releases a worker stuck
+/// opening one, so a regression fails the test instead of hanging it in
+/// the server's shutdown.
+struct FifoServer {
+    server: Option<TestServer>,
+    fifos: Vec<PathBuf>,
+}
+
+impl Drop for FifoServer {
+    fn drop(&mut self) {
+        let held: Vec<File> = self
+            .fifos
+            .iter()
+            .filter_map(|p| {
+                OpenOptions::new().read(true).write(true).custom_flags(libc::O_NONBLOCK).open(p).ok()
+            })
+            .collect();
+        drop(self.server.take());
+        drop(held);
+    }
+}
+
+#[test]
+fn fifos_and_sockets_are_404_and_never_stall_the_worker() {
+    let tree = Tree::new("special");
+    let root = tree.root();
+    std::fs::create_dir(root.join("fifodir")).unwrap();
+    let fifos = vec![root.join("fifo"), root.join("fifodir/index.html")];
+    for fifo in &fifos {
+        mkfifo(fifo);
+    }
+    let _socket = UnixListener::bind(root.join("sock")).unwrap();
+    let site = Arc::new(DirServer::new(&root).unwrap());
+    let handler = move |req: &Request<'_>, res: &mut Response<'_>| site.serve(req, res);
+    let server = Some(TestServer::start(Config::new().workers(1), handler));
+    let guard = FifoServer { server, fifos };
+    let server = guard.server.as_ref().unwrap();
+
+    // Nobody ever writes to the FIFOs: a worker that waited in open(2) for
+    // a writer would answer none of these, nor anything after them.
+    let mut pending = Vec::new();
+    for target in ["/fifo", "/fifodir/", "/sock"] {
+        let mut s = server.connect();
+        s.write_all(format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+        pending.push((target, s));
+    }
+    let home = get(server, "/index.html", "");
+    assert_eq!((home.status, home.body.as_slice()), (200, &b"<h1>home</h1>"[..]));
+    for (target, mut s) in pending {
+        assert_eq!(read_response(&mut s, &mut Vec::new(), false).status, 404, "{target}");
+    }
+    assert_eq!(get(server, "/fifodir", "").status, 301);
+}
+
+#[test]
+fn device_nodes_are_404() {
+    // Making a device node needs CAP_MKNOD; serving /dev itself puts a real
+    // one under the root for any user.
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(null.file_type().is_char_device());
+    let server = serve(Path::new("/dev"), false);
+    assert_eq!(get(&server, "/null", "").status, 404);
 }

@@ -2,9 +2,9 @@
 //! validators and byte ranges, and nothing outside the directory reachable.
 
 use std::ffi::CStr;
-use std::fs::{File, Metadata};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::mime::content_type;
@@ -32,6 +32,13 @@ const INDEX: &[u8] = b"/index.html";
 /// - A directory serves its `index.html`; asked for without the trailing
 ///   slash it is answered `301` to the slash form; missing files and
 ///   directories without an index are `404`.
+/// - A redirect's `Location` is always a path on the same host: leading
+///   slashes (and `.` segments) collapse to one `/`, so `//evil.com` goes
+///   to `/evil.com/`, never to `//evil.com/`, which a browser would take
+///   for the host `evil.com`. The query is kept.
+/// - Only regular files are served: FIFOs, sockets and device nodes are
+///   `404`, as if absent (an `index.html` too). Everything is opened
+///   non-blocking, so a FIFO nobody writes to cannot hold up the worker.
 /// - The body goes out with `sendfile(2)`; `Content-Type` comes from the
 ///   extension; `ETag`, `Last-Modified`, `If-None-Match`,
 ///   `If-Modified-Since` (→ `304`) and single byte ranges (→ `206`, or
@@ -126,15 +133,20 @@ impl DirServer {
         if let Some(file) = crate::sys::open_beneath(&self.root, rel)? {
             return Ok(file);
         }
-        // No openat2: resolve the path and check it stays under the root.
-        let path =
-            std::str::from_utf8(rel.to_bytes()).map_err(|_| io::Error::from(io::ErrorKind::NotFound))?;
-        let full = std::fs::canonicalize(self.root_path.join(path))?;
-        if !full.starts_with(&self.root_path) {
-            return Err(io::Error::from(io::ErrorKind::NotFound));
-        }
-        File::open(full)
+        open_checked(&self.root_path, rel)
     }
+}
+
+/// Without `openat2`: resolves the path and checks it stays under `root`.
+/// Non-blocking, like `open_beneath`, so that a FIFO cannot hold the
+/// worker in `open`.
+fn open_checked(root: &Path, rel: &CStr) -> io::Result<File> {
+    let path = std::str::from_utf8(rel.to_bytes()).map_err(|_| io::Error::from(io::ErrorKind::NotFound))?;
+    let full = std::fs::canonicalize(root.join(path))?;
+    if !full.starts_with(root) {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(full)
 }
 
 /// Everything that cannot be opened is `404`, except running out of
@@ -147,11 +159,33 @@ fn not_found(res: &mut Response<'_>, e: &io::Error) {
     res.status(status);
 }
 
+/// `301` to the directory's slash form. The path is sent back as the client
+/// wrote it, except its leading empty and `.` segments, which resolution
+/// ignored anyway: `//evil.com/` is protocol-relative, a browser would
+/// follow it to the host `evil.com`. Whatever follows the one `/` is a
+/// name, and never a `\` (also read as `/` by browsers), which resolution
+/// refuses before this point.
 fn redirect_to_slash(req: &Request<'_>, res: &mut Response<'_>) {
+    let path = skip_leading_dot_segments(req.path());
+    let slash = if path.is_empty() { "" } else { "/" };
     let query = req.query_str();
     let sep = if query.is_empty() { "" } else { "?" };
     res.status(StatusCode::MOVED_PERMANENTLY)
-        .header_fmt("Location", format_args!("{}/{sep}{query}", req.path()));
+        .header_fmt("Location", format_args!("/{path}{slash}{sep}{query}"));
+}
+
+/// `path` without its leading `/`, and without the empty and `.` (also
+/// written `%2e`) segments before its first name.
+fn skip_leading_dot_segments(path: &str) -> &str {
+    let mut rest = path;
+    loop {
+        rest = rest.trim_start_matches('/');
+        let (segment, after) = rest.split_once('/').unwrap_or((rest, ""));
+        if segment != "." && !segment.eq_ignore_ascii_case("%2e") {
+            return rest;
+        }
+        rest = after;
+    }
 }
 
 /// A strong validator from the file's modification time and size.
@@ -229,5 +263,53 @@ fn if_range_holds(req: &Request<'_>, etag: &ETag, modified: u64) -> bool {
         None => true,
         Some(v) if v.starts_with(b"\"") => v.trim_ascii() == etag.as_bytes(),
         Some(v) => date::parse(v) == Some(modified),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn redirect_paths_start_with_a_name() {
+        for (path, want) in [
+            ("/docs", "docs"),
+            ("//evil.com", "evil.com"),
+            ("/./%2E/%2e//a/./b", "a/./b"),
+            ("/.", ""),
+            ("//./", ""),
+            ("/.x", ".x"),
+            ("/%2e%2e", "%2e%2e"),
+        ] {
+            assert_eq!(skip_leading_dot_segments(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn checked_open_of_a_fifo_returns_at_once() {
+        let root = std::env::temp_dir().join(format!("peregrine-open-checked-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir(&root).unwrap();
+        let root = std::fs::canonicalize(root).unwrap();
+        let fifo = root.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success(), "mkfifo failed");
+        let (tx, rx) = mpsc::channel();
+        let dir = root.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(open_checked(&dir, c"fifo").and_then(|f| f.metadata()));
+        });
+        let opened = rx.recv_timeout(Duration::from_secs(10));
+        if opened.is_err() {
+            // Release the stuck opener (a reader-writer counts as a writer).
+            let _held = OpenOptions::new().read(true).write(true).open(&fifo);
+            let _ = std::fs::remove_dir_all(&root);
+            panic!("open of a FIFO blocked waiting for a writer");
+        }
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(opened.unwrap().unwrap().file_type().is_fifo());
     }
 }

@@ -204,13 +204,25 @@ pub fn read_pattern_response(s: &mut TcpStream, len: usize, byte: impl Fn(usize)
     String::from_utf8(head).expect("head is UTF-8")
 }
 
-/// Debian's chromium (or `$PEREGRINE_CHROMIUM`), if installed.
-pub fn chromium() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var_os("PEREGRINE_CHROMIUM").map(std::path::PathBuf::from),
-        Some("/usr/bin/chromium".into()),
-    ];
-    candidates.into_iter().flatten().find(|p| p.exists())
+/// How the browser tests are run: `cargo test` leaves them out (ignored).
+pub const CHROMIUM_TESTS: &str = "cargo test --test browser --test browser_chat -- --ignored";
+
+/// The Chromium the browser tests drive: `$PEREGRINE_CHROMIUM` when set
+/// (and then only it), else Debian's `/usr/bin/chromium`. Panics, saying
+/// how to install one, when it is missing: these tests run only when asked
+/// for, so a missing browser is a failure, never a pass.
+pub fn chromium() -> std::path::PathBuf {
+    let (path, from) = match std::env::var_os("PEREGRINE_CHROMIUM") {
+        Some(p) => (std::path::PathBuf::from(p), "$PEREGRINE_CHROMIUM"),
+        None => ("/usr/bin/chromium".into(), "the default path"),
+    };
+    assert!(
+        path.is_file(),
+        "no Chromium at {} ({from}): install it (Debian/Ubuntu: `apt-get install chromium`) or set \
+         PEREGRINE_CHROMIUM to a Chromium binary, then run `{CHROMIUM_TESTS}`",
+        path.display()
+    );
+    path
 }
 
 /// Flags for a headless chromium that talks to nothing but our server.
