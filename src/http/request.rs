@@ -36,6 +36,7 @@ pub enum Method<'a> {
 
 impl<'a> Method<'a> {
     /// Classifies a method token (already validated by the parser).
+    #[inline]
     pub fn from_token(token: &'a str) -> Self {
         match token {
             "GET" => Method::Get,
@@ -189,6 +190,7 @@ impl<'a> Request<'a> {
     /// The path part of the target, still percent-encoded: for
     /// `/a%20b?x=1` it is `/a%20b`; for the absolute form
     /// `http://host/a?x` it is `/a` (and `/` when that form has no path).
+    #[inline]
     pub fn path(&self) -> &'a str {
         let origin = origin_form(self.target);
         match &origin[..query_mark(origin)] {
@@ -295,6 +297,7 @@ impl fmt::Debug for Request<'_> {
 /// Where the `?` before a query is, or the length if there is none: eight
 /// bytes per step (paths are short, and `str::find`'s `memchr` set-up
 /// costs more than the whole scan).
+#[inline]
 fn query_mark(origin: &str) -> usize {
     let bytes = origin.as_bytes();
     let mut words = bytes.chunks_exact(8);

@@ -112,8 +112,11 @@ impl Field {
 }
 
 /// Per-worker space a [`Response`] writes into; cleared between requests,
-/// and trimmed back to `keep` bytes when a response grew it further, so
-/// one large response does not pin its size for the worker's life.
+/// and trimmed back to `keep` bytes where a response grew it further, so
+/// one large response does not pin its size for the worker's life. (A
+/// response that fits the write buffer cannot have grown it: its headers
+/// and body are smaller than `keep`, unless a larger body was replaced,
+/// which trims there.)
 pub struct Scratch {
     pub(crate) headers: Vec<u8>,
     pub(crate) body: Vec<u8>,
@@ -145,19 +148,26 @@ impl Scratch {
         }
     }
 
-    /// Gives back what a response grew the space to beyond `keep` bytes.
-    #[inline]
+    /// Once a response is queued: gives back what it grew the space to
+    /// beyond `keep` bytes.
     pub fn trim(&mut self) {
-        if self.headers.capacity() > self.keep || self.body.capacity() > self.keep {
-            self.shrink();
+        for v in [&mut self.headers, &mut self.body] {
+            if v.capacity() > self.keep {
+                v.clear();
+                v.shrink_to(self.keep);
+            }
         }
     }
 
-    #[cold]
-    fn shrink(&mut self) {
-        for v in [&mut self.headers, &mut self.body] {
-            v.clear();
-            v.shrink_to(self.keep);
+    /// Empties the copied body, giving back what an earlier, larger one
+    /// grew it to beyond `keep` bytes.
+    #[inline]
+    fn clear_body(&mut self) {
+        if !self.body.is_empty() {
+            self.body.clear();
+            if self.body.capacity() > self.keep {
+                self.body.shrink_to(self.keep);
+            }
         }
     }
 }
@@ -320,7 +330,7 @@ impl<'w> Response<'w> {
     /// takes a fresh one: an allocation, for bodies larger than about
     /// [`Config::write_buffer_size`](crate::Config::write_buffer_size)).
     pub fn body(&mut self, bytes: &[u8]) -> &mut Self {
-        self.scratch.body.clear();
+        self.scratch.clear_body();
         self.scratch.file = None;
         self.scratch.body.extend_from_slice(bytes);
         self.source = BodySource::Copied;
@@ -329,7 +339,7 @@ impl<'w> Response<'w> {
 
     /// Sets the body to a static slice, which is sent without copying.
     pub fn body_static(&mut self, bytes: &'static [u8]) -> &mut Self {
-        self.scratch.body.clear();
+        self.scratch.clear_body();
         self.scratch.file = None;
         self.source = BodySource::Static(bytes);
         self
@@ -356,7 +366,7 @@ impl<'w> Response<'w> {
     /// }
     /// ```
     pub fn body_file(&mut self, file: File, offset: u64, len: u64) -> &mut Self {
-        self.scratch.body.clear();
+        self.scratch.clear_body();
         self.scratch.file = Some(FileBody { file, offset, len });
         self.source = BodySource::File;
         self
@@ -412,10 +422,15 @@ impl<'w> Response<'w> {
         std::mem::replace(&mut self.scratch.body, Vec::with_capacity(capacity))
     }
 
+    /// Once the response is queued: see [`Scratch::trim`].
+    pub(crate) fn trim_scratch(&mut self) {
+        self.scratch.trim();
+    }
+
     /// Turns this response into a bodiless error with the given status.
     pub(crate) fn reset_to_error(&mut self, status: StatusCode) {
         self.scratch.headers.clear();
-        self.scratch.body.clear();
+        self.scratch.clear_body();
         self.scratch.file = None;
         self.status = status;
         self.source = BodySource::Copied;

@@ -125,11 +125,12 @@ pub fn is_valid_host(value: &[u8]) -> bool {
 }
 
 /// The last `Host` value found valid. Clients repeat theirs on every
-/// request, so a worker that remembers it checks most values with one
-/// compare instead of a scan; what it remembers changes no verdict.
+/// request, so a worker that remembers it checks most values with two
+/// word compares instead of a scan; what it remembers changes no verdict.
 #[derive(Debug, Clone)]
 pub struct HostMemo {
     bytes: [u8; HostMemo::MAX],
+    /// `usize::MAX` until a value is remembered (no value is that long).
     len: usize,
 }
 
@@ -143,9 +144,9 @@ impl HostMemo {
     /// Longest value remembered.
     const MAX: usize = 64;
 
-    /// Remembers nothing yet (the empty value, which is valid).
+    /// Remembers nothing yet.
     pub const fn new() -> Self {
-        HostMemo { bytes: [0; HostMemo::MAX], len: 0 }
+        HostMemo { bytes: [0; HostMemo::MAX], len: usize::MAX }
     }
 
     /// [`is_valid_host`], remembering a valid value.
@@ -221,6 +222,7 @@ fn is_ip_literal(literal: &[u8]) -> bool {
 
 /// Strips `scheme://authority` from an absolute-form target, leaving the
 /// path and query (`/` when the path is empty).
+#[inline]
 pub fn origin_form(target: &str) -> &str {
     if target.starts_with('/') {
         return target;

@@ -82,9 +82,11 @@ pub trait BufSource {
     fn give(&mut self, buf: AlignedBuf);
 }
 
-/// A response body sent from where it is, after the bytes before it: a
-/// large static slice, a file range, or a copied body too large for the
-/// write buffer (the scratch space's own `Vec`, moved, not copied).
+/// What is sent from where it is, after the buffer's bytes: a large
+/// static body, a file range, a copied body too large for the write buffer
+/// (the scratch space's own `Vec`, moved, not copied a second time), or a
+/// head that did not fit the buffer (then its body, if sent apart, follows
+/// as the next tail).
 enum Tail {
     None,
     Static(&'static [u8]),
@@ -101,23 +103,44 @@ impl Tail {
             Tail::Owned(v, off) => &v[*off..],
         }
     }
+
+    /// Whether all of it was sent.
+    fn is_done(&self) -> bool {
+        match self {
+            Tail::None => true,
+            Tail::Static(s) => s.is_empty(),
+            Tail::Owned(v, off) => *off == v.len(),
+            Tail::File(f) => f.len == 0,
+        }
+    }
+
+    /// Marks `n` of its bytes sent.
+    fn advance(&mut self, n: usize) {
+        match self {
+            Tail::None => unreachable!("wrote more than was queued"),
+            Tail::Static(s) => *s = &s[n..],
+            Tail::Owned(_, off) => *off += n,
+            Tail::File(f) => {
+                f.offset += n as u64;
+                f.len -= n as u64;
+            }
+        }
+    }
 }
 
 /// The responses queued on one connection and not yet sent, in the order
 /// they go out: the write buffer's bytes (heads, small bodies), then a
-/// head that did not fit the buffer (`spill`), then one body sent from
-/// where it is (`tail`). Only the buffer takes more responses, and only
-/// while neither of the other two holds anything.
+/// tail, then what follows the tail. Only the buffer takes more
+/// responses, and only while there is no tail.
 pub struct Outgoing {
     buf: Option<AlignedBuf>,
     start: usize,
     end: usize,
-    /// A head (and small body) larger than the buffer's free space: the
-    /// one case that allocates, for heads larger than the buffer or a
-    /// full buffer that cannot be sent.
-    spill: Vec<u8>,
-    spill_sent: usize,
     tail: Tail,
+    /// The body of a response whose head is the tail (a head larger than
+    /// the buffer's free space: the one case that allocates, for heads
+    /// larger than the buffer or a full buffer that cannot be sent).
+    next: Tail,
 }
 
 impl Default for Outgoing {
@@ -140,34 +163,25 @@ enum Placement {
 impl Outgoing {
     /// Nothing queued, no buffer held.
     pub const fn new() -> Self {
-        Outgoing { buf: None, start: 0, end: 0, spill: Vec::new(), spill_sent: 0, tail: Tail::None }
+        Outgoing { buf: None, start: 0, end: 0, tail: Tail::None, next: Tail::None }
     }
 
     /// Whether everything queued has been sent.
     pub fn is_empty(&self) -> bool {
-        self.start == self.end && self.spill.is_empty() && matches!(self.tail, Tail::None)
+        self.start == self.end && matches!(self.tail, Tail::None)
     }
 
     /// Whether another response can be queued behind what is there without
-    /// first flushing: nothing after the buffer (which must stay last),
-    /// and at least a quarter of the buffer free.
+    /// first flushing: no tail (which must stay last), and at least a
+    /// quarter of the buffer free.
     pub fn can_queue(&self) -> bool {
-        self.spill.is_empty()
-            && matches!(self.tail, Tail::None)
+        matches!(self.tail, Tail::None)
             && self.buf.as_ref().is_none_or(|b| self.start == self.end || b.len() - self.end >= b.len() / 4)
-    }
-
-    /// Whether `res` fits in the buffer's free space now.
-    pub fn fits(&self, res: &Response<'_>) -> bool {
-        let need = FIXED_HEAD_MAX + res.extra_headers().len() + res.body_bytes().len();
-        match &self.buf {
-            None => true, // a fresh buffer: decided in `push`
-            Some(b) => self.start == self.end || b.len() - self.end >= need,
-        }
     }
 
     /// Queues the response `res` to a request (taking its file, or its
     /// copied body if that is too large for the buffer).
+    #[inline]
     pub fn push(
         &mut self,
         pool: &mut impl BufSource,
@@ -175,62 +189,145 @@ impl Outgoing {
         meta: &ResponseMeta,
         stamp: &Stamp,
     ) {
-        debug_assert!(self.can_take(), "a response queued behind a spill or a tail");
-        let status = res.get_status();
-        let send_body = !meta.head_only && !status.forbids_body();
-        let body_len = res.body_len();
-        let head_max = FIXED_HEAD_MAX + res.extra_headers().len();
+        self.push_with(pool, res, meta, stamp, |_| {});
+    }
+
+    /// [`push`](Outgoing::push), first sending what is queued to `w` if
+    /// the response does not fit the buffer's free space (an error shows
+    /// again on the next flush).
+    #[inline]
+    pub fn push_sending(
+        &mut self,
+        pool: &mut impl BufSource,
+        res: &mut Response<'_>,
+        meta: &ResponseMeta,
+        stamp: &Stamp,
+        w: &mut impl Sink,
+    ) {
+        self.push_with(pool, res, meta, stamp, |out| {
+            let _ = out.flush(w);
+        });
+    }
+
+    /// `push`, with `make_room` to call before resorting to more than the
+    /// buffer's free space.
+    #[inline(always)]
+    fn push_with(
+        &mut self,
+        pool: &mut impl BufSource,
+        res: &mut Response<'_>,
+        meta: &ResponseMeta,
+        stamp: &Stamp,
+        make_room: impl FnOnce(&mut Self),
+    ) {
+        debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
+        let send_body = !meta.head_only && !res.get_status().forbids_body();
+        // One look at the body: where it goes, its bytes in memory, its length.
+        let (placement, body, body_len) = match res.body_source() {
+            BodySource::Copied => {
+                let b = res.body_bytes();
+                (Placement::Behind, b, b.len() as u64)
+            }
+            BodySource::Static(s) if s.len() <= COPY_STATIC_MAX => (Placement::Behind, s, s.len() as u64),
+            BodySource::Static(s) => (Placement::Tail, &[][..], s.len() as u64),
+            BodySource::File => (Placement::Tail, &[][..], res.body_len()),
+        };
+        let placement = if send_body { placement } else { Placement::None };
+        let behind = if placement == Placement::Behind { body.len() } else { 0 };
         let buf = self.buf.get_or_insert_with(|| pool.take());
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         }
+        let need = FIXED_HEAD_MAX + res.extra_headers().len() + behind;
+        if need > buf.len() - self.end {
+            return self.push_crowded(res, meta, stamp, placement, make_room);
+        }
+        // The common case: head and copied body behind what is queued.
+        let mut w = HeadWriter { out: &mut buf[self.end..], pos: 0 };
+        write_head(&mut w, res, body_len, meta, stamp);
+        w.put(&body[..behind]);
+        self.end += w.pos;
+        if placement == Placement::Tail {
+            self.set_tail(res);
+        } else if body.len() > behind {
+            // A copied body not sent (HEAD, 204, 304) may have grown the
+            // scratch space.
+            res.trim_scratch();
+        }
+    }
+
+    /// `push` for a response that does not fit the buffer's free space: it
+    /// makes room (sending what is queued, then moving what is left to the
+    /// front) if it can, sends a large copied body from where it is, and
+    /// else spills the head to memory of its own.
+    #[cold]
+    #[inline(never)]
+    fn push_crowded(
+        &mut self,
+        res: &mut Response<'_>,
+        meta: &ResponseMeta,
+        stamp: &Stamp,
+        placement: Placement,
+        make_room: impl FnOnce(&mut Self),
+    ) {
+        if self.start < self.end {
+            make_room(self);
+        }
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        let buf = self.buf.as_mut().expect("push took a buffer");
+        let head_max = FIXED_HEAD_MAX + res.extra_headers().len();
         let in_memory = res.body_bytes().len();
-        let mut placement = match res.body_source() {
-            _ if !send_body || body_len == 0 => Placement::None,
-            BodySource::Copied => Placement::Behind,
-            BodySource::Static(s) if s.len() <= COPY_STATIC_MAX => Placement::Behind,
-            BodySource::Static(_) | BodySource::File => Placement::Tail,
+        let placement = match placement {
+            // Too large to copy once more: sent from where it was written.
+            Placement::Behind if in_memory > COPY_STATIC_MAX => Placement::Tail,
+            p => p,
         };
-        let behind = |p: Placement| if p == Placement::Behind { in_memory } else { 0 };
-        if buf.len() - self.end < head_max + behind(placement) && self.start > 0 {
+        let behind = if placement == Placement::Behind { in_memory } else { 0 };
+        if buf.len() - self.end < head_max + behind && self.start > 0 {
             // Room at the front from what was sent: move the rest there.
             buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
         }
-        let free = buf.len() - self.end;
-        if placement == Placement::Behind && free < head_max + in_memory && in_memory > COPY_STATIC_MAX {
-            // Too large to copy here: sent from where it is.
-            placement = Placement::Tail;
-        }
-        let out: &mut [u8] = if free >= head_max + behind(placement) {
+        let fits = buf.len() - self.end >= head_max + behind;
+        let mut spill = Vec::new();
+        let out: &mut [u8] = if fits {
             &mut buf[self.end..]
         } else {
-            self.spill = vec![0; head_max + behind(placement)];
-            &mut self.spill
+            spill = vec![0; head_max + behind];
+            &mut spill
         };
         let mut w = HeadWriter { out, pos: 0 };
-        write_head(&mut w, res, body_len, meta, stamp);
+        write_head(&mut w, res, res.body_len(), meta, stamp);
         if placement == Placement::Behind {
             w.put(res.body_bytes());
         }
         let n = w.pos;
-        if self.spill.is_empty() {
+        if fits {
             self.end += n;
         } else {
-            self.spill.truncate(n);
+            spill.truncate(n);
         }
         if placement == Placement::Tail {
-            self.tail = match res.body_source() {
-                BodySource::File => Tail::File(res.take_file().expect("a file body holds its file")),
-                BodySource::Static(s) => Tail::Static(s),
-                BodySource::Copied => Tail::Owned(res.take_body(buf.len()), 0),
-            };
+            self.set_tail(res);
         }
+        if !fits {
+            // The head goes first, its body (if any) after it.
+            self.next = std::mem::replace(&mut self.tail, Tail::Owned(spill, 0));
+        }
+        res.trim_scratch();
     }
 
-    /// Whether nothing is queued after the buffer, so it may take more.
-    fn can_take(&self) -> bool {
-        self.spill.is_empty() && matches!(self.tail, Tail::None)
+    /// Makes `res`'s body the tail, sent from where it is.
+    fn set_tail(&mut self, res: &mut Response<'_>) {
+        let capacity = self.buf.as_ref().map_or(0, |b| b.len());
+        self.tail = match res.body_source() {
+            _ if res.body_len() == 0 => Tail::None,
+            BodySource::File => Tail::File(res.take_file().expect("a file body holds its file")),
+            BodySource::Static(s) => Tail::Static(s),
+            BodySource::Copied => Tail::Owned(res.take_body(capacity), 0),
+        };
     }
 
     /// Queues the interim `100 Continue` (RFC 9110 §15.2.1).
@@ -264,10 +361,9 @@ impl Outgoing {
                 Some(b) => &b[self.start..self.end],
                 None => &[],
             };
-            let spill = &self.spill[self.spill_sent..];
             let memory = self.tail.memory();
-            let written = if !head.is_empty() || !spill.is_empty() || !memory.is_empty() {
-                let bufs = [IoSlice::new(head), IoSlice::new(spill), IoSlice::new(memory)];
+            let written = if !head.is_empty() || !memory.is_empty() {
+                let bufs = [IoSlice::new(head), IoSlice::new(memory)];
                 match self.tail {
                     Tail::File(ref f) if f.len > 0 => w.write_more(&bufs),
                     _ => w.write_vectored(&bufs),
@@ -285,8 +381,12 @@ impl Outgoing {
                         }
                     }
                     _ => {
-                        self.tail = Tail::None;
-                        return Ok(Flushed::All);
+                        // An empty tail: what follows it, if anything, is next.
+                        self.tail = std::mem::replace(&mut self.next, Tail::None);
+                        if matches!(self.tail, Tail::None) {
+                            return Ok(Flushed::All);
+                        }
+                        continue;
                     }
                 }
             };
@@ -301,7 +401,7 @@ impl Outgoing {
             };
             progressed = true;
             self.advance(n);
-            if self.is_empty() {
+            if self.start == self.end && matches!(self.tail, Tail::None) {
                 // All sent: no second trip round the loop to find that out.
                 return Ok(Flushed::All);
             }
@@ -311,32 +411,13 @@ impl Outgoing {
     fn advance(&mut self, n: usize) {
         let from_head = n.min(self.end - self.start);
         self.start += from_head;
-        let from_spill = (n - from_head).min(self.spill.len() - self.spill_sent);
-        self.spill_sent += from_spill;
-        if self.spill_sent == self.spill.len() && self.spill_sent > 0 {
-            // Sent: its memory goes now, not with the connection.
-            (self.spill, self.spill_sent) = (Vec::new(), 0);
-        }
-        let rest = n - from_head - from_spill;
+        let rest = n - from_head;
         if rest > 0 {
-            match &mut self.tail {
-                Tail::None => unreachable!("wrote more than was queued"),
-                Tail::Static(s) => *s = &s[rest..],
-                Tail::Owned(_, off) => *off += rest,
-                Tail::File(f) => {
-                    f.offset += rest as u64;
-                    f.len -= rest as u64;
-                }
-            }
-            let done = match &self.tail {
-                Tail::None => true,
-                Tail::Static(s) => s.is_empty(),
-                Tail::Owned(v, off) => *off == v.len(),
-                Tail::File(f) => f.len == 0,
-            };
-            if done {
-                // Its memory (or file) goes now, not with the connection.
-                self.tail = Tail::None;
+            self.tail.advance(rest);
+            if self.tail.is_done() {
+                // Its memory (or file) goes now, not with the connection;
+                // what follows it is next.
+                self.tail = std::mem::replace(&mut self.next, Tail::None);
             }
         }
     }
@@ -353,8 +434,7 @@ impl Outgoing {
 
     /// Drops everything queued, returning the buffer to the pool.
     pub fn discard(&mut self, pool: &mut impl BufSource) {
-        (self.start, self.end, self.tail) = (0, 0, Tail::None);
-        (self.spill, self.spill_sent) = (Vec::new(), 0);
+        (self.start, self.end, self.tail, self.next) = (0, 0, Tail::None, Tail::None);
         self.release(pool);
     }
 }
@@ -400,6 +480,7 @@ impl HeadWriter<'_> {
     }
 }
 
+#[inline(always)]
 fn write_head(w: &mut HeadWriter<'_>, res: &Response<'_>, body_len: u64, meta: &ResponseMeta, stamp: &Stamp) {
     let status = res.get_status();
     if status == StatusCode::OK {
@@ -711,7 +792,7 @@ mod tests {
             assert!(free < 1000, "the head must meet a full buffer ({free} bytes free)");
             wants.push(with_body(&mut res, kind, &file));
             out.push(&mut pool, &mut res, &KA, &Stamp::new(*DATE));
-            assert!(!out.can_queue(), "nothing queues behind a spilled head or a tail");
+            assert!(!out.can_queue(), "nothing queues behind a tail");
             let sent = responses(&drain(&mut out, 333));
             let bodies: Vec<_> = sent.into_iter().map(|(_, b)| b).collect();
             assert!(bodies == wants, "kind {kind}: bodies differ");
@@ -730,7 +811,6 @@ mod tests {
         let mut out = Outgoing::new();
         out.push(&mut Pool(4096), &mut res, &KA, &Stamp::new(*DATE));
         assert_eq!(out.tail.memory().as_ptr(), written, "the body was copied again");
-        s.trim();
         assert!(s.body.capacity() <= 4096, "the scratch space kept {} bytes", s.body.capacity());
         let sent = responses(&drain(&mut out, 1 << 16));
         assert!(sent[0].1 == big);
@@ -738,7 +818,6 @@ mod tests {
         // space grown: trimmed back after the response.
         let mut res = Response::new(&mut s);
         res.body(&big).body_static(b"small");
-        s.trim();
         assert!(s.body.capacity() <= 4096, "the scratch space kept {} bytes", s.body.capacity());
     }
 
@@ -750,7 +829,7 @@ mod tests {
             let mut s = Scratch::with_capacity(64, 64);
             let mut res = Response::new(&mut s);
             res.body(&[b'a' + i]);
-            assert!(out.can_queue() && out.fits(&res));
+            assert!(out.can_queue());
             out.push(&mut pool, &mut res, &KA, &Stamp::new(*DATE));
         }
         let sent = drain(&mut out, 50);

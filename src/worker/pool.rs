@@ -24,10 +24,12 @@ impl BufPool {
 }
 
 impl BufSource for BufPool {
+    #[inline]
     fn take(&mut self) -> AlignedBuf {
         self.free.pop().unwrap_or_else(|| AlignedBuf::new(self.size))
     }
 
+    #[inline]
     fn give(&mut self, buf: AlignedBuf) {
         debug_assert_eq!(buf.len(), self.size);
         if self.free.len() < self.free.capacity() {
