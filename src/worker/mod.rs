@@ -1,6 +1,7 @@
 //! A worker thread: one poll, one connection slab, its own buffers, timers
 //! and `Date` cache; it owns every connection handed to it for life.
 
+pub mod again;
 pub mod body;
 pub mod conn;
 pub mod handoff;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 
+use self::again::Again;
 use self::conn::{Conn, Verdict};
 use self::handoff::{Accepted, Handoff};
 use self::pool::{BodyPool, BufPool};
@@ -63,8 +65,8 @@ pub struct Ctx<H> {
     /// The WebSocket threads, if the handler uses WebSockets.
     pub ws: Option<Arc<WsRoute>>,
     /// Connections to drive again on the next turn of the loop, readiness
-    /// or not (a lingering close that stopped with input left).
-    pub again: Vec<usize>,
+    /// or not (one that stopped at its turn's budget with input left).
+    pub again: Again,
 }
 
 impl<H> Ctx<H> {
@@ -99,7 +101,7 @@ impl<H> Ctx<H> {
             draining: false,
             shutdown,
             ws,
-            again: Vec::with_capacity(capacity.min(1024)),
+            again: Again::new(capacity),
         }
     }
 }
@@ -183,7 +185,7 @@ impl<H: Handler> Worker<H> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         let mut inbox = VecDeque::with_capacity(handoff_capacity(self.capacity));
         let mut keys = Vec::with_capacity(self.capacity);
-        let mut again = Vec::with_capacity(self.capacity.min(1024));
+        let mut again = Vec::with_capacity(self.capacity);
         let mut drain_deadline: Option<Instant> = None;
         loop {
             let deadline = [self.ctx.timers.next_deadline(), drain_deadline, self.accept_paused]
@@ -211,8 +213,8 @@ impl<H: Handler> Worker<H> {
                     Token(key) => self.drive(key, event.is_read_closed()),
                 }
             }
-            // Swapped out so driving may queue keys for the next turn.
-            std::mem::swap(&mut self.ctx.again, &mut again);
+            // Taken out, so driving may queue keys for the next turn.
+            self.ctx.again.take(&mut again);
             for key in again.drain(..) {
                 self.drive(key, false);
             }

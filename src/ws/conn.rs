@@ -16,6 +16,7 @@ use super::out::{OutQueue, Written};
 use super::pool::VecPool;
 use super::{CloseCode, Message};
 use crate::handler::Handler;
+use crate::worker::again::Again;
 use crate::worker::conn::Verdict;
 use crate::worker::timer::{TimerKind, Timers};
 
@@ -35,7 +36,7 @@ pub struct WsCtx<H> {
     pub taken: Vec<Cmd>,
     /// Connections to drive again next turn, readiness or not: reading
     /// stopped at its per-turn cap, or resumed after back-pressure.
-    pub again: Vec<usize>,
+    pub again: Again,
     pub timers: Timers,
     pub now: Instant,
     pub max_message: usize,

@@ -18,6 +18,7 @@ use super::{CloseCode, Ticket};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::shutdown::ShutdownState;
+use crate::worker::again::Again;
 use crate::worker::conn::Verdict;
 use crate::worker::handoff::Handoff;
 use crate::worker::slab::Slab;
@@ -123,7 +124,7 @@ impl<H: Handler> WsThread<H> {
             spent: Vec::with_capacity(EVENTS_CAPACITY),
             deferred: Vec::with_capacity(EVENTS_CAPACITY),
             taken: Vec::with_capacity(EVENTS_CAPACITY),
-            again: Vec::with_capacity(EVENTS_CAPACITY),
+            again: Again::new(capacity),
             timers: Timers::new(capacity, durations),
             now: Instant::now(),
             max_message,
@@ -149,7 +150,7 @@ impl<H: Handler> WsThread<H> {
         let mut inbox = VecDeque::with_capacity(self.capacity);
         let mut cmds = Vec::with_capacity(EVENTS_CAPACITY);
         let mut dirty = Vec::with_capacity(EVENTS_CAPACITY);
-        let mut again = Vec::with_capacity(EVENTS_CAPACITY);
+        let mut again = Vec::with_capacity(self.capacity);
         let mut drain_deadline: Option<Instant> = None;
         loop {
             let busy = !self.ctx.deferred.is_empty() || !self.ctx.again.is_empty();
@@ -184,7 +185,7 @@ impl<H: Handler> WsThread<H> {
                 }
             }
             // Swapped out, so reading may queue keys for the next turn.
-            std::mem::swap(&mut self.ctx.again, &mut again);
+            self.ctx.again.take(&mut again);
             for key in again.drain(..) {
                 self.read(key, false);
                 self.mark_dirty(key, &mut dirty);
