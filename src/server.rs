@@ -60,14 +60,13 @@ impl<H: Handler> Server<H> {
         };
         let shared_listener = if config.accept_threads > 0 { own_listeners.pop() } else { None };
         let mut own_listeners = own_listeners.into_iter();
-        let workers = (0..config.workers)
+        let mut workers = (0..config.workers)
             .map(|_| {
                 let listener = own_listeners.next();
                 Worker::new(&config, Arc::clone(&handler), Arc::clone(&shutdown), ws_route.clone(), listener)
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(setup("create a worker's poll"))?;
-        let mut workers = workers;
         let inboxes: Vec<_> = workers.iter().map(Worker::handoff).collect();
         if config.accept_threads == 0 {
             for worker in &mut workers {

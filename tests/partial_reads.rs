@@ -61,3 +61,32 @@ fn body_sent_one_byte_at_a_time_is_echoed() {
     assert_eq!(read_response(&mut s, &mut buf, false).body, b"POST /a abc");
     assert_eq!(read_response(&mut s, &mut buf, false).body, b"POST /b xy");
 }
+
+#[test]
+fn empty_lines_before_a_request_in_any_split_are_ignored() {
+    // RFC 9112 §2.2: empty lines before a request line are ignored. Split
+    // after the first CR (regression: the second read was scanned for the
+    // head's end from there, took the empty lines for it, and got 400).
+    let server = TestServer::with(echo);
+    let raw = b"\r\n\r\nGET /after-empty-lines HTTP/1.1\r\nHost: x\r\n\r\n";
+    for split in 1..raw.len() {
+        let mut s = server.connect();
+        s.write_all(&raw[..split]).unwrap();
+        s.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        s.write_all(&raw[split..]).unwrap();
+        let res = read_response(&mut s, &mut Vec::new(), false);
+        assert_eq!(
+            (res.status, res.body.as_slice()),
+            (200, &b"GET /after-empty-lines "[..]),
+            "split at {split}"
+        );
+    }
+    // Byte by byte too, and between keep-alive requests.
+    let mut s = server.connect();
+    send_byte_by_byte(&mut s, raw);
+    let mut buf = Vec::new();
+    assert_eq!(read_response(&mut s, &mut buf, false).body, b"GET /after-empty-lines ");
+    send_byte_by_byte(&mut s, b"\r\n\r\nGET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(read_response(&mut s, &mut buf, false).body, b"GET /again ");
+}

@@ -145,7 +145,18 @@ fn invalid_host_values_are_400() {
 #[test]
 fn absolute_form_needs_an_http_uri_with_a_host() {
     let (server, calls) = counting();
-    for target in ["http:///x", "http://u@h/x", "ftp://h/x", "http://a<b/", "example.com:80", "foo"] {
+    // `http:/x://evil.com/` is an `http:/x` URI, not one for evil.com: the
+    // target's authority would otherwise win over `Host` (host confusion).
+    for target in [
+        "http:///x",
+        "http://u@h/x",
+        "ftp://h/x",
+        "http://a<b/",
+        "example.com:80",
+        "foo",
+        "http:/x://evil.com/",
+        "http:x://evil.com/",
+    ] {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
         refused(&server, raw.as_bytes(), 400);
     }

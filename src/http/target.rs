@@ -41,19 +41,26 @@ fn classify_other(method: &str, target: &str) -> Option<Form> {
 /// non-empty host and no userinfo (which RFC 9110 §4.2.4 says to treat as
 /// an error).
 fn is_absolute(target: &str) -> bool {
-    let Some(authority) = authority(target) else { return false };
-    let scheme = &target[..target.find(':').unwrap_or(0)];
+    let Some((scheme, authority, _)) = split_absolute(target) else { return false };
     // An empty host is invalid in an http URI (RFC 9110 §4.2.1).
     (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
         && authority_parts(authority.as_bytes()).is_some_and(|(host, _)| !host.is_empty())
         && is_valid_host(authority.as_bytes())
 }
 
+/// `scheme://authority` and the rest (path and query) of a target in
+/// absolute form, split at its first `://`: the scheme is everything
+/// before it (so `http:/x://h` has the scheme `http:/x`, not `http`).
+fn split_absolute(target: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = target.split_once("://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    Some((scheme, &rest[..end], &rest[end..]))
+}
+
 /// The authority of a target in absolute form (`scheme://authority/…`),
-/// unchecked: what comes between `://` and the path or query.
+/// as `classify` accepted it.
 pub fn authority(target: &str) -> Option<&str> {
-    let (_, rest) = target.split_once("://")?;
-    Some(&rest[..rest.find(['/', '?']).unwrap_or(rest.len())])
+    split_absolute(target).map(|(_, authority, _)| authority)
 }
 
 /// `CONNECT`'s target: `uri-host ":" port` (RFC 9112 §3.2.3).
@@ -113,7 +120,9 @@ static CLASS: [u8; 256] = {
 /// Whether `value` is a valid `Host` field value: `uri-host [ ":" port ]`
 /// (RFC 9112 §3.2, RFC 3986 §3.2.2), where the host is a reg-name (empty
 /// allowed, for URIs without an authority), an IPv4 address, or an IP
-/// literal in brackets, and the port is digits. All of it is ASCII.
+/// literal in brackets, and the port is digits. All of it is ASCII. An
+/// IPv6 zone (`[fe80::1%25eth0]`, RFC 6874) is not part of an HTTP URI's
+/// grammar and is refused.
 #[inline]
 pub fn is_valid_host(value: &[u8]) -> bool {
     let Some((host, port)) = authority_parts(value) else { return false };
@@ -227,15 +236,10 @@ pub fn origin_form(target: &str) -> &str {
     if target.starts_with('/') {
         return target;
     }
-    match target.find("://") {
-        Some(s) => {
-            let rest = &target[s + 3..];
-            match rest.find(['/', '?']) {
-                // From `?` on when the path is empty: `http://h?q`.
-                Some(p) => &rest[p..],
-                None => "/",
-            }
-        }
+    match split_absolute(target) {
+        // From `?` on when the path is empty: `http://h?q`.
+        Some((_, _, rest)) if !rest.is_empty() => rest,
+        Some(_) => "/",
         None => target,
     }
 }
@@ -338,6 +342,8 @@ mod tests {
         assert_eq!(classify("GET", "http://:80/p"), None);
         assert_eq!(classify("GET", "http://u@h/p"), None, "userinfo is an error");
         assert_eq!(classify("GET", "ftp://h/p"), None);
+        assert_eq!(classify("GET", "http:/x://evil.example/"), None, "the scheme ends at the first ://");
+        assert_eq!(classify("GET", "http:x://evil.example/"), None);
         assert_eq!(classify("GET", "http://a b/"), None);
         assert_eq!(classify("GET", "example.com:80"), None);
         assert_eq!(classify("GET", "foo"), None);

@@ -137,10 +137,11 @@ pub struct Outgoing {
     start: usize,
     end: usize,
     tail: Tail,
-    /// The body of a response whose head is the tail (a head larger than
-    /// the buffer's free space: the one case that allocates, for heads
-    /// larger than the buffer or a full buffer that cannot be sent).
-    next: Tail,
+    /// The body of a response whose head is the tail: a head larger than
+    /// the buffer's free space, in memory of its own (allocated, for heads
+    /// larger than the buffer, or a full buffer that cannot be sent).
+    /// Boxed: rare, and a connection's size counts.
+    next: Option<Box<Tail>>,
 }
 
 impl Default for Outgoing {
@@ -163,7 +164,7 @@ enum Placement {
 impl Outgoing {
     /// Nothing queued, no buffer held.
     pub const fn new() -> Self {
-        Outgoing { buf: None, start: 0, end: 0, tail: Tail::None, next: Tail::None }
+        Outgoing { buf: None, start: 0, end: 0, tail: Tail::None, next: None }
     }
 
     /// Whether everything queued has been sent.
@@ -279,17 +280,22 @@ impl Outgoing {
         let buf = self.buf.as_mut().expect("push took a buffer");
         let head_max = FIXED_HEAD_MAX + res.extra_headers().len();
         let in_memory = res.body_bytes().len();
-        let placement = match placement {
-            // Too large to copy once more: sent from where it was written.
-            Placement::Behind if in_memory > COPY_STATIC_MAX => Placement::Tail,
-            p => p,
-        };
-        let behind = if placement == Placement::Behind { in_memory } else { 0 };
-        if buf.len() - self.end < head_max + behind && self.start > 0 {
+        if buf.len() - self.end < head_max + in_memory && self.start > 0 {
             // Room at the front from what was sent: move the rest there.
             buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
         }
+        let placement = match placement {
+            // Too large to copy here once more: sent from where it was
+            // written.
+            Placement::Behind
+                if buf.len() - self.end < head_max + in_memory && in_memory > COPY_STATIC_MAX =>
+            {
+                Placement::Tail
+            }
+            p => p,
+        };
+        let behind = if placement == Placement::Behind { in_memory } else { 0 };
         let fits = buf.len() - self.end >= head_max + behind;
         let mut spill = Vec::new();
         let out: &mut [u8] = if fits {
@@ -314,7 +320,8 @@ impl Outgoing {
         }
         if !fits {
             // The head goes first, its body (if any) after it.
-            self.next = std::mem::replace(&mut self.tail, Tail::Owned(spill, 0));
+            let body = std::mem::replace(&mut self.tail, Tail::Owned(spill, 0));
+            self.next = (!matches!(body, Tail::None)).then(|| Box::new(body));
         }
         res.trim_scratch();
     }
@@ -364,8 +371,10 @@ impl Outgoing {
             let memory = self.tail.memory();
             let written = if !head.is_empty() || !memory.is_empty() {
                 let bufs = [IoSlice::new(head), IoSlice::new(memory)];
-                match self.tail {
-                    Tail::File(ref f) if f.len > 0 => w.write_more(&bufs),
+                match (&self.tail, &self.next) {
+                    (Tail::File(f), _) if f.len > 0 => w.write_more(&bufs),
+                    // A spilled head before its file.
+                    (Tail::Owned(..), Some(next)) if matches!(**next, Tail::File(_)) => w.write_more(&bufs),
                     _ => w.write_vectored(&bufs),
                 }
             } else {
@@ -382,7 +391,7 @@ impl Outgoing {
                     }
                     _ => {
                         // An empty tail: what follows it, if anything, is next.
-                        self.tail = std::mem::replace(&mut self.next, Tail::None);
+                        self.tail = self.next.take().map_or(Tail::None, |next| *next);
                         if matches!(self.tail, Tail::None) {
                             return Ok(Flushed::All);
                         }
@@ -417,7 +426,7 @@ impl Outgoing {
             if self.tail.is_done() {
                 // Its memory (or file) goes now, not with the connection;
                 // what follows it is next.
-                self.tail = std::mem::replace(&mut self.next, Tail::None);
+                self.tail = self.next.take().map_or(Tail::None, |next| *next);
             }
         }
     }
@@ -434,7 +443,7 @@ impl Outgoing {
 
     /// Drops everything queued, returning the buffer to the pool.
     pub fn discard(&mut self, pool: &mut impl BufSource) {
-        (self.start, self.end, self.tail, self.next) = (0, 0, Tail::None, Tail::None);
+        (self.start, self.end, self.tail, self.next) = (0, 0, Tail::None, None);
         self.release(pool);
     }
 }
@@ -819,6 +828,29 @@ mod tests {
         let mut res = Response::new(&mut s);
         res.body(&big).body_static(b"small");
         assert!(s.body.capacity() <= 4096, "the scratch space kept {} bytes", s.body.capacity());
+    }
+
+    #[test]
+    fn a_copied_body_that_fits_once_the_buffer_is_sent_is_copied_there() {
+        // Pipelined 6000-byte bodies in a 16 KiB buffer: the third does not
+        // fit behind the first two, but does once they are sent; it is
+        // copied there (no tail, no allocation), not moved out.
+        let body = vec![b'b'; 6000];
+        let mut out = Outgoing::new();
+        let mut pool = Pool(16384);
+        let mut sink = Trickle { out: Vec::new(), chunk: 1 << 20, calls: 0 };
+        for _ in 0..3 {
+            assert!(out.can_queue());
+            let mut s = Scratch::with_capacity(64, 8192);
+            let mut res = Response::new(&mut s);
+            res.body(&body);
+            out.push_sending(&mut pool, &mut res, &KA, &Stamp::new(*DATE), &mut sink);
+            assert!(matches!(out.tail, Tail::None), "a body that fits was moved out");
+        }
+        while out.flush(&mut sink).unwrap() != Flushed::All {}
+        let sent = responses(&sink.out);
+        assert_eq!(sent.len(), 3);
+        assert!(sent.iter().all(|(_, b)| *b == body));
     }
 
     #[test]

@@ -288,8 +288,12 @@ impl Conn {
             // them too): dropped now, so a connection that sent only those
             // is idle, and a slow head is scanned from its request line.
             let skip = head::leading_empty_lines(pending, ctx.rules.bare_lf);
+            // A partial empty line (a lone CR) is looked at whole next time:
+            // scanning for the head's end from it would take the empty
+            // lines for that end.
+            let partial_line = matches!(pending.get(skip), Some(b'\r' | b'\n'));
             self.input.consume(skip);
-            self.input.scanned = pending_len - skip;
+            self.input.scanned = if partial_line { 0 } else { pending_len - skip };
             return Ok(Step::Incomplete);
         };
         let (body, consumed) = if let Some(rx) = &self.body_rx {

@@ -43,6 +43,11 @@ impl Seats {
         debug_assert!(before > 0, "a seat given back twice");
     }
 
+    /// Takes every seat, for good: the thread takes no more connections.
+    pub fn close(&self) {
+        self.taken.store(usize::MAX / 2, Ordering::Release);
+    }
+
     /// Seats free now (a snapshot).
     pub fn free(&self) -> usize {
         self.capacity.saturating_sub(self.taken.load(Ordering::Acquire))

@@ -239,6 +239,11 @@ impl<H: Handler> Worker<H> {
                 }
             }
         }
+        // No peer may place a connection here any more; one placed just
+        // before is closed with the rest.
+        self.handoff.seats().close();
+        let mut inbox = VecDeque::new();
+        self.handoff.take_all(&mut inbox);
         self.close_all();
     }
 
@@ -340,7 +345,7 @@ impl<H: Handler> Worker<H> {
         let Some(mut conn) = self.conns.remove(key) else { return };
         self.handoff.seats().give_back();
         let (Some((ticket, thread)), Some(route)) = (conn.pending_upgrade(), self.ctx.ws.clone()) else {
-            return;
+            return conn.release(&mut self.ctx);
         };
         if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
             crate::logging::log_error!("cannot hand a WebSocket connection over: {e}");

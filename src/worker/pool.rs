@@ -66,16 +66,18 @@ pub struct BodyPool {
 const BODY_POOL_BUDGET: usize = 64 << 20;
 
 impl BodyPool {
-    /// Classes from `min` (rounded up to a power of two) doubling until one
-    /// holds `max` bytes; each keeps at most `max_free` free buffers (fewer
-    /// for large classes).
+    /// Classes from `min` (rounded up to a power of two) doubling, the last
+    /// one exactly `max` bytes (not the next power of two, which could
+    /// double what the largest body holds); each keeps at most `max_free`
+    /// free buffers (fewer for large classes).
     pub fn new(min: usize, max: usize, max_free: usize) -> Self {
         let mut classes = Vec::new();
         let mut size = min.next_power_of_two();
         loop {
-            let keep = (BODY_POOL_BUDGET / size).clamp(2, max_free.max(2));
-            classes.push(BufPool::new(size, keep));
-            if size >= max {
+            let class = size.min(max);
+            let keep = (BODY_POOL_BUDGET / class).clamp(2, max_free.max(2));
+            classes.push(BufPool::new(class, keep));
+            if class >= max {
                 break;
             }
             size *= 2;
@@ -105,8 +107,9 @@ mod body_tests {
         let mut pool = BodyPool::new(10_000, 100_000, 4);
         assert_eq!(pool.take_at_least(1).unwrap().len(), 16384);
         assert_eq!(pool.take_at_least(20_000).unwrap().len(), 32768);
-        assert_eq!(pool.take_at_least(100_000).unwrap().len(), 131072);
-        assert!(pool.take_at_least(131073).is_none());
+        assert_eq!(pool.take_at_least(70_000).unwrap().len(), 100_000, "the last class is the limit");
+        assert_eq!(pool.take_at_least(100_000).unwrap().len(), 100_000);
+        assert!(pool.take_at_least(100_001).is_none());
         let b = pool.take_at_least(40_000).unwrap();
         let ptr = b.as_ptr();
         pool.give(b);

@@ -36,14 +36,10 @@ pub struct Upgraded {
     pub early: Vec<u8>,
 }
 
-/// How workers reach the WebSocket threads.
+/// How workers reach the WebSocket threads: each thread's inbox, whose
+/// seats count its places.
 pub struct WsRoute {
-    threads: Box<[Lane]>,
-}
-
-/// One WebSocket thread's inbox, whose seats count its places.
-struct Lane {
-    inbox: Arc<Handoff<Upgraded>>,
+    inboxes: Box<[Arc<Handoff<Upgraded>>]>,
 }
 
 impl WsRoute {
@@ -51,25 +47,23 @@ impl WsRoute {
     /// room (from `id` modulo the number of threads on, among equals);
     /// `None` if every thread is full.
     pub fn reserve(&self, id: u64) -> Option<usize> {
-        let n = self.threads.len();
+        let n = self.inboxes.len();
         let start = (id % n as u64) as usize;
-        let roomiest =
-            (0..n).map(|i| (start + i) % n).max_by_key(|&i| (self.threads[i].inbox.seats().free(), n - i));
+        let in_turn = (0..n).map(|k| (start + k) % n);
+        // The most free seats; among equals, the first from `start` on.
+        let roomiest = in_turn.clone().rev().max_by_key(|&i| self.inboxes[i].seats().free());
         // Others may take seats meanwhile: then any thread with room will do.
-        roomiest
-            .into_iter()
-            .chain((0..n).map(|i| (start + i) % n))
-            .find(|&i| self.threads[i].inbox.seats().take())
+        roomiest.into_iter().chain(in_turn).find(|&i| self.inboxes[i].seats().take())
     }
 
     /// Gives back a reservation that will not be used.
     pub fn unreserve(&self, index: usize) {
-        self.threads[index].inbox.seats().give_back();
+        self.inboxes[index].seats().give_back();
     }
 
     /// Hands an upgraded connection to the thread reserved for it.
     pub fn hand_over(&self, index: usize, upgraded: Upgraded) {
-        let inbox = &self.threads[index].inbox;
+        let inbox = &self.inboxes[index];
         if inbox.push(upgraded).is_err() {
             // The inbox holds as many as the thread has places, and every
             // connection in it has one: it cannot be full. Dropping closes.
@@ -100,8 +94,8 @@ pub fn build<H: Handler>(
     let threads = (0..n)
         .map(|_| WsThread::new(config, Arc::clone(handler), Arc::clone(shutdown), n))
         .collect::<io::Result<Vec<_>>>()?;
-    let route = threads.iter().map(|t| Lane { inbox: Arc::clone(&t.inbox) }).collect();
-    Ok((threads, WsRoute { threads: route }))
+    let inboxes = threads.iter().map(|t| Arc::clone(&t.inbox)).collect();
+    Ok((threads, WsRoute { inboxes }))
 }
 
 impl<H: Handler> WsThread<H> {
