@@ -188,3 +188,31 @@ fn a_head_that_fills_the_read_buffer_still_takes_a_body() {
         assert_eq!(read_response(&mut s, &mut buf, false).body, b"ignored");
     }
 }
+
+#[test]
+fn a_half_closed_upload_is_answered_and_closed_at_once() {
+    // Regression: a body longer than one turn's reads came with the
+    // client's FIN; the turns after the first no longer knew of the FIN,
+    // stopped at a short read, and the connection waited for the idle
+    // timeout (here a minute, far past the test's ten-second read limit)
+    // instead of closing after its answer.
+    let config = Config::new().workers(1).max_body_size(4 << 20).keep_alive_timeout(Duration::from_secs(60));
+    let server = TestServer::start(config, echo);
+    let body = pattern(1_000_000);
+    let mut raw =
+        format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    raw.extend_from_slice(&body);
+    let s = server.connect();
+    let mut writer = s.try_clone().unwrap();
+    let sent = std::thread::spawn(move || {
+        writer.write_all(&raw).unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut reader = s;
+    let mut buf = Vec::new();
+    let res = read_response(&mut reader, &mut buf, false);
+    sent.join().unwrap();
+    assert_eq!(res.status, 200);
+    assert!(res.body == body, "the body differs");
+    assert!(is_closed(&mut reader), "the connection was not closed after the client's FIN");
+}

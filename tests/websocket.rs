@@ -403,6 +403,30 @@ fn close_client(ws: &mut Client, code: u16) {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn frames_then_fin_end_the_connection_once_read() {
+    // The handshake, ~100 KB of frames and the FIN, sent at once: every
+    // frame is answered, and the FIN (which the poll reports once, even
+    // if the frames take more than one turn to read) closes the
+    // connection with 1006, no close frame having come.
+    let (server, log) = start(Config::new());
+    let mut s = server.connect();
+    let peer = s.local_addr().unwrap();
+    let mut wire = handshake();
+    let payload = vec![b'f'; 1000];
+    for _ in 0..100 {
+        wire.extend_from_slice(&masked(0x81, &payload));
+    }
+    let mut writer = s.try_clone().unwrap();
+    let sent = std::thread::spawn(move || {
+        writer.write_all(&wire).unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    assert!(reaches_eof(&mut s, WAIT), "the server never closed after the client's FIN");
+    sent.join().unwrap();
+    assert_eq!(log.close_code(peer), CloseCode::ABNORMAL);
+}
+
+#[test]
 fn upgrades_go_to_a_websocket_thread_with_room() {
     // Two places per WebSocket thread, four clients dealt out over both;
     // once one thread's clients leave, the next two upgrades must go

@@ -69,6 +69,9 @@ pub struct Conn {
     state: State,
     /// The client sent EOF: serve what is buffered, then close.
     eof: bool,
+    /// The poll reported the client's FIN: reads go on until they reach
+    /// it, across turns (no new edge will announce it).
+    fin_seen: bool,
     /// `100 Continue` went out for the request being received.
     continued: bool,
     /// A body too large for the read buffer, or chunked, being received,
@@ -97,6 +100,7 @@ impl Conn {
             out: Outgoing::new(),
             state: State::Open,
             eof: false,
+            fin_seen: false,
             continued: false,
             body_rx: None,
             progressed: false,
@@ -147,8 +151,10 @@ impl Conn {
     /// Makes the progress possible without blocking, within a turn's
     /// budget: flush, serve buffered requests, read more; then arms the
     /// timer for what the connection waits for. `read_closed`: the poll
-    /// reported the peer's FIN (or a hang-up), which the reads must reach.
+    /// reported the peer's FIN (or a hang-up), which the reads must reach,
+    /// in this turn or a later one.
     pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>, read_closed: bool) -> Verdict {
+        self.fin_seen |= read_closed;
         // A short read means the socket was empty; the edge-triggered poll
         // reports the next arrival, so reading again would only cost a
         // syscall returning EAGAIN. A FIN that came with the data raises no
@@ -190,7 +196,7 @@ impl Conn {
             }
             reads += 1;
             match self.input.read_from(&mut self.stream, &mut ctx.in_pool) {
-                Ok(ReadOutcome::Data { drained: d }) => drained = d && !read_closed,
+                Ok(ReadOutcome::Data { drained: d }) => drained = d && !self.fin_seen,
                 Ok(ReadOutcome::WouldBlock) => break,
                 Ok(ReadOutcome::Eof) => self.eof = true,
                 Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.input.pending()).status(), ctx),

@@ -88,6 +88,9 @@ pub struct WsConn {
     read_paused: bool,
     /// Queued for a flush this turn.
     dirty: bool,
+    /// The poll reported the client's FIN: reads go on until they reach
+    /// it, across turns (no new edge will announce it).
+    fin_seen: bool,
 }
 
 impl WsConn {
@@ -107,6 +110,7 @@ impl WsConn {
             overflow: false,
             read_paused: false,
             dirty: false,
+            fin_seen: false,
         }
     }
 
@@ -140,6 +144,7 @@ impl WsConn {
     /// Reads and handles what the client sent. `read_closed`: the poll saw
     /// the client's FIN, which the reads must reach.
     pub fn on_readable<H: Handler>(&mut self, ctx: &mut WsCtx<H>, read_closed: bool) -> Verdict {
+        self.fin_seen |= read_closed;
         if self.start < self.end {
             // Frames left when back-pressure stopped the last pass.
             self.process(ctx);
@@ -168,7 +173,7 @@ impl WsConn {
                     self.process(ctx);
                     // A short read emptied the socket: the next arrival
                     // raises a new edge, unless a FIN came with this data.
-                    if n < room && !read_closed {
+                    if n < room && !self.fin_seen {
                         self.release_input(ctx);
                         return Verdict::Keep;
                     }
