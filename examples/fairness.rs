@@ -13,7 +13,8 @@
 //! (default 10), `--flood 0|1` (default 1: with the flood; 0 measures the
 //! probe alone), `--path P` (default `/`). Prints one line: probe latency
 //! percentiles and the flood's answered bytes per second. Every wait is
-//! bounded (5 s per probe answer).
+//! bounded: a probe not answered within 5 s ends the run, reported as
+//! `starved` (exit status 1).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -50,6 +51,12 @@ fn fail(msg: &str) -> ! {
     std::process::exit(2);
 }
 
+/// The server did not answer a probe in time, or broke its connection.
+fn give_up(msg: &str) -> ! {
+    println!("starved: {msg}");
+    std::process::exit(1);
+}
+
 /// Starts a client that writes pipelined requests without pause and reads
 /// every answer on another thread; returns the answered-bytes counter.
 fn flood(o: &Options, stop: &Arc<AtomicBool>) -> Arc<AtomicU64> {
@@ -81,14 +88,21 @@ fn flood(o: &Options, stop: &Arc<AtomicBool>) -> Arc<AtomicU64> {
 /// One request on `s`, timed until its whole answer (Content-Length) is in.
 fn probe(s: &mut TcpStream, request: &[u8]) -> Duration {
     let start = Instant::now();
-    s.write_all(request).unwrap_or_else(|e| fail(&format!("probe write: {e}")));
+    s.write_all(request).unwrap_or_else(|e| give_up(&format!("probe write: {e}")));
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     loop {
-        let n = s.read(&mut chunk).unwrap_or_else(|e| fail(&format!("probe read: {e}")));
-        if n == 0 {
-            fail("the server closed the probe's connection");
-        }
+        let n = match s.read(&mut chunk) {
+            Ok(0) => give_up("the server closed the probe's connection"),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                give_up(&format!(
+                    "a probe waited over 5 s ({} probes answered before)",
+                    PROBES.load(Ordering::Relaxed)
+                ))
+            }
+            Err(e) => give_up(&format!("probe read: {e}")),
+        };
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
@@ -102,6 +116,9 @@ fn probe(s: &mut TcpStream, request: &[u8]) -> Duration {
         }
     }
 }
+
+/// Probes answered so far.
+static PROBES: AtomicU64 = AtomicU64::new(0);
 
 fn main() {
     let o = options();
@@ -119,6 +136,7 @@ fn main() {
     let mut times = Vec::new();
     while Instant::now() < end {
         times.push(probe(&mut s, &request));
+        PROBES.fetch_add(1, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed().as_secs_f64();
