@@ -46,7 +46,7 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 ///     .port(8080)
 ///     .workers(4)
 ///     .keep_alive_timeout(Duration::from_secs(30));
-/// assert_eq!(config.get_addr().port(), 8080);
+/// assert_eq!(config.listen_addr().port(), 8080);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -283,12 +283,12 @@ impl Config {
     }
 
     /// The configured listen address.
-    pub fn get_addr(&self) -> SocketAddr {
+    pub fn listen_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The configured number of workers.
-    pub fn get_workers(&self) -> usize {
+    pub fn worker_count(&self) -> usize {
         self.workers
     }
 

@@ -391,7 +391,7 @@ mod tests {
                 version: h.version,
                 headers: crate::Headers::new(h.headers),
                 body: b"",
-                peer: None,
+                peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             };
             req.host().map(str::to_owned)
         })

@@ -172,7 +172,7 @@ pub struct Request<'a> {
     pub(crate) version: Version,
     pub(crate) headers: Headers<'a>,
     pub(crate) body: &'a [u8],
-    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) peer: SocketAddr,
 }
 
 impl<'a> Request<'a> {
@@ -276,8 +276,8 @@ impl<'a> Request<'a> {
         self.body
     }
 
-    /// The client's address, when known.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
+    /// The client's address.
+    pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
 }
@@ -322,7 +322,7 @@ mod tests {
             version: Version::Http11,
             headers: Headers::new(&[]),
             body: b"",
-            peer: None,
+            peer: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 

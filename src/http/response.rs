@@ -240,7 +240,7 @@ impl<'w> Response<'w> {
     }
 
     /// The status set so far.
-    pub fn get_status(&self) -> StatusCode {
+    pub fn status_code(&self) -> StatusCode {
         self.status
     }
 

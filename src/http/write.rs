@@ -222,7 +222,7 @@ impl Outgoing {
         make_room: impl FnOnce(&mut Self),
     ) {
         debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
-        let send_body = !meta.head_only && !res.get_status().forbids_body();
+        let send_body = !meta.head_only && !res.status_code().forbids_body();
         // One look at the body: where it goes, its bytes in memory, its length.
         let (placement, body, body_len) = match res.body_source() {
             BodySource::Copied => {
@@ -491,7 +491,7 @@ impl HeadWriter<'_> {
 
 #[inline(always)]
 fn write_head(w: &mut HeadWriter<'_>, res: &Response<'_>, body_len: u64, meta: &ResponseMeta, stamp: &Stamp) {
-    let status = res.get_status();
+    let status = res.status_code();
     if status == StatusCode::OK {
         // The commonest head: status line, Date and the Content-Length
         // name in one copy.

@@ -330,7 +330,7 @@ impl Conn {
             version: head.version,
             headers: Headers::new(head.headers),
             body,
-            peer: Some(self.peer),
+            peer: self.peer,
         };
         let mut res = Response::new(&mut ctx.scratch);
         let handler = &*ctx.handler;
@@ -344,14 +344,14 @@ impl Conn {
                 req.path()
             );
             res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
-        } else if res.get_status().as_u16() < 200 && res.upgrade().is_none() {
+        } else if res.status_code().as_u16() < 200 && res.upgrade().is_none() {
             // A 1xx is interim: as the final response it would pair the
             // client's next response with the wrong request.
             crate::logging::log_error!(
                 "handler answered {} {} with {}; answered 500",
                 req.method,
                 req.path(),
-                res.get_status()
+                res.status_code()
             );
             res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
         }
