@@ -292,11 +292,6 @@ impl Config {
         self.workers
     }
 
-    /// How request heads are read.
-    pub(crate) fn head_rules(&self) -> crate::http::head::Rules {
-        crate::http::head::Rules { max_headers: self.max_headers, bare_lf: self.bare_lf }
-    }
-
     /// Connections one worker holds at most.
     pub(crate) fn connections_per_worker(&self) -> usize {
         self.max_connections.div_ceil(self.workers)

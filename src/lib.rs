@@ -104,6 +104,7 @@ mod handler;
 mod http;
 mod logging;
 mod net;
+mod rt;
 mod server;
 mod shutdown;
 mod sys;

@@ -67,7 +67,7 @@ impl<H: Handler> Server<H> {
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(setup("create a worker's poll"))?;
-        let inboxes: Vec<_> = workers.iter().map(Worker::handoff).collect();
+        let inboxes: Vec<_> = workers.iter().map(Worker::inbox).collect();
         if config.accept_threads == 0 {
             for worker in &mut workers {
                 worker.set_peers(inboxes.clone());

@@ -4,11 +4,13 @@
 //! Generic over `io::Write`, so partial writes are unit-tested with a
 //! writer that takes a few bytes at a time.
 
-use std::io::{self, IoSlice, Write};
+use std::io::{self, IoSlice};
 
 use super::date::Stamp;
 use super::response::{BodySource, FileBody, Response};
 use super::status::StatusCode;
+use crate::rt::pool::BufSource;
+use crate::rt::socket::Sink;
 use crate::sys::AlignedBuf;
 
 /// Static bodies up to this size are copied next to their head, so a batch
@@ -45,41 +47,6 @@ pub enum Flushed {
         /// Whether any byte was written.
         progressed: bool,
     },
-}
-
-/// Where responses are written: a byte stream that can also send file
-/// ranges (with `sendfile(2)` on a socket).
-pub trait Sink: Write {
-    /// Sends up to `count` bytes of `file` from `offset`; `Ok(0)` means the
-    /// file ended early.
-    fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize>;
-
-    /// Writes bytes that more will follow at once (a head before its file),
-    /// so the stream may hold them back to share a packet with what comes.
-    fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_vectored(bufs)
-    }
-}
-
-impl Sink for mio::net::TcpStream {
-    fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize> {
-        crate::sys::sendfile(self, file, offset, count)
-    }
-
-    #[cfg(target_os = "linux")]
-    fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        // MSG_MORE: the head waits for the file's first bytes, as with
-        // TCP_CORK, instead of leaving in a packet of its own.
-        socket2::SockRef::from(&*self).send_vectored_with_flags(bufs, libc::MSG_MORE)
-    }
-}
-
-/// A source of pooled write buffers.
-pub trait BufSource {
-    /// Takes a buffer.
-    fn take(&mut self) -> AlignedBuf;
-    /// Gives a buffer back.
-    fn give(&mut self, buf: AlignedBuf);
 }
 
 /// What is sent from where it is, after the buffer's bytes: a large
@@ -542,6 +509,7 @@ fn write_status_line(w: &mut HeadWriter<'_>, status: StatusCode) {
 mod tests {
     use super::*;
     use crate::http::response::Scratch;
+    use std::io::Write;
 
     #[test]
     fn decimals_are_written_in_place() {

@@ -8,21 +8,19 @@ use std::time::Duration;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::rt::accept::{classify, AcceptError, EXHAUSTED_BACKOFF};
+use crate::rt::inbox::{place, Accepted, Inbox};
+use crate::rt::socket::refuse_overload;
 use crate::shutdown::ShutdownState;
-use crate::worker::conn::refuse_overload;
-use crate::worker::handoff::{Accepted, Handoff};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-
-/// How long to pause accepting after EMFILE/ENFILE before trying again.
-pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
 
 /// One accept thread, built on the starting thread and run on its own.
 pub struct Acceptor {
     poll: Poll,
     listener: TcpListener,
-    workers: Vec<Arc<Handoff<Accepted>>>,
+    workers: Vec<Arc<Inbox<Accepted>>>,
     next: usize,
     shutdown: Arc<ShutdownState>,
     /// In a descriptor shortage: logged once when it starts and ends.
@@ -34,7 +32,7 @@ impl Acceptor {
     /// for shutdown.
     pub fn new(
         listener: std::net::TcpListener,
-        workers: Vec<Arc<Handoff<Accepted>>>,
+        workers: Vec<Arc<Inbox<Accepted>>>,
         first: usize,
         shutdown: Arc<ShutdownState>,
     ) -> io::Result<Self> {
@@ -101,50 +99,5 @@ impl Acceptor {
         if let Err(mut refused) = place(&self.workers, &mut self.next, accepted) {
             refuse_overload(&mut refused.0);
         }
-    }
-}
-
-/// Places a socket on the first worker from `next` on that has a free
-/// seat, moving `next` past it; gives the socket back if none has.
-pub fn place(
-    workers: &[Arc<Handoff<Accepted>>],
-    next: &mut usize,
-    mut accepted: Accepted,
-) -> Result<(), Accepted> {
-    let n = workers.len();
-    for _ in 0..n {
-        let worker = &workers[*next % n];
-        *next = (*next + 1) % n;
-        match worker.place(accepted) {
-            Ok(()) => return Ok(()),
-            Err(back) => accepted = back,
-        }
-    }
-    Err(accepted)
-}
-
-pub enum AcceptError {
-    /// The backlog is empty.
-    Done,
-    /// This one connection failed (reset before accept, signal): go on.
-    Transient,
-    /// Out of descriptors or memory: pause, do not spin.
-    Exhausted,
-    /// Anything else.
-    Fatal,
-}
-
-pub fn classify(e: &io::Error) -> AcceptError {
-    match e.kind() {
-        io::ErrorKind::WouldBlock => return AcceptError::Done,
-        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset => {
-            return AcceptError::Transient
-        }
-        _ => {}
-    }
-    match e.raw_os_error() {
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptError::Exhausted,
-        Some(libc::EPROTO | libc::EPERM) => AcceptError::Transient,
-        _ => AcceptError::Fatal,
     }
 }

@@ -3,9 +3,9 @@
 //! still gets one slice and every read of the body gets the whole read
 //! buffer, whatever the head's size.
 
-use super::pool::BodyPool;
 use crate::http::body::{ChunkError, ChunkedDecoder};
 use crate::http::head::HeadError;
+use crate::rt::pool::SizeClasses;
 use crate::sys::AlignedBuf;
 
 enum Framing {
@@ -34,7 +34,7 @@ impl BodyRx {
         content_length: u64,
         chunked: bool,
         limit: usize,
-        pool: &mut BodyPool,
+        pool: &mut SizeClasses,
     ) -> Result<Self, HeadError> {
         if content_length > limit as u64 {
             return Err(HeadError::BodyTooLarge);
@@ -53,7 +53,7 @@ impl BodyRx {
     /// Moves body bytes from the front of `input` (what follows the head)
     /// into the body buffer; returns how many were used. Bytes after the
     /// end of the body are left (a pipelined request).
-    pub fn absorb(&mut self, input: &[u8], pool: &mut BodyPool) -> Result<usize, HeadError> {
+    pub fn absorb(&mut self, input: &[u8], pool: &mut SizeClasses) -> Result<usize, HeadError> {
         let BodyRx { buf, head_len, len, framing, limit } = self;
         let mut body = Growing { buf, head_len: *head_len, len, limit: *limit };
         match framing {
@@ -92,7 +92,7 @@ impl BodyRx {
     }
 
     /// Returns the buffer to the pool.
-    pub fn release(self, pool: &mut BodyPool) {
+    pub fn release(self, pool: &mut SizeClasses) {
         pool.give(self.buf);
     }
 }
@@ -107,7 +107,7 @@ struct Growing<'a> {
 
 impl Growing<'_> {
     /// Appends body bytes, moving to a larger pooled buffer when needed.
-    fn append(&mut self, data: &[u8], pool: &mut BodyPool) -> Result<(), ChunkError> {
+    fn append(&mut self, data: &[u8], pool: &mut SizeClasses) -> Result<(), ChunkError> {
         let len = *self.len + data.len();
         if len > self.limit {
             return Err(ChunkError::TooLarge);
@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn chunked_bodies_grow_across_classes() {
-        let mut pool = BodyPool::new(16384, 1 << 20, 4);
+        let mut pool = SizeClasses::new(16384, 1 << 20, 4);
         let mut rx = BodyRx::start(b"HEAD", 0, true, 1 << 20, &mut pool).unwrap();
         let chunk = [b'z'; 10_000];
         let mut wire = Vec::new();
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn declared_lengths_take_memory_only_as_bytes_arrive() {
-        let mut pool = BodyPool::new(16384, 2 << 20, 4);
+        let mut pool = SizeClasses::new(16384, 2 << 20, 4);
         let mut rx = BodyRx::start(b"", 1 << 20, false, 1 << 20, &mut pool).unwrap();
         assert_eq!(rx.absorb(b"x", &mut pool), Ok(1));
         assert_eq!(rx.buf.len(), 16384, "one byte of a declared MiB holds the smallest buffer");
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn limits_hold() {
-        let mut pool = BodyPool::new(16384, 1 << 20, 4);
+        let mut pool = SizeClasses::new(16384, 1 << 20, 4);
         assert_eq!(
             BodyRx::start(b"", 2 << 20, false, 1 << 20, &mut pool).err(),
             Some(HeadError::BodyTooLarge)

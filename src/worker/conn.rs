@@ -1,16 +1,13 @@
 //! One connection's state machine: read → parse → handle → write, with
 //! keep-alive, pipelining, back-pressure and lingering close.
 
-use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
 
 use mio::net::TcpStream;
 
 use super::body::BodyRx;
-use super::input::{Input, ReadOutcome};
-use super::timer::TimerKind;
-use super::Ctx;
+use super::ctx::{Ctx, Timer};
 use crate::handler::Handler;
 use crate::http::head::{self, Head, HeadError};
 use crate::http::request::{Headers, Method, Request};
@@ -18,20 +15,13 @@ use crate::http::response::Response;
 use crate::http::status::StatusCode;
 use crate::http::target::HostMemo;
 use crate::http::write::{Flushed, Outgoing, ResponseMeta};
+use crate::rt::input::{Input, ReadOutcome};
+use crate::rt::pool::BufSource;
+use crate::rt::socket::{linger, Lingered};
+use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
 use crate::ws::thread::WsRoute;
 use crate::ws::Ticket;
-
-/// What the worker should do with a connection after driving it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Keep it; it waits for readiness or a timer.
-    Keep,
-    /// Close it now.
-    Close,
-    /// Its `101` is sent: hand it to a WebSocket thread.
-    Upgrade,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -121,6 +111,12 @@ impl Conn {
         }
     }
 
+    /// The ticket and thread of a connection whose `101` is sent: it goes to
+    /// its WebSocket thread when it leaves the worker.
+    pub fn upgrade_ready(&self) -> Option<(Ticket, usize)> {
+        self.pending_upgrade().filter(|_| self.out.is_empty())
+    }
+
     /// The socket and peer, and the bytes the client sent after its
     /// handshake, for a WebSocket thread; returns the buffers to the pools.
     pub fn into_upgraded<H>(mut self, ctx: &mut Ctx<H>) -> (TcpStream, SocketAddr, Vec<u8>) {
@@ -166,7 +162,7 @@ impl Conn {
                 match self.out.flush(&mut self.stream) {
                     Ok(Flushed::All) => {}
                     Ok(Flushed::Blocked { progressed }) => {
-                        ctx.timers.arm_since_progress(key, TimerKind::Write, progressed, ctx.now);
+                        ctx.timers.arm_since_progress(key, Timer::Write, progressed, ctx.now);
                         return Verdict::Keep;
                     }
                     Err(_) => return Verdict::Close,
@@ -177,7 +173,8 @@ impl Conn {
                 State::Open => {}
                 State::Closing { linger } => return self.begin_close(linger, key, ctx),
                 State::Lingering => return self.linger(key, ctx),
-                State::Upgrading { .. } => return Verdict::Upgrade,
+                // Its `101` is out: the worker hands it over.
+                State::Upgrading { .. } => return Verdict::Close,
             }
             if self.serve(ctx) {
                 continue;
@@ -208,20 +205,20 @@ impl Conn {
             if ctx.draining {
                 return Verdict::Close;
             }
-            ctx.timers.arm(key, TimerKind::Idle, ctx.now);
+            ctx.timers.arm(key, Timer::Idle, ctx.now);
         } else {
             // A client that keeps completing requests, or sending body
             // bytes, is not stalled: time the request pending now afresh.
             let progressed = std::mem::take(&mut self.progressed);
-            ctx.timers.arm_since_progress(key, TimerKind::Request, progressed, ctx.now);
+            ctx.timers.arm_since_progress(key, Timer::Request, progressed, ctx.now);
         }
         Verdict::Keep
     }
 
     /// Handles an expired timer of this connection.
-    pub fn on_timeout<H: Handler>(&mut self, kind: TimerKind, key: usize, ctx: &mut Ctx<H>) -> Verdict {
+    pub fn on_timeout<H: Handler>(&mut self, kind: Timer, key: usize, ctx: &mut Ctx<H>) -> Verdict {
         match kind {
-            TimerKind::Request if self.state == State::Open && self.out.is_empty() => {
+            Timer::Request if self.state == State::Open && self.out.is_empty() => {
                 self.refuse(StatusCode::REQUEST_TIMEOUT, ctx);
                 self.drive(key, ctx, false)
             }
@@ -427,31 +424,29 @@ impl Conn {
             return Verdict::Close;
         }
         self.state = State::Lingering;
-        ctx.timers.arm(key, TimerKind::Linger, ctx.now);
+        ctx.timers.arm(key, Timer::Linger, ctx.now);
         self.linger(key, ctx)
     }
 
-    /// Reads and drops whatever the client still sends, until it closes.
-    /// A few reads per turn of the worker's loop at most, so a client that
-    /// keeps sending cannot hold the worker; the linger timer ends it
-    /// regardless.
+    /// Reads and drops whatever the client still sends, until it closes:
+    /// a few reads per turn at most, so a client that keeps sending cannot
+    /// hold the worker; the linger timer ends it regardless.
     fn linger<H>(&mut self, key: usize, ctx: &mut Ctx<H>) -> Verdict {
-        for _ in 0..READS_PER_TURN {
-            self.input.discard(&mut ctx.in_pool);
-            match self.input.read_from(&mut self.stream, &mut ctx.in_pool) {
-                Ok(ReadOutcome::Data { .. } | ReadOutcome::Full) => continue,
-                Ok(ReadOutcome::WouldBlock) => {
-                    self.input.discard(&mut ctx.in_pool);
-                    return Verdict::Keep;
-                }
-                Ok(ReadOutcome::Eof) | Err(_) => return Verdict::Close,
+        self.input.discard(&mut ctx.in_pool);
+        // A pooled buffer, lent as scratch for what is thrown away.
+        let mut scratch = ctx.in_pool.take();
+        let lingered = linger(&mut self.stream, &mut scratch, READS_PER_TURN);
+        ctx.in_pool.give(scratch);
+        match lingered {
+            Lingered::Done => Verdict::Close,
+            Lingered::Blocked => Verdict::Keep,
+            Lingered::More => {
+                // More may be waiting, and a client blocked on a full window
+                // sends nothing new that would raise an edge.
+                ctx.again.push(key);
+                Verdict::Keep
             }
         }
-        self.input.discard(&mut ctx.in_pool);
-        // More may be waiting, and a client blocked on a full window sends
-        // nothing new that would raise an edge: come back next turn.
-        ctx.again.push(key);
-        Verdict::Keep
     }
 }
 
@@ -484,12 +479,4 @@ fn upgrade_to(id: u64, route: Option<&WsRoute>, shutdown: &ShutdownState) -> Res
         crate::logging::log_warn!("WebSocket threads are full (max_connections); answered 503");
         StatusCode::SERVICE_UNAVAILABLE
     })
-}
-
-/// Best-effort `503` to a connection the worker has no room for.
-pub fn refuse_overload(stream: &mut TcpStream) {
-    const BUSY: &[u8] =
-        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
-    let _ = io::Write::write(stream, BUSY);
-    let _ = stream.shutdown(Shutdown::Write);
 }

@@ -1,116 +1,44 @@
-//! A worker thread: one poll, one connection slab, its own buffers, timers
-//! and `Date` cache; it owns every connection handed to it for life.
+//! An HTTP worker thread: one poll, one connection slab, its own buffers,
+//! timers and `Date` stamp; it owns every connection placed on it for
+//! life, or until it hands an upgraded one to a WebSocket thread. It runs
+//! the loop of `rt::event_loop` as one of its services.
 
-pub mod again;
 pub mod body;
 pub mod conn;
-pub mod handoff;
-pub mod input;
-pub mod pool;
-pub mod slab;
-pub mod timer;
+pub mod ctx;
 
-use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Interest, Poll, Token};
 
-use self::again::Again;
-use self::conn::{Conn, Verdict};
-use self::handoff::{Accepted, Handoff};
-use self::pool::{BodyPool, BufPool};
-use self::slab::Slab;
-use self::timer::{TimerKind, Timers};
+use self::conn::Conn;
+use self::ctx::{Ctx, Timer};
 use crate::config::Config;
 use crate::handler::Handler;
-use crate::http::date::DateCache;
-use crate::http::head::Rules;
-use crate::http::response::Scratch;
-use crate::http::target::HostMemo;
+use crate::rt::accept::{classify, AcceptError, EXHAUSTED_BACKOFF};
+use crate::rt::again::Again;
+use crate::rt::event_loop::{self, Service, WAKER};
+use crate::rt::inbox::{place, Accepted, Inbox};
+use crate::rt::slab::Slab;
+use crate::rt::socket::refuse_overload;
+use crate::rt::timer::Timers;
+use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
-use crate::ws::thread::{Upgraded, WsRoute};
+use crate::ws::thread::Upgraded;
 
-/// Token of the worker's waker; connection tokens are slab keys below it.
-pub const WAKER: Token = Token(usize::MAX);
 /// Token of the worker's own listener, when it accepts for itself.
 const LISTENER: Token = Token(usize::MAX - 1);
-
-/// How many events one `epoll_wait` may return.
-const EVENTS_CAPACITY: usize = 1024;
-
-/// Everything a connection needs from its worker while it is driven.
-pub struct Ctx<H> {
-    pub handler: Arc<H>,
-    pub in_pool: BufPool,
-    pub out_pool: BufPool,
-    /// Buffers for bodies that do not fit the read buffer, or are chunked.
-    pub body_pool: BodyPool,
-    pub timers: Timers,
-    pub date: DateCache,
-    pub scratch: Scratch,
-    pub rules: Rules,
-    /// The last valid `Host` its clients sent.
-    pub hosts: HostMemo,
-    pub max_body: usize,
-    pub keep_alive_secs: u64,
-    /// The time of the current loop iteration.
-    pub now: Instant,
-    /// Shutting down: idle connections close.
-    pub draining: bool,
-    /// Read per response, so one being made when shutdown starts already
-    /// says `Connection: close`.
-    pub shutdown: Arc<ShutdownState>,
-    /// The WebSocket threads, if the handler uses WebSockets.
-    pub ws: Option<Arc<WsRoute>>,
-    /// Connections to drive again on the next turn of the loop, readiness
-    /// or not (one that stopped at its turn's budget with input left).
-    pub again: Again,
-}
-
-impl<H> Ctx<H> {
-    /// A worker's context for `config`, its pools empty.
-    pub fn new(
-        config: &Config,
-        handler: Arc<H>,
-        shutdown: Arc<ShutdownState>,
-        ws: Option<Arc<WsRoute>>,
-    ) -> Self {
-        let capacity = config.connections_per_worker();
-        let durations =
-            [config.keep_alive_timeout, config.request_timeout, config.write_timeout, config.linger_timeout];
-        Ctx {
-            handler,
-            in_pool: BufPool::new(config.read_buffer_size, capacity),
-            out_pool: BufPool::new(config.write_buffer_size, capacity),
-            // A body buffer holds its head too (at most a read buffer).
-            body_pool: BodyPool::new(
-                2 * config.read_buffer_size,
-                config.read_buffer_size + config.max_body_size,
-                capacity,
-            ),
-            timers: Timers::new(capacity, durations),
-            date: DateCache::new(),
-            scratch: Scratch::with_capacity(4096, config.write_buffer_size),
-            rules: config.head_rules(),
-            hosts: HostMemo::new(),
-            max_body: config.max_body_size,
-            keep_alive_secs: config.keep_alive_timeout.as_secs().max(1),
-            now: Instant::now(),
-            draining: false,
-            shutdown,
-            ws,
-            again: Again::new(capacity),
-        }
-    }
-}
 
 /// A worker, built on the starting thread (so failures surface from
 /// `Server::bind`) and run on its own.
 pub struct Worker<H> {
     poll: Poll,
-    handoff: Arc<Handoff<Accepted>>,
+    inbox: Arc<Inbox<Accepted>>,
     conns: Slab<Conn>,
     ctx: Ctx<H>,
     shutdown: Arc<ShutdownState>,
@@ -118,15 +46,19 @@ pub struct Worker<H> {
     /// Connections this worker holds at most.
     capacity: usize,
     /// The worker's own listener, when there are no accept threads.
-    listener: Option<mio::net::TcpListener>,
+    listener: Option<TcpListener>,
     /// Every worker's inbox (this one's too), where a connection this
     /// worker accepted goes when it has no room itself.
-    peers: Vec<Arc<Handoff<Accepted>>>,
+    peers: Vec<Arc<Inbox<Accepted>>>,
     /// The peer tried first with the next such connection.
     next_peer: usize,
     /// Accepting paused (out of descriptors) until then.
     accept_paused: Option<Instant>,
     accept_exhausted: bool,
+    /// What the inbox held, taken out at once (allocated once).
+    admitted: Vec<Accepted>,
+    /// Keys of idle connections, collected at shutdown (allocated once).
+    idle: Vec<usize>,
 }
 
 impl<H: Handler> Worker<H> {
@@ -135,13 +67,13 @@ impl<H: Handler> Worker<H> {
         config: &Config,
         handler: Arc<H>,
         shutdown: Arc<ShutdownState>,
-        ws: Option<Arc<WsRoute>>,
+        ws: Option<Arc<crate::ws::thread::WsRoute>>,
         listener: Option<std::net::TcpListener>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let listener = match listener {
             Some(l) => {
-                let mut l = mio::net::TcpListener::from_std(l);
+                let mut l = TcpListener::from_std(l);
                 poll.registry().register(&mut l, LISTENER, Interest::READABLE)?;
                 Some(l)
             }
@@ -150,13 +82,12 @@ impl<H: Handler> Worker<H> {
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         shutdown.add_waker(Arc::clone(&waker));
         let capacity = config.connections_per_worker();
-        let handoff = Arc::new(Handoff::new(handoff_capacity(capacity), capacity, waker));
-        let ctx = Ctx::new(config, handler, Arc::clone(&shutdown), ws);
+        let in_flight = inbox_capacity(capacity);
         Ok(Worker {
             poll,
-            handoff,
+            inbox: Arc::new(Inbox::new(in_flight, capacity, waker)),
             conns: Slab::with_capacity(capacity),
-            ctx,
+            ctx: Ctx::new(config, handler, Arc::clone(&shutdown), ws),
             shutdown,
             grace: config.shutdown_grace,
             capacity,
@@ -165,93 +96,33 @@ impl<H: Handler> Worker<H> {
             next_peer: 0,
             accept_paused: None,
             accept_exhausted: false,
+            admitted: Vec::with_capacity(in_flight),
+            idle: Vec::with_capacity(capacity),
         })
     }
 
     /// The inbox accept threads hand sockets to.
-    pub fn handoff(&self) -> Arc<Handoff<Accepted>> {
-        Arc::clone(&self.handoff)
+    pub fn inbox(&self) -> Arc<Inbox<Accepted>> {
+        Arc::clone(&self.inbox)
     }
 
     /// Every worker's inbox, for a worker that accepts for itself: a
     /// connection it has no room for goes to one that has.
-    pub fn set_peers(&mut self, peers: Vec<Arc<Handoff<Accepted>>>) {
+    pub fn set_peers(&mut self, peers: Vec<Arc<Inbox<Accepted>>>) {
         self.peers = peers;
     }
 
     /// Serves until shutdown has drained every connection (or the grace
     /// period ran out).
     pub fn run(mut self) {
-        let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        let mut inbox = VecDeque::with_capacity(handoff_capacity(self.capacity));
-        let mut keys = Vec::with_capacity(self.capacity);
-        let mut again = Vec::with_capacity(self.capacity);
-        let mut drain_deadline: Option<Instant> = None;
-        loop {
-            let deadline = [self.ctx.timers.next_deadline(), drain_deadline, self.accept_paused]
-                .into_iter()
-                .flatten()
-                .min();
-            let timeout = if self.ctx.again.is_empty() {
-                deadline.map(|d| d.saturating_duration_since(Instant::now()))
-            } else {
-                Some(Duration::ZERO)
-            };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    crate::logging::log_error!("worker poll failed; shutting the server down: {e}");
-                    self.shutdown.request();
-                    break;
-                }
-            }
-            self.ctx.now = Instant::now();
-            self.ctx.date.update(self.ctx.now);
-            for event in events.iter() {
-                match event.token() {
-                    WAKER => self.admit(&mut inbox),
-                    LISTENER => self.accept(),
-                    Token(key) => self.drive(key, event.is_read_closed()),
-                }
-            }
-            // Taken out, so driving may queue keys for the next turn.
-            self.ctx.again.take(&mut again);
-            for key in again.drain(..) {
-                self.drive(key, false);
-            }
-            if self.accept_paused.is_some_and(|t| self.ctx.now >= t) {
-                self.accept();
-            }
-            self.expire_timers();
-            if drain_deadline.is_none() && self.shutdown.is_requested() {
-                drain_deadline = Some(self.ctx.now + self.grace);
-                self.begin_drain(&mut inbox, &mut keys);
-            }
-            if let Some(deadline) = drain_deadline {
-                if self.conns.is_empty() {
-                    break;
-                }
-                if self.ctx.now >= deadline {
-                    crate::logging::log_warn!(
-                        "shutdown grace period over: closing {} connections",
-                        self.conns.len()
-                    );
-                    break;
-                }
-            }
-        }
-        // No peer may place a connection here any more; one placed just
-        // before is closed with the rest.
-        self.handoff.seats().close();
-        let mut inbox = VecDeque::new();
-        self.handoff.take_all(&mut inbox);
-        self.close_all();
+        let (shutdown, grace, capacity) = (Arc::clone(&self.shutdown), self.grace, self.capacity);
+        event_loop::run(&mut self, &shutdown, grace, capacity);
     }
 
     /// Accepts from the worker's own listener until its backlog is empty;
     /// out of descriptors, pauses (the backlog keeps the connections, and
     /// no new edge would announce them, so the retry is timed).
     fn accept(&mut self) {
-        use crate::net::accept::{classify, AcceptError, EXHAUSTED_BACKOFF};
         self.accept_paused = None;
         loop {
             let Some(listener) = &self.listener else { return };
@@ -260,12 +131,12 @@ impl<H: Handler> Worker<H> {
                     if std::mem::take(&mut self.accept_exhausted) {
                         crate::logging::log_info!("accepting again");
                     }
-                    if self.handoff.seats().take() {
+                    if self.inbox.seats().take() {
                         self.register(stream, peer);
                     } else if let Err((mut stream, _)) =
-                        crate::net::accept::place(&self.peers, &mut self.next_peer, (stream, peer))
+                        place(&self.peers, &mut self.next_peer, (stream, peer))
                     {
-                        conn::refuse_overload(&mut stream);
+                        refuse_overload(&mut stream);
                     }
                 }
                 Err(e) => match classify(&e) {
@@ -284,12 +155,14 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Registers the sockets accept threads handed over.
-    fn admit(&mut self, inbox: &mut VecDeque<Accepted>) {
-        self.handoff.take_all(inbox);
-        while let Some((stream, peer)) = inbox.pop_front() {
+    /// Registers the sockets accept threads (or peers) handed over.
+    fn admit(&mut self) {
+        let mut admitted = std::mem::take(&mut self.admitted);
+        self.inbox.take_all(&mut admitted);
+        for (stream, peer) in admitted.drain(..) {
             self.register(stream, peer);
         }
+        self.admitted = admitted;
     }
 
     /// Takes a new connection, for which a seat was taken, into the slab
@@ -300,21 +173,23 @@ impl<H: Handler> Worker<H> {
     /// served and closed at once (`Connection: close`) then never costs an
     /// `epoll_ctl`. Registering afterwards loses no wake-up: edge-triggered
     /// registration reports what is ready at that moment.
-    fn register(&mut self, stream: mio::net::TcpStream, peer: std::net::SocketAddr) {
+    fn register(&mut self, stream: TcpStream, peer: SocketAddr) {
         let key = match self.conns.insert(Conn::new(stream, peer)) {
             Ok(key) => key,
             Err(mut conn) => {
                 // As many seats as slab entries: only a bug gets here.
-                self.handoff.seats().give_back();
-                return conn::refuse_overload(conn.stream_mut());
+                self.inbox.seats().give_back();
+                return refuse_overload(conn.stream_mut());
             }
         };
         let conn = self.conns.get_mut(key).expect("just inserted");
         let verdict = conn.drive(key, &mut self.ctx, false);
-        if verdict == Verdict::Close {
+        // Registered even when it leaves at once for its WebSocket thread,
+        // which takes it off this poll.
+        let upgrading = conn.upgrade_ready().is_some();
+        if verdict == Verdict::Close && !upgrading {
             return self.close(key);
         }
-        let conn = self.conns.get_mut(key).expect("still there");
         let registered = self.poll.registry().register(
             conn.stream_mut(),
             Token(key),
@@ -324,47 +199,107 @@ impl<H: Handler> Worker<H> {
             crate::logging::log_error!("cannot register a connection: {e}");
             return self.close(key);
         }
-        if verdict == Verdict::Upgrade {
-            // Handed over from the poll it was just added to.
-            self.upgrade(key);
+        if verdict == Verdict::Close {
+            self.close(key);
         }
     }
 
     fn drive(&mut self, key: usize, read_closed: bool) {
         let Some(conn) = self.conns.get_mut(key) else { return };
-        match conn.drive(key, &mut self.ctx, read_closed) {
-            Verdict::Keep => {}
-            Verdict::Close => self.close(key),
-            Verdict::Upgrade => self.upgrade(key),
+        if conn.drive(key, &mut self.ctx, read_closed) == Verdict::Close {
+            self.close(key);
         }
     }
 
-    /// Hands a connection whose `101` is sent to its WebSocket thread.
-    fn upgrade(&mut self, key: usize) {
+    /// Takes a connection out of the worker: to its WebSocket thread if its
+    /// `101` went out, else closed.
+    fn close(&mut self, key: usize) {
+        self.remove(key, true);
+    }
+
+    /// Takes a connection out of the worker, handing it over if
+    /// `hand_over` and its `101` went out, else closing it.
+    fn remove(&mut self, key: usize, hand_over: bool) {
         self.ctx.timers.disarm(key);
         let Some(mut conn) = self.conns.remove(key) else { return };
-        self.handoff.seats().give_back();
-        let (Some((ticket, thread)), Some(route)) = (conn.pending_upgrade(), self.ctx.ws.clone()) else {
-            return conn.release(&mut self.ctx);
-        };
-        if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
-            crate::logging::log_error!("cannot hand a WebSocket connection over: {e}");
-            route.unreserve(thread);
-            conn.release(&mut self.ctx);
-            return;
+        self.inbox.seats().give_back();
+        let ready = conn.upgrade_ready().filter(|_| hand_over);
+        match (ready, self.ctx.ws.clone()) {
+            (Some((ticket, thread)), Some(route)) => match self.poll.registry().deregister(conn.stream_mut())
+            {
+                Ok(()) => {
+                    let (stream, peer, early) = conn.into_upgraded(&mut self.ctx);
+                    route.hand_over(thread, Upgraded { stream, peer, ticket, early });
+                }
+                Err(e) => {
+                    crate::logging::log_error!("cannot hand a WebSocket connection over: {e}");
+                    route.unreserve(thread);
+                    conn.release(&mut self.ctx);
+                }
+            },
+            _ => {
+                if let (Some((_, thread)), Some(route)) = (conn.pending_upgrade(), &self.ctx.ws) {
+                    route.unreserve(thread);
+                }
+                // Dropping the socket closes it, which also takes it off
+                // the poll.
+                conn.release(&mut self.ctx);
+            }
         }
-        let (stream, peer, early) = conn.into_upgraded(&mut self.ctx);
-        route.hand_over(thread, Upgraded { stream, peer, ticket, early });
+    }
+}
+
+impl<H: Handler> Service for Worker<H> {
+    type Timer = Timer;
+
+    const NAME: &'static str = "worker";
+
+    fn poll(&mut self) -> &mut Poll {
+        &mut self.poll
     }
 
-    fn expire_timers(&mut self) {
-        while let Some((key, kind)) = self.ctx.timers.pop_expired(self.ctx.now) {
-            let Some(conn) = self.conns.get_mut(key) else { continue };
-            match conn.on_timeout(kind, key, &mut self.ctx) {
-                Verdict::Keep => {}
-                Verdict::Close => self.close(key),
-                Verdict::Upgrade => self.upgrade(key),
-            }
+    fn timers(&mut self) -> &mut Timers<Timer> {
+        &mut self.ctx.timers
+    }
+
+    fn again(&mut self) -> &mut Again {
+        &mut self.ctx.again
+    }
+
+    fn set_now(&mut self, now: Instant) {
+        self.ctx.now = now;
+        self.ctx.date.update(now);
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        self.accept_paused
+    }
+
+    fn on_wake(&mut self) {
+        self.admit();
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        match event.token() {
+            LISTENER => self.accept(),
+            Token(key) => self.drive(key, event.is_read_closed()),
+        }
+    }
+
+    fn on_again(&mut self, key: usize) {
+        self.drive(key, false);
+    }
+
+    fn end_turn(&mut self) {
+        if self.accept_paused.is_some_and(|t| self.ctx.now >= t) {
+            self.accept();
+        }
+    }
+
+    fn on_timer(&mut self, key: usize, kind: Timer) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if conn.on_timeout(kind, key, &mut self.ctx) == Verdict::Close {
+            self.close(key);
         }
     }
 
@@ -372,7 +307,7 @@ impl<H: Handler> Worker<H> {
     /// after their current response. Idle-looking ones are driven rather
     /// than closed outright: one just handed over may hold an unread
     /// request, which is then answered (with `Connection: close`).
-    fn begin_drain(&mut self, inbox: &mut VecDeque<Accepted>, keys: &mut Vec<usize>) {
+    fn begin_drain(&mut self) {
         self.ctx.draining = true;
         // Connections already waiting in this worker's backlog (it may have
         // been busy in a handler) are taken and answered, not reset with
@@ -381,36 +316,36 @@ impl<H: Handler> Worker<H> {
         self.listener = None;
         self.accept_paused = None;
         // Sockets accepted before the listener closed may carry requests.
-        self.admit(inbox);
-        self.ctx.timers.keys_of(TimerKind::Idle, keys);
-        for &key in keys.iter() {
+        self.admit();
+        let mut idle = std::mem::take(&mut self.idle);
+        self.ctx.timers.keys_of(Timer::Idle, &mut idle);
+        for &key in &idle {
             if self.conns.get_mut(key).is_some_and(|c| c.is_idle()) {
                 self.drive(key, false);
             }
         }
+        self.idle = idle;
     }
 
-    fn close(&mut self, key: usize) {
-        self.ctx.timers.disarm(key);
-        if let Some(mut conn) = self.conns.remove(key) {
-            self.handoff.seats().give_back();
-            if let (Some((_, thread)), Some(route)) = (conn.pending_upgrade(), &self.ctx.ws) {
-                route.unreserve(thread);
-            }
-            conn.release(&mut self.ctx);
-            // Dropping the socket closes it, which also removes it from the poll.
-        }
+    fn open_connections(&self) -> usize {
+        self.conns.len()
     }
 
     fn close_all(&mut self) {
+        // No peer may place a connection here any more; one placed just
+        // before is closed with the rest.
+        self.inbox.seats().close();
+        self.inbox.take_all(&mut self.admitted);
+        self.admitted.clear();
+        // The WebSocket threads are stopping too: nothing is handed over.
         for key in 0..self.conns.key_bound() {
-            self.close(key);
+            self.remove(key, false);
         }
     }
 }
 
 /// Sockets an inbox holds at most: enough for a burst of accepts, bounded
 /// so a stalled worker cannot hoard descriptors.
-fn handoff_capacity(connections: usize) -> usize {
+fn inbox_capacity(connections: usize) -> usize {
     connections.min(4096)
 }

@@ -15,10 +15,39 @@ use super::handle::{Cmd, Outbox, WebSocket};
 use super::out::{OutQueue, Written};
 use super::pool::VecPool;
 use super::{CloseCode, Message};
+use crate::config::Config;
 use crate::handler::Handler;
-use crate::worker::again::Again;
-use crate::worker::conn::Verdict;
-use crate::worker::timer::{TimerKind, Timers};
+use crate::rt::again::Again;
+use crate::rt::timer::{TimerKind, Timers};
+use crate::rt::verdict::Verdict;
+
+/// What a WebSocket connection waits for; each kind has its own duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Frames the client is not reading.
+    Write,
+    /// A close sent, waiting for the client's answer (or a failed
+    /// connection draining what the client still sends).
+    Linger,
+}
+
+impl TimerKind for Timer {
+    const ALL: &'static [Self] = &[Timer::Write, Timer::Linger];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Timer {
+    /// How long a connection may wait so.
+    pub fn duration(self, config: &Config) -> std::time::Duration {
+        match self {
+            Timer::Write => config.write_timeout,
+            Timer::Linger => config.linger_timeout,
+        }
+    }
+}
 
 /// What a connection needs from its WebSocket thread.
 pub struct WsCtx<H> {
@@ -37,7 +66,7 @@ pub struct WsCtx<H> {
     /// Connections to drive again next turn, readiness or not: reading
     /// stopped at its per-turn cap, or resumed after back-pressure.
     pub again: Again,
-    pub timers: Timers,
+    pub timers: Timers<Timer>,
     pub now: Instant,
     pub max_message: usize,
     /// Unsent bytes past which a connection stops reading (its replies
@@ -202,7 +231,7 @@ impl WsConn {
             self.state = State::CloseSent;
             let code = u16::from_be_bytes([frame[2], frame[3]]);
             self.code.get_or_insert(CloseCode(code));
-            ctx.timers.arm(self.key(), TimerKind::Linger, ctx.now);
+            ctx.timers.arm(self.key(), Timer::Linger, ctx.now);
         }
         self.put(frame, ctx);
     }
@@ -225,21 +254,21 @@ impl WsConn {
             Ok(Written::All) => {}
             Ok(Written::Blocked { progressed }) => {
                 if self.state != State::CloseSent {
-                    ctx.timers.arm_since_progress(key, TimerKind::Write, progressed, ctx.now);
+                    ctx.timers.arm_since_progress(key, Timer::Write, progressed, ctx.now);
                 }
                 return Verdict::Keep;
             }
             Err(_) => return Verdict::Close,
         }
         match self.state {
-            State::Open if ctx.timers.armed(key) == Some(TimerKind::Write) => ctx.timers.disarm(key),
+            State::Open if ctx.timers.armed(key) == Some(Timer::Write) => ctx.timers.disarm(key),
             State::Closing => return Verdict::Close,
             State::Failing { shut: false } => {
                 if self.stream.shutdown(Shutdown::Write).is_err() {
                     return Verdict::Close;
                 }
                 self.state = State::Failing { shut: true };
-                ctx.timers.arm(key, TimerKind::Linger, ctx.now);
+                ctx.timers.arm(key, Timer::Linger, ctx.now);
                 return self.drain(ctx);
             }
             _ => {}
@@ -253,7 +282,7 @@ impl WsConn {
             self.state = State::CloseSent;
             self.code.get_or_insert(code);
             self.put_control(Opcode::Close, &code.0.to_be_bytes(), ctx);
-            ctx.timers.arm(self.key(), TimerKind::Linger, ctx.now);
+            ctx.timers.arm(self.key(), Timer::Linger, ctx.now);
         }
     }
 

@@ -1,7 +1,6 @@
 //! `WebSocket`: a handle that sends to one connection from any thread, and
 //! the outbox of the WebSocket thread that owns it.
 
-use std::cell::Cell;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -12,6 +11,7 @@ use mio::Waker;
 use super::frame::{self, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER};
 use super::pool::FramePool;
 use super::{CloseCode, Ticket};
+use crate::rt::mailbox::Mailbox;
 
 /// Why a frame was not queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,17 +48,12 @@ pub struct Cmd {
     pub frame: Vec<u8>,
 }
 
-struct Queue {
-    cmds: Vec<Cmd>,
-    /// Frame buffers to reuse, so steady traffic allocates nothing.
-    spare: FramePool,
-}
-
 /// The queue through which any thread sends frames to a WebSocket thread's
 /// connections; the thread applies them between its polls.
 pub struct Outbox {
-    queue: Mutex<Queue>,
-    waker: Arc<Waker>,
+    mailbox: Mailbox<Cmd>,
+    /// Frame buffers to reuse, so steady traffic allocates nothing.
+    spare: Mutex<FramePool>,
     /// Each connection slot's generation; bumped when its connection ends,
     /// so a handle to an earlier connection in the slot sends nothing.
     generations: Box<[AtomicU32]>,
@@ -67,34 +62,28 @@ pub struct Outbox {
     max_payload: usize,
 }
 
-thread_local! {
-    /// The outbox of the WebSocket thread running on this thread, if any:
-    /// sends from its own hooks need no wake-up, since it drains its
-    /// outbox before it polls again.
-    static OWN_OUTBOX: Cell<*const Outbox> = const { Cell::new(std::ptr::null()) };
-}
-
 impl Outbox {
     /// An outbox for `capacity` connection slots, waking `waker`.
     pub fn new(capacity: usize, max_payload: usize, waker: Arc<Waker>) -> Self {
         Outbox {
-            queue: Mutex::new(Queue { cmds: Vec::with_capacity(1024), spare: FramePool::default() }),
-            waker,
+            mailbox: Mailbox::growing(1024, waker),
+            spare: Mutex::new(FramePool::default()),
             generations: (0..capacity).map(|_| AtomicU32::new(0)).collect(),
             stopped: AtomicBool::new(false),
             max_payload,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // Every update under this lock is a single push or swap: a panic
-        // cannot leave it half-done, so poisoning is ignored.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    fn spare(&self) -> MutexGuard<'_, FramePool> {
+        // Taking or giving a buffer cannot be left half-done by a panic.
+        self.spare.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks the calling thread as this outbox's WebSocket thread.
-    pub fn claim_current_thread(self: &Arc<Self>) {
-        OWN_OUTBOX.with(|c| c.set(Arc::as_ptr(self)));
+    /// Marks the calling thread as this outbox's WebSocket thread: its own
+    /// hooks' sends need no wake-up, since it drains its outbox before it
+    /// polls again.
+    pub fn claim_current_thread(&self) {
+        self.mailbox.claim_current_thread();
     }
 
     /// The generation of the connection now in slot `key`.
@@ -114,19 +103,18 @@ impl Outbox {
 
     /// An empty buffer with room for a `len`-byte frame.
     pub fn take_buf(&self, len: usize) -> Vec<u8> {
-        self.lock().spare.take(len)
+        self.spare().take(len)
     }
 
     /// Whether frames are waiting.
     pub fn has_pending(&self) -> bool {
-        !self.lock().cmds.is_empty()
+        self.mailbox.has_pending()
     }
 
     /// Moves the queued frames into `into` (empty, so the swap keeps both
     /// vectors' capacity and allocates nothing).
     pub fn take_all(&self, into: &mut Vec<Cmd>) {
-        debug_assert!(into.is_empty());
-        std::mem::swap(&mut self.lock().cmds, into);
+        self.mailbox.take_all(into);
     }
 
     /// Keeps frame buffers for reuse.
@@ -134,9 +122,9 @@ impl Outbox {
         if bufs.is_empty() {
             return;
         }
-        let mut q = self.lock();
+        let mut spare = self.spare();
         for buf in bufs.drain(..) {
-            q.spare.give(buf);
+            spare.give(buf);
         }
     }
 
@@ -150,21 +138,12 @@ impl Outbox {
         }
         let mut head = [0; MAX_HEADER];
         let head_len = frame::encode_head(opcode, len, &mut head);
-        let was_empty = {
-            let mut q = self.lock();
-            let mut frame = q.spare.take(head_len + len);
-            frame.extend_from_slice(&head[..head_len]);
-            frame.extend_from_slice(parts[0]);
-            frame.extend_from_slice(parts[1]);
-            q.cmds.push(Cmd { key, generation, frame });
-            q.cmds.len() == 1
-        };
-        let own = OWN_OUTBOX.with(|c| std::ptr::eq(c.get(), self));
-        if was_empty && !own {
-            if let Err(e) = self.waker.wake() {
-                crate::logging::log_error!("cannot wake a WebSocket thread: {e}");
-            }
-        }
+        let mut frame = self.take_buf(head_len + len);
+        frame.extend_from_slice(&head[..head_len]);
+        frame.extend_from_slice(parts[0]);
+        frame.extend_from_slice(parts[1]);
+        // A growing mailbox takes every frame.
+        let _ = self.mailbox.push(Cmd { key, generation, frame });
         Ok(())
     }
 }

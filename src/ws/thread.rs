@@ -1,31 +1,33 @@
 //! A WebSocket thread: its own poll, connection slab and buffers; it owns
 //! every upgraded connection handed to it until that connection ends.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Interest, Poll, Token};
 
-use super::conn::{WsConn, WsCtx};
+use super::conn::{Timer, WsConn, WsCtx};
 use super::frame::MAX_HEADER;
 use super::handle::{Cmd, Outbox, WebSocket};
 use super::pool::VecPool;
 use super::{CloseCode, Ticket};
 use crate::config::Config;
 use crate::handler::Handler;
+use crate::rt::again::Again;
+use crate::rt::event_loop::{self, Service, WAKER};
+use crate::rt::inbox::Inbox;
+use crate::rt::slab::Slab;
+use crate::rt::timer::Timers;
+use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
-use crate::worker::again::Again;
-use crate::worker::conn::Verdict;
-use crate::worker::handoff::Handoff;
-use crate::worker::slab::Slab;
-use crate::worker::timer::Timers;
 
-const WAKER: Token = Token(usize::MAX);
-const EVENTS_CAPACITY: usize = 1024;
+/// Frames handled per turn before they are written: the scratch lists'
+/// first capacity.
+const TURN_CAPACITY: usize = 1024;
 
 /// A connection whose `101` was sent, on its way to a WebSocket thread.
 pub struct Upgraded {
@@ -39,7 +41,7 @@ pub struct Upgraded {
 /// How workers reach the WebSocket threads: each thread's inbox, whose
 /// seats count its places.
 pub struct WsRoute {
-    inboxes: Box<[Arc<Handoff<Upgraded>>]>,
+    inboxes: Box<[Arc<Inbox<Upgraded>>]>,
 }
 
 impl WsRoute {
@@ -76,12 +78,18 @@ impl WsRoute {
 /// from `Server::bind`) and run on its own.
 pub struct WsThread<H> {
     poll: Poll,
-    inbox: Arc<Handoff<Upgraded>>,
+    inbox: Arc<Inbox<Upgraded>>,
     conns: Slab<WsConn>,
     ctx: WsCtx<H>,
     shutdown: Arc<ShutdownState>,
     grace: Duration,
     capacity: usize,
+    /// What the inbox held, taken out at once.
+    admitted: Vec<Upgraded>,
+    /// Frames the outbox held, taken out at once.
+    cmds: Vec<Cmd>,
+    /// Connections with frames to write this turn, each once.
+    dirty: Vec<usize>,
 }
 
 /// Builds `n` WebSocket threads and the route to them.
@@ -109,17 +117,15 @@ impl<H: Handler> WsThread<H> {
         let high_water = max_message.max(64 * 1024);
         let max_payload = 2 * high_water;
         let outbox = Arc::new(Outbox::new(capacity, max_payload, Arc::clone(&waker)));
-        let durations =
-            [config.keep_alive_timeout, config.request_timeout, config.write_timeout, config.linger_timeout];
         let ctx = WsCtx {
             handler,
             outbox,
             pool: VecPool::new(config.read_buffer_size, max_message + MAX_HEADER, capacity.min(1024)),
-            spent: Vec::with_capacity(EVENTS_CAPACITY),
-            deferred: Vec::with_capacity(EVENTS_CAPACITY),
-            taken: Vec::with_capacity(EVENTS_CAPACITY),
+            spent: Vec::with_capacity(TURN_CAPACITY),
+            deferred: Vec::with_capacity(TURN_CAPACITY),
+            taken: Vec::with_capacity(TURN_CAPACITY),
             again: Again::new(capacity),
-            timers: Timers::new(capacity, durations),
+            timers: Timers::new(capacity, |kind: Timer| kind.duration(config)),
             now: Instant::now(),
             max_message,
             high_water,
@@ -127,12 +133,15 @@ impl<H: Handler> WsThread<H> {
         };
         Ok(WsThread {
             poll,
-            inbox: Arc::new(Handoff::new(capacity, capacity, waker)),
+            inbox: Arc::new(Inbox::new(capacity, capacity, waker)),
             conns: Slab::with_capacity(capacity),
             ctx,
             shutdown,
             grace: config.shutdown_grace,
             capacity,
+            admitted: Vec::with_capacity(capacity),
+            cmds: Vec::with_capacity(TURN_CAPACITY),
+            dirty: Vec::with_capacity(TURN_CAPACITY),
         })
     }
 
@@ -140,74 +149,15 @@ impl<H: Handler> WsThread<H> {
     /// period ran out).
     pub fn run(mut self) {
         self.ctx.outbox.claim_current_thread();
-        let mut events = Events::with_capacity(EVENTS_CAPACITY);
-        let mut inbox = VecDeque::with_capacity(self.capacity);
-        let mut cmds = Vec::with_capacity(EVENTS_CAPACITY);
-        let mut dirty = Vec::with_capacity(EVENTS_CAPACITY);
-        let mut again = Vec::with_capacity(self.capacity);
-        let mut drain_deadline: Option<Instant> = None;
-        loop {
-            let busy = !self.ctx.deferred.is_empty() || !self.ctx.again.is_empty();
-            let timeout = if busy || self.ctx.outbox.has_pending() {
-                // Hooks of this thread queued frames last round, without a
-                // wake-up, or connections have more to read.
-                Some(Duration::ZERO)
-            } else {
-                let deadline = match (self.ctx.timers.next_deadline(), drain_deadline) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                deadline.map(|d| d.saturating_duration_since(Instant::now()))
-            };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    crate::logging::log_error!("WebSocket poll failed; shutting the server down: {e}");
-                    self.shutdown.request();
-                    break;
-                }
-            }
-            self.ctx.now = Instant::now();
-            for event in events.iter() {
-                match event.token() {
-                    WAKER => self.admit(&mut inbox, &mut dirty),
-                    Token(key) => {
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(key, event.is_read_closed());
-                        }
-                        self.mark_dirty(key, &mut dirty);
-                    }
-                }
-            }
-            // Swapped out, so reading may queue keys for the next turn.
-            self.ctx.again.take(&mut again);
-            for key in again.drain(..) {
-                self.read(key, false);
-                self.mark_dirty(key, &mut dirty);
-            }
-            self.apply(&mut cmds, &mut dirty);
-            self.flush(&mut dirty);
-            self.ctx.outbox.recycle(&mut self.ctx.spent);
-            self.expire_timers();
-            if drain_deadline.is_none() && self.shutdown.is_requested() {
-                drain_deadline = Some(self.ctx.now + self.grace);
-                self.admit(&mut inbox, &mut dirty);
-                self.begin_drain(&mut dirty);
-            }
-            if let Some(deadline) = drain_deadline {
-                if self.conns.is_empty() || self.ctx.now >= deadline {
-                    break;
-                }
-            }
-        }
-        for key in 0..self.conns.key_bound() {
-            self.close(key);
-        }
+        let (shutdown, grace, capacity) = (Arc::clone(&self.shutdown), self.grace, self.capacity);
+        event_loop::run(&mut self, &shutdown, grace, capacity);
     }
 
     /// Takes over the connections workers handed over.
-    fn admit(&mut self, inbox: &mut VecDeque<Upgraded>, dirty: &mut Vec<usize>) {
-        self.inbox.take_all(inbox);
-        while let Some(up) = inbox.pop_front() {
+    fn admit(&mut self) {
+        let mut admitted = std::mem::take(&mut self.admitted);
+        self.inbox.take_all(&mut admitted);
+        for up in admitted.drain(..) {
             let Upgraded { stream, peer, ticket, early } = up;
             // Room was reserved before the `101` went out.
             let Ok(key) = self.conns.insert_with(|key| {
@@ -235,14 +185,15 @@ impl<H: Handler> WsThread<H> {
             if self.shutdown.is_requested() {
                 conn.close_with(CloseCode::GOING_AWAY, &mut self.ctx);
             }
-            self.mark_dirty(key, dirty);
+            self.mark_dirty(key);
         }
+        self.admitted = admitted;
     }
 
     /// Queues `key` for this turn's flush, once.
-    fn mark_dirty(&mut self, key: usize, dirty: &mut Vec<usize>) {
+    fn mark_dirty(&mut self, key: usize) {
         if self.conns.get_mut(key).is_some_and(WsConn::mark_dirty) {
-            dirty.push(key);
+            self.dirty.push(key);
         }
     }
 
@@ -256,23 +207,25 @@ impl<H: Handler> WsThread<H> {
     /// Queues the frames sent through handles on their connections: first
     /// those a hook's connection set aside (they were queued earlier), then
     /// the outbox's.
-    fn apply(&mut self, cmds: &mut Vec<Cmd>, dirty: &mut Vec<usize>) {
+    fn apply(&mut self) {
         // Swapped out and back, so both keep their capacity.
         let mut deferred = std::mem::take(&mut self.ctx.deferred);
-        self.apply_cmds(&mut deferred, dirty);
+        self.apply_cmds(&mut deferred);
         self.ctx.deferred = deferred;
-        self.ctx.outbox.take_all(cmds);
-        self.apply_cmds(cmds, dirty);
+        let mut cmds = std::mem::take(&mut self.cmds);
+        self.ctx.outbox.take_all(&mut cmds);
+        self.apply_cmds(&mut cmds);
+        self.cmds = cmds;
     }
 
-    fn apply_cmds(&mut self, cmds: &mut Vec<Cmd>, dirty: &mut Vec<usize>) {
+    fn apply_cmds(&mut self, cmds: &mut Vec<Cmd>) {
         for Cmd { key, generation, frame } in cmds.drain(..) {
             let key = key as usize;
             match self.conns.get_mut(key) {
                 Some(conn) if self.ctx.outbox.generation(key) == generation => {
                     conn.enqueue(frame, &mut self.ctx);
                     if conn.mark_dirty() {
-                        dirty.push(key);
+                        self.dirty.push(key);
                     }
                 }
                 _ => self.ctx.spent.push(frame),
@@ -280,32 +233,15 @@ impl<H: Handler> WsThread<H> {
         }
     }
 
-    fn flush(&mut self, dirty: &mut Vec<usize>) {
+    fn flush(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
         for key in dirty.drain(..) {
             let Some(conn) = self.conns.get_mut(key) else { continue };
             if conn.flush(&mut self.ctx) == Verdict::Close {
                 self.close(key);
             }
         }
-    }
-
-    fn expire_timers(&mut self) {
-        while let Some((key, _)) = self.ctx.timers.pop_expired(self.ctx.now) {
-            self.close(key);
-        }
-    }
-
-    /// Says goodbye (`1001`) to every connection; each closes when its
-    /// client answers, or when its linger timer or the grace period ends.
-    fn begin_drain(&mut self, dirty: &mut Vec<usize>) {
-        self.ctx.outbox.stop();
-        for key in 0..self.conns.key_bound() {
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.close_with(CloseCode::GOING_AWAY, &mut self.ctx);
-            }
-            self.mark_dirty(key, dirty);
-        }
-        self.flush(dirty);
+        self.dirty = dirty;
     }
 
     fn close(&mut self, key: usize) {
@@ -314,6 +250,85 @@ impl<H: Handler> WsThread<H> {
             self.ctx.outbox.retire(key);
             self.inbox.seats().give_back();
             conn.finish(&mut self.ctx);
+        }
+    }
+}
+
+impl<H: Handler> Service for WsThread<H> {
+    type Timer = Timer;
+
+    const NAME: &'static str = "WebSocket thread";
+
+    fn poll(&mut self) -> &mut Poll {
+        &mut self.poll
+    }
+
+    fn timers(&mut self) -> &mut Timers<Timer> {
+        &mut self.ctx.timers
+    }
+
+    fn again(&mut self) -> &mut Again {
+        &mut self.ctx.again
+    }
+
+    fn set_now(&mut self, now: Instant) {
+        self.ctx.now = now;
+    }
+
+    /// Hooks of this thread queued frames last turn, without a wake-up.
+    fn busy(&self) -> bool {
+        !self.ctx.deferred.is_empty() || self.ctx.outbox.has_pending()
+    }
+
+    fn on_wake(&mut self) {
+        self.admit();
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        let Token(key) = event.token();
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.read(key, event.is_read_closed());
+        }
+        self.mark_dirty(key);
+    }
+
+    fn on_again(&mut self, key: usize) {
+        self.read(key, false);
+        self.mark_dirty(key);
+    }
+
+    /// Frames sent through handles are queued, and what is queued written.
+    fn end_turn(&mut self) {
+        self.apply();
+        self.flush();
+        self.ctx.outbox.recycle(&mut self.ctx.spent);
+    }
+
+    fn on_timer(&mut self, key: usize, _: Timer) {
+        self.close(key);
+    }
+
+    /// Says goodbye (`1001`) to every connection; each closes when its
+    /// client answers, or when its linger timer or the grace period ends.
+    fn begin_drain(&mut self) {
+        self.admit();
+        self.ctx.outbox.stop();
+        for key in 0..self.conns.key_bound() {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.close_with(CloseCode::GOING_AWAY, &mut self.ctx);
+            }
+            self.mark_dirty(key);
+        }
+        self.flush();
+    }
+
+    fn open_connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn close_all(&mut self) {
+        for key in 0..self.conns.key_bound() {
+            self.close(key);
         }
     }
 }

@@ -79,11 +79,6 @@ impl<T> Slab<T> {
         self.len
     }
 
-    /// Whether no value is stored.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// One past the highest key ever used (keys below it may be vacant).
     pub fn key_bound(&self) -> usize {
         self.entries.len()

@@ -1,8 +1,16 @@
-//! A worker's pool of aligned buffers: grown on demand up to a cap, then
-//! reused, so steady-state serving allocates nothing.
+//! Pools of aligned buffers: of one size (a loop's read and write
+//! buffers), and in size classes (request bodies); grown on demand up to a
+//! cap, then reused, so steady-state serving allocates nothing.
 
-use crate::http::write::BufSource;
 use crate::sys::AlignedBuf;
+
+/// A source of pooled buffers of one size.
+pub trait BufSource {
+    /// Takes a buffer.
+    fn take(&mut self) -> AlignedBuf;
+    /// Gives a buffer back.
+    fn give(&mut self, buf: AlignedBuf);
+}
 
 /// Free buffers of one size.
 pub struct BufPool {
@@ -55,17 +63,17 @@ mod tests {
     }
 }
 
-/// Pools of body buffers in size classes (doubling), for request bodies
-/// that do not fit the read buffer. Each class keeps a bounded number of
-/// free buffers, so a burst of large bodies does not pin memory forever.
-pub struct BodyPool {
+/// Buffers in size classes (doubling), for request bodies that do not
+/// fit the read buffer. Each class keeps a bounded number of free buffers,
+/// so a burst of large bodies does not pin memory forever.
+pub struct SizeClasses {
     classes: Vec<BufPool>,
 }
 
-/// Free memory a body class keeps at most, per worker.
-const BODY_POOL_BUDGET: usize = 64 << 20;
+/// Free memory a class keeps at most, per pool.
+const CLASS_BUDGET: usize = 64 << 20;
 
-impl BodyPool {
+impl SizeClasses {
     /// Classes from `min` (rounded up to a power of two) doubling, the last
     /// one exactly `max` bytes (not the next power of two, which could
     /// double what the largest body holds); each keeps at most `max_free`
@@ -75,14 +83,14 @@ impl BodyPool {
         let mut size = min.next_power_of_two();
         loop {
             let class = size.min(max);
-            let keep = (BODY_POOL_BUDGET / class).clamp(2, max_free.max(2));
+            let keep = (CLASS_BUDGET / class).clamp(2, max_free.max(2));
             classes.push(BufPool::new(class, keep));
             if class >= max {
                 break;
             }
             size *= 2;
         }
-        BodyPool { classes }
+        SizeClasses { classes }
     }
 
     /// A buffer of at least `n` bytes, or `None` above the largest class.
@@ -99,12 +107,12 @@ impl BodyPool {
 }
 
 #[cfg(test)]
-mod body_tests {
+mod class_tests {
     use super::*;
 
     #[test]
     fn classes_cover_the_limit() {
-        let mut pool = BodyPool::new(10_000, 100_000, 4);
+        let mut pool = SizeClasses::new(10_000, 100_000, 4);
         assert_eq!(pool.take_at_least(1).unwrap().len(), 16384);
         assert_eq!(pool.take_at_least(20_000).unwrap().len(), 32768);
         assert_eq!(pool.take_at_least(70_000).unwrap().len(), 100_000, "the last class is the limit");

@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 
-use crate::http::write::BufSource;
+use super::pool::BufSource;
 use crate::sys::AlignedBuf;
 
 /// What one read brought.

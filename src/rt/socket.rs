@@ -1,0 +1,101 @@
+//! What the loops do with a connected socket beyond reading and writing
+//! bytes: send file ranges, hold a head back for what follows it, refuse a
+//! connection there is no room for, and drain a closing one.
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+
+use mio::net::TcpStream;
+
+/// Where responses are written: a byte stream that can also send file
+/// ranges (with `sendfile(2)` on a socket).
+pub trait Sink: Write {
+    /// Sends up to `count` bytes of `file` from `offset`; `Ok(0)` means the
+    /// file ended early.
+    fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize>;
+
+    /// Writes bytes that more will follow at once (a head before its file),
+    /// so the stream may hold them back to share a packet with what comes.
+    fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored(bufs)
+    }
+}
+
+impl Sink for TcpStream {
+    fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize> {
+        crate::sys::sendfile(self, file, offset, count)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // MSG_MORE: the head waits for the file's first bytes, as with
+        // TCP_CORK, instead of leaving in a packet of its own.
+        socket2::SockRef::from(&*self).send_vectored_with_flags(bufs, libc::MSG_MORE)
+    }
+}
+
+/// Best-effort `503` to a connection no thread has room for; dropping the
+/// stream then closes it.
+pub fn refuse_overload(stream: &mut TcpStream) {
+    const BUSY: &[u8] =
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n";
+    let _ = stream.write(BUSY);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// How far a [`linger`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lingered {
+    /// The client closed (or the socket failed): close it now.
+    Done,
+    /// Nothing more to read for now; readiness will say when there is.
+    Blocked,
+    /// The turn's reads ran out with more perhaps waiting: go on next
+    /// turn (no new edge would announce what is already there).
+    More,
+}
+
+/// A lingering close: after this side's half-close, reads and drops what
+/// the client still sends, `reads` reads at most, until it closes. The
+/// client then reads the last answer instead of a reset that could destroy
+/// it; a timer bounds the whole linger.
+pub fn linger(stream: &mut impl Read, scratch: &mut [u8], reads: usize) -> Lingered {
+    for _ in 0..reads {
+        match stream.read(scratch) {
+            Ok(0) => return Lingered::Done,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Lingered::Blocked,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Lingered::Done,
+        }
+    }
+    Lingered::More
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its chunks, then WouldBlock, or EOF when `then_eof`.
+    struct Script(Vec<&'static [u8]>, bool);
+    impl Read for Script {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.pop() {
+                Some(chunk) => {
+                    buf[..chunk.len()].copy_from_slice(chunk);
+                    Ok(chunk.len())
+                }
+                None if self.1 => Ok(0),
+                None => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+    }
+
+    #[test]
+    fn lingering_reads_to_the_end_within_its_budget() {
+        let mut scratch = [0u8; 8];
+        assert_eq!(linger(&mut Script(vec![b"ab", b"cd"], true), &mut scratch, 8), Lingered::Done);
+        assert_eq!(linger(&mut Script(vec![b"ab"], false), &mut scratch, 8), Lingered::Blocked);
+        assert_eq!(linger(&mut Script(vec![b"a", b"b", b"c"], true), &mut scratch, 2), Lingered::More);
+    }
+}

@@ -1,0 +1,114 @@
+//! What a worker's connections share while they are driven: the handler,
+//! the buffer pools, the timers and their kinds, the `Date` stamp, the
+//! response scratch space and the rules heads are read by.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::http::date::DateCache;
+use crate::http::head::Rules;
+use crate::http::response::Scratch;
+use crate::http::target::HostMemo;
+use crate::rt::again::Again;
+use crate::rt::pool::{BufPool, SizeClasses};
+use crate::rt::timer::{TimerKind, Timers};
+use crate::shutdown::ShutdownState;
+use crate::ws::thread::WsRoute;
+
+/// What an HTTP connection waits for; each kind has its own duration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// An idle keep-alive connection waiting for its next request.
+    Idle,
+    /// A request started but not complete.
+    Request,
+    /// A response the client is not reading.
+    Write,
+    /// A closing connection draining what the client still sends.
+    Linger,
+}
+
+impl TimerKind for Timer {
+    const ALL: &'static [Self] = &[Timer::Idle, Timer::Request, Timer::Write, Timer::Linger];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Timer {
+    /// How long a connection may wait so.
+    fn duration(self, config: &Config) -> Duration {
+        match self {
+            Timer::Idle => config.keep_alive_timeout,
+            Timer::Request => config.request_timeout,
+            Timer::Write => config.write_timeout,
+            Timer::Linger => config.linger_timeout,
+        }
+    }
+}
+
+/// Everything a connection needs from its worker while it is driven.
+pub struct Ctx<H> {
+    pub handler: Arc<H>,
+    pub in_pool: BufPool,
+    pub out_pool: BufPool,
+    /// Buffers for bodies that do not fit the read buffer, or are chunked.
+    pub body_pool: SizeClasses,
+    pub timers: Timers<Timer>,
+    pub date: DateCache,
+    pub scratch: Scratch,
+    pub rules: Rules,
+    /// The last valid `Host` its clients sent.
+    pub hosts: HostMemo,
+    pub max_body: usize,
+    pub keep_alive_secs: u64,
+    /// The time of the current loop iteration.
+    pub now: Instant,
+    /// Shutting down: idle connections close.
+    pub draining: bool,
+    /// Read per response, so one being made when shutdown starts already
+    /// says `Connection: close`.
+    pub shutdown: Arc<ShutdownState>,
+    /// The WebSocket threads, if the handler uses WebSockets.
+    pub ws: Option<Arc<WsRoute>>,
+    /// Connections to drive again on the next turn of the loop, readiness
+    /// or not (one that stopped at its turn's budget with input left).
+    pub again: Again,
+}
+
+impl<H> Ctx<H> {
+    /// A worker's context for `config`, its pools empty.
+    pub fn new(
+        config: &Config,
+        handler: Arc<H>,
+        shutdown: Arc<ShutdownState>,
+        ws: Option<Arc<WsRoute>>,
+    ) -> Self {
+        let capacity = config.connections_per_worker();
+        Ctx {
+            handler,
+            in_pool: BufPool::new(config.read_buffer_size, capacity),
+            out_pool: BufPool::new(config.write_buffer_size, capacity),
+            // A body buffer holds its head too (at most a read buffer).
+            body_pool: SizeClasses::new(
+                2 * config.read_buffer_size,
+                config.read_buffer_size + config.max_body_size,
+                capacity,
+            ),
+            timers: Timers::new(capacity, |kind: Timer| kind.duration(config)),
+            date: DateCache::new(),
+            scratch: Scratch::with_capacity(4096, config.write_buffer_size),
+            rules: Rules { max_headers: config.max_headers, bare_lf: config.bare_lf },
+            hosts: HostMemo::new(),
+            max_body: config.max_body_size,
+            keep_alive_secs: config.keep_alive_timeout.as_secs().max(1),
+            now: Instant::now(),
+            draining: false,
+            shutdown,
+            ws,
+            again: Again::new(capacity),
+        }
+    }
+}
