@@ -3,6 +3,9 @@
 //! handshake by hand; `Raw`, a client that sends hand-built (masked, or
 //! deliberately broken) frames and parses the server's; and a real client,
 //! tungstenite, with bounded waits.
+//!
+//! Every read has a timeout and every loop a bound, so a misbehaving server
+//! fails a test instead of hanging it.
 #![allow(dead_code)]
 
 use std::io::{ErrorKind, Read, Write};
