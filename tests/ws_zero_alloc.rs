@@ -20,7 +20,7 @@ use peregrine::{Config, Handler, Request, Response};
 mod support;
 use support::TestServer;
 
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::{allocations, Counting};
 
@@ -73,7 +73,7 @@ struct Step {
 /// Appends a masked client frame; `first` holds FIN and the opcode. The
 /// mask varies with `seed` so every byte position meets every key byte.
 fn frame(out: &mut Vec<u8>, first: u8, payload: &[u8], seed: u32) {
-    support::masked_frame(out, first, payload, seed.wrapping_mul(0x9E37_79B9).to_be_bytes());
+    support::ws::masked_frame(out, first, payload, seed.wrapping_mul(0x9E37_79B9).to_be_bytes());
 }
 
 /// Text of exactly `len` bytes mixing one-, two- and three-byte characters.

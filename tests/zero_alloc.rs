@@ -19,7 +19,7 @@ use peregrine::{Config, DirServer, Field, Method, Request, Response};
 mod support;
 use support::TestServer;
 
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::{allocations, Counting};
 

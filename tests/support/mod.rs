@@ -1,6 +1,11 @@
 //! Helpers shared by the behaviour tests: a server on 127.0.0.1:0 in this
-//! process, and a raw-socket client with bounded waits.
+//! process, a raw-socket client with bounded waits, Chromium for the
+//! browser tests, and a test run as a child process. `ws` holds the
+//! WebSocket clients and handler; `counting_alloc.rs`, the counting
+//! allocator, is included by path from the two zero-allocation tests only.
 #![allow(dead_code)]
+
+pub mod ws;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -264,24 +269,4 @@ pub fn spawn_test_child(test: &str, env: &str) -> (std::process::Child, SocketAd
     };
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
-}
-
-/// A client frame into `out`: first byte `first` (FIN, RSV, opcode), then
-/// `payload` masked with `mask`, in the shortest length encoding. Written
-/// here by hand, independent of the server's codec.
-pub fn masked_frame(out: &mut Vec<u8>, first: u8, payload: &[u8], mask: [u8; 4]) {
-    out.push(first);
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n <= 0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
 }

@@ -1,7 +1,11 @@
 //! A global allocator that counts allocations, for the zero-allocation
-//! tests. A test binary installs it with
-//! `#[global_allocator] static GLOBAL: Counting = Counting;` and reads
+//! tests. A test binary includes this file with
+//! `#[path = "support/counting_alloc.rs"] mod counting_alloc;`, installs it
+//! with `#[global_allocator] static GLOBAL: Counting = Counting;` and reads
 //! [`allocations`] around the window it measures.
+//!
+//! It is not a submodule of `support`: only `zero_alloc` and
+//! `ws_zero_alloc` include it, and only they install it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
