@@ -21,7 +21,7 @@ Connection: keep-alive\r\n\
 Cookie: wp_ozh_wsa_visits=2; wp_ozh_wsa_visit_lasttime=xxxxxxxxxx; __utma=xxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.x; __utmz=xxxxxxxxx.xxxxxxxxxx.x.x.utmccn=(referral)|utmcsr=reader.livedoor.com|utmcct=/reader/|utmcmd=referral\r\n\r\n";
 
 /// The whole head path (lexing, framing, a header lookup), and beside it
-/// `httparse` lexing the same bytes, which `src/http/parse.rs` replaced.
+/// `httparse` lexing the same bytes, which `src/http/lex.rs` replaced.
 fn head_parser(c: &mut Criterion) {
     let mut group = c.benchmark_group("head");
     for (name, raw) in [("small", SMALL), ("browser", BROWSER)] {

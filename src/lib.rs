@@ -107,6 +107,7 @@ mod net;
 mod rt;
 mod server;
 mod shutdown;
+mod swar;
 mod sys;
 mod worker;
 pub mod ws;

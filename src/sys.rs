@@ -83,16 +83,7 @@ unsafe impl Sync for AlignedBuf {}
 /// time instead of a full UTF-8 decode, for the short strings of a head.
 #[inline]
 pub fn ascii_str(bytes: &[u8]) -> Option<&str> {
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-    let ascii = if bytes.len() < 8 {
-        bytes.iter().all(|&b| b < 0x80)
-    } else {
-        // The last word overlaps the others when the length is not a
-        // multiple of eight, which is harmless for an OR.
-        let last = word(&bytes[bytes.len() - 8..]);
-        bytes.chunks_exact(8).fold(last, |acc, c| acc | word(c)) & HIGHS == 0
-    };
+    let ascii = !crate::swar::any(bytes, crate::swar::high, |b| b >= 0x80);
     // SAFETY: every byte is below 0x80, and a sequence of ASCII bytes is
     // valid UTF-8 (each byte is a one-byte code point).
     ascii.then(|| unsafe { std::str::from_utf8_unchecked(bytes) })

@@ -14,6 +14,7 @@ use crate::http::date;
 use crate::http::request::{Method, Request};
 use crate::http::response::Response;
 use crate::http::status::StatusCode;
+use crate::http::tokens;
 
 const INDEX: &[u8] = b"/index.html";
 
@@ -210,9 +211,7 @@ impl ETag {
 
     /// `If-None-Match`: `*`, or a list holding this tag (weak comparison).
     fn matches_any(&self, list: &[u8]) -> bool {
-        list.split(|&b| b == b',')
-            .map(<[u8]>::trim_ascii)
-            .any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == self.as_bytes())
+        tokens::list(list).any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == self.as_bytes())
     }
 }
 

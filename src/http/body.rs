@@ -201,11 +201,7 @@ pub struct CodingList {
 impl CodingList {
     /// Adds one field value (a comma-separated list).
     pub fn add(&mut self, value: &[u8]) {
-        for token in value.split(|&b| b == b',') {
-            let token = token.trim_ascii();
-            if token.is_empty() {
-                continue;
-            }
+        for token in super::tokens::list(value) {
             self.any = true;
             self.last_chunked = token.eq_ignore_ascii_case(b"chunked");
             if self.last_chunked {

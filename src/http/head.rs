@@ -4,10 +4,11 @@
 use std::mem::MaybeUninit;
 
 use super::body::{Coding, CodingList};
-use super::parse::{self, LexError, Lexed};
+use super::lex::{self, LexError, Lexed};
 use super::request::Version;
 use super::status::StatusCode;
 use super::target::{self, HostMemo};
+use super::tokens;
 
 /// Why a request head was refused; each maps to the status it is answered with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +140,7 @@ pub fn parse<'b>(
     rules: Rules,
     hosts: &mut HostMemo,
 ) -> Result<Option<Head<'b>>, HeadError> {
-    let (lexed, headers) = match parse::lex(buf, &mut slots[..rules.max_headers], rules.bare_lf) {
+    let (lexed, headers) = match lex::lex(buf, &mut slots[..rules.max_headers], rules.bare_lf) {
         Ok(Some(lexed)) => lexed,
         Ok(None) => return Ok(None),
         Err(LexError::TooManyHeaders) => return Err(HeadError::HeadTooLarge),
@@ -148,32 +149,32 @@ pub fn parse<'b>(
     };
     let Lexed { method, target, minor, len } = lexed;
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-    let framing = Framing::of(headers, hosts)?;
-    if framing.chunked && version == Version::Http10 {
+    let summary = Summary::of(headers, hosts)?;
+    if summary.chunked && version == Version::Http10 {
         // HTTP/1.0 has no chunked framing: the message is faulty (RFC 9112 §6.1).
         return Err(HeadError::Malformed);
     }
     target::classify(method, target).ok_or(HeadError::Malformed)?;
     // An absolute-form target's authority wins over `Host` (checked with
     // the target), but `Host` must still be there, once (and valid, which
-    // `Framing::of` checked).
-    if framing.hosts > 1 || (version == Version::Http11 && framing.hosts == 0) {
+    // `Summary::of` checked).
+    if summary.hosts > 1 || (version == Version::Http11 && summary.hosts == 0) {
         return Err(HeadError::BadHost);
     }
     // HTTP/1.0 predates Expect; its recipients ignore it (RFC 9110 §10.1.1).
-    let expect_continue = version == Version::Http11 && framing.expect_continue;
-    if version == Version::Http11 && framing.expect_other {
+    let expect_continue = version == Version::Http11 && summary.expect_continue;
+    if version == Version::Http11 && summary.expect_other {
         return Err(HeadError::Expectation);
     }
-    let (keep_alive, keep_alive_explicit) = keep_alive(version, &framing);
+    let (keep_alive, keep_alive_explicit) = keep_alive(version, &summary);
     Ok(Some(Head {
         method,
         target,
         version,
         headers,
         len,
-        content_length: framing.content_length,
-        chunked: framing.chunked,
+        content_length: summary.content_length,
+        chunked: summary.chunked,
         keep_alive,
         keep_alive_explicit,
         expect_continue,
@@ -206,8 +207,9 @@ fn version_error(buf: &[u8]) -> HeadError {
     }
 }
 
-/// What the head's fields say about framing and the connection.
-struct Framing {
+/// What the head's fields say about the body's framing and the
+/// connection.
+struct Summary {
     content_length: u64,
     chunked: bool,
     hosts: usize,
@@ -217,11 +219,11 @@ struct Framing {
     keep_alive: bool,
 }
 
-impl Framing {
+impl Summary {
     /// Reads the fields that matter to framing; a `Host` value that is not
     /// `uri-host [ ":" port ]` is refused here.
-    fn of(headers: &[httparse::Header<'_>], memo: &mut HostMemo) -> Result<Framing, HeadError> {
-        let mut f = Framing {
+    fn of(headers: &[httparse::Header<'_>], memo: &mut HostMemo) -> Result<Summary, HeadError> {
+        let mut f = Summary {
             content_length: 0,
             chunked: false,
             hosts: 0,
@@ -247,19 +249,25 @@ impl Framing {
                     f.expect_other |= !continue_;
                 }
                 10 if h.name.eq_ignore_ascii_case("connection") => {
-                    for token in h.value.split(|&b| b == b',') {
-                        let token = token.trim_ascii();
+                    for token in tokens::list(h.value) {
                         f.close |= token.eq_ignore_ascii_case(b"close");
                         f.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
                     }
                 }
                 14 if h.name.eq_ignore_ascii_case("content-length") => {
-                    for item in h.value.split(|&b| b == b',') {
-                        let n = super::decimal(item.trim_ascii()).ok_or(HeadError::BadContentLength)?;
+                    // One number, or a list of the same number (RFC 9112
+                    // §6.3); an empty value is none.
+                    let mut items = 0;
+                    for item in tokens::list(h.value) {
+                        let n = super::decimal(item).ok_or(HeadError::BadContentLength)?;
                         if length.is_some_and(|l| l != n) {
                             return Err(HeadError::BadContentLength);
                         }
                         length = Some(n);
+                        items += 1;
+                    }
+                    if items == 0 {
+                        return Err(HeadError::BadContentLength);
                     }
                 }
                 17 if h.name.eq_ignore_ascii_case("transfer-encoding") => {
@@ -294,7 +302,7 @@ fn is_host(name: &[u8]) -> bool {
 
 /// Keep-alive by default on 1.1 unless `close`; on 1.0 only with an
 /// explicit `keep-alive` (which the response then confirms).
-fn keep_alive(version: Version, f: &Framing) -> (bool, bool) {
+fn keep_alive(version: Version, f: &Summary) -> (bool, bool) {
     match version {
         _ if f.close => (false, false),
         Version::Http11 => (true, false),

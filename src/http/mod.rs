@@ -3,13 +3,13 @@
 pub mod body;
 pub mod date;
 pub mod head;
-pub mod parse;
+pub mod lex;
 pub mod query;
 pub mod request;
 pub mod response;
 pub mod status;
-pub(crate) mod swar;
 pub mod target;
+pub mod tokens;
 pub mod write;
 
 /// The value of one hexadecimal digit.

@@ -5,8 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::query::{Decoded, Query};
-use super::swar;
 use super::target::{self, origin_form};
+use crate::swar;
 
 /// The request method. Methods this enum does not name are kept verbatim in
 /// [`Method::Other`].

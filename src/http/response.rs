@@ -5,10 +5,9 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 
-use super::parse::TCHAR;
+use super::lex::TCHAR;
 use super::status::StatusCode;
-use super::swar;
-use crate::ws::Ticket;
+use crate::swar;
 
 /// A header field checked once, when it is made. Made in a `const`, it is
 /// checked at compile time, and [`Response::field`] adds it with a plain
@@ -109,6 +108,14 @@ impl Field {
     pub const fn value(&self) -> &'static str {
         self.value
     }
+}
+
+/// What a response that upgrades its connection (a WebSocket `101`)
+/// carries for the server: the connection's id and the handler's tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    pub id: u64,
+    pub tag: u64,
 }
 
 /// Per-worker space a [`Response`] writes into; cleared between requests,
@@ -545,18 +552,13 @@ const fn const_eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
 /// A value without CR, LF or NUL, so it cannot end its line early.
 #[inline]
 fn is_safe_value(value: &[u8]) -> bool {
-    if value.len() < 8 {
-        return !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
-    }
     let bad = |w| swar::equal(w, b'\r') | swar::equal(w, b'\n') | swar::equal(w, 0);
-    // The last eight bytes cover the remainder (overlapping is harmless).
-    let last = bad(swar::word(&value[value.len() - 8..]));
-    value.chunks_exact(8).fold(last, |found, c| found | bad(swar::word(c))) == 0
+    !swar::any(value, bad, |b| matches!(b, b'\r' | b'\n' | 0))
 }
 
 /// Whether a `Connection` value lists `close`.
 fn has_close_token(value: &[u8]) -> bool {
-    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    super::tokens::has(value, b"close")
 }
 
 #[cfg(test)]

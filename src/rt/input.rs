@@ -9,9 +9,9 @@ use crate::sys::AlignedBuf;
 /// What one read brought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadOutcome {
-    /// Bytes arrived; `drained` when fewer came than there was room for,
+    /// Bytes arrived; `emptied` when fewer came than there was room for,
     /// meaning the socket had nothing more at that moment.
-    Data { drained: bool },
+    Data { emptied: bool },
     /// Nothing to read now.
     WouldBlock,
     /// The peer will send nothing more.
@@ -77,7 +77,7 @@ impl Input {
                 Ok(0) => Ok(ReadOutcome::Eof),
                 Ok(n) => {
                     self.end += n;
-                    Ok(ReadOutcome::Data { drained: n < room })
+                    Ok(ReadOutcome::Data { emptied: n < room })
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
@@ -118,11 +118,11 @@ mod tests {
     fn keeps_the_unconsumed_tail_across_reads() {
         let mut input = Input::new();
         let mut src: &[u8] = b"abcdefghijkl";
-        assert_eq!(input.read_from(&mut src, &mut Pool).unwrap(), ReadOutcome::Data { drained: false });
+        assert_eq!(input.read_from(&mut src, &mut Pool).unwrap(), ReadOutcome::Data { emptied: false });
         assert_eq!(input.pending(), b"abcdefgh");
         assert_eq!(input.read_from(&mut src, &mut Pool).unwrap(), ReadOutcome::Full);
         input.consume(6);
-        assert_eq!(input.read_from(&mut src, &mut Pool).unwrap(), ReadOutcome::Data { drained: true });
+        assert_eq!(input.read_from(&mut src, &mut Pool).unwrap(), ReadOutcome::Data { emptied: true });
         assert_eq!(input.pending(), b"ghijkl");
         input.consume(6);
         assert!(input.is_empty());

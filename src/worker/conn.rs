@@ -12,6 +12,7 @@ use crate::handler::Handler;
 use crate::http::head::{self, Head, HeadError};
 use crate::http::request::{Headers, Method, Request};
 use crate::http::response::Response;
+use crate::http::response::Ticket;
 use crate::http::status::StatusCode;
 use crate::http::target::HostMemo;
 use crate::http::write::{Flushed, Outgoing, ResponseMeta};
@@ -21,7 +22,6 @@ use crate::rt::socket::{linger, Lingered};
 use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
 use crate::ws::thread::WsRoute;
-use crate::ws::Ticket;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -155,7 +155,7 @@ impl Conn {
         // reports the next arrival, so reading again would only cost a
         // syscall returning EAGAIN. A FIN that came with the data raises no
         // new edge, though, so then read on until EOF.
-        let mut drained = false;
+        let mut emptied = false;
         let mut reads = 0;
         loop {
             if !self.out.is_empty() {
@@ -182,7 +182,7 @@ impl Conn {
             if self.eof {
                 return Verdict::Close;
             }
-            if drained {
+            if emptied {
                 break;
             }
             if reads == READS_PER_TURN {
@@ -193,7 +193,7 @@ impl Conn {
             }
             reads += 1;
             match self.input.read_from(&mut self.stream, &mut ctx.in_pool) {
-                Ok(ReadOutcome::Data { drained: d }) => drained = d && !self.fin_seen,
+                Ok(ReadOutcome::Data { emptied: e }) => emptied = e && !self.fin_seen,
                 Ok(ReadOutcome::WouldBlock) => break,
                 Ok(ReadOutcome::Eof) => self.eof = true,
                 Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.input.pending()).status(), ctx),

@@ -18,6 +18,7 @@ use super::{CloseCode, Message};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::rt::again::Again;
+use crate::rt::socket::{linger, Lingered};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::rt::verdict::Verdict;
 
@@ -185,7 +186,7 @@ impl WsConn {
                 return Verdict::Keep;
             }
             if let State::Failing { shut: true } = self.state {
-                return self.drain(ctx);
+                return self.linger(ctx);
             }
             let buf = self.input.get_or_insert_with(|| ctx.pool.take());
             if self.end == buf.len() {
@@ -269,7 +270,7 @@ impl WsConn {
                 }
                 self.state = State::Failing { shut: true };
                 ctx.timers.arm(key, Timer::Linger, ctx.now);
-                return self.drain(ctx);
+                return self.linger(ctx);
             }
             _ => {}
         }
@@ -304,22 +305,18 @@ impl WsConn {
     }
 
     /// Reads and drops what a failed connection's client still sends, until
-    /// it closes; a few reads per turn (then again next turn: a client
-    /// blocked on a full window raises no new edge), the linger timer ends
-    /// it anyway.
-    fn drain<H>(&mut self, ctx: &mut WsCtx<H>) -> Verdict {
-        let mut sink = [0u8; 4096];
-        for _ in 0..8 {
-            match self.stream.read(&mut sink) {
-                Ok(0) => return Verdict::Close,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Keep,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Verdict::Close,
+    /// it closes (a lingering close); the linger timer ends it anyway.
+    fn linger<H>(&mut self, ctx: &mut WsCtx<H>) -> Verdict {
+        let mut scratch = [0u8; 4096];
+        match linger(&mut self.stream, &mut scratch, 8) {
+            Lingered::Done => Verdict::Close,
+            Lingered::Blocked => Verdict::Keep,
+            Lingered::More => {
+                // A client blocked on a full window raises no new edge.
+                ctx.again.push(self.key());
+                Verdict::Keep
             }
         }
-        ctx.again.push(self.key());
-        Verdict::Keep
     }
 
     fn key(&self) -> usize {

@@ -10,7 +10,8 @@ use mio::Waker;
 
 use super::frame::{self, Opcode, MAX_CONTROL_PAYLOAD, MAX_HEADER};
 use super::pool::FramePool;
-use super::{CloseCode, Ticket};
+use super::CloseCode;
+use crate::http::response::Ticket;
 use crate::rt::mailbox::Mailbox;
 
 /// Why a frame was not queued.

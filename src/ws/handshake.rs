@@ -3,6 +3,7 @@
 
 use crate::http::request::{Method, Request, Version};
 use crate::http::status::StatusCode;
+use crate::http::tokens;
 
 /// The GUID every accept key is derived with (§1.3).
 const GUID: &[u8; 36] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -40,10 +41,10 @@ pub fn accept(req: &Request<'_>) -> Result<[u8; ACCEPT_LEN], Rejection> {
         return Err(BadRequest("a WebSocket handshake needs HTTP/1.1"));
     }
     let headers = req.headers();
-    if !headers.get_all("upgrade").any(|v| has_token(v, b"websocket")) {
+    if !headers.get_all("upgrade").any(|v| tokens::has(v, b"websocket")) {
         return Err(BadRequest("no `Upgrade: websocket`"));
     }
-    if !headers.get_all("connection").any(|v| has_token(v, b"upgrade")) {
+    if !headers.get_all("connection").any(|v| tokens::has(v, b"upgrade")) {
         return Err(BadRequest("`Connection` does not list `upgrade`"));
     }
     let mut versions = headers.get_all("sec-websocket-version");
@@ -67,11 +68,6 @@ pub fn accept_key(key: &[u8]) -> [u8; ACCEPT_LEN] {
     sha.update(key);
     sha.update(GUID);
     base64_20(&sha.digest().bytes())
-}
-
-/// Whether a comma-separated header value lists `token` (any case).
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -124,8 +120,8 @@ mod tests {
 
     #[test]
     fn tokens() {
-        assert!(has_token(b"keep-alive, Upgrade", b"upgrade"));
-        assert!(has_token(b"WebSocket", b"websocket"));
-        assert!(!has_token(b"upgrades", b"upgrade"));
+        assert!(tokens::has(b"keep-alive, Upgrade", b"upgrade"));
+        assert!(tokens::has(b"WebSocket", b"websocket"));
+        assert!(!tokens::has(b"upgrades", b"upgrade"));
     }
 }

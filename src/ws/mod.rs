@@ -70,7 +70,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::http::request::Request;
-use crate::http::response::Response;
+use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
 
 pub use handle::{SendError, WebSocket};
@@ -125,13 +125,6 @@ impl fmt::Display for CloseCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
-}
-
-/// What the server needs to hand an upgraded connection over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Ticket {
-    pub id: u64,
-    pub tag: u64,
 }
 
 /// Source of connection ids: unique for the life of the process.

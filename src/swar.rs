@@ -1,5 +1,6 @@
 //! Eight bytes at a time: flags for classes of bytes in a 64-bit word
-//! (SIMD within a register), for the short scans of heads and fields.
+//! (SIMD within a register), for the short scans of heads, fields and
+//! ASCII checks. Safe code only.
 //!
 //! Each function sets bit 7 of every byte of `w` in the class. A flag can
 //! also appear, through a borrow, on a byte *above* a flagged one, never
@@ -27,6 +28,25 @@ pub fn equal(w: u64, b: u8) -> u64 {
     below(w ^ (ONES * u64::from(b)), 1)
 }
 
+/// Flags the bytes of `w` at or above 0x80 (not ASCII).
+#[inline(always)]
+pub fn high(w: u64) -> u64 {
+    w & HIGHS
+}
+
+/// Whether any byte of `bytes` is in a class: `flags` flags a word's
+/// bytes in it, eight at a time, and `is_in` decides bytes one by one
+/// when there are fewer than eight. No early exit, so no branch per word.
+#[inline(always)]
+pub fn any(bytes: &[u8], flags: impl Fn(u64) -> u64, is_in: impl Fn(u8) -> bool) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| is_in(b));
+    }
+    // The last eight bytes cover the remainder (overlapping is harmless).
+    let last = flags(word(&bytes[bytes.len() - 8..]));
+    bytes.chunks_exact(8).fold(last, |found, c| found | flags(word(c))) != 0
+}
+
 /// Index of the byte the lowest flag marks (`flags` non-zero).
 #[inline(always)]
 pub fn first(flags: u64) -> usize {
@@ -36,6 +56,20 @@ pub fn first(flags: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_agrees_with_a_byte_loop_at_every_length_and_position() {
+        for len in 0..20 {
+            for pos in 0..len {
+                for probe in [0u8, b'\r', 0x7f, 0x80, 0xff, b'a'] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[pos] = probe;
+                    let naive = bytes.iter().any(|&b| b >= 0x80);
+                    assert_eq!(any(&bytes, high, |b| b >= 0x80), naive, "len {len}, {probe:#04x} at {pos}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn lowest_flag_and_any_flag_are_exact() {

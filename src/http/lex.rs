@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 
 use httparse::Header;
 
-use super::swar;
+use crate::swar;
 use crate::sys::{AsciiSet, Filling};
 
 /// Why a head could not be lexed.
