@@ -111,6 +111,7 @@ mod swar;
 mod sys;
 mod worker;
 pub mod ws;
+mod ws_thread;
 
 pub use config::{Config, MAX_HEADERS_LIMIT};
 pub use error::Error;

@@ -10,7 +10,7 @@ use crate::handler::Handler;
 use crate::net::{accept::Acceptor, listener};
 use crate::shutdown::{ShutdownHandle, ShutdownState, SignalWatch};
 use crate::worker::Worker;
-use crate::ws::thread::{self as ws_thread, WsThread};
+use crate::ws_thread::{self as ws_thread, WsThread};
 
 /// An HTTP/1.1 server, bound and ready to [`run`](Server::run).
 ///

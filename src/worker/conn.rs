@@ -21,7 +21,7 @@ use crate::rt::pool::BufSource;
 use crate::rt::socket::{linger, Lingered};
 use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
-use crate::ws::thread::WsRoute;
+use crate::ws_thread::WsRoute;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

@@ -14,7 +14,7 @@ use crate::rt::again::Again;
 use crate::rt::pool::{BufPool, SizeClasses};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::shutdown::ShutdownState;
-use crate::ws::thread::WsRoute;
+use crate::ws_thread::WsRoute;
 
 /// What an HTTP connection waits for; each kind has its own duration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

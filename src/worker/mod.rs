@@ -29,7 +29,7 @@ use crate::rt::socket::refuse_overload;
 use crate::rt::timer::Timers;
 use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
-use crate::ws::thread::Upgraded;
+use crate::ws_thread::Upgraded;
 
 /// Token of the worker's own listener, when it accepts for itself.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -67,7 +67,7 @@ impl<H: Handler> Worker<H> {
         config: &Config,
         handler: Arc<H>,
         shutdown: Arc<ShutdownState>,
-        ws: Option<Arc<crate::ws::thread::WsRoute>>,
+        ws: Option<Arc<crate::ws_thread::WsRoute>>,
         listener: Option<std::net::TcpListener>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;

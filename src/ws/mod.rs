@@ -58,13 +58,10 @@
 //! [`Config::max_message_size`]: crate::Config::max_message_size
 //! [`Config::write_timeout`]: crate::Config::write_timeout
 
-pub(crate) mod conn;
 pub(crate) mod frame;
 pub(crate) mod handle;
 pub(crate) mod handshake;
-pub(crate) mod out;
 pub(crate) mod pool;
-pub(crate) mod thread;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,11 @@
-//! A WebSocket thread: its own poll, connection slab and buffers; it owns
-//! every upgraded connection handed to it until that connection ends.
+//! WebSocket threads: each has its own poll, connection slab and buffers,
+//! and owns every upgraded connection handed to it until that connection
+//! ends. It runs the loop of `rt::event_loop` as one of its services,
+//! reassembles messages, calls the handler's `ws_*` hooks and writes what
+//! handles sent.
+
+mod conn;
+mod out;
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,11 +16,7 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Poll, Token};
 
-use super::conn::{Timer, WsConn, WsCtx};
-use super::frame::MAX_HEADER;
-use super::handle::{Cmd, Outbox, WebSocket};
-use super::pool::VecPool;
-use super::CloseCode;
+use self::conn::{Timer, WsConn, WsCtx};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::response::Ticket;
@@ -25,6 +27,10 @@ use crate::rt::slab::Slab;
 use crate::rt::timer::Timers;
 use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
+use crate::ws::frame::MAX_HEADER;
+use crate::ws::handle::{Cmd, Outbox, WebSocket};
+use crate::ws::pool::VecPool;
+use crate::ws::CloseCode;
 
 /// Frames handled per turn before they are written: the scratch lists'
 /// first capacity.

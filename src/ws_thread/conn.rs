@@ -10,17 +10,17 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use super::frame::{self, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
-use super::handle::{Cmd, Outbox, WebSocket};
 use super::out::{OutQueue, Written};
-use super::pool::VecPool;
-use super::{CloseCode, Message};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::rt::again::Again;
 use crate::rt::socket::{linger, Lingered};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::rt::verdict::Verdict;
+use crate::ws::frame::{self, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
+use crate::ws::handle::{Cmd, Outbox, WebSocket};
+use crate::ws::pool::VecPool;
+use crate::ws::{CloseCode, Message};
 
 /// What a WebSocket connection waits for; each kind has its own duration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
