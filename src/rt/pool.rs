@@ -1,8 +1,41 @@
-//! Pools of aligned buffers: of one size (a loop's read and write
-//! buffers), and in size classes (request bodies); grown on demand up to a
-//! cap, then reused, so steady-state serving allocates nothing.
+//! Pools of buffers, one family for every buffer a loop reuses: of one
+//! size (a connection's read and write buffers), and in size classes
+//! (request bodies; WebSocket frames and messages). Grown on demand up to
+//! a cap, then reused, so steady-state serving allocates nothing; each
+//! class keeps a bounded number of free buffers, so a burst does not pin
+//! its memory forever.
 
 use crate::sys::AlignedBuf;
+
+/// A buffer a pool can hand out and take back: made at a size, which it
+/// keeps (zero-filled when new).
+pub trait PoolBuf {
+    /// A new buffer of `size` bytes.
+    fn with_size(size: usize) -> Self;
+    /// Its size.
+    fn size(&self) -> usize;
+}
+
+impl PoolBuf for AlignedBuf {
+    fn with_size(size: usize) -> Self {
+        AlignedBuf::new(size)
+    }
+
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A `Vec` is pooled by its capacity (its length is its user's business).
+impl PoolBuf for Vec<u8> {
+    fn with_size(size: usize) -> Self {
+        vec![0; size]
+    }
+
+    fn size(&self) -> usize {
+        self.capacity()
+    }
+}
 
 /// A source of pooled buffers of one size.
 pub trait BufSource {
@@ -13,12 +46,12 @@ pub trait BufSource {
 }
 
 /// Free buffers of one size.
-pub struct BufPool {
-    free: Vec<AlignedBuf>,
+pub struct BufPool<B = AlignedBuf> {
+    free: Vec<B>,
     size: usize,
 }
 
-impl BufPool {
+impl<B: PoolBuf> BufPool<B> {
     /// A pool of `size`-byte buffers keeping at most `max_free` free ones
     /// (the free list is allocated now, so giving back never allocates).
     pub fn new(size: usize, max_free: usize) -> Self {
@@ -29,19 +62,89 @@ impl BufPool {
     pub fn buf_size(&self) -> usize {
         self.size
     }
+
+    /// A free buffer, or a new one.
+    #[inline]
+    pub fn take_buf(&mut self) -> B {
+        self.free.pop().unwrap_or_else(|| B::with_size(self.size))
+    }
+
+    /// Keeps `buf` for reuse, unless as many are kept as the pool may.
+    #[inline]
+    pub fn give_buf(&mut self, buf: B) {
+        if self.free.len() < self.free.capacity() {
+            self.free.push(buf);
+        }
+    }
+
+    /// Whether a free buffer is kept.
+    fn has_free(&self) -> bool {
+        !self.free.is_empty()
+    }
 }
 
-impl BufSource for BufPool {
+impl BufSource for BufPool<AlignedBuf> {
     #[inline]
     fn take(&mut self) -> AlignedBuf {
-        self.free.pop().unwrap_or_else(|| AlignedBuf::new(self.size))
+        self.take_buf()
     }
 
     #[inline]
     fn give(&mut self, buf: AlignedBuf) {
         debug_assert_eq!(buf.len(), self.size);
-        if self.free.len() < self.free.capacity() {
-            self.free.push(buf);
+        self.give_buf(buf);
+    }
+}
+
+/// Buffers in size classes: a buffer comes from the smallest class that
+/// holds what is asked, so a reused one never has to grow.
+pub struct SizeClasses<B = AlignedBuf> {
+    classes: Vec<BufPool<B>>,
+}
+
+impl<B: PoolBuf> SizeClasses<B> {
+    /// Classes of `sizes` (ascending); each keeps at most `budget` bytes
+    /// of free buffers, and between 2 and `max_free` of them.
+    pub fn new(sizes: impl IntoIterator<Item = usize>, budget: usize, max_free: usize) -> Self {
+        let keep = |size: usize| (budget / size).clamp(2, max_free.max(2));
+        SizeClasses { classes: sizes.into_iter().map(|size| BufPool::new(size, keep(size))).collect() }
+    }
+
+    /// Classes from `min` (rounded up to a power of two) doubling, the
+    /// last one exactly `max` bytes (not the next power of two, which
+    /// could double what the largest buffer holds).
+    pub fn doubling(min: usize, max: usize, budget: usize, max_free: usize) -> Self {
+        let mut sizes = Vec::new();
+        let mut size = min.next_power_of_two();
+        loop {
+            sizes.push(size.min(max));
+            if size >= max {
+                break;
+            }
+            size *= 2;
+        }
+        Self::new(sizes, budget, max_free)
+    }
+
+    /// A buffer of at least `n` bytes, or `None` above the largest class.
+    pub fn take_at_least(&mut self, n: usize) -> Option<B> {
+        self.classes.iter_mut().find(|c| c.buf_size() >= n).map(BufPool::take_buf)
+    }
+
+    /// The largest free buffer kept, if any.
+    pub fn take_largest(&mut self) -> Option<B> {
+        self.classes.iter_mut().rev().find(|c| c.has_free()).map(BufPool::take_buf)
+    }
+
+    /// Gives a buffer back to the largest class it can serve; one smaller
+    /// than every class, or more than twice the largest, is dropped.
+    pub fn give(&mut self, buf: B) {
+        let size = buf.size();
+        if self.classes.last().is_some_and(|c| size > 2 * c.buf_size()) {
+            return;
+        }
+        if let Some(class) = self.classes.iter_mut().rev().find(|c| c.buf_size() <= size) {
+            class.give_buf(buf);
         }
     }
 }
@@ -52,7 +155,7 @@ mod tests {
 
     #[test]
     fn reuses_buffers_up_to_the_cap() {
-        let mut pool = BufPool::new(4096, 1);
+        let mut pool: BufPool = BufPool::new(4096, 1);
         let a = pool.take();
         let a_ptr = a.as_ptr();
         let b = pool.take();
@@ -61,58 +164,10 @@ mod tests {
         assert_eq!(pool.take().as_ptr(), a_ptr);
         assert_eq!(pool.buf_size(), 4096);
     }
-}
-
-/// Buffers in size classes (doubling), for request bodies that do not
-/// fit the read buffer. Each class keeps a bounded number of free buffers,
-/// so a burst of large bodies does not pin memory forever.
-pub struct SizeClasses {
-    classes: Vec<BufPool>,
-}
-
-/// Free memory a class keeps at most, per pool.
-const CLASS_BUDGET: usize = 64 << 20;
-
-impl SizeClasses {
-    /// Classes from `min` (rounded up to a power of two) doubling, the last
-    /// one exactly `max` bytes (not the next power of two, which could
-    /// double what the largest body holds); each keeps at most `max_free`
-    /// free buffers (fewer for large classes).
-    pub fn new(min: usize, max: usize, max_free: usize) -> Self {
-        let mut classes = Vec::new();
-        let mut size = min.next_power_of_two();
-        loop {
-            let class = size.min(max);
-            let keep = (CLASS_BUDGET / class).clamp(2, max_free.max(2));
-            classes.push(BufPool::new(class, keep));
-            if class >= max {
-                break;
-            }
-            size *= 2;
-        }
-        SizeClasses { classes }
-    }
-
-    /// A buffer of at least `n` bytes, or `None` above the largest class.
-    pub fn take_at_least(&mut self, n: usize) -> Option<AlignedBuf> {
-        self.classes.iter_mut().find(|c| c.buf_size() >= n).map(|c| c.take())
-    }
-
-    /// Gives a buffer back to its class.
-    pub fn give(&mut self, buf: AlignedBuf) {
-        if let Some(class) = self.classes.iter_mut().find(|c| c.buf_size() == buf.len()) {
-            class.give(buf);
-        }
-    }
-}
-
-#[cfg(test)]
-mod class_tests {
-    use super::*;
 
     #[test]
     fn classes_cover_the_limit() {
-        let mut pool = SizeClasses::new(10_000, 100_000, 4);
+        let mut pool: SizeClasses = SizeClasses::doubling(10_000, 100_000, 64 << 20, 4);
         assert_eq!(pool.take_at_least(1).unwrap().len(), 16384);
         assert_eq!(pool.take_at_least(20_000).unwrap().len(), 32768);
         assert_eq!(pool.take_at_least(70_000).unwrap().len(), 100_000, "the last class is the limit");
@@ -122,5 +177,20 @@ mod class_tests {
         let ptr = b.as_ptr();
         pool.give(b);
         assert_eq!(pool.take_at_least(40_000).unwrap().as_ptr(), ptr);
+    }
+
+    #[test]
+    fn vecs_go_back_to_the_class_their_capacity_serves() {
+        let mut pool: SizeClasses<Vec<u8>> = SizeClasses::new([128, 1024, 8192], 1 << 20, 8);
+        let mut grown = pool.take_at_least(100).unwrap();
+        grown.reserve(3000); // now serves the 1024 class, not the 8192 one
+        let ptr = grown.as_ptr();
+        pool.give(grown);
+        let again = pool.take_at_least(900).unwrap();
+        assert_eq!(again.as_ptr(), ptr);
+        assert!(pool.take_at_least(5000).unwrap().capacity() >= 5000);
+        pool.give(Vec::new());
+        pool.give(Vec::with_capacity(1 << 20)); // past twice the largest: dropped
+        assert!(pool.take_largest().is_none());
     }
 }

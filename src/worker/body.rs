@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn chunked_bodies_grow_across_classes() {
-        let mut pool = SizeClasses::new(16384, 1 << 20, 4);
+        let mut pool = SizeClasses::doubling(16384, 1 << 20, 64 << 20, 4);
         let mut rx = BodyRx::start(b"HEAD", 0, true, 1 << 20, &mut pool).unwrap();
         let chunk = [b'z'; 10_000];
         let mut wire = Vec::new();
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn declared_lengths_take_memory_only_as_bytes_arrive() {
-        let mut pool = SizeClasses::new(16384, 2 << 20, 4);
+        let mut pool = SizeClasses::doubling(16384, 2 << 20, 64 << 20, 4);
         let mut rx = BodyRx::start(b"", 1 << 20, false, 1 << 20, &mut pool).unwrap();
         assert_eq!(rx.absorb(b"x", &mut pool), Ok(1));
         assert_eq!(rx.buf.len(), 16384, "one byte of a declared MiB holds the smallest buffer");
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn limits_hold() {
-        let mut pool = SizeClasses::new(16384, 1 << 20, 4);
+        let mut pool = SizeClasses::doubling(16384, 1 << 20, 64 << 20, 4);
         assert_eq!(
             BodyRx::start(b"", 2 << 20, false, 1 << 20, &mut pool).err(),
             Some(HeadError::BodyTooLarge)

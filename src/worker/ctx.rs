@@ -16,6 +16,9 @@ use crate::rt::timer::{TimerKind, Timers};
 use crate::shutdown::ShutdownState;
 use crate::ws_thread::WsRoute;
 
+/// Free memory a body buffer class keeps at most, per worker.
+const BODY_CLASS_BUDGET: usize = 64 << 20;
+
 /// What an HTTP connection waits for; each kind has its own duration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Timer {
@@ -92,9 +95,10 @@ impl<H> Ctx<H> {
             in_pool: BufPool::new(config.read_buffer_size, capacity),
             out_pool: BufPool::new(config.write_buffer_size, capacity),
             // A body buffer holds its head too (at most a read buffer).
-            body_pool: SizeClasses::new(
+            body_pool: SizeClasses::doubling(
                 2 * config.read_buffer_size,
                 config.read_buffer_size + config.max_body_size,
+                BODY_CLASS_BUDGET,
                 capacity,
             ),
             timers: Timers::new(capacity, |kind: Timer| kind.duration(config)),
