@@ -47,6 +47,18 @@ pub fn any(bytes: &[u8], flags: impl Fn(u64) -> u64, is_in: impl Fn(u8) -> bool)
     bytes.chunks_exact(8).fold(last, |found, c| found | flags(word(c))) != 0
 }
 
+/// Whether any byte of `bytes` is at or above 0x80 (not ASCII). The
+/// class survives an OR of words, so the words are ORed first and looked
+/// at once.
+#[inline(always)]
+pub fn any_high(bytes: &[u8]) -> bool {
+    if bytes.len() < 8 {
+        return bytes.iter().any(|&b| b >= 0x80);
+    }
+    let last = word(&bytes[bytes.len() - 8..]);
+    high(bytes.chunks_exact(8).fold(last, |acc, c| acc | word(c))) != 0
+}
+
 /// Index of the byte the lowest flag marks (`flags` non-zero).
 #[inline(always)]
 pub fn first(flags: u64) -> usize {

@@ -83,7 +83,7 @@ unsafe impl Sync for AlignedBuf {}
 /// time instead of a full UTF-8 decode, for the short strings of a head.
 #[inline]
 pub fn ascii_str(bytes: &[u8]) -> Option<&str> {
-    let ascii = !crate::swar::any(bytes, crate::swar::high, |b| b >= 0x80);
+    let ascii = !crate::swar::any_high(bytes);
     // SAFETY: every byte is below 0x80, and a sequence of ASCII bytes is
     // valid UTF-8 (each byte is a one-byte code point).
     ascii.then(|| unsafe { std::str::from_utf8_unchecked(bytes) })

@@ -26,15 +26,14 @@ pub struct Input {
     buf: Option<AlignedBuf>,
     start: usize,
     end: usize,
-    /// How much of the pending bytes was already searched for the end of a
-    /// head, so a slowly arriving head is scanned once in total.
-    pub scanned: usize,
+    /// Bytes consumed since the connection opened.
+    consumed: u64,
 }
 
 impl Input {
     /// Empty, holding no buffer.
     pub const fn new() -> Self {
-        Input { buf: None, start: 0, end: 0, scanned: 0 }
+        Input { buf: None, start: 0, end: 0, consumed: 0 }
     }
 
     /// The bytes received and not yet consumed.
@@ -50,11 +49,16 @@ impl Input {
         self.start == self.end
     }
 
+    /// Bytes consumed since the connection opened (a measure of progress).
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
     /// Marks `n` pending bytes as used.
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.end - self.start);
         self.start += n;
-        self.scanned = 0;
+        self.consumed += n as u64;
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         }
@@ -97,7 +101,7 @@ impl Input {
 
     /// Drops all pending bytes and returns the buffer.
     pub fn discard(&mut self, pool: &mut impl BufSource) {
-        (self.start, self.end, self.scanned) = (0, 0, 0);
+        (self.start, self.end) = (0, 0);
         self.release(pool);
     }
 }

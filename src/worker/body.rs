@@ -8,6 +8,16 @@ use crate::http::head::HeadError;
 use crate::rt::pool::SizeClasses;
 use crate::sys::AlignedBuf;
 
+/// How a head says its body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declared {
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// How much of the body is still to come.
 enum Framing {
     /// This many bytes still to come.
     Length(u64),
@@ -27,20 +37,19 @@ pub struct BodyRx {
 
 impl BodyRx {
     /// Starts receiving the body of the request whose head is `head`
-    /// (copied in): `content_length` bytes, or chunked; refuses (413) a
-    /// declared length over `limit` before reading any.
+    /// (copied in); refuses (413) a declared length over `limit` before
+    /// reading any.
     pub fn start(
         head: &[u8],
-        content_length: u64,
-        chunked: bool,
+        declared: Declared,
         limit: usize,
         pool: &mut SizeClasses,
     ) -> Result<Self, HeadError> {
-        if content_length > limit as u64 {
-            return Err(HeadError::BodyTooLarge);
-        }
-        let framing =
-            if chunked { Framing::Chunked(ChunkedDecoder::new()) } else { Framing::Length(content_length) };
+        let framing = match declared {
+            Declared::Length(length) if length > limit as u64 => return Err(HeadError::BodyTooLarge),
+            Declared::Length(length) => Framing::Length(length),
+            Declared::Chunked => Framing::Chunked(ChunkedDecoder::new()),
+        };
         // The smallest buffer that holds the head, grown as bytes arrive:
         // memory follows what a client sent, not what it declared (a
         // declared length costs it nothing to send, and could otherwise
@@ -131,7 +140,7 @@ mod tests {
     #[test]
     fn chunked_bodies_grow_across_classes() {
         let mut pool = SizeClasses::doubling(16384, 1 << 20, 64 << 20, 4);
-        let mut rx = BodyRx::start(b"HEAD", 0, true, 1 << 20, &mut pool).unwrap();
+        let mut rx = BodyRx::start(b"HEAD", Declared::Chunked, 1 << 20, &mut pool).unwrap();
         let chunk = [b'z'; 10_000];
         let mut wire = Vec::new();
         for _ in 0..5 {
@@ -151,7 +160,7 @@ mod tests {
     #[test]
     fn declared_lengths_take_memory_only_as_bytes_arrive() {
         let mut pool = SizeClasses::doubling(16384, 2 << 20, 64 << 20, 4);
-        let mut rx = BodyRx::start(b"", 1 << 20, false, 1 << 20, &mut pool).unwrap();
+        let mut rx = BodyRx::start(b"", Declared::Length(1 << 20), 1 << 20, &mut pool).unwrap();
         assert_eq!(rx.absorb(b"x", &mut pool), Ok(1));
         assert_eq!(rx.buf.len(), 16384, "one byte of a declared MiB holds the smallest buffer");
         let rest = vec![b'y'; (1 << 20) - 1];
@@ -166,10 +175,10 @@ mod tests {
     fn limits_hold() {
         let mut pool = SizeClasses::doubling(16384, 1 << 20, 64 << 20, 4);
         assert_eq!(
-            BodyRx::start(b"", 2 << 20, false, 1 << 20, &mut pool).err(),
+            BodyRx::start(b"", Declared::Length(2 << 20), 1 << 20, &mut pool).err(),
             Some(HeadError::BodyTooLarge)
         );
-        let mut rx = BodyRx::start(b"", 0, true, 100, &mut pool).unwrap();
+        let mut rx = BodyRx::start(b"", Declared::Chunked, 100, &mut pool).unwrap();
         assert_eq!(rx.absorb(b"65\r\n", &mut pool), Ok(4));
         assert_eq!(rx.absorb(&[b'a'; 101], &mut pool), Err(HeadError::BodyTooLarge));
     }

@@ -1,28 +1,32 @@
 //! One connection's state machine: read → parse → handle → write, with
 //! keep-alive, pipelining, back-pressure and lingering close.
+//!
+//! A connection's progress is three small enums: [`State`] (serving,
+//! closing, lingering, upgrading), [`ReadEnd`] (how far the client's
+//! sending side has got) and, while it serves, where the request being
+//! received stands (`incoming::Receiving`, with the body protocol).
 
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
 
 use mio::net::TcpStream;
 
-use super::body::BodyRx;
 use super::ctx::{Ctx, Timer};
+use super::incoming::{Incoming, Next};
 use crate::handler::Handler;
-use crate::http::head::{self, Head, HeadError};
+use crate::http::head::{self, Head};
 use crate::http::request::{Headers, Method, Request};
-use crate::http::response::Response;
-use crate::http::response::Ticket;
+use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
-use crate::http::target::HostMemo;
 use crate::http::write::{Flushed, Outgoing, ResponseMeta};
-use crate::rt::input::{Input, ReadOutcome};
+use crate::rt::input::ReadOutcome;
 use crate::rt::pool::BufSource;
 use crate::rt::socket::{linger, Lingered};
 use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
 use crate::ws_thread::WsRoute;
 
+/// What the connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Serving requests.
@@ -40,39 +44,46 @@ enum State {
     Upgrading { ticket: Ticket, thread: usize },
 }
 
-/// The outcome of trying to serve one buffered request.
-enum Step {
-    Served,
-    Incomplete,
-    /// `100 Continue` was queued; the body is still to come.
-    Continued,
-    /// The head is in; its body is still to come.
-    Started,
+/// How far the client's side of the connection has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// It may send more.
+    Open,
+    /// The poll reported its FIN (or a hang-up): reads go on until they
+    /// reach it, across turns, since no new edge will announce it.
+    FinReported,
+    /// A read reached it: serve what is buffered, then close.
+    Eof,
+}
+
+/// Whether small responses may wait behind unacknowledged ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nagle {
+    /// The kernel's default, kept while a connection carries one response.
+    On,
+    /// `TCP_NODELAY` is set.
+    Off,
+}
+
+/// What the connection does once a response is queued.
+enum After {
+    /// Serve the next request.
+    KeepAlive,
+    /// Close once the response is sent.
+    Close,
+    /// Go to WebSocket thread `thread` once the `101` is sent.
+    Upgrade { ticket: Ticket, thread: usize },
 }
 
 /// A client connection owned by one worker.
 pub struct Conn {
     stream: TcpStream,
     peer: SocketAddr,
-    input: Input,
+    incoming: Incoming,
     out: Outgoing,
     state: State,
-    /// The client sent EOF: serve what is buffered, then close.
-    eof: bool,
-    /// The poll reported the client's FIN: reads go on until they reach
-    /// it, across turns (no new edge will announce it).
-    fin_seen: bool,
-    /// `100 Continue` went out for the request being received.
-    continued: bool,
-    /// A body too large for the read buffer, or chunked, being received,
-    /// with its head.
-    body_rx: Option<BodyRx>,
-    /// A request was served or body bytes arrived since the request timer
-    /// was armed: what is pending now is new progress, not a stall.
-    progressed: bool,
-    /// `TCP_NODELAY` is set: done once the connection is known to carry
-    /// more than one response (see `serve_one`).
-    nodelay: bool,
+    read_end: ReadEnd,
+    nagle: Nagle,
 }
 
 /// Reads one `drive` makes at most before letting the worker's other
@@ -86,15 +97,11 @@ impl Conn {
         Conn {
             stream,
             peer,
-            input: Input::new(),
+            incoming: Incoming::new(),
             out: Outgoing::new(),
             state: State::Open,
-            eof: false,
-            fin_seen: false,
-            continued: false,
-            body_rx: None,
-            progressed: false,
-            nodelay: false,
+            read_end: ReadEnd::Open,
+            nagle: Nagle::On,
         }
     }
 
@@ -120,27 +127,19 @@ impl Conn {
     /// The socket and peer, and the bytes the client sent after its
     /// handshake, for a WebSocket thread; returns the buffers to the pools.
     pub fn into_upgraded<H>(mut self, ctx: &mut Ctx<H>) -> (TcpStream, SocketAddr, Vec<u8>) {
-        let early = self.input.pending().to_vec();
+        let early = self.incoming.pending().to_vec();
         self.release(ctx);
         (self.stream, self.peer, early)
     }
 
     /// Between requests, with nothing half-read or unsent.
     pub fn is_idle(&self) -> bool {
-        self.state == State::Open && self.between_requests() && self.out.is_empty()
-    }
-
-    /// No part of a request has arrived (head or body).
-    fn between_requests(&self) -> bool {
-        self.input.is_empty() && self.body_rx.is_none()
+        self.state == State::Open && self.incoming.between_requests() && self.out.is_empty()
     }
 
     /// Returns the connection's buffers to the worker's pools.
     pub fn release<H>(&mut self, ctx: &mut Ctx<H>) {
-        if let Some(rx) = self.body_rx.take() {
-            rx.release(&mut ctx.body_pool);
-        }
-        self.input.discard(&mut ctx.in_pool);
+        self.incoming.discard(ctx);
         self.out.discard(&mut ctx.out_pool);
     }
 
@@ -150,7 +149,10 @@ impl Conn {
     /// reported the peer's FIN (or a hang-up), which the reads must reach,
     /// in this turn or a later one.
     pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>, read_closed: bool) -> Verdict {
-        self.fin_seen |= read_closed;
+        if read_closed && self.read_end == ReadEnd::Open {
+            self.read_end = ReadEnd::FinReported;
+        }
+        let used = self.incoming.used();
         // A short read means the socket was empty; the edge-triggered poll
         // reports the next arrival, so reading again would only cost a
         // syscall returning EAGAIN. A FIN that came with the data raises no
@@ -179,7 +181,7 @@ impl Conn {
             if self.serve(ctx) {
                 continue;
             }
-            if self.eof {
+            if self.read_end == ReadEnd::Eof {
                 return Verdict::Close;
             }
             if emptied {
@@ -192,24 +194,25 @@ impl Conn {
                 break;
             }
             reads += 1;
-            match self.input.read_from(&mut self.stream, &mut ctx.in_pool) {
-                Ok(ReadOutcome::Data { emptied: e }) => emptied = e && !self.fin_seen,
+            match self.incoming.read_from(&mut self.stream, &mut ctx.in_pool) {
+                Ok(ReadOutcome::Data { emptied: e }) => emptied = e && self.read_end == ReadEnd::Open,
                 Ok(ReadOutcome::WouldBlock) => break,
-                Ok(ReadOutcome::Eof) => self.eof = true,
-                Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.input.pending()).status(), ctx),
+                Ok(ReadOutcome::Eof) => self.read_end = ReadEnd::Eof,
+                Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.incoming.pending()).status(), ctx),
                 Err(_) => return Verdict::Close,
             }
         }
-        self.input.release(&mut ctx.in_pool);
-        if self.between_requests() {
+        self.incoming.release_buffer(&mut ctx.in_pool);
+        if self.incoming.between_requests() {
             if ctx.draining {
                 return Verdict::Close;
             }
             ctx.timers.arm(key, Timer::Idle, ctx.now);
         } else {
-            // A client that keeps completing requests, or sending body
-            // bytes, is not stalled: time the request pending now afresh.
-            let progressed = std::mem::take(&mut self.progressed);
+            // A client whose requests keep using input (requests answered,
+            // body bytes taken) is not stalled: time the request pending
+            // now afresh.
+            let progressed = self.incoming.used() != used;
             ctx.timers.arm_since_progress(key, Timer::Request, progressed, ctx.now);
         }
         Verdict::Keep
@@ -227,22 +230,42 @@ impl Conn {
     }
 
     /// Serves the complete requests buffered, as long as responses can be
-    /// queued. Returns whether anything changed (a response was queued or
-    /// the connection is closing), so the caller flushes before going on.
+    /// queued. Returns whether anything was queued (or the connection is
+    /// closing), so the caller flushes before going on.
     fn serve<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> bool {
-        let mut progressed = false;
-        while self.state == State::Open && !self.input.is_empty() {
+        let mut queued = false;
+        while self.state == State::Open && !self.incoming.pending().is_empty() {
             if !self.out.can_queue() {
                 return true;
             }
-            match self.serve_one(ctx) {
-                Ok(Step::Served) => progressed = true,
-                Ok(Step::Incomplete) => break,
-                Ok(Step::Continued) => return true,
-                Ok(Step::Started) => {
-                    if self.body_rx.is_none() {
-                        break; // the body arrives in the read buffer
+            let Conn { incoming, out, stream, peer, nagle, .. } = self;
+            let next = incoming.next(ctx, |head, body, ctx| {
+                let req = Request {
+                    method: Method::from_token(head.method),
+                    target: head.target,
+                    version: head.version,
+                    headers: Headers::new(head.headers),
+                    body,
+                    peer: *peer,
+                };
+                respond(&req, &head, ctx, out, stream, nagle)
+            });
+            match next {
+                Ok(Next::Answered(after)) => {
+                    queued = true;
+                    match after {
+                        After::KeepAlive => {}
+                        After::Close => {
+                            self.state = State::Closing { linger: !self.incoming.pending().is_empty() }
+                        }
+                        After::Upgrade { ticket, thread } => self.state = State::Upgrading { ticket, thread },
                     }
+                }
+                Ok(Next::Incomplete) => break,
+                Ok(Next::Started) => {}
+                Ok(Next::Continue) => {
+                    self.out.push_continue(&mut ctx.out_pool);
+                    return true;
                 }
                 Err(e) => {
                     self.refuse(e.status(), ctx);
@@ -250,158 +273,7 @@ impl Conn {
                 }
             }
         }
-        progressed
-    }
-
-    /// Parses the next request; if it is complete, calls the handler and
-    /// queues the response. A body that will not fit the read buffer, or
-    /// is chunked, is received apart, behind a copy of its head, so every
-    /// read of the body gets the whole read buffer, whatever the head's
-    /// size; its request is answered from there once it is whole.
-    fn serve_one<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> Result<Step, HeadError> {
-        if let Some(rx) = &mut self.body_rx {
-            let used = rx.absorb(self.input.pending(), &mut ctx.body_pool)?;
-            self.input.consume(used);
-            self.progressed |= used > 0;
-            if !rx.is_complete() {
-                return Ok(Step::Incomplete);
-            }
-        }
-        let pending = self.input.pending();
-        let pending_len = pending.len();
-        let mut slots = head::header_slots();
-        let parsed = if self.input.scanned == 0 && self.body_rx.is_none() {
-            // Fast path: the whole head usually arrives in one read.
-            head::parse(pending, &mut slots, ctx.rules, &mut ctx.hosts)?
-        } else if let Some(rx) = &self.body_rx {
-            // Parsed when it arrived; again now, from its copy.
-            Some(reparse(rx.head(), &mut slots, ctx.rules)?)
-        } else {
-            // A slow head: look at the new bytes only, parse once it ended.
-            match head::find_end(pending, self.input.scanned) {
-                None => None,
-                Some(end) => Some(
-                    head::parse(&pending[..end], &mut slots, ctx.rules, &mut ctx.hosts)?
-                        .ok_or(HeadError::Malformed)?,
-                ),
-            }
-        };
-        let Some(head) = parsed else {
-            // Empty lines before a request are ignored (the lexer skips
-            // them too): dropped now, so a connection that sent only those
-            // is idle, and a slow head is scanned from its request line.
-            let skip = head::leading_empty_lines(pending, ctx.rules.bare_lf);
-            // A partial empty line (a lone CR) is looked at whole next time:
-            // scanning for the head's end from it would take the empty
-            // lines for that end.
-            let partial_line = matches!(pending.get(skip), Some(b'\r' | b'\n'));
-            self.input.consume(skip);
-            self.input.scanned = if partial_line { 0 } else { pending_len - skip };
-            return Ok(Step::Incomplete);
-        };
-        let (body, consumed) = if let Some(rx) = &self.body_rx {
-            (rx.body(), 0)
-        } else {
-            if head.content_length > ctx.max_body as u64 {
-                return Err(HeadError::BodyTooLarge);
-            }
-            let total = head.len as u64 + head.content_length;
-            // 100 Continue is for a client still holding its body back.
-            let want_continue = head.expect_continue && pending_len == head.len;
-            if head.chunked || total > ctx.in_pool.buf_size() as u64 {
-                let (len, chunked) = (head.content_length, head.chunked);
-                let rx = BodyRx::start(&pending[..head.len], len, chunked, ctx.max_body, &mut ctx.body_pool)?;
-                self.input.consume(head.len);
-                self.body_rx = Some(rx);
-                return Ok(self.maybe_continue(want_continue, ctx));
-            }
-            let total = total as usize;
-            if pending_len < total {
-                return Ok(self.maybe_continue(want_continue, ctx));
-            }
-            (&pending[head.len..total], total)
-        };
-        let req = Request {
-            method: Method::from_token(head.method),
-            target: head.target,
-            version: head.version,
-            headers: Headers::new(head.headers),
-            body,
-            peer: self.peer,
-        };
-        let mut res = Response::new(&mut ctx.scratch);
-        let handler = &*ctx.handler;
-        if panic::catch_unwind(AssertUnwindSafe(|| handler.handle(&req, &mut res))).is_err() {
-            crate::logging::log_error!("handler panicked on {} {}; answered 500", req.method, req.path());
-            res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
-        } else if res.has_invalid_header() {
-            crate::logging::log_error!(
-                "handler set an invalid header on {} {}; answered 500",
-                req.method,
-                req.path()
-            );
-            res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
-        } else if res.status_code().as_u16() < 200 && res.upgrade().is_none() {
-            // A 1xx is interim: as the final response it would pair the
-            // client's next response with the wrong request.
-            crate::logging::log_error!(
-                "handler answered {} {} with {}; answered 500",
-                req.method,
-                req.path(),
-                res.status_code()
-            );
-            res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
-        }
-        let upgrade =
-            res.upgrade().and_then(|ticket| match upgrade_to(ticket.id, ctx.ws.as_deref(), &ctx.shutdown) {
-                Ok(thread) => Some(State::Upgrading { ticket, thread }),
-                Err(status) => {
-                    res.reset_to_error(status);
-                    None
-                }
-            });
-        let keep_alive =
-            upgrade.is_some() || head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested();
-        if keep_alive && !self.nodelay {
-            // Nagle holds a small write back only while earlier data is
-            // unacknowledged, so a connection's first response never
-            // waits; later ones could, behind a delayed ACK. A connection
-            // that closes after one response never needs the syscall.
-            self.nodelay = true;
-            if let Err(e) = self.stream.set_nodelay(true) {
-                crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", self.peer);
-            }
-        }
-        let meta = ResponseMeta {
-            keep_alive,
-            confirm_keep_alive: keep_alive && head.keep_alive_explicit,
-            keep_alive_secs: ctx.keep_alive_secs,
-            head_only: req.method == Method::Head,
-        };
-        self.out.push_sending(&mut ctx.out_pool, &mut res, &meta, ctx.date.get(), &mut self.stream);
-        self.input.consume(consumed);
-        if let Some(rx) = self.body_rx.take() {
-            rx.release(&mut ctx.body_pool);
-        }
-        self.continued = false;
-        self.progressed = true;
-        if let Some(upgrading) = upgrade {
-            self.state = upgrading;
-        } else if !keep_alive {
-            self.state = State::Closing { linger: !self.input.is_empty() };
-        }
-        Ok(Step::Served)
-    }
-
-    /// Queues `100 Continue` once per request, if the client waits for it
-    /// (RFC 9110 §10.1.1); a client already sending its body does not.
-    fn maybe_continue<H>(&mut self, wanted: bool, ctx: &mut Ctx<H>) -> Step {
-        if !wanted || self.continued {
-            return Step::Started;
-        }
-        self.continued = true;
-        self.out.push_continue(&mut ctx.out_pool);
-        Step::Continued
+        queued
     }
 
     /// Answers a request the server cannot accept, then closes.
@@ -409,15 +281,12 @@ impl Conn {
         let mut res = Response::new(&mut ctx.scratch);
         res.reset_to_error(status);
         self.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
-        if let Some(rx) = self.body_rx.take() {
-            rx.release(&mut ctx.body_pool);
-        }
-        self.input.discard(&mut ctx.in_pool);
+        self.incoming.discard(ctx);
         self.state = State::Closing { linger: true };
     }
 
     fn begin_close<H>(&mut self, linger: bool, key: usize, ctx: &mut Ctx<H>) -> Verdict {
-        if !linger || self.eof {
+        if !linger || self.read_end == ReadEnd::Eof {
             return Verdict::Close;
         }
         if self.stream.shutdown(Shutdown::Write).is_err() {
@@ -432,7 +301,7 @@ impl Conn {
     /// a few reads per turn at most, so a client that keeps sending cannot
     /// hold the worker; the linger timer ends it regardless.
     fn linger<H>(&mut self, key: usize, ctx: &mut Ctx<H>) -> Verdict {
-        self.input.discard(&mut ctx.in_pool);
+        self.incoming.discard(ctx);
         // A pooled buffer, lent as scratch for what is thrown away.
         let mut scratch = ctx.in_pool.take();
         let lingered = linger(&mut self.stream, &mut scratch, READS_PER_TURN);
@@ -450,16 +319,75 @@ impl Conn {
     }
 }
 
-/// The head of a request whose body was received apart, parsed again: it
-/// was valid when it arrived. Out of the way of the common path.
-#[cold]
-#[inline(never)]
-fn reparse<'b>(
-    head: &'b [u8],
-    slots: &'b mut head::HeaderSlots<'b>,
-    rules: head::Rules,
-) -> Result<Head<'b>, HeadError> {
-    head::parse(head, slots, rules, &mut HostMemo::new())?.ok_or(HeadError::Malformed)
+/// Calls the handler for `req` and queues its response, or a 500 if the
+/// handler failed; says what the connection does next.
+fn respond<H: Handler>(
+    req: &Request<'_>,
+    head: &Head<'_>,
+    ctx: &mut Ctx<H>,
+    out: &mut Outgoing,
+    stream: &mut TcpStream,
+    nagle: &mut Nagle,
+) -> After {
+    let mut res = Response::new(&mut ctx.scratch);
+    call_handler(&*ctx.handler, req, &mut res);
+    let after = match res.upgrade() {
+        Some(ticket) => match upgrade_to(ticket.id, ctx.ws.as_deref(), &ctx.shutdown) {
+            Ok(thread) => After::Upgrade { ticket, thread },
+            Err(status) => {
+                res.reset_to_error(status);
+                After::Close
+            }
+        },
+        None if head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested() => After::KeepAlive,
+        None => After::Close,
+    };
+    let keep_alive = !matches!(after, After::Close);
+    if keep_alive && *nagle == Nagle::On {
+        // Nagle holds a small write back only while earlier data is
+        // unacknowledged, so a connection's first response never waits;
+        // later ones could, behind a delayed ACK. A connection that closes
+        // after one response never needs the syscall.
+        *nagle = Nagle::Off;
+        if let Err(e) = stream.set_nodelay(true) {
+            crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", req.peer);
+        }
+    }
+    let meta = ResponseMeta {
+        keep_alive,
+        confirm_keep_alive: keep_alive && head.keep_alive_explicit,
+        keep_alive_secs: ctx.keep_alive_secs,
+        head_only: req.method == Method::Head,
+    };
+    out.push_sending(&mut ctx.out_pool, &mut res, &meta, ctx.date.get(), stream);
+    after
+}
+
+/// Calls the handler; a panic, an invalid header or a 1xx as the final
+/// status becomes a 500, logged.
+#[inline(always)]
+fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'_>) {
+    if panic::catch_unwind(AssertUnwindSafe(|| handler.handle(req, res))).is_err() {
+        crate::logging::log_error!("handler panicked on {} {}; answered 500", req.method, req.path());
+        res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+    } else if res.has_invalid_header() {
+        crate::logging::log_error!(
+            "handler set an invalid header on {} {}; answered 500",
+            req.method,
+            req.path()
+        );
+        res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+    } else if res.status_code().as_u16() < 200 && res.upgrade().is_none() {
+        // A 1xx is interim: as the final response it would pair the
+        // client's next response with the wrong request.
+        let status = res.status_code();
+        crate::logging::log_error!(
+            "handler answered {} {} with {status}; answered 500",
+            req.method,
+            req.path()
+        );
+        res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
 
 /// Reserves a WebSocket thread's place for connection `id`, or says which

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod conn;
 pub mod ctx;
+pub mod incoming;
 
 use std::io;
 use std::net::SocketAddr;

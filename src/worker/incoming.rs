@@ -1,0 +1,255 @@
+//! The request arriving on a connection, and the body protocol.
+//!
+//! A request's head arrives in the connection's read buffer and is parsed
+//! there, in place: the handler's [`Request`](crate::Request) borrows it.
+//! Its body then takes one of two ways:
+//!
+//! - **In the buffer.** A `Content-Length` body that fits the read buffer
+//!   behind its head arrives there too. Until it is whole only its end is
+//!   known; then the head is parsed again (a parsed head borrows the
+//!   buffer, which reads move, so it is not kept across them) and the
+//!   request is answered from the buffer, head and body side by side.
+//! - **Apart.** A body too large for that, or chunked, is received into a
+//!   pooled buffer behind a copy of its head ([`BodyRx`]) that grows with
+//!   what arrives, not with what was declared. The head leaves the read
+//!   buffer, so every read of the body gets all of it, whatever the head's
+//!   size. Once the body is whole, the head is parsed again from its copy.
+//!
+//! Either way the handler gets one head and one contiguous body. A client
+//! that sent `Expect: 100-continue` and nothing of its body yet is told to
+//! go on (RFC 9110 §10.1.1) once, when the head is in: the states below
+//! are entered once per request, so there is no flag to remember it by.
+
+use std::io::{self, Read};
+
+use super::body::{BodyRx, Declared};
+use super::ctx::Ctx;
+use crate::http::head::{self, Head, HeadError, HeaderSlots};
+use crate::http::target::HostMemo;
+use crate::rt::input::{Input, ReadOutcome};
+use crate::rt::pool::BufSource;
+
+/// Where the request being received stands.
+enum Receiving {
+    /// Its head is arriving in the read buffer (or nothing of it yet).
+    /// `scanned`: how many pending bytes were already searched for the
+    /// head's end, so a head that arrives slowly is searched once in all;
+    /// 0 for a head that may come whole, which is parsed at once.
+    Head { scanned: usize },
+    /// Its head is in, and its body is arriving behind it in the read
+    /// buffer, which will then hold `total` bytes of this request.
+    Body { total: usize },
+    /// Its body is arriving apart, behind a copy of its head.
+    Apart(BodyRx),
+}
+
+/// What the buffered input made of the request being received.
+pub enum Next<R> {
+    /// It was whole and answered; `R` is what answering it returned.
+    Answered(R),
+    /// More input is needed.
+    Incomplete,
+    /// Its head is in and the client waits to be told to send its body.
+    Continue,
+    /// Its head is in and its body goes apart: what is buffered is looked
+    /// at again.
+    Started,
+}
+
+/// A connection's read buffer and the request arriving in it.
+pub struct Incoming {
+    input: Input,
+    receiving: Receiving,
+}
+
+impl Incoming {
+    /// Nothing received, holding no buffer.
+    pub const fn new() -> Self {
+        Incoming { input: Input::new(), receiving: Receiving::Head { scanned: 0 } }
+    }
+
+    /// Bytes received and not yet used.
+    pub fn pending(&self) -> &[u8] {
+        self.input.pending()
+    }
+
+    /// Bytes used up since the connection opened: a client whose requests
+    /// use input moves on, one whose requests do not is stalled.
+    pub fn used(&self) -> u64 {
+        self.input.consumed()
+    }
+
+    /// No part of a request has arrived (head or body).
+    pub fn between_requests(&self) -> bool {
+        self.input.is_empty() && matches!(self.receiving, Receiving::Head { .. })
+    }
+
+    /// Reads once from `stream` into the read buffer.
+    pub fn read_from(
+        &mut self,
+        stream: &mut impl Read,
+        pool: &mut impl BufSource,
+    ) -> io::Result<ReadOutcome> {
+        self.input.read_from(stream, pool)
+    }
+
+    /// Returns the read buffer to `pool` if nothing is pending.
+    pub fn release_buffer(&mut self, pool: &mut impl BufSource) {
+        self.input.release(pool);
+    }
+
+    /// Drops what was received, returning its buffers to the pools.
+    pub fn discard<H>(&mut self, ctx: &mut Ctx<H>) {
+        self.end_request(ctx);
+        self.input.discard(&mut ctx.in_pool);
+    }
+
+    /// Takes the request being received as far as the buffered bytes go;
+    /// once it is whole, calls `answer` with its head and body, then
+    /// uses its bytes up and awaits the next.
+    pub fn next<H, R>(
+        &mut self,
+        ctx: &mut Ctx<H>,
+        answer: impl FnOnce(Head<'_>, &[u8], &mut Ctx<H>) -> R,
+    ) -> Result<Next<R>, HeadError> {
+        let mut slots = head::header_slots();
+        let (head, body, used) = match self.receiving {
+            Receiving::Head { scanned } => {
+                let pending = self.input.pending();
+                let Some(head) = parse_head(pending, scanned, &mut slots, ctx)? else {
+                    self.skip_empty_lines(ctx.rules.bare_lf);
+                    return Ok(Next::Incomplete);
+                };
+                if head.content_length > ctx.max_body as u64 {
+                    return Err(HeadError::BodyTooLarge);
+                }
+                let total = head.len as u64 + head.content_length;
+                if pending.len() as u64 >= total && !head.chunked {
+                    // The common case: the whole request came at once.
+                    let total = total as usize;
+                    let body = &pending[head.len..total];
+                    (head, body, total)
+                } else {
+                    // 100 Continue is for a client still holding its body back.
+                    let waits = head.expect_continue && pending.len() == head.len;
+                    let declared =
+                        if head.chunked { Declared::Chunked } else { Declared::Length(head.content_length) };
+                    let head_len = head.len;
+                    let next = self.start_body(head_len, declared, ctx)?;
+                    return Ok(if waits { Next::Continue } else { next });
+                }
+            }
+            Receiving::Body { total } => {
+                let pending = self.input.pending();
+                if pending.len() < total {
+                    return Ok(Next::Incomplete);
+                }
+                let head = head::parse(pending, &mut slots, ctx.rules, &mut ctx.hosts)?
+                    .ok_or(HeadError::Malformed)?;
+                let body = &pending[head.len..total];
+                (head, body, total)
+            }
+            Receiving::Apart(ref mut rx) => {
+                let used = rx.absorb(self.input.pending(), &mut ctx.body_pool)?;
+                self.input.consume(used);
+                if !rx.is_complete() {
+                    return Ok(Next::Incomplete);
+                }
+                (reparse(rx.head(), &mut slots, ctx.rules)?, rx.body(), 0)
+            }
+        };
+        let answered = answer(head, body, ctx);
+        self.input.consume(used);
+        self.end_request(ctx);
+        Ok(Next::Answered(answered))
+    }
+
+    /// Sends the body of the request whose `head_len` bytes of head are at
+    /// the front of the read buffer one of the two ways.
+    fn start_body<H, R>(
+        &mut self,
+        head_len: usize,
+        declared: Declared,
+        ctx: &mut Ctx<H>,
+    ) -> Result<Next<R>, HeadError> {
+        match declared {
+            Declared::Length(length) if head_len as u64 + length <= ctx.in_pool.buf_size() as u64 => {
+                self.receiving = Receiving::Body { total: head_len + length as usize };
+                Ok(Next::Incomplete)
+            }
+            _ => {
+                let head = &self.input.pending()[..head_len];
+                let rx = BodyRx::start(head, declared, ctx.max_body, &mut ctx.body_pool)?;
+                self.input.consume(head_len);
+                self.receiving = Receiving::Apart(rx);
+                Ok(Next::Started)
+            }
+        }
+    }
+
+    /// Empty lines before a request are ignored (the lexer skips them
+    /// too): dropped now, so a connection that sent only those is idle,
+    /// and a slow head is scanned from its request line.
+    fn skip_empty_lines(&mut self, bare_lf: bool) {
+        let pending = self.input.pending();
+        let skip = head::leading_empty_lines(pending, bare_lf);
+        // A partial empty line (a lone CR) is looked at whole next time:
+        // scanning for the head's end from it would take the empty lines
+        // for that end.
+        let partial_line = matches!(pending.get(skip), Some(b'\r' | b'\n'));
+        let scanned = if partial_line { 0 } else { pending.len() - skip };
+        self.input.consume(skip);
+        self.receiving = Receiving::Head { scanned };
+    }
+
+    /// Back to awaiting a head, returning a body buffer if one is held.
+    fn end_request<H>(&mut self, ctx: &mut Ctx<H>) {
+        match self.receiving {
+            // The common case, a head that came whole: nothing to undo.
+            Receiving::Head { scanned: 0 } => {}
+            Receiving::Head { .. } | Receiving::Body { .. } => {
+                self.receiving = Receiving::Head { scanned: 0 }
+            }
+            Receiving::Apart(_) => {
+                if let Receiving::Apart(rx) =
+                    std::mem::replace(&mut self.receiving, Receiving::Head { scanned: 0 })
+                {
+                    rx.release(&mut ctx.body_pool);
+                }
+            }
+        }
+    }
+}
+
+/// Parses the head at the front of `pending` if it is whole; `scanned`
+/// bytes of it are known to hold no head end.
+fn parse_head<'b, H>(
+    pending: &'b [u8],
+    scanned: usize,
+    slots: &'b mut HeaderSlots<'b>,
+    ctx: &mut Ctx<H>,
+) -> Result<Option<Head<'b>>, HeadError> {
+    if scanned == 0 {
+        // Fast path: the whole head usually arrives in one read.
+        return head::parse(pending, slots, ctx.rules, &mut ctx.hosts);
+    }
+    // A slow head: look at the new bytes only, parse once it ended.
+    match head::find_end(pending, scanned) {
+        None => Ok(None),
+        Some(end) => Ok(Some(
+            head::parse(&pending[..end], slots, ctx.rules, &mut ctx.hosts)?.ok_or(HeadError::Malformed)?,
+        )),
+    }
+}
+
+/// The head of a request whose body was received apart, parsed again: it
+/// was valid when it arrived. Out of the way of the common path.
+#[cold]
+#[inline(never)]
+fn reparse<'b>(
+    head: &'b [u8],
+    slots: &'b mut HeaderSlots<'b>,
+    rules: head::Rules,
+) -> Result<Head<'b>, HeadError> {
+    head::parse(head, slots, rules, &mut HostMemo::new())?.ok_or(HeadError::Malformed)
+}
