@@ -38,11 +38,17 @@ impl PoolBuf for Vec<u8> {
 }
 
 /// A source of pooled buffers of one size.
-pub trait BufSource {
+pub trait BufSource<B = AlignedBuf> {
     /// Takes a buffer.
-    fn take(&mut self) -> AlignedBuf;
+    fn take(&mut self) -> B;
     /// Gives a buffer back.
-    fn give(&mut self, buf: AlignedBuf);
+    fn give(&mut self, buf: B);
+}
+
+/// A source of buffers of one usual size that also has larger ones.
+pub trait GrowingSource<B>: BufSource<B> {
+    /// A buffer of at least `n` bytes.
+    fn take_at_least(&mut self, n: usize) -> B;
 }
 
 /// Free buffers of one size.

@@ -1,10 +1,10 @@
 //! One connection's state machine: read → parse → handle → write, with
 //! keep-alive, pipelining, back-pressure and lingering close.
 //!
-//! A connection's progress is three small enums: [`State`] (serving,
-//! closing, lingering, upgrading), [`ReadEnd`] (how far the client's
-//! sending side has got) and, while it serves, where the request being
-//! received stands (`incoming::Receiving`, with the body protocol).
+//! A connection's progress is a few small enums: [`State`] (serving,
+//! closing, lingering, upgrading); while it serves, where the request
+//! being received stands (`incoming::Receiving`, with the body protocol);
+//! and how far the client's sending side has got (`rt::input`).
 
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
@@ -44,18 +44,6 @@ enum State {
     Upgrading { ticket: Ticket, thread: usize },
 }
 
-/// How far the client's side of the connection has got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadEnd {
-    /// It may send more.
-    Open,
-    /// The poll reported its FIN (or a hang-up): reads go on until they
-    /// reach it, across turns, since no new edge will announce it.
-    FinReported,
-    /// A read reached it: serve what is buffered, then close.
-    Eof,
-}
-
 /// Whether small responses may wait behind unacknowledged ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Nagle {
@@ -82,7 +70,6 @@ pub struct Conn {
     incoming: Incoming,
     out: Outgoing,
     state: State,
-    read_end: ReadEnd,
     nagle: Nagle,
 }
 
@@ -100,7 +87,6 @@ impl Conn {
             incoming: Incoming::new(),
             out: Outgoing::new(),
             state: State::Open,
-            read_end: ReadEnd::Open,
             nagle: Nagle::On,
         }
     }
@@ -149,14 +135,14 @@ impl Conn {
     /// reported the peer's FIN (or a hang-up), which the reads must reach,
     /// in this turn or a later one.
     pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>, read_closed: bool) -> Verdict {
-        if read_closed && self.read_end == ReadEnd::Open {
-            self.read_end = ReadEnd::FinReported;
+        if read_closed {
+            self.incoming.fin_reported();
         }
         let used = self.incoming.used();
         // A short read means the socket was empty; the edge-triggered poll
         // reports the next arrival, so reading again would only cost a
-        // syscall returning EAGAIN. A FIN that came with the data raises no
-        // new edge, though, so then read on until EOF.
+        // syscall returning EAGAIN (unless a FIN is to be reached: see
+        // `ReadOutcome::Data`).
         let mut emptied = false;
         let mut reads = 0;
         loop {
@@ -181,7 +167,7 @@ impl Conn {
             if self.serve(ctx) {
                 continue;
             }
-            if self.read_end == ReadEnd::Eof {
+            if self.incoming.at_eof() {
                 return Verdict::Close;
             }
             if emptied {
@@ -195,9 +181,9 @@ impl Conn {
             }
             reads += 1;
             match self.incoming.read_from(&mut self.stream, &mut ctx.in_pool) {
-                Ok(ReadOutcome::Data { emptied: e }) => emptied = e && self.read_end == ReadEnd::Open,
+                Ok(ReadOutcome::Data { emptied: e }) => emptied = e,
                 Ok(ReadOutcome::WouldBlock) => break,
-                Ok(ReadOutcome::Eof) => self.read_end = ReadEnd::Eof,
+                Ok(ReadOutcome::Eof) => {} // `at_eof` now says so
                 Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.incoming.pending()).status(), ctx),
                 Err(_) => return Verdict::Close,
             }
@@ -286,7 +272,7 @@ impl Conn {
     }
 
     fn begin_close<H>(&mut self, linger: bool, key: usize, ctx: &mut Ctx<H>) -> Verdict {
-        if !linger || self.read_end == ReadEnd::Eof {
+        if !linger || self.incoming.at_eof() {
             return Verdict::Close;
         }
         if self.stream.shutdown(Shutdown::Write).is_err() {

@@ -79,6 +79,16 @@ impl Incoming {
         self.input.consumed()
     }
 
+    /// The poll reported the client's FIN: reads are to reach it.
+    pub fn fin_reported(&mut self) {
+        self.input.fin_reported();
+    }
+
+    /// A read reached the client's FIN.
+    pub fn at_eof(&self) -> bool {
+        self.input.at_eof()
+    }
+
     /// No part of a request has arrived (head or body).
     pub fn between_requests(&self) -> bool {
         self.input.is_empty() && matches!(self.receiving, Receiving::Head { .. })

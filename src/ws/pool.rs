@@ -3,6 +3,7 @@
 //! `Vec`s in size classes; these are the policies on top.
 
 use crate::rt::pool::SizeClasses;
+use crate::rt::pool::{BufSource, GrowingSource};
 
 /// Capacities of the frame buffer classes: a frame takes a buffer of the
 /// smallest class that holds it, so a reused buffer never has to grow.
@@ -92,6 +93,22 @@ impl VecPool {
             buf.resize(buf.capacity(), 0);
         }
         self.classes.give(buf);
+    }
+}
+
+impl BufSource<Vec<u8>> for VecPool {
+    fn take(&mut self) -> Vec<u8> {
+        VecPool::take(self)
+    }
+
+    fn give(&mut self, buf: Vec<u8>) {
+        VecPool::give(self, buf);
+    }
+}
+
+impl GrowingSource<Vec<u8>> for VecPool {
+    fn take_at_least(&mut self, n: usize) -> Vec<u8> {
+        VecPool::take_at_least(self, n)
     }
 }
 

@@ -2,7 +2,6 @@
 //! answered), frames out (queued, written as the socket allows), and the
 //! closing handshake.
 
-use std::io::{self, Read};
 use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use super::out::{OutQueue, Written};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::rt::again::Again;
+use crate::rt::input::{Input, ReadOutcome};
 use crate::rt::socket::{linger, Lingered};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::rt::verdict::Verdict;
@@ -100,10 +100,8 @@ enum State {
 pub struct WsConn {
     stream: TcpStream,
     handle: WebSocket,
-    /// Unprocessed input at `start..end`; held only while some is pending.
-    input: Option<Vec<u8>>,
-    start: usize,
-    end: usize,
+    /// Unprocessed input; a buffer is held only while some is pending.
+    input: Input<Vec<u8>>,
     /// The fragments of the message being received, and its type.
     partial: Option<(Opcode, Vec<u8>)>,
     utf8: Utf8Stream,
@@ -118,9 +116,6 @@ pub struct WsConn {
     read_paused: bool,
     /// Queued for a flush this turn.
     dirty: bool,
-    /// The poll reported the client's FIN: reads go on until they reach
-    /// it, across turns (no new edge will announce it).
-    fin_seen: bool,
 }
 
 impl WsConn {
@@ -129,9 +124,7 @@ impl WsConn {
         WsConn {
             stream,
             handle,
-            input: None,
-            start: 0,
-            end: 0,
+            input: Input::new(),
             partial: None,
             utf8: Utf8Stream::default(),
             out: OutQueue::default(),
@@ -140,7 +133,6 @@ impl WsConn {
             overflow: false,
             read_paused: false,
             dirty: false,
-            fin_seen: false,
         }
     }
 
@@ -154,15 +146,9 @@ impl WsConn {
     pub fn open<H: Handler>(&mut self, early: &[u8], ctx: &mut WsCtx<H>) {
         self.call(ctx, |h, ws| h.ws_open(ws));
         if !early.is_empty() {
-            let mut buf = ctx.pool.take();
-            if buf.len() < early.len() {
-                buf.resize(early.len(), 0);
-            }
-            buf[..early.len()].copy_from_slice(early);
-            (self.start, self.end) = (0, early.len());
-            self.input = Some(buf);
+            self.input.preload(early, &mut ctx.pool);
             self.process(ctx);
-            self.release_input(ctx);
+            self.input.release(&mut ctx.pool);
         }
     }
 
@@ -174,8 +160,10 @@ impl WsConn {
     /// Reads and handles what the client sent. `read_closed`: the poll saw
     /// the client's FIN, which the reads must reach.
     pub fn on_readable<H: Handler>(&mut self, ctx: &mut WsCtx<H>, read_closed: bool) -> Verdict {
-        self.fin_seen |= read_closed;
-        if self.start < self.end {
+        if read_closed {
+            self.input.fin_reported();
+        }
+        if !self.input.is_empty() {
             // Frames left when back-pressure stopped the last pass.
             self.process(ctx);
         }
@@ -188,32 +176,22 @@ impl WsConn {
             if let State::Failing { shut: true } = self.state {
                 return self.linger(ctx);
             }
-            let buf = self.input.get_or_insert_with(|| ctx.pool.take());
-            if self.end == buf.len() {
-                // Only a frame's unfinished head can fill the buffer (`process`
-                // made room for any frame whose head it read).
-                buf.copy_within(self.start..self.end, 0);
-                (self.start, self.end) = (0, self.end - self.start);
-            }
-            let room = buf.len() - self.end;
-            match self.stream.read(&mut buf[self.end..]) {
-                Ok(0) => return Verdict::Close,
-                Ok(n) => {
-                    self.end += n;
+            match self.input.read_from(&mut self.stream, &mut ctx.pool) {
+                Ok(ReadOutcome::Data { emptied }) => {
                     self.process(ctx);
-                    // A short read emptied the socket: the next arrival
-                    // raises a new edge, unless a FIN came with this data.
-                    if n < room && !self.fin_seen {
-                        self.release_input(ctx);
+                    if emptied {
+                        self.input.release(&mut ctx.pool);
                         return Verdict::Keep;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.release_input(ctx);
+                Ok(ReadOutcome::WouldBlock) => {
+                    self.input.release(&mut ctx.pool);
                     return Verdict::Keep;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Verdict::Close,
+                // `process` made room for every frame whose head it read,
+                // and a head is shorter than any buffer: a full buffer is
+                // not reachable, and would be a client to drop.
+                Ok(ReadOutcome::Eof | ReadOutcome::Full) | Err(_) => return Verdict::Close,
             }
         }
         // More may be waiting, and no new edge will say so.
@@ -295,9 +273,7 @@ impl WsConn {
         if panic::catch_unwind(AssertUnwindSafe(|| handler.ws_close(ws, code))).is_err() {
             crate::logging::log_error!("ws_close panicked");
         }
-        if let Some(buf) = self.input.take() {
-            ctx.pool.give(buf);
-        }
+        self.input.discard(&mut ctx.pool);
         if let Some((_, buf)) = self.partial.take() {
             ctx.pool.give(buf);
         }
@@ -326,14 +302,14 @@ impl WsConn {
     /// Handles every whole frame in the input buffer.
     fn process<H: Handler>(&mut self, ctx: &mut WsCtx<H>) {
         // Out of `self` while frames borrow it and hooks run.
-        let Some(mut buf) = self.input.take() else { return };
-        while matches!(self.state, State::Open | State::CloseSent) && self.start < self.end {
+        let mut input = std::mem::take(&mut self.input);
+        while matches!(self.state, State::Open | State::CloseSent) && !input.is_empty() {
             if self.out.queued() >= ctx.high_water {
                 // Back-pressure: the rest waits until the client reads.
                 self.read_paused = true;
                 break;
             }
-            let head = match frame::parse_head(&buf[self.start..self.end], ctx.max_message) {
+            let head = match frame::parse_head(input.pending(), ctx.max_message) {
                 Ok(Some(head)) => head,
                 Ok(None) => break,
                 Err(code) => {
@@ -342,19 +318,21 @@ impl WsConn {
                 }
             };
             let total = head.header_len + head.payload_len as usize;
-            if self.end - self.start < total {
-                make_room(&mut buf, &mut self.start, &mut self.end, total, &mut ctx.pool);
+            if input.pending().len() < total {
+                // The rest of the frame arrives behind it.
+                input.reserve(total, &mut ctx.pool);
                 break;
             }
-            let payload = self.start + head.header_len..self.start + total;
-            frame::unmask(&mut buf[payload.clone()], head.mask, 0);
-            self.start += total;
-            self.on_frame(&head, &buf[payload], ctx);
+            let payload = &mut input.pending_mut()[head.header_len..total];
+            frame::unmask(payload, head.mask, 0);
+            self.on_frame(&head, payload, ctx);
+            input.consume(total);
         }
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
+        if let State::Failing { .. } = self.state {
+            // Failed by a frame of this pass: the rest is not read either.
+            input.discard(&mut ctx.pool);
         }
-        self.input = Some(buf);
+        self.input = input;
     }
 
     fn on_frame<H: Handler>(&mut self, head: &FrameHead, payload: &[u8], ctx: &mut WsCtx<H>) {
@@ -445,7 +423,8 @@ impl WsConn {
         if let Some((_, buf)) = self.partial.take() {
             ctx.pool.give(buf);
         }
-        (self.start, self.end) = (0, 0);
+        // Nothing more is read from a failed connection.
+        self.input.discard(&mut ctx.pool);
     }
 
     /// Runs a hook; a panic in it closes the connection with `1011`.
@@ -540,29 +519,4 @@ impl WsConn {
         }
         self.out.push(frame);
     }
-
-    fn release_input<H>(&mut self, ctx: &mut WsCtx<H>) {
-        if self.start == self.end {
-            if let Some(buf) = self.input.take() {
-                ctx.pool.give(buf);
-            }
-        }
-    }
-}
-
-/// Makes `buf` able to hold a `total`-byte frame that starts at `start`:
-/// moves it to the front, and grows the buffer if it is still too small.
-/// A larger buffer comes from the pool, which keeps grown buffers apart.
-fn make_room(buf: &mut Vec<u8>, start: &mut usize, end: &mut usize, total: usize, pool: &mut VecPool) {
-    if buf.len() - *start >= total {
-        return;
-    }
-    if buf.len() < total {
-        let mut larger = pool.take_at_least(total);
-        larger[..*end - *start].copy_from_slice(&buf[*start..*end]);
-        pool.give(std::mem::replace(buf, larger));
-    } else {
-        buf.copy_within(*start..*end, 0);
-    }
-    (*end, *start) = (*end - *start, 0);
 }
