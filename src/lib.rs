@@ -28,7 +28,7 @@
 //!
 //! ```text
 //! main thread ──── Server::run: spawns the threads, sleeps until shutdown, joins them
-//! accept thread(s) ── accept4 → worker (round-robin) inbox + mio::Waker
+//! accept thread(s) ── accept4 → inbox of the next worker with room + mio::Waker
 //!                    (none with accept_threads(0): workers accept for themselves)
 //! worker threads ─── one poll each; own their connections for life:
 //!                    read → parse → Handler::handle → writev
@@ -36,7 +36,9 @@
 //!                    take over upgraded sockets: frames → ws_* hooks
 //! ```
 //!
-//! No connection is shared between threads. The handler is shared (it is
+//! Workers and WebSocket threads run the same event loop (one poll, a
+//! connection slab, timers, a waker-backed inbox), each with its own kind
+//! of connection. No connection is shared between threads. The handler is shared (it is
 //! `Send + Sync`) and called on whichever worker owns the connection;
 //! `Server<H>` is generic over it, so the call is monomorphised into the
 //! worker loop.
