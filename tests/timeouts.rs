@@ -96,3 +96,36 @@ fn request_timer_restarts_for_each_new_request() {
         assert_eq!(res.status, 200, "a busy client was timed out");
     }
 }
+
+/// Empty lines are not progress: a client that trickles them, always
+/// holding a lone CR back so it never looks idle, still gets its 408 once
+/// the request timeout has passed (it once put the deadline off forever).
+#[test]
+fn trickled_empty_lines_do_not_put_off_the_request_timeout() {
+    let config = Config::new().workers(1).request_timeout(Duration::from_millis(300));
+    let server = TestServer::start(config, |_: &Request<'_>, res: &mut Response<'_>| {
+        res.body(b"ok");
+    });
+    let mut s = server.connect();
+    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    s.write_all(b"\r").unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 512];
+    // Ten times the timeout of trickling: the 408 must come meanwhile.
+    for _ in 0..30 {
+        if s.write_all(b"\n\r").is_err() {
+            break;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+        if !got.is_empty() {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408 "), "no 408 while empty lines trickled in: {text:?}");
+}

@@ -94,6 +94,15 @@ impl<T> Inbox<T> {
     pub fn take_all(&self, into: &mut Vec<T>) {
         self.mailbox.take_all(into);
     }
+
+    /// The thread is ending: no seat is given any more, no item is queued
+    /// any more, and what is queued moves into `into`. Closing seats alone
+    /// would leave a race: a sender that took a seat just before could
+    /// still queue its item after the last look.
+    pub fn close(&self, into: &mut Vec<T>) {
+        self.seats.close();
+        self.mailbox.close(into);
+    }
 }
 
 /// Places `item` on the first inbox from `next` on whose thread has a free

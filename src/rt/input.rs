@@ -40,8 +40,6 @@ pub struct Input<B = AlignedBuf> {
     buf: Option<B>,
     start: usize,
     end: usize,
-    /// Bytes consumed since the connection opened.
-    consumed: u64,
     read_end: ReadEnd,
 }
 
@@ -54,7 +52,7 @@ impl<B> Default for Input<B> {
 impl<B> Input<B> {
     /// Empty, holding no buffer.
     pub const fn new() -> Self {
-        Input { buf: None, start: 0, end: 0, consumed: 0, read_end: ReadEnd::Open }
+        Input { buf: None, start: 0, end: 0, read_end: ReadEnd::Open }
     }
 
     /// Whether no unconsumed byte is buffered.
@@ -62,16 +60,10 @@ impl<B> Input<B> {
         self.start == self.end
     }
 
-    /// Bytes consumed since the connection opened (a measure of progress).
-    pub fn consumed(&self) -> u64 {
-        self.consumed
-    }
-
     /// Marks `n` pending bytes as used.
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.end - self.start);
         self.start += n;
-        self.consumed += n as u64;
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         }

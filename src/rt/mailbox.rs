@@ -11,11 +11,23 @@ use mio::Waker;
 
 /// A queue of `T`s and the waker of the loop that empties it.
 pub struct Mailbox<T> {
-    queue: Mutex<Vec<T>>,
+    queue: Mutex<Queue<T>>,
     /// Items it holds at most (`usize::MAX`: it grows past what it was
     /// made with).
     limit: usize,
     waker: Arc<Waker>,
+}
+
+/// The items, and whether the loop still takes them.
+struct Queue<T> {
+    items: Vec<T>,
+    open: bool,
+}
+
+impl<T> Queue<T> {
+    fn with_capacity(capacity: usize) -> Mutex<Self> {
+        Mutex::new(Queue { items: Vec::with_capacity(capacity), open: true })
+    }
 }
 
 thread_local! {
@@ -29,16 +41,16 @@ impl<T> Mailbox<T> {
     /// A mailbox for at most `capacity` items (allocated now, so pushing
     /// and taking allocate nothing), waking the poll behind `waker`.
     pub fn bounded(capacity: usize, waker: Arc<Waker>) -> Self {
-        Mailbox { queue: Mutex::new(Vec::with_capacity(capacity)), limit: capacity, waker }
+        Mailbox { queue: Queue::with_capacity(capacity), limit: capacity, waker }
     }
 
     /// A mailbox made with room for `capacity` items that grows past it
     /// (a burst allocates; steady traffic below it does not).
     pub fn growing(capacity: usize, waker: Arc<Waker>) -> Self {
-        Mailbox { queue: Mutex::new(Vec::with_capacity(capacity)), limit: usize::MAX, waker }
+        Mailbox { queue: Queue::with_capacity(capacity), limit: usize::MAX, waker }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<T>> {
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
         // Every update under this lock is a single push or swap: a panic
         // cannot leave it half-done, so poisoning is ignored.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
@@ -52,15 +64,15 @@ impl<T> Mailbox<T> {
     }
 
     /// Queues `item`, waking the loop if it may be asleep; gives the item
-    /// back if the queue is full.
+    /// back if the queue is full or closed.
     pub fn push(&self, item: T) -> Result<(), T> {
         let was_empty = {
             let mut q = self.lock();
-            if q.len() >= self.limit {
+            if q.items.len() >= self.limit || !q.open {
                 return Err(item);
             }
-            q.push(item);
-            q.len() == 1
+            q.items.push(item);
+            q.items.len() == 1
         };
         // The loop takes everything per wake-up, so only the push that
         // finds the queue empty needs to wake it; its own thread never.
@@ -72,14 +84,24 @@ impl<T> Mailbox<T> {
 
     /// Whether items are waiting.
     pub fn has_pending(&self) -> bool {
-        !self.lock().is_empty()
+        !self.lock().items.is_empty()
     }
 
     /// Moves every queued item into `into` (empty, and as large as the
     /// mailbox, so the swap allocates nothing).
     pub fn take_all(&self, into: &mut Vec<T>) {
         debug_assert!(into.is_empty());
-        std::mem::swap(&mut *self.lock(), into);
+        std::mem::swap(&mut self.lock().items, into);
+    }
+
+    /// Takes what is queued, as `take_all`, and refuses every later push:
+    /// the loop is ending, and an item queued after this would wait for
+    /// nobody.
+    pub fn close(&self, into: &mut Vec<T>) {
+        let mut q = self.lock();
+        q.open = false;
+        debug_assert!(into.is_empty());
+        std::mem::swap(&mut q.items, into);
     }
 
     /// Wakes the loop (for a hand-off, or for shutdown).
@@ -106,5 +128,10 @@ mod tests {
         mailbox.take_all(&mut got);
         assert_eq!(got, [1, 2]);
         assert!(!mailbox.has_pending());
+        mailbox.push(4).unwrap();
+        got.clear();
+        mailbox.close(&mut got);
+        assert_eq!(got, [4]);
+        assert_eq!(mailbox.push(5), Err(5), "a closed mailbox takes nothing");
     }
 }

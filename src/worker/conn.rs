@@ -138,7 +138,7 @@ impl Conn {
         if read_closed {
             self.incoming.fin_reported();
         }
-        let used = self.incoming.used();
+        let progress = self.incoming.progress();
         // A short read means the socket was empty; the edge-triggered poll
         // reports the next arrival, so reading again would only cost a
         // syscall returning EAGAIN (unless a FIN is to be reached: see
@@ -195,10 +195,10 @@ impl Conn {
             }
             ctx.timers.arm(key, Timer::Idle, ctx.now);
         } else {
-            // A client whose requests keep using input (requests answered,
-            // body bytes taken) is not stalled: time the request pending
-            // now afresh.
-            let progressed = self.incoming.used() != used;
+            // A client whose requests move on (requests answered, body
+            // bytes taken) is not stalled: time the request pending now
+            // afresh.
+            let progressed = self.incoming.progress() != progress;
             ctx.timers.arm_since_progress(key, Timer::Request, progressed, ctx.now);
         }
         Verdict::Keep
@@ -393,4 +393,85 @@ fn upgrade_to(id: u64, route: Option<&WsRoute>, shutdown: &ShutdownState) -> Res
         crate::logging::log_warn!("WebSocket threads are full (max_connections); answered 503");
         StatusCode::SERVICE_UNAVAILABLE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::config::Config;
+
+    fn hello(_: &Request<'_>, res: &mut Response<'_>) {
+        res.body_static(b"hi");
+    }
+
+    /// Bytes waiting to be read on `stream` (up to 1 MiB).
+    fn unread(stream: &TcpStream) -> usize {
+        let mut peek = vec![0u8; 1 << 20];
+        stream.peek(&mut peek).unwrap_or(0)
+    }
+
+    /// Reads what the server sent so far, without waiting.
+    fn answers(client: &mut std::net::TcpStream, into: &mut Vec<u8>) -> usize {
+        let mut chunk = [0u8; 65536];
+        while let Ok(n) = client.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            into.extend_from_slice(&chunk[..n]);
+        }
+        into.windows(17).filter(|w| w == b"HTTP/1.1 200 OK\r\n").count()
+    }
+
+    #[test]
+    fn a_full_socket_is_served_in_turns() {
+        // A client keeps far more pipelined requests waiting than one turn
+        // may read: one drive stops after its budget and asks to come
+        // back, with the rest still in the socket.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, peer) = listener.accept().unwrap();
+        socket2::SockRef::from(&server).set_recv_buffer_size(1 << 20).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut conn = Conn::new(TcpStream::from_std(server), peer);
+        let config = Config::new().workers(1);
+        let mut ctx = Ctx::new(&config, Arc::new(hello), Arc::default(), None);
+        let request = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n", "p".repeat(1000));
+        let wire = request.repeat(100).into_bytes();
+        let sent = wire.len();
+        let mut writer = client.try_clone().unwrap();
+        std::thread::spawn(move || writer.write_all(&wire));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while unread(conn.stream_mut()) < sent {
+            assert!(Instant::now() < deadline, "the requests did not arrive");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(conn.drive(0, &mut ctx, false), Verdict::Keep);
+        let mut turn = Vec::with_capacity(1);
+        ctx.again.take(&mut turn);
+        assert_eq!(turn, [0], "the connection was not queued for its next turn");
+        let read = sent - unread(conn.stream_mut());
+        assert!(
+            read < sent && read <= READS_PER_TURN * config.read_buffer_size,
+            "one turn read {read} bytes"
+        );
+        // Turn after turn, everything is answered.
+        client.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            conn.drive(0, &mut ctx, false);
+            turn.clear();
+            ctx.again.take(&mut turn);
+            if turn.is_empty() {
+                break;
+            }
+        }
+        while answers(&mut client, &mut got) < 100 {
+            assert!(Instant::now() < deadline, "not every request was answered");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }

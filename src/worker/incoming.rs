@@ -60,12 +60,14 @@ pub enum Next<R> {
 pub struct Incoming {
     input: Input,
     receiving: Receiving,
+    /// Requests answered and body bytes taken since the connection opened.
+    progress: u64,
 }
 
 impl Incoming {
     /// Nothing received, holding no buffer.
     pub const fn new() -> Self {
-        Incoming { input: Input::new(), receiving: Receiving::Head { scanned: 0 } }
+        Incoming { input: Input::new(), receiving: Receiving::Head { scanned: 0 }, progress: 0 }
     }
 
     /// Bytes received and not yet used.
@@ -73,10 +75,12 @@ impl Incoming {
         self.input.pending()
     }
 
-    /// Bytes used up since the connection opened: a client whose requests
-    /// use input moves on, one whose requests do not is stalled.
-    pub fn used(&self) -> u64 {
-        self.input.consumed()
+    /// Requests answered and body bytes taken since the connection
+    /// opened. A client whose count moves is not stalled; one that sends
+    /// only what does not count (empty lines, a head byte by byte, a head
+    /// that then moves apart) is, however many bytes that is.
+    pub fn progress(&self) -> u64 {
+        self.progress
     }
 
     /// The poll reported the client's FIN: reads are to reach it.
@@ -162,6 +166,7 @@ impl Incoming {
             Receiving::Apart(ref mut rx) => {
                 let used = rx.absorb(self.input.pending(), &mut ctx.body_pool)?;
                 self.input.consume(used);
+                self.progress += used as u64;
                 if !rx.is_complete() {
                     return Ok(Next::Incomplete);
                 }
@@ -170,6 +175,7 @@ impl Incoming {
         };
         let answered = answer(head, body, ctx);
         self.input.consume(used);
+        self.progress += 1;
         self.end_request(ctx);
         Ok(Next::Answered(answered))
     }
@@ -262,4 +268,79 @@ fn reparse<'b>(
     rules: head::Rules,
 ) -> Result<Head<'b>, HeadError> {
     head::parse(head, slots, rules, &mut HostMemo::new())?.ok_or(HeadError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A worker context whose read buffers hold `read_buffer` bytes.
+    fn ctx(read_buffer: usize) -> Ctx<()> {
+        Ctx::new(&Config::new().workers(1).read_buffer_size(read_buffer), Arc::new(()), Arc::default(), None)
+    }
+
+    /// Adds `bytes` to what `incoming` received.
+    fn receive(incoming: &mut Incoming, mut bytes: &[u8], ctx: &mut Ctx<()>) {
+        while !bytes.is_empty() {
+            incoming.read_from(&mut bytes, &mut ctx.in_pool).unwrap();
+        }
+    }
+
+    /// What `next` makes of the input, the body of an answered request
+    /// as its value.
+    fn next(incoming: &mut Incoming, ctx: &mut Ctx<()>) -> Next<Vec<u8>> {
+        incoming.next(ctx, |_, body, _| body.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn empty_lines_and_heads_are_not_progress() {
+        let mut ctx = ctx(4096);
+        let mut incoming = Incoming::new();
+        receive(&mut incoming, b"\r\n\r\n\r", &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Incomplete));
+        assert_eq!(incoming.pending(), b"\r", "the whole empty lines are dropped");
+        receive(&mut incoming, b"\nGET / HTTP/1.1\r\nHo", &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Incomplete));
+        assert_eq!(incoming.progress(), 0, "empty lines and part of a head moved nothing on");
+        receive(&mut incoming, b"st: x\r\n\r\n", &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Answered(body) if body.is_empty()));
+        assert_eq!(incoming.progress(), 1);
+        assert!(incoming.between_requests());
+    }
+
+    #[test]
+    fn a_body_apart_progresses_by_its_bytes_not_by_its_head() {
+        let mut ctx = ctx(4096);
+        let mut incoming = Incoming::new();
+        receive(&mut incoming, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Started));
+        assert!(incoming.pending().is_empty(), "the head went apart with its body");
+        assert_eq!(incoming.progress(), 0, "moving the head is not progress");
+        receive(&mut incoming, b"5\r\nhello\r\n", &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Incomplete));
+        assert_eq!(incoming.progress(), 10, "the chunk's bytes were taken");
+        receive(&mut incoming, b"0\r\n\r\nGET", &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Answered(body) if body == b"hello"));
+        assert_eq!(incoming.pending(), b"GET", "the next request stays");
+    }
+
+    #[test]
+    fn continue_is_asked_for_once_when_no_body_byte_came() {
+        let mut ctx = ctx(4096);
+        let mut incoming = Incoming::new();
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        receive(&mut incoming, head, &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Continue));
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Incomplete), "asked once");
+        receive(&mut incoming, b"abc", &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Answered(body) if body == b"abc"));
+        // With its body already there, no 100 Continue.
+        let mut with_body = head.to_vec();
+        with_body.extend_from_slice(b"a");
+        receive(&mut incoming, &with_body, &mut ctx);
+        assert!(matches!(next(&mut incoming, &mut ctx), Next::Incomplete));
+    }
 }

@@ -334,9 +334,8 @@ impl<H: Handler> Service for Worker<H> {
 
     fn close_all(&mut self) {
         // No peer may place a connection here any more; one placed just
-        // before is closed with the rest.
-        self.inbox.seats().close();
-        self.inbox.take_all(&mut self.admitted);
+        // before is closed with the rest (dropping a socket closes it).
+        self.inbox.close(&mut self.admitted);
         self.admitted.clear();
         // The WebSocket threads are stopping too: nothing is handed over.
         for key in 0..self.conns.key_bound() {

@@ -334,6 +334,10 @@ impl<H: Handler> Service for WsThread<H> {
     }
 
     fn close_all(&mut self) {
+        // A connection handed over just now is closed too (dropping its
+        // socket closes it), and none can be handed over any more.
+        self.inbox.close(&mut self.admitted);
+        self.admitted.clear();
         for key in 0..self.conns.key_bound() {
             self.close(key);
         }
