@@ -96,12 +96,12 @@ impl<T> Inbox<T> {
     }
 
     /// The thread is ending: no seat is given any more, no item is queued
-    /// any more, and what is queued moves into `into`. Closing seats alone
-    /// would leave a race: a sender that took a seat just before could
-    /// still queue its item after the last look.
-    pub fn close(&self, into: &mut Vec<T>) {
+    /// any more, and what is queued is dropped (a socket dropped is
+    /// closed). Closing seats alone would leave a race: a sender that took
+    /// a seat just before could still queue its item after the last look.
+    pub fn close(&self) {
         self.seats.close();
-        self.mailbox.close(into);
+        self.mailbox.close();
     }
 }
 

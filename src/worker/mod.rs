@@ -21,6 +21,7 @@ use self::conn::Conn;
 use self::ctx::{Ctx, Timer};
 use crate::config::Config;
 use crate::handler::Handler;
+use crate::http::response::Ticket;
 use crate::rt::accept::{classify, AcceptError, EXHAUSTED_BACKOFF};
 use crate::rt::again::Again;
 use crate::rt::event_loop::{self, Service, WAKER};
@@ -224,21 +225,9 @@ impl<H: Handler> Worker<H> {
         self.ctx.timers.disarm(key);
         let Some(mut conn) = self.conns.remove(key) else { return };
         self.inbox.seats().give_back();
-        let ready = conn.upgrade_ready().filter(|_| hand_over);
-        match (ready, self.ctx.ws.clone()) {
-            (Some((ticket, thread)), Some(route)) => match self.poll.registry().deregister(conn.stream_mut())
-            {
-                Ok(()) => {
-                    let (stream, peer, early) = conn.into_upgraded(&mut self.ctx);
-                    route.hand_over(thread, Upgraded { stream, peer, ticket, early });
-                }
-                Err(e) => {
-                    crate::logging::log_error!("cannot hand a WebSocket connection over: {e}");
-                    route.unreserve(thread);
-                    conn.release(&mut self.ctx);
-                }
-            },
-            _ => {
+        match conn.upgrade_ready().filter(|_| hand_over) {
+            Some((ticket, thread)) => self.hand_over(conn, ticket, thread),
+            None => {
                 if let (Some((_, thread)), Some(route)) = (conn.pending_upgrade(), &self.ctx.ws) {
                     route.unreserve(thread);
                 }
@@ -247,6 +236,19 @@ impl<H: Handler> Worker<H> {
                 conn.release(&mut self.ctx);
             }
         }
+    }
+
+    /// Gives a connection whose `101` went out to its WebSocket thread.
+    fn hand_over(&mut self, mut conn: Conn, ticket: Ticket, thread: usize) {
+        // Only a route can have reserved the thread.
+        let Some(route) = self.ctx.ws.clone() else { return conn.release(&mut self.ctx) };
+        if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
+            crate::logging::log_error!("cannot hand a WebSocket connection over: {e}");
+            route.unreserve(thread);
+            return conn.release(&mut self.ctx);
+        }
+        let (stream, peer, early) = conn.into_upgraded(&mut self.ctx);
+        route.hand_over(thread, Upgraded { stream, peer, ticket, early });
     }
 }
 
@@ -335,8 +337,7 @@ impl<H: Handler> Service for Worker<H> {
     fn close_all(&mut self) {
         // No peer may place a connection here any more; one placed just
         // before is closed with the rest (dropping a socket closes it).
-        self.inbox.close(&mut self.admitted);
-        self.admitted.clear();
+        self.inbox.close();
         // The WebSocket threads are stopping too: nothing is handed over.
         for key in 0..self.conns.key_bound() {
             self.remove(key, false);

@@ -75,7 +75,8 @@ impl WsRoute {
         let inbox = &self.inboxes[index];
         if inbox.push(upgraded).is_err() {
             // The inbox holds as many as the thread has places, and every
-            // connection in it has one: it cannot be full. Dropping closes.
+            // connection in it has one: it cannot be full, only closed (the
+            // thread has ended). Dropping closes.
             inbox.seats().give_back();
         }
     }
@@ -336,8 +337,7 @@ impl<H: Handler> Service for WsThread<H> {
     fn close_all(&mut self) {
         // A connection handed over just now is closed too (dropping its
         // socket closes it), and none can be handed over any more.
-        self.inbox.close(&mut self.admitted);
-        self.admitted.clear();
+        self.inbox.close();
         for key in 0..self.conns.key_bound() {
             self.close(key);
         }
