@@ -34,6 +34,9 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// | [`keep_alive_timeout`](Config::keep_alive_timeout) | 15 s |
 /// | [`request_timeout`](Config::request_timeout) | 10 s |
 /// | [`write_timeout`](Config::write_timeout) | 30 s |
+/// | [`response_timeout`](Config::response_timeout) | 60 s |
+/// | [`stream_buffer_size`](Config::stream_buffer_size) | 64 KiB |
+/// | [`event_stream_keep_alive`](Config::event_stream_keep_alive) | 15 s |
 /// | [`shutdown_grace`](Config::shutdown_grace) | 10 s |
 /// | [`linger_timeout`](Config::linger_timeout) | 2 s |
 /// | [`handle_signals`](Config::handle_signals) | on |
@@ -65,6 +68,9 @@ pub struct Config {
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) write_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) stream_buffer_size: usize,
+    pub(crate) event_stream_keep_alive: Duration,
     pub(crate) linger_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
     pub(crate) handle_signals: bool,
@@ -90,6 +96,9 @@ impl Default for Config {
             keep_alive_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(60),
+            stream_buffer_size: 64 * 1024,
+            event_stream_keep_alive: Duration::from_secs(15),
             linger_timeout: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
             handle_signals: true,
@@ -239,6 +248,33 @@ impl Config {
         self
     }
 
+    /// How long a deferred response may take (default 60 s, as nginx
+    /// waits for an upstream): a
+    /// [`Responder`](crate::Responder) not completed by then is cancelled,
+    /// and the client gets `503 Service Unavailable` and a closed
+    /// connection. Counted from when the handler deferred, while nothing
+    /// else is being sent on the connection; a streamed body, once its head
+    /// is out, is not limited by it.
+    pub fn response_timeout(mut self, t: Duration) -> Self {
+        self.response_timeout = t;
+        self
+    }
+
+    /// Bytes a streamed body queues before its writers wait (default
+    /// 64 KiB): the memory a slow reader of a [`Stream`](crate::Stream)
+    /// holds, besides its write buffer and at most one write.
+    pub fn stream_buffer_size(mut self, bytes: usize) -> Self {
+        self.stream_buffer_size = bytes;
+        self
+    }
+
+    /// How long a stream of server-sent events may stay quiet before the
+    /// worker sends a comment line to keep it alive (default 15 s).
+    pub fn event_stream_keep_alive(mut self, t: Duration) -> Self {
+        self.event_stream_keep_alive = t;
+        self
+    }
+
     /// How long a closing connection waits for its client (default 2 s):
     /// an HTTP connection closed after an error drains what the client
     /// still sends for this long, so the client reads the error rather
@@ -315,9 +351,11 @@ impl Config {
         if self.max_connections > u32::MAX as usize / 2 {
             return bad(format!("max_connections ({}) is too large", self.max_connections));
         }
-        for (name, size) in
-            [("read_buffer_size", self.read_buffer_size), ("write_buffer_size", self.write_buffer_size)]
-        {
+        for (name, size) in [
+            ("read_buffer_size", self.read_buffer_size),
+            ("write_buffer_size", self.write_buffer_size),
+            ("stream_buffer_size", self.stream_buffer_size),
+        ] {
             if !(1024..=1 << 30).contains(&size) {
                 return bad(format!("{name} ({size}) must be between 1 KiB and 1 GiB"));
             }
@@ -345,6 +383,8 @@ impl Config {
             ("request_timeout", self.request_timeout),
             ("write_timeout", self.write_timeout),
             ("linger_timeout", self.linger_timeout),
+            ("response_timeout", self.response_timeout),
+            ("event_stream_keep_alive", self.event_stream_keep_alive),
         ] {
             if t.is_zero() {
                 return bad(format!("{name} must be longer than zero"));

@@ -10,9 +10,11 @@ use crate::ws::{CloseCode, Message, WebSocket};
 ///
 /// `handle` runs on a worker thread between reads of that worker's
 /// sockets: keep it short and non-blocking, or other connections of the
-/// same worker wait. It must fill `res` before returning: the response is
-/// sent as soon as it returns. A panic in `handle` is caught and answered
-/// `500`, and the connection is closed.
+/// same worker wait. It fills `res` before returning, and the response is
+/// sent as soon as it returns; or it hands the answer to another thread
+/// with [`Response::defer`] (a [`Responder`](crate::Responder)) or
+/// [`Response::stream`] (a body of unknown length). A panic in `handle` is
+/// caught and answered `500`, and the connection is closed.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};

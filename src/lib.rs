@@ -79,6 +79,20 @@
 //! status RFC 9110 names (400, 408, 413, 414, 417, 431, 501, 505) and the
 //! connection is closed.
 //!
+//! ## Responses that take time
+//!
+//! A handler that must wait for something does not hold its worker:
+//! [`Response::defer`] gives a [`Responder`] that any thread completes,
+//! once; [`Response::stream`] sends the head now and gives a [`Stream`]
+//! for a body of unknown length (chunked, or close-delimited for
+//! HTTP/1.0); [`sse`] sends server-sent events over one. The worker is
+//! woken through its mailbox when there is something to send, keeps each
+//! connection's responses in request order, answers `500` for a dropped
+//! `Responder` and `503` after [`Config::response_timeout`], and tells the
+//! other side when nobody waits any more (cancellation: the client left,
+//! a timeout, the end of shutdown's grace period). The ordinary path does
+//! not change: no allocation, no atomic operation.
+//!
 //! ## WebSockets
 //!
 //! [`ws::upgrade`] in [`Handler::handle`] answers a valid handshake with
@@ -115,14 +129,21 @@ mod worker;
 pub mod ws;
 mod ws_thread;
 
+/// Server-sent events over a streamed response.
+pub mod sse {
+    pub use crate::http::sse::{last_event_id, Event, EventStream};
+}
+
 pub use config::{Config, MAX_HEADERS_LIMIT};
 pub use error::Error;
 pub use fs::dir_server::DirServer;
 pub use handler::Handler;
 pub use http::query::{BufferTooSmall, Decoded, DecodedBytes, Query, QueryIter};
 pub use http::request::{Headers, Method, Request, Version};
+pub use http::responder::{Body, Responder};
 pub use http::response::{Field, Response};
 pub use http::status::StatusCode;
+pub use http::stream::{Stream, StreamError};
 pub use server::Server;
 pub use shutdown::ShutdownHandle;
 

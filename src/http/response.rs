@@ -6,7 +6,9 @@ use std::fs::File;
 use std::io;
 
 use super::lex::TCHAR;
+use super::responder::{Body, Deferrals, Exchanged, Responder, StreamKind};
 use super::status::StatusCode;
+use super::stream::Stream;
 use crate::swar;
 
 /// A header field checked once, when it is made. Made in a `const`, it is
@@ -129,6 +131,8 @@ pub struct Scratch {
     pub(crate) body: Vec<u8>,
     pub(crate) file: Option<FileBody>,
     keep: usize,
+    /// Where deferred and streamed responses get their exchanges.
+    pub(crate) later: Deferrals,
 }
 
 /// A byte range of an open file, sent with `sendfile(2)`.
@@ -152,6 +156,7 @@ impl Scratch {
             body: Vec::with_capacity(body),
             file: None,
             keep: headers.max(body),
+            later: Deferrals::new(),
         }
     }
 
@@ -222,6 +227,19 @@ pub struct Response<'w> {
     invalid_header: bool,
     /// Set by [`ws::upgrade`](crate::ws::upgrade).
     upgrade: Option<Ticket>,
+    /// Whether the handler answered, or handed the answer to another
+    /// thread.
+    later: Later,
+}
+
+/// How a handler answered.
+pub(crate) enum Later {
+    /// With this response, now.
+    Now,
+    /// Through a [`Responder`], later.
+    Deferred(Exchanged),
+    /// With this response's head now, its body from a [`Stream`].
+    Streamed(Exchanged, StreamKind),
 }
 
 impl<'w> Response<'w> {
@@ -237,6 +255,7 @@ impl<'w> Response<'w> {
             close: false,
             invalid_header: false,
             upgrade: None,
+            later: Later::Now,
         }
     }
 
@@ -261,18 +280,10 @@ impl<'w> Response<'w> {
     // Inlined so that a constant name and value are checked at compile time.
     #[inline]
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
-        let value = value.as_ref();
-        match (FieldName::of(name), is_safe_value(value)) {
-            (FieldName::Invalid, _) | (_, false) => self.invalid_header = true,
-            (FieldName::Managed { connection }, true) => self.close |= connection && has_close_token(value),
-            (FieldName::Plain, true) => {
-                let h = &mut self.scratch.headers;
-                h.reserve(name.len() + value.len() + 4);
-                h.extend_from_slice(name.as_bytes());
-                h.extend_from_slice(b": ");
-                h.extend_from_slice(value);
-                h.extend_from_slice(b"\r\n");
-            }
+        match add_field(&mut self.scratch.headers, name, value.as_ref()) {
+            Added::Invalid => self.invalid_header = true,
+            Added::Close => self.close = true,
+            Added::Line | Added::Skipped => {}
         }
         self
     }
@@ -379,6 +390,109 @@ impl<'w> Response<'w> {
         self
     }
 
+    /// Answers later, from any thread: the returned [`Responder`] carries
+    /// the status and headers set so far, and completing it sends the
+    /// response. What this `Response` is given afterwards is not sent.
+    ///
+    /// Meanwhile the worker serves its other connections; requests
+    /// pipelined behind this one on the same connection wait for it.
+    ///
+    /// ```
+    /// use peregrine::{Request, Response};
+    ///
+    /// fn slow(_: &Request<'_>, res: &mut Response<'_>) {
+    ///     res.header("Content-Type", "text/plain");
+    ///     let responder = res.defer();
+    ///     std::thread::spawn(move || {
+    ///         // ... a database call, an upstream request ...
+    ///         responder.send("done");
+    ///     });
+    /// }
+    /// # fn is_handler<H: peregrine::Handler>(_: &H) {}
+    /// # is_handler(&slow);
+    /// ```
+    pub fn defer(&mut self) -> Responder {
+        let (exchanged, responder) =
+            self.scratch.later.responder(self.status, &self.scratch.headers, self.close);
+        self.later = Later::Deferred(exchanged);
+        responder
+    }
+
+    /// Sends the status and headers set so far now, and a body of unknown
+    /// length written through the returned [`Stream`], from any thread:
+    /// chunked for HTTP/1.1 clients, delimited by closing the connection
+    /// for HTTP/1.0 ones, nothing for `HEAD` (and for 204 and 304).
+    /// Any body set on this `Response` is not sent.
+    ///
+    /// The stream's bytes wait in a pipe of
+    /// [`Config::stream_buffer_size`](crate::Config::stream_buffer_size)
+    /// bytes until the worker takes them. The handler itself may write to
+    /// it before returning: there [`Stream::send`] queues without waiting
+    /// (the worker takes nothing until the handler returns).
+    ///
+    /// ```
+    /// use peregrine::{Request, Response};
+    ///
+    /// fn feed(_: &Request<'_>, res: &mut Response<'_>) {
+    ///     res.header("Content-Type", "text/plain");
+    ///     let mut stream = res.stream();
+    ///     std::thread::spawn(move || {
+    ///         for i in 0..3 {
+    ///             if stream.send(format!("line {i}\n").as_bytes()).is_err() {
+    ///                 return; // the client left
+    ///             }
+    ///         }
+    ///         stream.finish();
+    ///     });
+    /// }
+    /// # fn is_handler<H: peregrine::Handler>(_: &H) {}
+    /// # is_handler(&feed);
+    /// ```
+    pub fn stream(&mut self) -> Stream {
+        self.stream_of(StreamKind::Plain)
+    }
+
+    /// [`stream`](Response::stream), of the given kind.
+    pub(crate) fn stream_of(&mut self, kind: StreamKind) -> Stream {
+        let (exchanged, stream) = self.scratch.later.stream(kind);
+        self.later = Later::Streamed(exchanged, kind);
+        stream
+    }
+
+    /// How the handler answered; leaves `Later::Now` behind.
+    pub(crate) fn take_later(&mut self) -> Later {
+        std::mem::replace(&mut self.later, Later::Now)
+    }
+
+    /// Whether the handler deferred or streamed its answer.
+    #[inline]
+    pub(crate) fn is_later(&self) -> bool {
+        !matches!(self.later, Later::Now)
+    }
+
+    /// Fills this fresh response with what a [`Responder`] completed.
+    pub(crate) fn load(&mut self, status: StatusCode, headers: &[u8], close: bool, body: Body) {
+        self.status = status;
+        self.close = close;
+        self.scratch.headers.extend_from_slice(headers);
+        match body {
+            Body::Empty => {}
+            Body::Bytes(mut bytes) => {
+                if bytes.len() <= self.scratch.keep {
+                    self.scratch.body.extend_from_slice(&bytes);
+                } else {
+                    // Large: sent from the application's own buffer.
+                    std::mem::swap(&mut self.scratch.body, &mut bytes);
+                }
+            }
+            Body::Static(bytes) => self.source = BodySource::Static(bytes),
+            Body::File(file) => {
+                self.scratch.file = Some(file);
+                self.source = BodySource::File;
+            }
+        }
+    }
+
     /// Closes the connection after this response.
     pub fn close(&mut self) -> &mut Self {
         self.close = true;
@@ -444,6 +558,11 @@ impl<'w> Response<'w> {
         self.close = true;
         self.invalid_header = false;
         self.upgrade = None;
+        // A Responder or Stream already handed out is no longer waited
+        // for: it is cancelled, and what it sends is dropped.
+        if let Later::Deferred(exchange) | Later::Streamed(exchange, _) = self.take_later() {
+            exchange.cancel();
+        }
     }
 
     pub(crate) fn set_upgrade(&mut self, ticket: Ticket) {
@@ -547,6 +666,39 @@ const fn const_eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
         i += 1;
     }
     true
+}
+
+/// What [`add_field`] did with a header.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// Appended as a line.
+    Line,
+    /// A header the server writes itself: not appended.
+    Skipped,
+    /// A `Connection` header listing `close`: not appended, the connection
+    /// closes after the response.
+    Close,
+    /// A name that is not a token, or a value that could end its line.
+    Invalid,
+}
+
+/// Appends `name: value` to a response's extra headers, unless it is
+/// invalid or one the server writes itself.
+#[inline(always)]
+pub(crate) fn add_field(h: &mut Vec<u8>, name: &str, value: &[u8]) -> Added {
+    match (FieldName::of(name), is_safe_value(value)) {
+        (FieldName::Invalid, _) | (_, false) => Added::Invalid,
+        (FieldName::Managed { connection }, true) if connection && has_close_token(value) => Added::Close,
+        (FieldName::Managed { .. }, true) => Added::Skipped,
+        (FieldName::Plain, true) => {
+            h.reserve(name.len() + value.len() + 4);
+            h.extend_from_slice(name.as_bytes());
+            h.extend_from_slice(b": ");
+            h.extend_from_slice(value);
+            h.extend_from_slice(b"\r\n");
+            Added::Line
+        }
+    }
 }
 
 /// A value without CR, LF or NUL, so it cannot end its line early.

@@ -36,6 +36,17 @@ pub struct ResponseMeta {
     pub head_only: bool,
 }
 
+/// How the end of a response's body is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Length {
+    /// `Content-Length`.
+    Known(u64),
+    /// `Transfer-Encoding: chunked` (a stream to an HTTP/1.1 client).
+    Chunked,
+    /// The connection closes after it (a stream to an HTTP/1.0 client).
+    UntilClose,
+}
+
 /// How far a [`Outgoing::flush`] got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flushed {
@@ -212,7 +223,7 @@ impl Outgoing {
         }
         // The common case: head and copied body behind what is queued.
         let mut w = HeadWriter { out: &mut buf[self.end..], pos: 0 };
-        write_head(&mut w, res, body_len, meta, stamp);
+        write_head(&mut w, res, Length::Known(body_len), meta, stamp);
         w.put(&body[..behind]);
         self.end += w.pos;
         if placement == Placement::Tail {
@@ -272,7 +283,7 @@ impl Outgoing {
             &mut spill
         };
         let mut w = HeadWriter { out, pos: 0 };
-        write_head(&mut w, res, res.body_len(), meta, stamp);
+        write_head(&mut w, res, Length::Known(res.body_len()), meta, stamp);
         if placement == Placement::Behind {
             w.put(res.body_bytes());
         }
@@ -304,16 +315,78 @@ impl Outgoing {
         };
     }
 
+    /// Queues the head of a response whose body follows through
+    /// [`fill`](Outgoing::fill), delimited as `length` says.
+    pub fn push_stream_head(
+        &mut self,
+        pool: &mut impl BufSource,
+        res: &mut Response<'_>,
+        length: Length,
+        meta: &ResponseMeta,
+        stamp: &Stamp,
+    ) {
+        debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
+        let head_max = FIXED_HEAD_MAX + res.extra_headers().len();
+        let mut spill = Vec::new();
+        let out = match self.room(pool, head_max) {
+            Some(room) => room,
+            None => {
+                spill = vec![0; head_max];
+                &mut spill
+            }
+        };
+        let mut w = HeadWriter { out, pos: 0 };
+        write_head(&mut w, res, length, meta, stamp);
+        let n = w.pos;
+        if spill.is_empty() {
+            self.end += n;
+        } else {
+            spill.truncate(n);
+            self.tail = Tail::Owned(spill, 0);
+        }
+        res.trim_scratch();
+    }
+
+    /// The buffer's free space, if at least `need` bytes (moving what is
+    /// queued to the front if that makes the room); `None` behind a tail.
+    fn room(&mut self, pool: &mut impl BufSource, need: usize) -> Option<&mut [u8]> {
+        if !matches!(self.tail, Tail::None) {
+            return None;
+        }
+        let buf = self.buf.get_or_insert_with(|| pool.take());
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if buf.len() - self.end < need && self.start > 0 {
+            buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        let room = &mut buf[self.end..];
+        (room.len() >= need).then_some(room)
+    }
+
+    /// Lets `write` put bytes in the buffer's free space (if it has at
+    /// least `need` bytes) behind what is queued; `write` says how many it
+    /// wrote. Returns that count (0 if there was no room).
+    pub fn fill(
+        &mut self,
+        pool: &mut impl BufSource,
+        need: usize,
+        write: impl FnOnce(&mut [u8]) -> usize,
+    ) -> usize {
+        let Some(room) = self.room(pool, need) else { return 0 };
+        let n = write(room);
+        self.end += n;
+        n
+    }
+
     /// Queues the interim `100 Continue` (RFC 9110 §15.2.1).
     pub fn push_continue(&mut self, pool: &mut impl BufSource) {
         const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
         debug_assert!(self.can_queue());
-        let buf = self.buf.get_or_insert_with(|| pool.take());
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
-        buf[self.end..self.end + CONTINUE.len()].copy_from_slice(CONTINUE);
-        self.end += CONTINUE.len();
+        self.fill(pool, CONTINUE.len(), |room| {
+            room[..CONTINUE.len()].copy_from_slice(CONTINUE);
+            CONTINUE.len()
+        });
     }
 
     /// Queues a server-generated, bodiless response that ends the connection.
@@ -457,23 +530,38 @@ impl HeadWriter<'_> {
 }
 
 #[inline(always)]
-fn write_head(w: &mut HeadWriter<'_>, res: &Response<'_>, body_len: u64, meta: &ResponseMeta, stamp: &Stamp) {
+fn write_head(
+    w: &mut HeadWriter<'_>,
+    res: &Response<'_>,
+    length: Length,
+    meta: &ResponseMeta,
+    stamp: &Stamp,
+) {
     let status = res.status_code();
-    if status == StatusCode::OK {
-        // The commonest head: status line, Date and the Content-Length
-        // name in one copy.
-        w.put(stamp.ok_head());
-        w.put_u64(body_len);
-        w.put(b"\r\n");
-    } else {
-        write_status_line(w, status);
-        w.put(b"Date: ");
-        w.put(stamp.date());
-        w.put(b"\r\n");
-        if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
-            w.put(b"Content-Length: ");
+    match length {
+        Length::Known(body_len) if status == StatusCode::OK => {
+            // The commonest head: status line, Date and the Content-Length
+            // name in one copy.
+            w.put(stamp.ok_head());
             w.put_u64(body_len);
             w.put(b"\r\n");
+        }
+        _ => {
+            write_status_line(w, status);
+            w.put(b"Date: ");
+            w.put(stamp.date());
+            w.put(b"\r\n");
+            if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
+                match length {
+                    Length::Known(body_len) => {
+                        w.put(b"Content-Length: ");
+                        w.put_u64(body_len);
+                        w.put(b"\r\n");
+                    }
+                    Length::Chunked => w.put(b"Transfer-Encoding: chunked\r\n"),
+                    Length::UntilClose => {}
+                }
+            }
         }
     }
     if status == StatusCode::SWITCHING_PROTOCOLS {

@@ -8,6 +8,7 @@
 pub mod accept;
 pub mod again;
 pub mod event_loop;
+pub mod exchange;
 pub mod inbox;
 pub mod input;
 pub mod mailbox;

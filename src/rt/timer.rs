@@ -19,7 +19,7 @@ pub trait TimerKind: Copy + Eq + std::fmt::Debug + 'static {
 }
 
 /// Kinds a loop may have at most.
-pub const MAX_KINDS: usize = 4;
+pub const MAX_KINDS: usize = 6;
 const NIL: u32 = u32::MAX;
 
 #[derive(Clone, Copy)]

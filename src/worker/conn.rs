@@ -2,6 +2,7 @@
 //! keep-alive, pipelining, back-pressure and lingering close.
 //!
 //! A connection's progress is a few small enums: [`State`] (serving,
+//! waiting for a response another thread completes, streaming a body,
 //! closing, lingering, upgrading); while it serves, where the request
 //! being received stands (`incoming::Receiving`, with the body protocol);
 //! and how far the client's sending side has got (`rt::input`).
@@ -13,12 +14,14 @@ use mio::net::TcpStream;
 
 use super::ctx::{Ctx, Timer};
 use super::incoming::{Incoming, Next};
+use super::later::{self, Asked, Awaiting, Outcome, Pumped, Queue, Streaming};
 use crate::handler::Handler;
 use crate::http::head::{self, Head};
 use crate::http::request::{Headers, Method, Request};
+use crate::http::responder::StreamKind;
 use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
-use crate::http::write::{Flushed, Outgoing, ResponseMeta};
+use crate::http::write::{Flushed, Outgoing};
 use crate::rt::input::ReadOutcome;
 use crate::rt::pool::BufSource;
 use crate::rt::socket::{linger, Lingered};
@@ -27,10 +30,14 @@ use crate::shutdown::ShutdownState;
 use crate::ws_thread::WsRoute;
 
 /// What the connection is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Serving requests.
     Open,
+    /// A response is being completed by another thread; requests behind
+    /// it wait (read as far as the read buffer goes, not answered).
+    Awaiting(Awaiting),
+    /// A streamed body is being sent; requests behind it wait.
+    Streaming(Streaming),
     /// A last response is queued; close once it is sent. `linger`: the
     /// client may still be sending, so half-close and drain first, or the
     /// kernel would answer its bytes with a reset that can destroy the
@@ -54,23 +61,50 @@ enum Nagle {
 }
 
 /// What the connection does once a response is queued.
-enum After {
+pub enum After {
     /// Serve the next request.
     KeepAlive,
     /// Close once the response is sent.
     Close,
     /// Go to WebSocket thread `thread` once the `101` is sent.
     Upgrade { ticket: Ticket, thread: usize },
+    /// Wait for the response another thread completes.
+    Await(Awaiting),
+    /// Send a streamed body, its head queued.
+    Stream(Streaming),
+}
+
+/// The socket, its peer, and what is queued on it.
+pub struct Socket {
+    pub stream: TcpStream,
+    peer: SocketAddr,
+    pub out: Outgoing,
+    nagle: Nagle,
+}
+
+impl Socket {
+    /// Before queuing a response after which the connection stays open
+    /// (`keep_alive`): turns Nagle off if it is on.
+    ///
+    /// Nagle holds a small write back only while earlier data is
+    /// unacknowledged, so a connection's first response never waits;
+    /// later ones could, behind a delayed ACK. A connection that closes
+    /// after one response never needs the syscall.
+    pub fn no_delay(&mut self, keep_alive: bool) {
+        if keep_alive && self.nagle == Nagle::On {
+            self.nagle = Nagle::Off;
+            if let Err(e) = self.stream.set_nodelay(true) {
+                crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", self.peer);
+            }
+        }
+    }
 }
 
 /// A client connection owned by one worker.
 pub struct Conn {
-    stream: TcpStream,
-    peer: SocketAddr,
+    sock: Socket,
     incoming: Incoming,
-    out: Outgoing,
     state: State,
-    nagle: Nagle,
 }
 
 /// Reads one `drive` makes at most before letting the worker's other
@@ -82,18 +116,25 @@ impl Conn {
     /// A new connection, holding no buffers yet.
     pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
         Conn {
-            stream,
-            peer,
+            sock: Socket { stream, peer, out: Outgoing::new(), nagle: Nagle::On },
             incoming: Incoming::new(),
-            out: Outgoing::new(),
             state: State::Open,
-            nagle: Nagle::On,
         }
     }
 
     /// The socket, for (de)registration.
     pub fn stream_mut(&mut self) -> &mut TcpStream {
-        &mut self.stream
+        &mut self.sock.stream
+    }
+
+    /// Whether the connection waits for the exchange named `id` (a
+    /// deferred response, or a stream's writer).
+    pub fn awaits(&self, id: u64) -> bool {
+        match &self.state {
+            State::Awaiting(a) => a.id == id,
+            State::Streaming(s) => s.id == id,
+            _ => false,
+        }
     }
 
     /// The WebSocket ticket and thread of a connection whose `101` is queued.
@@ -107,7 +148,7 @@ impl Conn {
     /// The ticket and thread of a connection whose `101` is sent: it goes to
     /// its WebSocket thread when it leaves the worker.
     pub fn upgrade_ready(&self) -> Option<(Ticket, usize)> {
-        self.pending_upgrade().filter(|_| self.out.is_empty())
+        self.pending_upgrade().filter(|_| self.sock.out.is_empty())
     }
 
     /// The socket and peer, and the bytes the client sent after its
@@ -115,18 +156,32 @@ impl Conn {
     pub fn into_upgraded<H>(mut self, ctx: &mut Ctx<H>) -> (TcpStream, SocketAddr, Vec<u8>) {
         let early = self.incoming.pending().to_vec();
         self.release(ctx);
-        (self.stream, self.peer, early)
+        (self.sock.stream, self.sock.peer, early)
     }
 
     /// Between requests, with nothing half-read or unsent.
     pub fn is_idle(&self) -> bool {
-        self.state == State::Open && self.incoming.between_requests() && self.out.is_empty()
+        matches!(self.state, State::Open) && self.incoming.between_requests() && self.sock.out.is_empty()
     }
 
-    /// Returns the connection's buffers to the worker's pools.
+    /// Shutdown has begun: an event stream, which has no end to wait for,
+    /// ends now (its client reconnects, to wherever the service went);
+    /// returns whether there was one to end, so the worker drives it.
+    pub fn end_event_stream(&self) -> bool {
+        matches!(&self.state, State::Streaming(s) if later::end_event_stream(s))
+    }
+
+    /// The connection is leaving the worker: cancels the response another
+    /// thread was completing, and returns the buffers to the pools.
     pub fn release<H>(&mut self, ctx: &mut Ctx<H>) {
+        match std::mem::replace(&mut self.state, State::Lingering) {
+            State::Awaiting(Awaiting { exchange, .. }) | State::Streaming(Streaming { exchange, .. }) => {
+                exchange.cancel();
+            }
+            _ => {}
+        }
         self.incoming.discard(ctx);
-        self.out.discard(&mut ctx.out_pool);
+        self.sock.out.discard(&mut ctx.out_pool);
     }
 
     /// Makes the progress possible without blocking, within a turn's
@@ -145,9 +200,11 @@ impl Conn {
         // `ReadOutcome::Data`).
         let mut emptied = false;
         let mut reads = 0;
+        // Bytes of a streamed body were queued in this drive.
+        let mut pumped = false;
         loop {
-            if !self.out.is_empty() {
-                match self.out.flush(&mut self.stream) {
+            if !self.sock.out.is_empty() {
+                match self.sock.out.flush(&mut self.sock.stream) {
                     Ok(Flushed::All) => {}
                     Ok(Flushed::Blocked { progressed }) => {
                         ctx.timers.arm_since_progress(key, Timer::Write, progressed, ctx.now);
@@ -156,15 +213,32 @@ impl Conn {
                     Err(_) => return Verdict::Close,
                 }
             }
-            self.out.release(&mut ctx.out_pool);
-            match self.state {
+            self.sock.out.release(&mut ctx.out_pool);
+            match &self.state {
                 State::Open => {}
-                State::Closing { linger } => return self.begin_close(linger, key, ctx),
+                State::Awaiting(awaiting) => {
+                    if let Outcome::Answered(after) = later::take_reply(awaiting, &mut self.sock, ctx) {
+                        self.go_on(after, key, ctx);
+                        continue;
+                    }
+                }
+                State::Streaming(streaming) => match later::pump(streaming, &mut self.sock, ctx) {
+                    Pumped::Queued => {
+                        pumped = true;
+                        continue;
+                    }
+                    Pumped::Idle => {}
+                    Pumped::Ended(after) => {
+                        self.go_on(after, key, ctx);
+                        continue;
+                    }
+                },
+                &State::Closing { linger } => return self.begin_close(linger, key, ctx),
                 State::Lingering => return self.linger(key, ctx),
                 // Its `101` is out: the worker hands it over.
                 State::Upgrading { .. } => return Verdict::Close,
             }
-            if self.serve(ctx) {
+            if self.serve(key, ctx) {
                 continue;
             }
             if self.incoming.at_eof() {
@@ -180,15 +254,37 @@ impl Conn {
                 break;
             }
             reads += 1;
-            match self.incoming.read_from(&mut self.stream, &mut ctx.in_pool) {
+            match self.incoming.read_from(&mut self.sock.stream, &mut ctx.in_pool) {
                 Ok(ReadOutcome::Data { emptied: e }) => emptied = e,
                 Ok(ReadOutcome::WouldBlock) => break,
                 Ok(ReadOutcome::Eof) => {} // `at_eof` now says so
+                // Requests wait behind a response being completed: read
+                // no further until it is sent.
+                Ok(ReadOutcome::Full) if !matches!(self.state, State::Open) => break,
                 Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.incoming.pending()).status(), ctx),
                 Err(_) => return Verdict::Close,
             }
         }
         self.incoming.release_buffer(&mut ctx.in_pool);
+        match &self.state {
+            State::Open => {}
+            // Timed from when the handler deferred, not from each read of
+            // the requests waiting behind it.
+            State::Awaiting(_) => {
+                ctx.timers.arm_once(key, Timer::Response, ctx.now);
+                return Verdict::Keep;
+            }
+            State::Streaming(s) if s.kind == StreamKind::Events => {
+                ctx.timers.arm_since_progress(key, Timer::Heartbeat, pumped, ctx.now);
+                return Verdict::Keep;
+            }
+            _ => {
+                // A stream's writer sets its pace; a client that does not
+                // read is timed by the write timer above.
+                ctx.timers.disarm(key);
+                return Verdict::Keep;
+            }
+        }
         if self.incoming.between_requests() {
             if ctx.draining {
                 return Verdict::Close;
@@ -206,25 +302,61 @@ impl Conn {
 
     /// Handles an expired timer of this connection.
     pub fn on_timeout<H: Handler>(&mut self, kind: Timer, key: usize, ctx: &mut Ctx<H>) -> Verdict {
-        match kind {
-            Timer::Request if self.state == State::Open && self.out.is_empty() => {
+        match (kind, &self.state) {
+            (Timer::Request, State::Open) if self.sock.out.is_empty() => {
                 self.refuse(StatusCode::REQUEST_TIMEOUT, ctx);
+                self.drive(key, ctx, false)
+            }
+            (Timer::Response, State::Awaiting(awaiting)) if self.sock.out.is_empty() => {
+                crate::logging::log_warn!(
+                    "a deferred response took longer than response_timeout; answered 503"
+                );
+                awaiting.exchange.cancel();
+                self.go_on(After::Close, key, ctx);
+                self.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx);
+                self.drive(key, ctx, false)
+            }
+            (Timer::Heartbeat, State::Streaming(streaming)) => {
+                later::keep_alive_comment(streaming, &mut self.sock, ctx);
                 self.drive(key, ctx, false)
             }
             _ => Verdict::Close,
         }
     }
 
+    /// Goes on as `after` says once a response is queued (or its body
+    /// ended); an exchange done with goes back to the worker's pool.
+    fn go_on<H>(&mut self, after: After, key: usize, ctx: &mut Ctx<H>) {
+        let next = match after {
+            After::KeepAlive => State::Open,
+            After::Close => State::Closing { linger: !self.incoming.pending().is_empty() },
+            After::Upgrade { ticket, thread } => State::Upgrading { ticket, thread },
+            After::Await(awaiting) => {
+                // From this deferral, whatever timer ran before (the last
+                // one's, if it came right behind another).
+                ctx.timers.arm(key, Timer::Response, ctx.now);
+                State::Awaiting(awaiting)
+            }
+            After::Stream(streaming) => State::Streaming(streaming),
+        };
+        match std::mem::replace(&mut self.state, next) {
+            State::Awaiting(Awaiting { exchange, .. }) | State::Streaming(Streaming { exchange, .. }) => {
+                ctx.scratch.later.give(exchange);
+            }
+            _ => {}
+        }
+    }
+
     /// Serves the complete requests buffered, as long as responses can be
     /// queued. Returns whether anything was queued (or the connection is
     /// closing), so the caller flushes before going on.
-    fn serve<H: Handler>(&mut self, ctx: &mut Ctx<H>) -> bool {
+    fn serve<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) -> bool {
         let mut queued = false;
-        while self.state == State::Open && !self.incoming.pending().is_empty() {
-            if !self.out.can_queue() {
+        while matches!(self.state, State::Open) && !self.incoming.pending().is_empty() {
+            if !self.sock.out.can_queue() {
                 return true;
             }
-            let Conn { incoming, out, stream, peer, nagle, .. } = self;
+            let Conn { incoming, sock, .. } = self;
             let next = incoming.next(ctx, |head, body, ctx| {
                 let req = Request {
                     method: Method::from_token(head.method),
@@ -232,25 +364,20 @@ impl Conn {
                     version: head.version,
                     headers: Headers::new(head.headers),
                     body,
-                    peer: *peer,
+                    peer: sock.peer,
                 };
-                respond(&req, &head, ctx, out, stream, nagle)
+                respond(&req, &head, key, ctx, sock)
             });
             match next {
+                Ok(Next::Answered(After::KeepAlive)) => queued = true,
                 Ok(Next::Answered(after)) => {
                     queued = true;
-                    match after {
-                        After::KeepAlive => {}
-                        After::Close => {
-                            self.state = State::Closing { linger: !self.incoming.pending().is_empty() }
-                        }
-                        After::Upgrade { ticket, thread } => self.state = State::Upgrading { ticket, thread },
-                    }
+                    self.go_on(after, key, ctx);
                 }
                 Ok(Next::Incomplete) => break,
                 Ok(Next::Started) => {}
                 Ok(Next::Continue) => {
-                    self.out.push_continue(&mut ctx.out_pool);
+                    self.sock.out.push_continue(&mut ctx.out_pool);
                     return true;
                 }
                 Err(e) => {
@@ -266,7 +393,7 @@ impl Conn {
     fn refuse<H>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
         let mut res = Response::new(&mut ctx.scratch);
         res.reset_to_error(status);
-        self.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
+        self.sock.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
         self.incoming.discard(ctx);
         self.state = State::Closing { linger: true };
     }
@@ -275,7 +402,7 @@ impl Conn {
         if !linger || self.incoming.at_eof() {
             return Verdict::Close;
         }
-        if self.stream.shutdown(Shutdown::Write).is_err() {
+        if self.sock.stream.shutdown(Shutdown::Write).is_err() {
             return Verdict::Close;
         }
         self.state = State::Lingering;
@@ -290,7 +417,7 @@ impl Conn {
         self.incoming.discard(ctx);
         // A pooled buffer, lent as scratch for what is thrown away.
         let mut scratch = ctx.in_pool.take();
-        let lingered = linger(&mut self.stream, &mut scratch, READS_PER_TURN);
+        let lingered = linger(&mut self.sock.stream, &mut scratch, READS_PER_TURN);
         ctx.in_pool.give(scratch);
         match lingered {
             Lingered::Done => Verdict::Close,
@@ -310,13 +437,24 @@ impl Conn {
 fn respond<H: Handler>(
     req: &Request<'_>,
     head: &Head<'_>,
+    key: usize,
     ctx: &mut Ctx<H>,
-    out: &mut Outgoing,
-    stream: &mut TcpStream,
-    nagle: &mut Nagle,
+    sock: &mut Socket,
 ) -> After {
+    // Names the connection in a Responder the handler may take.
+    ctx.scratch.later.key = key;
     let mut res = Response::new(&mut ctx.scratch);
     call_handler(&*ctx.handler, req, &mut res);
+    let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
+    if res.is_later() {
+        let q = Queue {
+            pool: &mut ctx.out_pool,
+            stamp: ctx.date.get(),
+            keep_alive_secs: ctx.keep_alive_secs,
+            shutdown: &ctx.shutdown,
+        };
+        return later::answer_later(&mut res, asked, sock, q);
+    }
     let after = match res.upgrade() {
         Some(ticket) => match upgrade_to(ticket.id, ctx.ws.as_deref(), &ctx.shutdown) {
             Ok(thread) => After::Upgrade { ticket, thread },
@@ -329,23 +467,9 @@ fn respond<H: Handler>(
         None => After::Close,
     };
     let keep_alive = !matches!(after, After::Close);
-    if keep_alive && *nagle == Nagle::On {
-        // Nagle holds a small write back only while earlier data is
-        // unacknowledged, so a connection's first response never waits;
-        // later ones could, behind a delayed ACK. A connection that closes
-        // after one response never needs the syscall.
-        *nagle = Nagle::Off;
-        if let Err(e) = stream.set_nodelay(true) {
-            crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", req.peer);
-        }
-    }
-    let meta = ResponseMeta {
-        keep_alive,
-        confirm_keep_alive: keep_alive && head.keep_alive_explicit,
-        keep_alive_secs: ctx.keep_alive_secs,
-        head_only: req.method == Method::Head,
-    };
-    out.push_sending(&mut ctx.out_pool, &mut res, &meta, ctx.date.get(), stream);
+    sock.no_delay(keep_alive);
+    let meta = asked.meta(keep_alive, ctx.keep_alive_secs);
+    sock.out.push_sending(&mut ctx.out_pool, &mut res, &meta, ctx.date.get(), &mut sock.stream);
     after
 }
 

@@ -30,10 +30,15 @@ pub enum Timer {
     Write,
     /// A closing connection draining what the client still sends.
     Linger,
+    /// A response another thread completes.
+    Response,
+    /// A quiet stream of server-sent events, due a keep-alive comment.
+    Heartbeat,
 }
 
 impl TimerKind for Timer {
-    const ALL: &'static [Self] = &[Timer::Idle, Timer::Request, Timer::Write, Timer::Linger];
+    const ALL: &'static [Self] =
+        &[Timer::Idle, Timer::Request, Timer::Write, Timer::Linger, Timer::Response, Timer::Heartbeat];
 
     fn index(self) -> usize {
         self as usize
@@ -48,6 +53,8 @@ impl Timer {
             Timer::Request => config.request_timeout,
             Timer::Write => config.write_timeout,
             Timer::Linger => config.linger_timeout,
+            Timer::Response => config.response_timeout,
+            Timer::Heartbeat => config.event_stream_keep_alive,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod body;
 pub mod conn;
 pub mod ctx;
 pub mod incoming;
+pub mod later;
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,7 +26,9 @@ use crate::http::response::Ticket;
 use crate::rt::accept::{classify, AcceptError, EXHAUSTED_BACKOFF};
 use crate::rt::again::Again;
 use crate::rt::event_loop::{self, Service, WAKER};
+use crate::rt::exchange::Ready;
 use crate::rt::inbox::{place, Accepted, Inbox};
+use crate::rt::mailbox::Mailbox;
 use crate::rt::slab::Slab;
 use crate::rt::socket::refuse_overload;
 use crate::rt::timer::Timers;
@@ -41,6 +44,10 @@ const LISTENER: Token = Token(usize::MAX - 1);
 pub struct Worker<H> {
     poll: Poll,
     inbox: Arc<Inbox<Accepted>>,
+    /// Where responders and streams on other threads announce changes.
+    completions: Arc<Mailbox<Ready>>,
+    /// What the completions mailbox held, taken out at once.
+    completed: Vec<Ready>,
     conns: Slab<Conn>,
     ctx: Ctx<H>,
     shutdown: Arc<ShutdownState>,
@@ -85,11 +92,17 @@ impl<H: Handler> Worker<H> {
         shutdown.add_waker(Arc::clone(&waker));
         let capacity = config.connections_per_worker();
         let in_flight = inbox_capacity(capacity);
+        // Grows only if more completions arrive between two polls.
+        let completions = Arc::new(Mailbox::growing(in_flight.min(256), Arc::clone(&waker)));
+        let mut ctx = Ctx::new(config, handler, Arc::clone(&shutdown), ws);
+        ctx.scratch.later.connect(Arc::clone(&completions), config.stream_buffer_size);
         Ok(Worker {
             poll,
             inbox: Arc::new(Inbox::new(in_flight, capacity, waker)),
+            completions,
+            completed: Vec::new(),
             conns: Slab::with_capacity(capacity),
-            ctx: Ctx::new(config, handler, Arc::clone(&shutdown), ws),
+            ctx,
             shutdown,
             grace: config.shutdown_grace,
             capacity,
@@ -165,6 +178,20 @@ impl<H: Handler> Worker<H> {
             self.register(stream, peer);
         }
         self.admitted = admitted;
+    }
+
+    /// Drives the connections whose responders or streams announced a
+    /// change; an announcement for a connection that has gone, or whose
+    /// slot now serves another, is dropped.
+    fn take_completions(&mut self) {
+        let mut completed = std::mem::take(&mut self.completed);
+        self.completions.take_all(&mut completed);
+        for ready in completed.drain(..) {
+            if self.conns.get_mut(ready.key).is_some_and(|c| c.awaits(ready.id)) {
+                self.drive(ready.key, false);
+            }
+        }
+        self.completed = completed;
     }
 
     /// Takes a new connection, for which a seat was taken, into the slab
@@ -280,6 +307,7 @@ impl<H: Handler> Service for Worker<H> {
 
     fn on_wake(&mut self) {
         self.admit();
+        self.take_completions();
     }
 
     fn on_event(&mut self, event: &Event) {
@@ -309,7 +337,9 @@ impl<H: Handler> Service for Worker<H> {
     /// Stops keep-alive and closes every idle connection; busy ones close
     /// after their current response. Idle-looking ones are driven rather
     /// than closed outright: one just handed over may hold an unread
-    /// request, which is then answered (with `Connection: close`).
+    /// request, which is then answered (with `Connection: close`). Event
+    /// streams end now; deferred responses and other streams get the
+    /// grace period, at whose end they are cancelled.
     fn begin_drain(&mut self) {
         self.ctx.draining = true;
         // Connections already waiting in this worker's backlog (it may have
@@ -328,6 +358,11 @@ impl<H: Handler> Service for Worker<H> {
             }
         }
         self.idle = idle;
+        for key in 0..self.conns.key_bound() {
+            if self.conns.get_mut(key).is_some_and(|c| c.end_event_stream()) {
+                self.drive(key, false);
+            }
+        }
     }
 
     fn open_connections(&self) -> usize {
@@ -338,6 +373,7 @@ impl<H: Handler> Service for Worker<H> {
         // No peer may place a connection here any more; one placed just
         // before is closed with the rest (dropping a socket closes it).
         self.inbox.close();
+        self.completions.close();
         // The WebSocket threads are stopping too: nothing is handed over.
         for key in 0..self.conns.key_bound() {
             self.remove(key, false);

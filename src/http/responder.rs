@@ -1,0 +1,374 @@
+//! Responses that take time: a [`Responder`] completes a request from any
+//! thread, and what it completes travels to the connection's worker
+//! through an exchange (`rt::exchange`).
+
+use std::fmt;
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::response::{add_field, Added, FileBody};
+use super::status::StatusCode;
+use super::stream::Stream;
+use crate::rt::exchange::{Exchange, Ready};
+use crate::rt::mailbox::Mailbox;
+
+/// An exchange carrying a response.
+pub(crate) type Exchanged = Arc<Exchange<Reply>>;
+
+/// Exchanges a worker keeps for reuse at most.
+const POOLED: usize = 1024;
+
+/// What a deferred response is made of, filled on the completing thread.
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    /// Extra header lines, checked as they were added.
+    pub headers: Vec<u8>,
+    pub close: bool,
+    /// A header was refused: the response becomes a 500.
+    pub invalid: bool,
+    pub phase: Phase,
+    /// Where a streamed body stands.
+    pub end: StreamEnd,
+}
+
+/// How far the completing side has got.
+pub(crate) enum Phase {
+    /// Nothing sent yet.
+    Building,
+    /// The whole response, with this body.
+    Done(Body),
+    /// A streamed body: the head is ready, the bytes come through the
+    /// exchange's pipe.
+    Streaming(StreamKind),
+    /// The worker took the response (or the head of the stream).
+    Taken,
+}
+
+/// Whether a stream's writer has ended it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StreamEnd {
+    /// More may come.
+    Open,
+    /// `finish` was called: the body ends properly after what is queued.
+    Finished,
+    /// The writer went away without finishing: the connection closes after
+    /// what is queued, so the client sees the body cut short.
+    Abandoned,
+}
+
+/// What a stream carries, for what the worker adds to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StreamKind {
+    /// Bytes, as written.
+    Plain,
+    /// Server-sent events: a comment is sent when nothing else was for
+    /// [`Config::event_stream_keep_alive`](crate::Config::event_stream_keep_alive).
+    Events,
+}
+
+/// The body of a response completed by a [`Responder`].
+///
+/// Made with `.into()` from the usual types: `Vec<u8>`, `String`,
+/// `&'static [u8]` and `&'static str` (sent without a copy), or `()` for
+/// none; a file range with [`Body::file`].
+pub enum Body {
+    /// No body.
+    Empty,
+    /// Owned bytes.
+    Bytes(Vec<u8>),
+    /// Static bytes, sent from where they are.
+    Static(&'static [u8]),
+    /// A file range, sent with `sendfile(2)`.
+    File(FileBody),
+}
+
+impl Body {
+    /// `len` bytes of `file` from `offset`.
+    pub fn file(file: File, offset: u64, len: u64) -> Body {
+        Body::File(FileBody { file, offset, len })
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Body::Empty => f.write_str("Empty"),
+            Body::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Body::Static(b) => write!(f, "Static({} bytes)", b.len()),
+            Body::File(file) => write!(f, "File({} bytes at {})", file.len, file.offset),
+        }
+    }
+}
+
+impl From<()> for Body {
+    fn from((): ()) -> Body {
+        Body::Empty
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::Bytes(v)
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::Bytes(s.into_bytes())
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Body {
+        Body::Static(s)
+    }
+}
+
+impl<const N: usize> From<&'static [u8; N]> for Body {
+    fn from(s: &'static [u8; N]) -> Body {
+        Body::Static(s)
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::Static(s.as_bytes())
+    }
+}
+
+/// The right to answer one request, from any thread, once: taken in
+/// [`Handler::handle`](crate::Handler::handle) with
+/// [`Response::defer`](crate::Response::defer).
+///
+/// It starts with the status and headers the handler had set. Completing
+/// it ([`send`](Responder::send), [`stream`](Responder::stream)) wakes the
+/// connection's worker, which sends the response in its turn: after the
+/// responses to earlier requests on the connection, before later ones.
+///
+/// Dropping it without completing answers `500 Internal Server Error`, so
+/// a client never hangs on a lost responder. Completing it after the
+/// request was cancelled does nothing.
+///
+/// **Cancellation.** The request is cancelled when the client disconnects
+/// (it closed its side of the connection), when
+/// [`Config::response_timeout`](crate::Config::response_timeout) passes
+/// before it is completed (the client then gets `503` and the connection
+/// closes), or when shutdown's grace period ends. The completing side can
+/// ask ([`is_cancelled`](Responder::is_cancelled)), block until it happens
+/// ([`wait_cancelled`](Responder::wait_cancelled), e.g. in place of a
+/// sleep), or be called back ([`on_cancel`](Responder::on_cancel), e.g. to
+/// abort an upstream call), and stop its work early.
+///
+/// ```
+/// use std::time::Duration;
+/// use peregrine::{Request, Response, StatusCode};
+///
+/// fn report(_: &Request<'_>, res: &mut Response<'_>) {
+///     let mut responder = res.defer();
+///     std::thread::spawn(move || {
+///         // Work that takes a while, given up if the client goes.
+///         if responder.wait_cancelled(Duration::from_millis(20)) {
+///             return;
+///         }
+///         responder.status(StatusCode::CREATED).header("Content-Type", "text/plain");
+///         responder.send(format!("made {}", 42));
+///     });
+/// }
+/// # fn is_handler<H: peregrine::Handler>(_: &H) {}
+/// # is_handler(&report);
+/// ```
+pub struct Responder {
+    exchange: Exchanged,
+    status: StatusCode,
+    headers: Vec<u8>,
+    close: bool,
+    invalid: bool,
+    /// Completed (or turned into a stream): nothing left to do on drop.
+    done: bool,
+}
+
+impl Responder {
+    /// Sets the status.
+    pub fn status(&mut self, status: StatusCode) -> &mut Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header field, checked as
+    /// [`Response::header`](crate::Response::header) checks it: an invalid
+    /// one makes the response a 500.
+    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        match add_field(&mut self.headers, name, value.as_ref()) {
+            Added::Invalid => self.invalid = true,
+            Added::Close => self.close = true,
+            Added::Line | Added::Skipped => {}
+        }
+        self
+    }
+
+    /// Closes the connection after this response.
+    pub fn close(&mut self) -> &mut Self {
+        self.close = true;
+        self
+    }
+
+    /// Sends the response with `body`.
+    pub fn send(mut self, body: impl Into<Body>) {
+        self.complete(Phase::Done(body.into()));
+    }
+
+    /// Sends the status and headers now, and a body of unknown length
+    /// written through the returned [`Stream`] (see
+    /// [`Response::stream`](crate::Response::stream)).
+    pub fn stream(self) -> Stream {
+        self.stream_of(StreamKind::Plain)
+    }
+
+    pub(crate) fn stream_of(mut self, kind: StreamKind) -> Stream {
+        self.complete(Phase::Streaming(kind));
+        Stream::new(Arc::clone(&self.exchange))
+    }
+
+    /// Whether the request was cancelled: nothing will be sent any more.
+    pub fn is_cancelled(&self) -> bool {
+        self.exchange.is_cancelled()
+    }
+
+    /// Blocks until the request is cancelled or `timeout` passes; returns
+    /// whether it was cancelled. A worker thread's sleep that ends early
+    /// when there is no one left to answer.
+    pub fn wait_cancelled(&self, timeout: Duration) -> bool {
+        self.exchange.wait_cancelled(timeout)
+    }
+
+    /// Calls `f` once, when the request is cancelled (at once if it
+    /// already is), on the thread that cancels it: usually the worker, so
+    /// `f` must be short and must not block (send on a channel, set a flag,
+    /// abort a socket). Replaces a callback set before. Not called if the
+    /// response is sent first.
+    pub fn on_cancel(&self, f: impl FnOnce() + Send + 'static) {
+        self.exchange.on_cancel(Box::new(f));
+    }
+
+    fn complete(&mut self, phase: Phase) {
+        self.done = true;
+        let mut inner = self.exchange.lock();
+        let reply = &mut inner.payload;
+        reply.status = self.status;
+        std::mem::swap(&mut reply.headers, &mut self.headers);
+        reply.close = self.close;
+        reply.invalid = self.invalid;
+        reply.phase = phase;
+        self.exchange.announce(&mut inner);
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if !self.done {
+            self.status = StatusCode::INTERNAL_SERVER_ERROR;
+            self.headers.clear();
+            self.invalid = false;
+            if !self.exchange.is_cancelled() {
+                crate::logging::log_error!("a Responder was dropped without answering; answered 500");
+            }
+            self.complete(Phase::Done(Body::Empty));
+        }
+    }
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("status", &self.status)
+            .field("cancelled", &self.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A worker's source of exchanges: where completions are announced, the
+/// exchanges kept for reuse, and the connection being served.
+pub(crate) struct Deferrals {
+    mailbox: Option<Arc<Mailbox<Ready>>>,
+    free: Vec<Exchanged>,
+    /// The slab key of the connection whose request is being handled.
+    pub key: usize,
+    next_id: u64,
+    limit: usize,
+}
+
+impl Deferrals {
+    /// Not connected to a worker yet.
+    pub fn new() -> Self {
+        Deferrals { mailbox: None, free: Vec::new(), key: 0, next_id: 0, limit: 0 }
+    }
+
+    /// Completions go to `mailbox`; streams queue `limit` bytes.
+    pub fn connect(&mut self, mailbox: Arc<Mailbox<Ready>>, limit: usize) {
+        self.mailbox = Some(mailbox);
+        self.limit = limit;
+    }
+
+    /// A fresh exchange for the current connection (pooled if one is
+    /// free), for a responder, or for a stream of `stream`'s kind.
+    fn exchange(&mut self, stream: Option<StreamKind>) -> Exchanged {
+        self.next_id += 1;
+        let name = Ready { key: self.key, id: self.next_id };
+        let reset = |reply: &mut Reply| {
+            reply.status = StatusCode::OK;
+            reply.headers.clear();
+            reply.close = false;
+            reply.invalid = false;
+            reply.phase = stream.map_or(Phase::Building, Phase::Streaming);
+            reply.end = StreamEnd::Open;
+        };
+        while let Some(mut ex) = self.free.pop() {
+            if Exchange::reuse(&mut ex, name, reset) {
+                return ex;
+            }
+        }
+        let mailbox = self.mailbox.clone().expect("a response deferred outside a worker");
+        let mut reply = Reply {
+            status: StatusCode::OK,
+            headers: Vec::new(),
+            close: false,
+            invalid: false,
+            phase: Phase::Taken,
+            end: StreamEnd::Open,
+        };
+        reset(&mut reply);
+        Exchange::new(mailbox, name, reply, self.limit)
+    }
+
+    /// A responder for the current request, starting from what the
+    /// handler set, and the worker's end of it.
+    pub fn responder(&mut self, status: StatusCode, headers: &[u8], close: bool) -> (Exchanged, Responder) {
+        let exchange = self.exchange(None);
+        let mut own = std::mem::take(&mut exchange.lock().payload.headers);
+        own.extend_from_slice(headers);
+        let responder = Responder {
+            exchange: Arc::clone(&exchange),
+            status,
+            headers: own,
+            close,
+            invalid: false,
+            done: false,
+        };
+        (exchange, responder)
+    }
+
+    /// A stream for the current request's body, and the worker's end of it.
+    pub fn stream(&mut self, kind: StreamKind) -> (Exchanged, Stream) {
+        let exchange = self.exchange(Some(kind));
+        (Arc::clone(&exchange), Stream::new(exchange))
+    }
+
+    /// Takes back an exchange the worker is done with; kept for reuse if
+    /// nobody else holds it any more (else its last holder frees it).
+    pub fn give(&mut self, exchange: Exchanged) {
+        if Arc::strong_count(&exchange) == 1 && self.free.len() < POOLED {
+            self.free.push(exchange);
+        }
+    }
+}

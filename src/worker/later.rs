@@ -1,0 +1,290 @@
+//! The worker's side of responses that take time: a connection waiting for
+//! another thread's [`Responder`](crate::Responder), and one sending a
+//! streamed body as its writer fills the pipe.
+//!
+//! The completing thread announces each change through the worker's
+//! mailbox; the worker then drives the connection, which looks at its
+//! exchange here. Nothing on the ordinary path (an answer given inside
+//! `handle`) comes through this module.
+
+use super::conn::{After, Socket};
+use super::ctx::Ctx;
+use crate::http::date::Stamp;
+use crate::http::request::{Method, Request, Version};
+use crate::http::responder::{Body, Exchanged, Phase, StreamEnd, StreamKind};
+use crate::http::response::{Later, Response};
+use crate::http::sse::KEEP_ALIVE;
+use crate::http::status::StatusCode;
+use crate::http::stream::{frame_chunk, CHUNK_FRAMING, LAST_CHUNK};
+use crate::http::write::{Length, ResponseMeta};
+use crate::rt::pool::BufPool;
+use crate::shutdown::ShutdownState;
+
+/// What queuing a response takes from the worker besides the scratch
+/// space the response is in (which a `Response` borrows).
+pub struct Queue<'a> {
+    pub pool: &'a mut BufPool,
+    pub stamp: &'a Stamp,
+    pub keep_alive_secs: u64,
+    pub shutdown: &'a ShutdownState,
+}
+
+impl Queue<'_> {
+    /// Whether the connection stays open after a response that asked for
+    /// `close` (or not), to a request that would keep it.
+    fn keeps(&self, asked: Asked, close: bool) -> bool {
+        asked.keep_alive && !close && !self.shutdown.is_requested()
+    }
+}
+
+/// What a request asked of its response that an answer given later must
+/// still honour (its head is gone by then).
+#[derive(Clone, Copy, Debug)]
+pub struct Asked {
+    /// The client would keep the connection (HTTP/1.1, or 1.0 asking).
+    pub keep_alive: bool,
+    /// It asked for keep-alive explicitly (HTTP/1.0): the answer confirms.
+    pub explicit: bool,
+    /// `HEAD`: the head of the response only.
+    pub head_only: bool,
+    /// HTTP/1.0: no chunked bodies.
+    pub http10: bool,
+}
+
+impl Asked {
+    /// What `req` (whose head said `keep_alive`, `explicit`) asked.
+    pub fn of(req: &Request<'_>, keep_alive: bool, explicit: bool) -> Self {
+        Asked {
+            keep_alive,
+            explicit,
+            head_only: req.method == Method::Head,
+            http10: req.version == Version::Http10,
+        }
+    }
+
+    /// How a response that `keep_alive`s (or not) is written.
+    pub fn meta(self, keep_alive: bool, keep_alive_secs: u64) -> ResponseMeta {
+        ResponseMeta {
+            keep_alive,
+            confirm_keep_alive: keep_alive && self.explicit,
+            keep_alive_secs,
+            head_only: self.head_only,
+        }
+    }
+}
+
+/// A connection waiting for a response another thread completes.
+pub struct Awaiting {
+    pub exchange: Exchanged,
+    /// The exchange's id: an announcement naming another is stale.
+    pub id: u64,
+    pub asked: Asked,
+}
+
+/// How a streamed body's bytes go on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// As chunks (HTTP/1.1).
+    Chunked,
+    /// As they are; the connection closes after them (HTTP/1.0).
+    UntilClose,
+    /// Not at all: `HEAD`, 204, 304.
+    Discard,
+}
+
+/// A connection sending a streamed body.
+pub struct Streaming {
+    pub exchange: Exchanged,
+    pub id: u64,
+    pub kind: StreamKind,
+    framing: Framing,
+    /// The connection stays open once the body has ended.
+    keep_alive: bool,
+}
+
+/// What a look at a deferred response found.
+pub enum Outcome {
+    /// Not completed yet.
+    Waiting,
+    /// Completed and queued; the connection goes on as `After` says.
+    Answered(After),
+}
+
+/// What a look at a stream's pipe did.
+pub enum Pumped {
+    /// Bytes were queued (or room must be made first): flush, then look
+    /// again.
+    Queued,
+    /// Nothing to send until the writer writes.
+    Idle,
+    /// The body ended; the connection goes on as `After` says.
+    Ended(After),
+}
+
+/// The handler deferred or streamed its answer: starts waiting for the
+/// responder, or queues the stream's head.
+#[cold]
+pub fn answer_later(res: &mut Response<'_>, asked: Asked, sock: &mut Socket, q: Queue<'_>) -> After {
+    match res.take_later() {
+        Later::Now => unreachable!("answered now"),
+        Later::Deferred(exchange) => {
+            let id = exchange.lock().name().id;
+            After::Await(Awaiting { exchange, id, asked })
+        }
+        Later::Streamed(exchange, kind) => {
+            let keep_alive = q.keeps(asked, res.wants_close());
+            After::Stream(start_stream(exchange, kind, res, asked, keep_alive, sock, q))
+        }
+    }
+}
+
+/// Queues the head of a streamed response and sets out how its body goes.
+fn start_stream(
+    exchange: Exchanged,
+    kind: StreamKind,
+    res: &mut Response<'_>,
+    asked: Asked,
+    keep_alive: bool,
+    sock: &mut Socket,
+    q: Queue<'_>,
+) -> Streaming {
+    let framing = match res.status_code() {
+        _ if asked.head_only => Framing::Discard,
+        s if s.forbids_body() => Framing::Discard,
+        _ if asked.http10 => Framing::UntilClose,
+        _ => Framing::Chunked,
+    };
+    // A HEAD answer says what a GET's would.
+    let length = if asked.http10 { Length::UntilClose } else { Length::Chunked };
+    let keep_alive = keep_alive && framing != Framing::UntilClose;
+    sock.no_delay(keep_alive);
+    let meta = asked.meta(keep_alive, q.keep_alive_secs);
+    sock.out.push_stream_head(q.pool, res, length, &meta, q.stamp);
+    let id = exchange.lock().name().id;
+    Streaming { exchange, id, kind, framing, keep_alive }
+}
+
+/// Looks at a deferred response: queues it if it is complete.
+pub fn take_reply<H>(awaiting: &Awaiting, sock: &mut Socket, ctx: &mut Ctx<H>) -> Outcome {
+    let Awaiting { exchange, asked, .. } = awaiting;
+    let mut inner = exchange.lock();
+    let phase = match std::mem::replace(&mut inner.payload.phase, Phase::Taken) {
+        p @ (Phase::Building | Phase::Taken) => {
+            inner.payload.phase = p;
+            return Outcome::Waiting;
+        }
+        p => p,
+    };
+    let reply = &mut inner.payload;
+    let mut res = Response::new(&mut ctx.scratch);
+    let q = Queue {
+        pool: &mut ctx.out_pool,
+        stamp: ctx.date.get(),
+        keep_alive_secs: ctx.keep_alive_secs,
+        shutdown: &ctx.shutdown,
+    };
+    let (body, stream) = match phase {
+        Phase::Done(body) => (body, None),
+        Phase::Streaming(kind) => (Body::Empty, Some(kind)),
+        Phase::Building | Phase::Taken => unreachable!("handled above"),
+    };
+    res.load(reply.status, &reply.headers, reply.close, body);
+    reply.headers.clear();
+    let invalid = reply.invalid;
+    drop(inner);
+    if invalid || res.status_code().as_u16() < 200 {
+        crate::logging::log_error!(
+            "a Responder completed with an invalid header or a 1xx status; answered 500"
+        );
+        res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let keep_alive = q.keeps(*asked, res.wants_close());
+    if let Some(kind) = stream {
+        let streaming = start_stream(exchange.clone(), kind, &mut res, *asked, keep_alive, sock, q);
+        return Outcome::Answered(After::Stream(streaming));
+    }
+    sock.no_delay(keep_alive);
+    let meta = asked.meta(keep_alive, q.keep_alive_secs);
+    sock.out.push_sending(q.pool, &mut res, &meta, q.stamp, &mut sock.stream);
+    Outcome::Answered(if keep_alive { After::KeepAlive } else { After::Close })
+}
+
+/// Moves what the stream's writer queued into the write buffer, framed.
+pub fn pump<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) -> Pumped {
+    let Streaming { exchange, framing, keep_alive, .. } = streaming;
+    let mut inner = exchange.lock();
+    let pool = &mut ctx.out_pool;
+    let taken = exchange.drain_pipe(&mut inner, |data| match framing {
+        Framing::Discard => data.len(),
+        Framing::UntilClose => sock.out.fill(pool, 1, |room| {
+            let n = room.len().min(data.len());
+            room[..n].copy_from_slice(&data[..n]);
+            n
+        }),
+        Framing::Chunked => {
+            let mut took = 0;
+            sock.out.fill(pool, CHUNK_FRAMING + 1, |room| {
+                let (written, t) = frame_chunk(room, data);
+                took = t;
+                written
+            });
+            took
+        }
+    });
+    if taken > 0 || !inner.pipe.is_empty() {
+        // Some was taken, or there was no room: flush, then more.
+        return Pumped::Queued;
+    }
+    match inner.payload.end {
+        StreamEnd::Open => Pumped::Idle,
+        StreamEnd::Abandoned => Pumped::Ended(After::Close),
+        StreamEnd::Finished => {
+            if *framing == Framing::Chunked
+                && sock.out.fill(pool, LAST_CHUNK.len(), |room| put(room, LAST_CHUNK)) == 0
+            {
+                return Pumped::Queued;
+            }
+            Pumped::Ended(if *keep_alive { After::KeepAlive } else { After::Close })
+        }
+    }
+}
+
+/// Sends a keep-alive comment on a quiet event stream, if nothing is
+/// queued (so it cannot land inside an event).
+pub fn keep_alive_comment<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) {
+    let inner = streaming.exchange.lock();
+    if !inner.pipe.is_empty() || !sock.out.is_empty() {
+        return;
+    }
+    drop(inner);
+    let pool = &mut ctx.out_pool;
+    match streaming.framing {
+        Framing::Chunked => {
+            sock.out.fill(pool, KEEP_ALIVE.len() + CHUNK_FRAMING, |room| frame_chunk(room, KEEP_ALIVE).0)
+        }
+        Framing::UntilClose => sock.out.fill(pool, KEEP_ALIVE.len(), |room| put(room, KEEP_ALIVE)),
+        Framing::Discard => 0,
+    };
+}
+
+/// Ends an event stream from the server's side (shutdown has begun): its
+/// body ends properly after what is queued, and its writer learns it is
+/// cancelled. Returns whether it was an event stream.
+pub fn end_event_stream(streaming: &Streaming) -> bool {
+    if streaming.kind != StreamKind::Events {
+        return false;
+    }
+    let mut inner = streaming.exchange.lock();
+    if inner.payload.end == StreamEnd::Open {
+        inner.payload.end = StreamEnd::Finished;
+    }
+    drop(inner);
+    streaming.exchange.cancel();
+    true
+}
+
+/// Copies `bytes` to the front of `room` (which holds them).
+fn put(room: &mut [u8], bytes: &[u8]) -> usize {
+    room[..bytes.len()].copy_from_slice(bytes);
+    bytes.len()
+}
