@@ -6,7 +6,7 @@
 //! Chromium (`$PEREGRINE_CHROMIUM` or `/usr/bin/chromium`), and fails
 //! saying how to install it when run without one. `.ci/run` installs
 //! Debian's `chromium` and runs it with
-//! `cargo test --test browser --test browser_chat -- --ignored`.
+//! `cargo test --test browser --test browser_chat --test browser_sse -- --ignored`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,7 +19,7 @@ mod support;
 use support::{chromium, TestServer, CHROMIUM_FLAGS};
 
 #[test]
-#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat -- --ignored"]
+#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat --test browser_sse -- --ignored"]
 fn chromium_loads_the_site_with_its_css_and_js() {
     let browser = chromium();
     let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site");

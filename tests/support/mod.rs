@@ -210,7 +210,8 @@ pub fn read_pattern_response(s: &mut TcpStream, len: usize, byte: impl Fn(usize)
 }
 
 /// How the browser tests are run: `cargo test` leaves them out (ignored).
-pub const CHROMIUM_TESTS: &str = "cargo test --test browser --test browser_chat -- --ignored";
+pub const CHROMIUM_TESTS: &str =
+    "cargo test --test browser --test browser_chat --test browser_sse -- --ignored";
 
 /// The Chromium the browser tests drive: `$PEREGRINE_CHROMIUM` when set
 /// (and then only it), else Debian's `/usr/bin/chromium`. Panics, saying
