@@ -78,6 +78,8 @@ if have wrk; then
     wrk_row "S2 6150 B, 1000 conns" -c1000 "$url/big"
     wrk_row "S3 pipelined x16, 256 conns" -c256 -s "$lua" "$url/plaintext" -- 16
     wrk_row "S4 Connection: close, 64 conns" -c64 -H 'Connection: close' "$url/plaintext"
+    # The same answer as S1, deferred and completed by another thread.
+    wrk_row "S1 deferred, 256 conns" -c256 "$url/deferred"
 fi
 if have oha; then
     oha_row "S1 plaintext, 256 conns" -c 256 "$url/plaintext"
