@@ -261,8 +261,9 @@ impl Config {
     }
 
     /// Bytes a streamed body queues before its writers wait (default
-    /// 64 KiB): the memory a slow reader of a [`Stream`](crate::Stream)
-    /// holds, besides its write buffer and at most one write.
+    /// 64 KiB; 1 KiB to 1 GiB): the memory a slow reader of a
+    /// [`Stream`](crate::Stream) holds, besides its write buffer and at
+    /// most one write.
     pub fn stream_buffer_size(mut self, bytes: usize) -> Self {
         self.stream_buffer_size = bytes;
         self

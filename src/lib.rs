@@ -141,7 +141,7 @@ pub use handler::Handler;
 pub use http::query::{BufferTooSmall, Decoded, DecodedBytes, Query, QueryIter};
 pub use http::request::{Headers, Method, Request, Version};
 pub use http::responder::{Body, Responder};
-pub use http::response::{Field, Response};
+pub use http::response::{Field, FileBody, Response};
 pub use http::status::StatusCode;
 pub use http::stream::{Stream, StreamError};
 pub use server::Server;

@@ -236,8 +236,10 @@ impl Responder {
     }
 
     /// Blocks until the request is cancelled or `timeout` passes; returns
-    /// whether it was cancelled. A worker thread's sleep that ends early
-    /// when there is no one left to answer.
+    /// whether it was cancelled: a sleep, on a thread of your own, that
+    /// ends early when there is no one left to answer. On a server thread
+    /// (in a handler) it does not block: it says whether the request is
+    /// cancelled already.
     pub fn wait_cancelled(&self, timeout: Duration) -> bool {
         self.exchange.wait_cancelled(timeout)
     }
@@ -290,6 +292,8 @@ impl fmt::Debug for Responder {
 /// A worker's source of exchanges: where completions are announced, the
 /// exchanges kept for reuse, and the connection being served.
 pub(crate) struct Deferrals {
+    /// The exchange the handler being called handed its answer to.
+    pub handed: Option<Exchanged>,
     mailbox: Option<Arc<Mailbox<Ready>>>,
     free: Vec<Exchanged>,
     /// The slab key of the connection whose request is being handled.
@@ -301,7 +305,7 @@ pub(crate) struct Deferrals {
 impl Deferrals {
     /// Not connected to a worker yet.
     pub fn new() -> Self {
-        Deferrals { mailbox: None, free: Vec::new(), key: 0, next_id: 0, limit: 0 }
+        Deferrals { handed: None, mailbox: None, free: Vec::new(), key: 0, next_id: 0, limit: 0 }
     }
 
     /// Completions go to `mailbox`; streams queue `limit` bytes.
@@ -366,8 +370,8 @@ impl Deferrals {
 
     /// Takes back an exchange the worker is done with; kept for reuse if
     /// nobody else holds it any more (else its last holder frees it).
-    pub fn give(&mut self, exchange: Exchanged) {
-        if Arc::strong_count(&exchange) == 1 && self.free.len() < POOLED {
+    pub fn give(&mut self, mut exchange: Exchanged) {
+        if self.free.len() < POOLED && Exchange::park(&mut exchange) {
             self.free.push(exchange);
         }
     }

@@ -232,13 +232,24 @@ pub struct Response<'w> {
     later: Later,
 }
 
-/// How a handler answered.
-pub(crate) enum Later {
+/// How a handler answered. Plain data: the exchange a deferred or
+/// streamed answer goes through waits in the scratch space, so a
+/// `Response` has nothing to drop (and the ordinary path no drop glue).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Later {
     /// With this response, now.
     Now,
     /// Through a [`Responder`], later.
-    Deferred(Exchanged),
+    Deferred,
     /// With this response's head now, its body from a [`Stream`].
+    Streamed(StreamKind),
+}
+
+/// The exchange a handler handed its answer to, and how.
+pub(crate) enum Handed {
+    /// A [`Responder`]'s.
+    Deferred(Exchanged),
+    /// A [`Stream`]'s, of this kind.
     Streamed(Exchanged, StreamKind),
 }
 
@@ -412,13 +423,16 @@ impl<'w> Response<'w> {
     /// # is_handler(&slow);
     /// ```
     pub fn defer(&mut self) -> Responder {
+        self.cancel_handed();
         let (exchanged, responder) =
             self.scratch.later.responder(self.status, &self.scratch.headers, self.close);
-        self.later = Later::Deferred(exchanged);
+        self.scratch.later.handed = Some(exchanged);
+        self.later = Later::Deferred;
         responder
     }
 
-    /// Sends the status and headers set so far now, and a body of unknown
+    /// Answers with the status and headers this `Response` has when the
+    /// handler returns (the head is sent then), and a body of unknown
     /// length written through the returned [`Stream`], from any thread:
     /// chunked for HTTP/1.1 clients, delimited by closing the connection
     /// for HTTP/1.0 ones, nothing for `HEAD` (and for 204 and 304).
@@ -427,8 +441,8 @@ impl<'w> Response<'w> {
     /// The stream's bytes wait in a pipe of
     /// [`Config::stream_buffer_size`](crate::Config::stream_buffer_size)
     /// bytes until the worker takes them. The handler itself may write to
-    /// it before returning: there [`Stream::send`] queues without waiting
-    /// (the worker takes nothing until the handler returns).
+    /// it before returning, as much as that holds: on the worker's thread
+    /// [`Stream::send`] does not wait, it says [`StreamError::Full`](crate::StreamError::Full).
     ///
     /// ```
     /// use peregrine::{Request, Response};
@@ -454,14 +468,31 @@ impl<'w> Response<'w> {
 
     /// [`stream`](Response::stream), of the given kind.
     pub(crate) fn stream_of(&mut self, kind: StreamKind) -> Stream {
+        self.cancel_handed();
         let (exchanged, stream) = self.scratch.later.stream(kind);
-        self.later = Later::Streamed(exchanged, kind);
+        self.scratch.later.handed = Some(exchanged);
+        self.later = Later::Streamed(kind);
         stream
     }
 
-    /// How the handler answered; leaves `Later::Now` behind.
-    pub(crate) fn take_later(&mut self) -> Later {
-        std::mem::replace(&mut self.later, Later::Now)
+    /// The exchange the handler handed its answer to, if it did; leaves
+    /// this an answer given now.
+    pub(crate) fn take_handed(&mut self) -> Option<Handed> {
+        let later = std::mem::replace(&mut self.later, Later::Now);
+        let exchange = self.scratch.later.handed.take()?;
+        match later {
+            Later::Now => None,
+            Later::Deferred => Some(Handed::Deferred(exchange)),
+            Later::Streamed(kind) => Some(Handed::Streamed(exchange, kind)),
+        }
+    }
+
+    /// Cancels a Responder or Stream handed out before: it is no longer
+    /// waited for, and what it sends is dropped.
+    fn cancel_handed(&mut self) {
+        if let Some(Handed::Deferred(exchange) | Handed::Streamed(exchange, _)) = self.take_handed() {
+            exchange.cancel();
+        }
     }
 
     /// Whether the handler deferred or streamed its answer.
@@ -558,10 +589,8 @@ impl<'w> Response<'w> {
         self.close = true;
         self.invalid_header = false;
         self.upgrade = None;
-        // A Responder or Stream already handed out is no longer waited
-        // for: it is cancelled, and what it sends is dropped.
-        if let Later::Deferred(exchange) | Later::Streamed(exchange, _) = self.take_later() {
-            exchange.cancel();
+        if self.is_later() {
+            self.cancel_handed();
         }
     }
 

@@ -52,7 +52,9 @@ pub fn last_event_id<'r>(req: &Request<'r>) -> Option<&'r str> {
 
 /// One event. `data` may hold several lines (split at CR, LF or CRLF, as
 /// the client joins them back with LF); line breaks in `id` and `event`,
-/// which would start fields of their own, are sent as spaces.
+/// which would start fields of their own, are sent as spaces, and NUL is
+/// dropped from `id` (clients ignore an id holding one). An event with
+/// empty `data` is sent, but browsers do not dispatch it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Event<'a> {
     data: &'a str,

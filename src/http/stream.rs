@@ -20,12 +20,16 @@ use super::responder::{Exchanged, StreamEnd};
 /// reading is dropped after [`Config::write_timeout`](crate::Config::write_timeout).
 ///
 /// - [`send`](Stream::send) (and `io::Write`) blocks while the pipe is
-///   full: for threads of your own. (Called by the handler before it
-///   returns, on the worker's thread, it queues without waiting: the
-///   worker is the one that empties the pipe.)
+///   full: for threads of your own.
 /// - [`try_send`](Stream::try_send) never blocks: it says
 ///   [`StreamError::Full`], and [`wait_ready`](Stream::wait_ready) blocks
 ///   until there is room, with a timeout.
+///
+/// Nothing here blocks a server thread (a handler, a WebSocket hook): there
+/// `send` acts as `try_send`, and the waits return at once, since only a
+/// server thread makes room or cancels, and a worker waiting for another
+/// worker's client could wait for ever. Write from threads of your own
+/// what may not fit.
 ///
 /// [`finish`](Stream::finish) ends the body properly (the last chunk of a
 /// chunked body); dropping the stream without finishing closes the
@@ -111,24 +115,21 @@ impl Stream {
     /// all).
     fn queue(&mut self, bytes: &[u8], wait: Option<Duration>) -> Result<(), StreamError> {
         let mut inner = self.exchange.lock();
-        let on_loop = self.exchange.on_loop_thread();
-        if let (Some(timeout), false) = (wait, on_loop) {
+        if let Some(timeout) = wait {
+            // Returns at once on a server thread.
             inner = self.exchange.wait_while(inner, timeout, |i| !i.has_room());
         }
         if self.exchange.is_cancelled() {
             return Err(StreamError::Cancelled);
         }
-        // The handler writing before it returns: waiting would wait for
-        // itself, so `send` queues regardless there.
-        let queues_anyway = on_loop && wait.is_some();
-        if !inner.has_room() && !queues_anyway {
+        if !inner.has_room() {
             return Err(StreamError::Full);
         }
         if bytes.is_empty() {
             // An empty chunk would end a chunked body.
             return Ok(());
         }
-        inner.pipe.extend_from_slice(bytes);
+        inner.write(bytes);
         self.exchange.announce_if_wanted(&mut inner);
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! most the grace period. What a service does with its connections is its
 //! own; when and in which order is decided here, once.
 
+use std::cell::Cell;
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,19 @@ use mio::{Events, Poll, Token};
 use super::again::Again;
 use super::timer::{TimerKind, Timers};
 use crate::shutdown::ShutdownState;
+
+thread_local! {
+    /// Whether this thread runs a server loop: such a thread must never
+    /// wait for another (a worker's waiting would hold every connection
+    /// it serves, and could wait for itself or for a peer waiting for it).
+    static ON_LOOP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the calling thread runs a server loop (a worker or a WebSocket
+/// thread), where nothing may block.
+pub fn on_loop_thread() -> bool {
+    ON_LOOP.with(Cell::get)
+}
 
 /// Token of a loop's waker; connection tokens are slab keys below it.
 pub const WAKER: Token = Token(usize::MAX);
@@ -81,6 +95,7 @@ pub trait Service {
 /// Runs `service` until shutdown has drained its connections, or the grace
 /// period ran out; `turn_capacity` bounds the again-list.
 pub fn run<S: Service>(service: &mut S, shutdown: &ShutdownState, grace: Duration, turn_capacity: usize) {
+    ON_LOOP.with(|on| on.set(true));
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
     let mut turn = Vec::with_capacity(turn_capacity);
     let mut drain_deadline: Option<Instant> = None;

@@ -12,9 +12,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+use super::event_loop::on_loop_thread;
 use super::mailbox::Mailbox;
 
 /// The name of an exchange, pushed to its loop's mailbox when it changed.
@@ -32,12 +32,17 @@ const KEPT_PIPE: usize = 4096;
 /// A callback run once, when the exchange is cancelled.
 type OnCancel = Box<dyn FnOnce() + Send>;
 
+/// Runs an application's cancellation callback, usually on a worker: a
+/// panic in it is logged, never let through to take the worker down.
+fn run_callback(f: OnCancel) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+        crate::logging::log_error!("an on_cancel callback panicked");
+    }
+}
+
 /// The shared state of one exchange.
 pub struct Exchange<P> {
     mailbox: Arc<Mailbox<Ready>>,
-    /// The loop's thread, which must never wait on the exchange: only it
-    /// empties the pipe.
-    owner: ThreadId,
     /// Read without the lock, so `is_cancelled` is one load.
     cancelled: AtomicBool,
     inner: Mutex<Inner<P>>,
@@ -50,8 +55,9 @@ pub struct Inner<P> {
     name: Ready,
     /// What the other thread fills in.
     pub payload: P,
-    /// Bytes written and not yet taken by the loop.
-    pub pipe: Vec<u8>,
+    /// Bytes written; those from `taken` on are not yet taken by the loop.
+    pipe: Vec<u8>,
+    taken: usize,
     /// Bytes the pipe holds before writers wait.
     pub limit: usize,
     /// The loop found the pipe empty and wants to hear of the next write.
@@ -67,7 +73,17 @@ impl<P> Inner<P> {
 
     /// Whether the pipe has room for more bytes.
     pub fn has_room(&self) -> bool {
-        self.pipe.len() < self.limit
+        self.pipe.len() - self.taken < self.limit
+    }
+
+    /// Whether the loop has taken every byte written.
+    pub fn pipe_is_empty(&self) -> bool {
+        self.taken == self.pipe.len()
+    }
+
+    /// Writer side: adds `bytes` to the pipe.
+    pub fn write(&mut self, bytes: &[u8]) {
+        self.pipe.extend_from_slice(bytes);
     }
 }
 
@@ -77,12 +93,12 @@ impl<P> Exchange<P> {
     pub fn new(mailbox: Arc<Mailbox<Ready>>, name: Ready, payload: P, limit: usize) -> Arc<Self> {
         Arc::new(Exchange {
             mailbox,
-            owner: thread::current().id(),
             cancelled: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 name,
                 payload,
                 pipe: Vec::new(),
+                taken: 0,
                 limit,
                 wanted: false,
                 on_cancel: None,
@@ -98,19 +114,22 @@ impl<P> Exchange<P> {
         *ex.cancelled.get_mut() = false;
         let inner = ex.inner.get_mut().unwrap_or_else(|e| e.into_inner());
         inner.name = name;
-        inner.pipe.clear();
-        // A pooled exchange does not keep a large stream's memory.
-        inner.pipe.shrink_to(KEPT_PIPE);
         inner.wanted = false;
-        inner.on_cancel = None;
         reset(&mut inner.payload);
         true
     }
 
-    /// Whether the calling thread is the loop's, which must not wait for
-    /// room in the pipe (it is the one that makes room).
-    pub fn on_loop_thread(&self) -> bool {
-        thread::current().id() == self.owner
+    /// Puts an exchange nobody else holds aside for reuse: drops what it
+    /// held for its last use (a callback and what it holds, a large
+    /// stream's memory). Returns whether nobody else holds it.
+    pub fn park(this: &mut Arc<Self>) -> bool {
+        let Some(ex) = Arc::get_mut(this) else { return false };
+        let inner = ex.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        inner.on_cancel = None;
+        inner.pipe.clear();
+        inner.pipe.shrink_to(KEPT_PIPE);
+        inner.taken = 0;
+        true
     }
 
     /// Locks the shared state. Every update under the lock is a few field
@@ -138,10 +157,15 @@ impl<P> Exchange<P> {
     /// and wakes writers waiting for room.
     pub fn drain_pipe(&self, inner: &mut Inner<P>, take: impl FnOnce(&[u8]) -> usize) -> usize {
         let was_full = !inner.has_room();
-        let n = if inner.pipe.is_empty() { 0 } else { take(&inner.pipe) };
-        inner.pipe.drain(..n);
-        if inner.pipe.is_empty() {
-            inner.wanted = true;
+        let n = if inner.pipe_is_empty() { 0 } else { take(&inner.pipe[inner.taken..]) };
+        inner.taken += n;
+        if inner.pipe_is_empty() {
+            (inner.taken, inner.wanted) = (0, true);
+            inner.pipe.clear();
+        } else if inner.taken > inner.pipe.len() / 2 {
+            // Moved down once at least half is taken: linear in all.
+            inner.pipe.drain(..inner.taken);
+            inner.taken = 0;
         }
         if was_full && inner.has_room() {
             self.changed.notify_all();
@@ -166,7 +190,7 @@ impl<P> Exchange<P> {
             inner.on_cancel.take()
         };
         if let Some(f) = callback {
-            f();
+            run_callback(f);
         }
     }
 
@@ -176,7 +200,7 @@ impl<P> Exchange<P> {
         let mut inner = self.lock();
         if self.is_cancelled() {
             drop(inner);
-            return f();
+            return run_callback(f);
         }
         inner.on_cancel = Some(f);
     }
@@ -197,6 +221,10 @@ impl<P> Exchange<P> {
         timeout: Duration,
         busy: impl Fn(&Inner<P>) -> bool,
     ) -> MutexGuard<'a, Inner<P>> {
+        if on_loop_thread() {
+            // Only a loop makes room or cancels: it must not wait for it.
+            return inner;
+        }
         // No deadline representable: wait in long steps, for ever.
         let deadline = Instant::now().checked_add(timeout);
         while busy(&inner) && !self.is_cancelled() {
@@ -257,7 +285,7 @@ mod tests {
         let mut got = Vec::with_capacity(8);
         {
             let mut inner = ex.lock();
-            inner.pipe.extend_from_slice(b"abcdef");
+            inner.write(b"abcdef");
             ex.announce_if_wanted(&mut inner);
         }
         mailbox.take_all(&mut got);
@@ -276,7 +304,7 @@ mod tests {
         drop(inner);
         assert!(writer.join().unwrap(), "the writer was not woken when room was made");
         let mut inner = ex.lock();
-        inner.pipe.push(b'x');
+        inner.write(b"x");
         ex.announce_if_wanted(&mut inner);
         ex.announce_if_wanted(&mut inner);
         drop(inner);

@@ -76,6 +76,11 @@ impl<B> Input<B> {
         }
     }
 
+    /// The poll reported the peer's FIN, and no read has reached it yet.
+    pub fn fin_reported_unread(&self) -> bool {
+        self.read_end == ReadEnd::FinReported
+    }
+
     /// A read reached the peer's FIN.
     pub fn at_eof(&self) -> bool {
         self.read_end == ReadEnd::Eof

@@ -14,14 +14,14 @@ use mio::net::TcpStream;
 
 use super::ctx::{Ctx, Timer};
 use super::incoming::{Incoming, Next};
-use super::later::{self, Asked, Awaiting, Outcome, Pumped, Queue, Streaming};
+use super::later::{self, Asked, Awaiting, Outcome, Pumped, Queue, Streaming, Waiting};
 use crate::handler::Handler;
 use crate::http::head::{self, Head};
 use crate::http::request::{Headers, Method, Request};
 use crate::http::responder::StreamKind;
 use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
-use crate::http::write::{Flushed, Outgoing};
+use crate::http::write::{Flushed, Outgoing, ResponseMeta};
 use crate::rt::input::ReadOutcome;
 use crate::rt::pool::BufSource;
 use crate::rt::socket::{linger, Lingered};
@@ -51,6 +51,18 @@ enum State {
     Upgrading { ticket: Ticket, thread: usize },
 }
 
+/// What a connection that is not serving requests does next in a drive.
+enum Step {
+    /// Flush what was queued, then look again.
+    Again,
+    /// As `Again`, having queued bytes of a streamed body.
+    Pumped,
+    /// Read (requests wait behind the response, or the client may leave).
+    Read,
+    /// The drive ends so.
+    Done(Verdict),
+}
+
 /// Whether small responses may wait behind unacknowledged ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Nagle {
@@ -68,10 +80,10 @@ pub enum After {
     Close,
     /// Go to WebSocket thread `thread` once the `101` is sent.
     Upgrade { ticket: Ticket, thread: usize },
-    /// Wait for the response another thread completes.
-    Await(Awaiting),
-    /// Send a streamed body, its head queued.
-    Stream(Streaming),
+    /// Wait for another thread: for the response it completes, or for the
+    /// streamed body it writes (`Ctx::waiting` says which). Plain, so
+    /// that every request's answer stays small to pass around.
+    Later,
 }
 
 /// The socket, its peer, and what is queued on it.
@@ -90,6 +102,7 @@ impl Socket {
     /// unacknowledged, so a connection's first response never waits;
     /// later ones could, behind a delayed ACK. A connection that closes
     /// after one response never needs the syscall.
+    #[inline]
     pub fn no_delay(&mut self, keep_alive: bool) {
         if keep_alive && self.nagle == Nagle::On {
             self.nagle = Nagle::Off;
@@ -111,6 +124,10 @@ pub struct Conn {
 /// connections have their turn: a client that keeps its socket full (a
 /// pipelining flood) is then served in turns, not to the end.
 const READS_PER_TURN: usize = 8;
+
+/// Write-buffer loads of a streamed body one `drive` sends at most, for
+/// the same reason.
+const PUMPS_PER_TURN: usize = 16;
 
 impl Conn {
     /// A new connection, holding no buffers yet.
@@ -200,8 +217,8 @@ impl Conn {
         // `ReadOutcome::Data`).
         let mut emptied = false;
         let mut reads = 0;
-        // Bytes of a streamed body were queued in this drive.
-        let mut pumped = false;
+        // Writes of a streamed body queued in this drive.
+        let mut pumped = 0;
         loop {
             if !self.sock.out.is_empty() {
                 match self.sock.out.flush(&mut self.sock.stream) {
@@ -214,29 +231,22 @@ impl Conn {
                 }
             }
             self.sock.out.release(&mut ctx.out_pool);
-            match &self.state {
-                State::Open => {}
-                State::Awaiting(awaiting) => {
-                    if let Outcome::Answered(after) = later::take_reply(awaiting, &mut self.sock, ctx) {
-                        self.go_on(after, key, ctx);
+            if !matches!(self.state, State::Open) {
+                match self.step(key, ctx) {
+                    Step::Again => continue,
+                    Step::Pumped if pumped == PUMPS_PER_TURN => {
+                        // A writer as fast as its reader would hold the
+                        // worker: the rest is for the next turn.
+                        ctx.again.push(key);
+                        break;
+                    }
+                    Step::Pumped => {
+                        pumped += 1;
                         continue;
                     }
+                    Step::Read => {}
+                    Step::Done(verdict) => return verdict,
                 }
-                State::Streaming(streaming) => match later::pump(streaming, &mut self.sock, ctx) {
-                    Pumped::Queued => {
-                        pumped = true;
-                        continue;
-                    }
-                    Pumped::Idle => {}
-                    Pumped::Ended(after) => {
-                        self.go_on(after, key, ctx);
-                        continue;
-                    }
-                },
-                &State::Closing { linger } => return self.begin_close(linger, key, ctx),
-                State::Lingering => return self.linger(key, ctx),
-                // Its `101` is out: the worker hands it over.
-                State::Upgrading { .. } => return Verdict::Close,
             }
             if self.serve(key, ctx) {
                 continue;
@@ -259,31 +269,22 @@ impl Conn {
                 Ok(ReadOutcome::WouldBlock) => break,
                 Ok(ReadOutcome::Eof) => {} // `at_eof` now says so
                 // Requests wait behind a response being completed: read
-                // no further until it is sent.
-                Ok(ReadOutcome::Full) if !matches!(self.state, State::Open) => break,
+                // no further until it is sent; a client gone meanwhile,
+                // whose FIN cannot be read behind them, has gone.
+                Ok(ReadOutcome::Full) if !matches!(self.state, State::Open) => {
+                    if self.incoming.fin_reported_unread() {
+                        return Verdict::Close;
+                    }
+                    break;
+                }
                 Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.incoming.pending()).status(), ctx),
                 Err(_) => return Verdict::Close,
             }
         }
         self.incoming.release_buffer(&mut ctx.in_pool);
-        match &self.state {
-            State::Open => {}
-            // Timed from when the handler deferred, not from each read of
-            // the requests waiting behind it.
-            State::Awaiting(_) => {
-                ctx.timers.arm_once(key, Timer::Response, ctx.now);
-                return Verdict::Keep;
-            }
-            State::Streaming(s) if s.kind == StreamKind::Events => {
-                ctx.timers.arm_since_progress(key, Timer::Heartbeat, pumped, ctx.now);
-                return Verdict::Keep;
-            }
-            _ => {
-                // A stream's writer sets its pace; a client that does not
-                // read is timed by the write timer above.
-                ctx.timers.disarm(key);
-                return Verdict::Keep;
-            }
+        if !matches!(self.state, State::Open) {
+            self.arm_waiting(key, pumped > 0, ctx);
+            return Verdict::Keep;
         }
         if self.incoming.between_requests() {
             if ctx.draining {
@@ -300,6 +301,53 @@ impl Conn {
         Verdict::Keep
     }
 
+    /// Takes a connection that is not serving requests a step further,
+    /// once what was queued is sent. Out of line: the ordinary path never
+    /// comes here.
+    #[inline(never)]
+    fn step<H>(&mut self, key: usize, ctx: &mut Ctx<H>) -> Step {
+        match &self.state {
+            State::Open => Step::Read,
+            State::Awaiting(awaiting) => match later::take_reply(awaiting, &mut self.sock, ctx) {
+                Outcome::Answered(after, waiting) => {
+                    ctx.waiting = waiting;
+                    self.go_on(after, key, ctx);
+                    Step::Again
+                }
+                Outcome::Waiting => Step::Read,
+            },
+            State::Streaming(streaming) => match later::pump(streaming, &mut self.sock, ctx) {
+                Pumped::Queued => Step::Pumped,
+                Pumped::Idle => Step::Read,
+                Pumped::Ended(after) => {
+                    self.go_on(after, key, ctx);
+                    Step::Again
+                }
+            },
+            &State::Closing { linger } => Step::Done(self.begin_close(linger, key, ctx)),
+            State::Lingering => Step::Done(self.linger(key, ctx)),
+            // Its `101` is out: the worker hands it over.
+            State::Upgrading { .. } => Step::Done(Verdict::Close),
+        }
+    }
+
+    /// At the end of a drive that left a response to another thread:
+    /// arms the timer for what the connection waits for.
+    #[inline(never)]
+    fn arm_waiting<H>(&self, key: usize, pumped: bool, ctx: &mut Ctx<H>) {
+        match &self.state {
+            // Timed from when the handler deferred, not from each read of
+            // the requests waiting behind it.
+            State::Awaiting(_) => ctx.timers.arm_once(key, Timer::Response, ctx.now),
+            State::Streaming(s) if s.kind == StreamKind::Events => {
+                ctx.timers.arm_since_progress(key, Timer::Heartbeat, pumped, ctx.now);
+            }
+            // A stream's writer sets its pace; a client that does not read
+            // is timed by the write timer.
+            _ => ctx.timers.disarm(key),
+        }
+    }
+
     /// Handles an expired timer of this connection.
     pub fn on_timeout<H: Handler>(&mut self, kind: Timer, key: usize, ctx: &mut Ctx<H>) -> Verdict {
         match (kind, &self.state) {
@@ -308,6 +356,12 @@ impl Conn {
                 self.drive(key, ctx, false)
             }
             (Timer::Response, State::Awaiting(awaiting)) if self.sock.out.is_empty() => {
+                // A completion that came in this very turn still counts.
+                if let Outcome::Answered(after, waiting) = later::take_reply(awaiting, &mut self.sock, ctx) {
+                    ctx.waiting = waiting;
+                    self.go_on(after, key, ctx);
+                    return self.drive(key, ctx, false);
+                }
                 crate::logging::log_warn!(
                     "a deferred response took longer than response_timeout; answered 503"
                 );
@@ -326,18 +380,21 @@ impl Conn {
 
     /// Goes on as `after` says once a response is queued (or its body
     /// ended); an exchange done with goes back to the worker's pool.
+    #[inline(never)]
     fn go_on<H>(&mut self, after: After, key: usize, ctx: &mut Ctx<H>) {
         let next = match after {
             After::KeepAlive => State::Open,
             After::Close => State::Closing { linger: !self.incoming.pending().is_empty() },
             After::Upgrade { ticket, thread } => State::Upgrading { ticket, thread },
-            After::Await(awaiting) => {
-                // From this deferral, whatever timer ran before (the last
-                // one's, if it came right behind another).
-                ctx.timers.arm(key, Timer::Response, ctx.now);
-                State::Awaiting(awaiting)
-            }
-            After::Stream(streaming) => State::Streaming(streaming),
+            After::Later => match ctx.waiting.take().expect("an answer given later waits") {
+                Waiting::Reply(awaiting) => {
+                    // From this deferral, whatever timer ran before (the
+                    // last one's, if it came right behind another).
+                    ctx.timers.arm(key, Timer::Response, ctx.now);
+                    State::Awaiting(awaiting)
+                }
+                Waiting::Body(streaming) => State::Streaming(streaming),
+            },
         };
         match std::mem::replace(&mut self.state, next) {
             State::Awaiting(Awaiting { exchange, .. }) | State::Streaming(Streaming { exchange, .. }) => {
@@ -445,15 +502,17 @@ fn respond<H: Handler>(
     ctx.scratch.later.key = key;
     let mut res = Response::new(&mut ctx.scratch);
     call_handler(&*ctx.handler, req, &mut res);
-    let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
     if res.is_later() {
+        let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
         let q = Queue {
             pool: &mut ctx.out_pool,
             stamp: ctx.date.get(),
             keep_alive_secs: ctx.keep_alive_secs,
             shutdown: &ctx.shutdown,
         };
-        return later::answer_later(&mut res, asked, sock, q);
+        let (after, waiting) = later::answer_later(&mut res, asked, sock, q);
+        ctx.waiting = waiting;
+        return after;
     }
     let after = match res.upgrade() {
         Some(ticket) => match upgrade_to(ticket.id, ctx.ws.as_deref(), &ctx.shutdown) {
@@ -468,7 +527,12 @@ fn respond<H: Handler>(
     };
     let keep_alive = !matches!(after, After::Close);
     sock.no_delay(keep_alive);
-    let meta = asked.meta(keep_alive, ctx.keep_alive_secs);
+    let meta = ResponseMeta {
+        keep_alive,
+        confirm_keep_alive: keep_alive && head.keep_alive_explicit,
+        keep_alive_secs: ctx.keep_alive_secs,
+        head_only: req.method == Method::Head,
+    };
     sock.out.push_sending(&mut ctx.out_pool, &mut res, &meta, ctx.date.get(), &mut sock.stream);
     after
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::later::Waiting;
 use crate::config::Config;
 use crate::http::date::DateCache;
 use crate::http::head::Rules;
@@ -86,6 +87,9 @@ pub struct Ctx<H> {
     /// Connections to drive again on the next turn of the loop, readiness
     /// or not (one that stopped at its turn's budget with input left).
     pub again: Again,
+    /// An answer just handed to another thread, on its way into its
+    /// connection's state.
+    pub waiting: Option<Waiting>,
 }
 
 impl<H> Ctx<H> {
@@ -120,6 +124,7 @@ impl<H> Ctx<H> {
             shutdown,
             ws,
             again: Again::new(capacity),
+            waiting: None,
         }
     }
 }

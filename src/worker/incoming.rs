@@ -88,6 +88,11 @@ impl Incoming {
         self.input.fin_reported();
     }
 
+    /// The poll reported the client's FIN, and no read has reached it yet.
+    pub fn fin_reported_unread(&self) -> bool {
+        self.input.fin_reported_unread()
+    }
+
     /// A read reached the client's FIN.
     pub fn at_eof(&self) -> bool {
         self.input.at_eof()

@@ -12,7 +12,7 @@ use super::ctx::Ctx;
 use crate::http::date::Stamp;
 use crate::http::request::{Method, Request, Version};
 use crate::http::responder::{Body, Exchanged, Phase, StreamEnd, StreamKind};
-use crate::http::response::{Later, Response};
+use crate::http::response::{Handed, Response};
 use crate::http::sse::KEEP_ALIVE;
 use crate::http::status::StatusCode;
 use crate::http::stream::{frame_chunk, CHUNK_FRAMING, LAST_CHUNK};
@@ -102,12 +102,21 @@ pub struct Streaming {
     keep_alive: bool,
 }
 
+/// A connection's wait for another thread, once its handler returned.
+pub enum Waiting {
+    /// For the response a [`Responder`](crate::Responder) completes.
+    Reply(Awaiting),
+    /// For the streamed body a [`Stream`](crate::Stream) writes.
+    Body(Streaming),
+}
+
 /// What a look at a deferred response found.
 pub enum Outcome {
     /// Not completed yet.
     Waiting,
-    /// Completed and queued; the connection goes on as `After` says.
-    Answered(After),
+    /// Completed and queued; the connection goes on as `After` says (and
+    /// waits as `Waiting` says, for a stream).
+    Answered(After, Option<Waiting>),
 }
 
 /// What a look at a stream's pipe did.
@@ -124,21 +133,27 @@ pub enum Pumped {
 /// The handler deferred or streamed its answer: starts waiting for the
 /// responder, or queues the stream's head.
 #[cold]
-pub fn answer_later(res: &mut Response<'_>, asked: Asked, sock: &mut Socket, q: Queue<'_>) -> After {
-    match res.take_later() {
-        Later::Now => unreachable!("answered now"),
-        Later::Deferred(exchange) => {
+pub fn answer_later(
+    res: &mut Response<'_>,
+    asked: Asked,
+    sock: &mut Socket,
+    q: Queue<'_>,
+) -> (After, Option<Waiting>) {
+    match res.take_handed().expect("a handler that answered later") {
+        Handed::Deferred(exchange) => {
             let id = exchange.lock().name().id;
-            After::Await(Awaiting { exchange, id, asked })
+            (After::Later, Some(Waiting::Reply(Awaiting { exchange, id, asked })))
         }
-        Later::Streamed(exchange, kind) => {
+        Handed::Streamed(exchange, kind) => {
             let keep_alive = q.keeps(asked, res.wants_close());
-            After::Stream(start_stream(exchange, kind, res, asked, keep_alive, sock, q))
+            start_stream(exchange, kind, res, asked, keep_alive, sock, q)
         }
     }
 }
 
 /// Queues the head of a streamed response and sets out how its body goes.
+/// A response that has no body (`HEAD`, 204, 304) is whole with its head:
+/// its stream is cancelled at once, and requests behind it do not wait.
 fn start_stream(
     exchange: Exchanged,
     kind: StreamKind,
@@ -147,7 +162,7 @@ fn start_stream(
     keep_alive: bool,
     sock: &mut Socket,
     q: Queue<'_>,
-) -> Streaming {
+) -> (After, Option<Waiting>) {
     let framing = match res.status_code() {
         _ if asked.head_only => Framing::Discard,
         s if s.forbids_body() => Framing::Discard,
@@ -160,11 +175,24 @@ fn start_stream(
     sock.no_delay(keep_alive);
     let meta = asked.meta(keep_alive, q.keep_alive_secs);
     sock.out.push_stream_head(q.pool, res, length, &meta, q.stamp);
+    let after = if keep_alive { After::KeepAlive } else { After::Close };
+    if framing == Framing::Discard {
+        exchange.cancel();
+        return (after, None);
+    }
     let id = exchange.lock().name().id;
-    Streaming { exchange, id, kind, framing, keep_alive }
+    let streaming = Streaming { exchange, id, kind, framing, keep_alive };
+    if q.shutdown.is_requested() {
+        // Started while draining: an event stream ends at once.
+        end_event_stream(&streaming);
+    }
+    (After::Later, Some(Waiting::Body(streaming)))
 }
 
-/// Looks at a deferred response: queues it if it is complete.
+/// Looks at a deferred response: queues it if it is complete. (Kept out
+/// of the connection's drive loop, as is all of this module, so the
+/// ordinary path compiles as it would without it.)
+#[inline(never)]
 pub fn take_reply<H>(awaiting: &Awaiting, sock: &mut Socket, ctx: &mut Ctx<H>) -> Outcome {
     let Awaiting { exchange, asked, .. } = awaiting;
     let mut inner = exchange.lock();
@@ -192,24 +220,30 @@ pub fn take_reply<H>(awaiting: &Awaiting, sock: &mut Socket, ctx: &mut Ctx<H>) -
     reply.headers.clear();
     let invalid = reply.invalid;
     drop(inner);
+    let mut stream = stream;
     if invalid || res.status_code().as_u16() < 200 {
         crate::logging::log_error!(
             "a Responder completed with an invalid header or a 1xx status; answered 500"
         );
         res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        if stream.take().is_some() {
+            // Its writer is told nobody reads its body.
+            exchange.cancel();
+        }
     }
     let keep_alive = q.keeps(*asked, res.wants_close());
     if let Some(kind) = stream {
-        let streaming = start_stream(exchange.clone(), kind, &mut res, *asked, keep_alive, sock, q);
-        return Outcome::Answered(After::Stream(streaming));
+        let (after, waiting) = start_stream(exchange.clone(), kind, &mut res, *asked, keep_alive, sock, q);
+        return Outcome::Answered(after, waiting);
     }
     sock.no_delay(keep_alive);
     let meta = asked.meta(keep_alive, q.keep_alive_secs);
     sock.out.push_sending(q.pool, &mut res, &meta, q.stamp, &mut sock.stream);
-    Outcome::Answered(if keep_alive { After::KeepAlive } else { After::Close })
+    Outcome::Answered(if keep_alive { After::KeepAlive } else { After::Close }, None)
 }
 
 /// Moves what the stream's writer queued into the write buffer, framed.
+#[inline(never)]
 pub fn pump<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) -> Pumped {
     let Streaming { exchange, framing, keep_alive, .. } = streaming;
     let mut inner = exchange.lock();
@@ -231,7 +265,7 @@ pub fn pump<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) -> Pu
             took
         }
     });
-    if taken > 0 || !inner.pipe.is_empty() {
+    if taken > 0 || !inner.pipe_is_empty() {
         // Some was taken, or there was no room: flush, then more.
         return Pumped::Queued;
     }
@@ -253,7 +287,7 @@ pub fn pump<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) -> Pu
 /// queued (so it cannot land inside an event).
 pub fn keep_alive_comment<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) {
     let inner = streaming.exchange.lock();
-    if !inner.pipe.is_empty() || !sock.out.is_empty() {
+    if !inner.pipe_is_empty() || !sock.out.is_empty() {
         return;
     }
     drop(inner);
