@@ -2,7 +2,9 @@
 # Load-tests your own build: builds the `bench` example in release mode,
 # serves it on 127.0.0.1 (pinned to core 0 when taskset exists), and runs
 # wrk and oha (whichever is installed) from core 1 for the loadbench
-# scenarios, printing a markdown table.
+# scenarios, printing a markdown table (with wrk, also the server's CPU
+# time per response); then S1 and its deferred twin side by side, three
+# times.
 #
 #   bash benches/load.sh                         # 5 s per run, one worker
 #   SECS=10 WORKERS=2 ACCEPT_THREADS=0 bash benches/load.sh
@@ -52,34 +54,50 @@ end
 request = function() return req end
 EOF
 
-# One row per scenario and generator: requests/s and errors.
+# The server's CPU time so far (all its threads), in clock ticks.
+server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat" 2>/dev/null || echo 0; }
+tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+
+# One row per scenario and generator: requests/s, the server's CPU time
+# per response, and errors.
 wrk_row() { # name, wrk args...
     local name=$1; shift
+    local t0; t0=$(server_ticks)
     local out; out=$("${pin_client[@]}" wrk -t1 -d"${SECS}s" "$@" 2>&1)
+    local t1; t1=$(server_ticks)
     local rps; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    local n; n=$(awk '/requests in/ {print $1}' <<<"$out")
+    local cpu="?"
+    if [ -n "$n" ] && [ "$n" -gt 0 ]; then
+        cpu=$(awk -v t=$(( (t1 - t0) * tick_us )) -v n="$n" 'BEGIN { printf "%.2f", t / n }')
+    fi
     local errs; errs=$(awk '/Socket errors|Non-2xx/ {print}' <<<"$out" | tr '\n' ' ')
-    printf '| %s | wrk | %s | %s |\n' "$name" "${rps:-?}" "${errs:-none}"
+    printf '| %s | wrk | %s | %s | %s |\n' "$name" "${rps:-?}" "$cpu" "${errs:-none}"
 }
 oha_row() { # name, oha args...
     local name=$1; shift
     local out; out=$("${pin_client[@]}" oha -z "${SECS}s" --no-tui "$@" 2>&1)
     local rps; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     local codes; codes=$(awk '/\[[0-9]+\]/ {printf "%s ", $0}' <<<"$out")
-    printf '| %s | oha | %s | %s |\n' "$name" "${rps:-?}" "${codes:-?}"
+    printf '| %s | oha | %s | | %s |\n' "$name" "${rps:-?}" "${codes:-?}"
 }
 
 echo
 echo "bench, $WORKERS worker(s), accept_threads $ACCEPT_THREADS, $SECS s per run"
 echo
-echo "| scenario | generator | requests/s | errors / status codes |"
-echo "|---|---|---:|---|"
+echo "| scenario | generator | requests/s | server CPU µs/response | errors / status codes |"
+echo "|---|---|---:|---:|---|"
 if have wrk; then
     wrk_row "S1 plaintext, 256 conns" -c256 "$url/plaintext"
     wrk_row "S2 6150 B, 1000 conns" -c1000 "$url/big"
     wrk_row "S3 pipelined x16, 256 conns" -c256 -s "$lua" "$url/plaintext" -- 16
     wrk_row "S4 Connection: close, 64 conns" -c64 -H 'Connection: close' "$url/plaintext"
-    # The same answer as S1, deferred and completed by another thread.
-    wrk_row "S1 deferred, 256 conns" -c256 "$url/deferred"
+    # The same answer as S1, deferred and completed by another thread
+    # (the server's CPU counts that thread too), beside S1 again.
+    for round in 1 2 3; do
+        wrk_row "S1 plaintext, 256 conns (round $round)" -c256 "$url/plaintext"
+        wrk_row "S1 deferred, 256 conns (round $round)" -c256 "$url/deferred"
+    done
 fi
 if have oha; then
     oha_row "S1 plaintext, 256 conns" -c 256 "$url/plaintext"

@@ -6,7 +6,12 @@
 //!   pending hold no worker;
 //! - `GET /fast` → `fast`, at once;
 //! - `GET /stream?n=K` → K chunks `chunk 0\n` … `chunk K-1\n`, 10 ms apart
-//!   (K ≤ 100000), as a chunked body.
+//!   (K ≤ 100000), as a chunked body;
+//! - `GET /flood?mb=N` → N MiB (N ≤ 4096) as fast as the client takes them,
+//!   written by a thread of its own that blocks while the stream's buffer
+//!   is full: a client that reads slowly, or not at all, holds about
+//!   `stream_buffer_size` of the server's memory, not N MiB
+//!   (`benches/stream_memory.sh` measures it).
 //!
 //! A request whose client leaves is cancelled: its timer is dropped and
 //! nothing is sent.
@@ -32,6 +37,8 @@ const TEXT: Field = Field::new("Content-Type", "text/plain");
 const MAX_MS: u64 = 60_000;
 const MAX_CHUNKS: u64 = 100_000;
 const CHUNK_GAP: Duration = Duration::from_millis(10);
+/// What `/flood` sends, 16 KiB at a time.
+static FLOOD_BLOCK: [u8; 16 * 1024] = [b'x'; 16 * 1024];
 /// Threads that complete the responses.
 const POOL_THREADS: usize = 4;
 
@@ -164,6 +171,22 @@ fn main() {
                 }
                 None => {
                     res.status(StatusCode::BAD_REQUEST).body_static(b"ms=N, 0 <= N <= 60000\n");
+                }
+            },
+            "/flood" => match param(req, "mb", 4096) {
+                Some(mb) => {
+                    let mut stream = res.stream();
+                    std::thread::spawn(move || {
+                        for _ in 0..mb * 64 {
+                            if stream.send(&FLOOD_BLOCK).is_err() {
+                                return; // the client left, or stopped reading for write_timeout
+                            }
+                        }
+                        stream.finish();
+                    });
+                }
+                None => {
+                    res.status(StatusCode::BAD_REQUEST).body_static(b"mb=N, 0 <= N <= 4096\n");
                 }
             },
             "/stream" => match param(req, "n", MAX_CHUNKS) {
