@@ -2,9 +2,11 @@
 
 pub mod body;
 pub mod date;
+pub mod field;
 pub mod head;
 pub mod lex;
 pub mod query;
+pub mod reply;
 pub mod request;
 pub mod responder;
 pub mod response;

@@ -33,9 +33,11 @@
 
 use std::time::Duration;
 
+use super::field::Field;
+use super::reply::StreamKind;
 use super::request::Request;
-use super::responder::{Responder, StreamKind};
-use super::response::{Field, Response};
+use super::responder::Responder;
+use super::response::Response;
 use super::stream::{Stream, StreamError};
 
 const EVENT_STREAM: Field = Field::new("Content-Type", "text/event-stream");

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use super::responder::{Exchanged, StreamEnd};
+use super::reply::{Exchanged, StreamEnd};
 
 /// The body of a streamed response, written from any thread; made by
 /// [`Response::stream`](crate::Response::stream) or

@@ -7,7 +7,8 @@
 use std::io::{self, IoSlice};
 
 use super::date::Stamp;
-use super::response::{BodySource, FileBody, Response};
+use super::reply::FileBody;
+use super::response::{BodySource, Response};
 use super::status::StatusCode;
 use crate::rt::pool::BufSource;
 use crate::rt::socket::Sink;

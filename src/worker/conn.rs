@@ -12,16 +12,19 @@ use std::panic::{self, AssertUnwindSafe};
 
 use mio::net::TcpStream;
 
+use super::after::After;
 use super::ctx::{Ctx, Timer};
 use super::incoming::{Incoming, Next};
-use super::later::{self, Asked, Awaiting, Outcome, Pumped, Queue, Streaming, Waiting};
+use super::later::{self, Outcome, Pumped, Queue};
+use super::socket::Socket;
+use super::waiting::{Asked, Awaiting, Streaming, Waiting};
 use crate::handler::Handler;
 use crate::http::head::{self, Head};
+use crate::http::reply::StreamKind;
 use crate::http::request::{Headers, Method, Request};
-use crate::http::responder::StreamKind;
 use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
-use crate::http::write::{Flushed, Outgoing, ResponseMeta};
+use crate::http::write::{Flushed, ResponseMeta};
 use crate::rt::input::ReadOutcome;
 use crate::rt::pool::BufSource;
 use crate::rt::socket::{linger, Lingered};
@@ -63,56 +66,6 @@ enum Step {
     Done(Verdict),
 }
 
-/// Whether small responses may wait behind unacknowledged ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Nagle {
-    /// The kernel's default, kept while a connection carries one response.
-    On,
-    /// `TCP_NODELAY` is set.
-    Off,
-}
-
-/// What the connection does once a response is queued.
-pub enum After {
-    /// Serve the next request.
-    KeepAlive,
-    /// Close once the response is sent.
-    Close,
-    /// Go to WebSocket thread `thread` once the `101` is sent.
-    Upgrade { ticket: Ticket, thread: usize },
-    /// Wait for another thread: for the response it completes, or for the
-    /// streamed body it writes (`Ctx::waiting` says which). Plain, so
-    /// that every request's answer stays small to pass around.
-    Later,
-}
-
-/// The socket, its peer, and what is queued on it.
-pub struct Socket {
-    pub stream: TcpStream,
-    peer: SocketAddr,
-    pub out: Outgoing,
-    nagle: Nagle,
-}
-
-impl Socket {
-    /// Before queuing a response after which the connection stays open
-    /// (`keep_alive`): turns Nagle off if it is on.
-    ///
-    /// Nagle holds a small write back only while earlier data is
-    /// unacknowledged, so a connection's first response never waits;
-    /// later ones could, behind a delayed ACK. A connection that closes
-    /// after one response never needs the syscall.
-    #[inline]
-    pub fn no_delay(&mut self, keep_alive: bool) {
-        if keep_alive && self.nagle == Nagle::On {
-            self.nagle = Nagle::Off;
-            if let Err(e) = self.stream.set_nodelay(true) {
-                crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", self.peer);
-            }
-        }
-    }
-}
-
 /// A client connection owned by one worker.
 pub struct Conn {
     sock: Socket,
@@ -132,11 +85,7 @@ const PUMPS_PER_TURN: usize = 16;
 impl Conn {
     /// A new connection, holding no buffers yet.
     pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
-        Conn {
-            sock: Socket { stream, peer, out: Outgoing::new(), nagle: Nagle::On },
-            incoming: Incoming::new(),
-            state: State::Open,
-        }
+        Conn { sock: Socket::new(stream, peer), incoming: Incoming::new(), state: State::Open }
     }
 
     /// The socket, for (de)registration.

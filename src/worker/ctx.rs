@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::later::Waiting;
+use super::waiting::Waiting;
 use crate::config::Config;
 use crate::http::date::DateCache;
 use crate::http::head::Rules;

@@ -3,11 +3,14 @@
 //! life, or until it hands an upgraded one to a WebSocket thread. It runs
 //! the loop of `rt::event_loop` as one of its services.
 
+pub mod after;
 pub mod body;
 pub mod conn;
 pub mod ctx;
 pub mod incoming;
 pub mod later;
+pub mod socket;
+pub mod waiting;
 
 use std::io;
 use std::net::SocketAddr;

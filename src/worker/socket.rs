@@ -1,0 +1,48 @@
+//! A connection's socket, its peer, and the responses queued on it.
+
+use std::net::SocketAddr;
+
+use mio::net::TcpStream;
+
+use crate::http::write::Outgoing;
+
+/// Whether small responses may wait behind unacknowledged ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nagle {
+    /// The kernel's default, kept while a connection carries one response.
+    On,
+    /// `TCP_NODELAY` is set.
+    Off,
+}
+
+/// The socket, its peer, and what is queued on it.
+pub struct Socket {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub out: Outgoing,
+    nagle: Nagle,
+}
+
+impl Socket {
+    /// A new connection's socket, nothing queued, Nagle on.
+    pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
+        Socket { stream, peer, out: Outgoing::new(), nagle: Nagle::On }
+    }
+
+    /// Before queuing a response after which the connection stays open
+    /// (`keep_alive`): turns Nagle off if it is on.
+    ///
+    /// Nagle holds a small write back only while earlier data is
+    /// unacknowledged, so a connection's first response never waits;
+    /// later ones could, behind a delayed ACK. A connection that closes
+    /// after one response never needs the syscall.
+    #[inline]
+    pub fn no_delay(&mut self, keep_alive: bool) {
+        if keep_alive && self.nagle == Nagle::On {
+            self.nagle = Nagle::Off;
+            if let Err(e) = self.stream.set_nodelay(true) {
+                crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", self.peer);
+            }
+        }
+    }
+}
