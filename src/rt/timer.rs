@@ -35,10 +35,11 @@ pub struct Timers<K: TimerKind> {
     heads: [u32; MAX_KINDS],
     tails: [u32; MAX_KINDS],
     durations: [Duration; MAX_KINDS],
-    /// `since + durations[k]` for the last `since` armed with: a turn of
-    /// the worker arms many timers with the same `now`, so each deadline
-    /// is added up once per turn, not once per timer.
-    since: Instant,
+    /// `since[k] + durations[k]` for the last `since[k]` kind `k` was
+    /// armed with: a turn of the worker arms many timers with the same
+    /// `now`, so each deadline is added up once per turn and kind, not
+    /// once per timer (and only for the kinds the turn uses).
+    since: [Instant; MAX_KINDS],
     deadlines: [Instant; MAX_KINDS],
     links: Vec<Link<K>>,
 }
@@ -57,7 +58,7 @@ impl<K: TimerKind> Timers<K> {
             heads: [NIL; MAX_KINDS],
             tails: [NIL; MAX_KINDS],
             durations,
-            since,
+            since: [since; MAX_KINDS],
             deadlines: durations.map(|d| since + d),
             links: vec![unarmed; capacity],
         }
@@ -71,11 +72,11 @@ impl<K: TimerKind> Timers<K> {
     /// (Re)arms `key` to fire `kind`'s duration after `now`.
     pub fn arm(&mut self, key: usize, kind: K, now: Instant) {
         self.disarm(key);
-        if now != self.since {
-            self.since = now;
-            self.deadlines = self.durations.map(|d| now + d);
-        }
         let k = kind.index();
+        if now != self.since[k] {
+            self.since[k] = now;
+            self.deadlines[k] = now + self.durations[k];
+        }
         let tail = self.tails[k];
         self.links[key] = Link { prev: tail, next: NIL, deadline: self.deadlines[k], kind: Some(kind) };
         match tail {
@@ -122,7 +123,12 @@ impl<K: TimerKind> Timers<K> {
 
     /// The earliest deadline of any armed timer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heads.iter().filter(|&&h| h != NIL).map(|&h| self.links[h as usize].deadline).min()
+        K::ALL
+            .iter()
+            .map(|k| self.heads[k.index()])
+            .filter(|&h| h != NIL)
+            .map(|h| self.links[h as usize].deadline)
+            .min()
     }
 
     /// Disarms and returns one timer whose deadline is at or before `now`.
