@@ -165,3 +165,33 @@ fn deferring_twice_cancels_the_first_responder() {
     let mut buf = Vec::new();
     assert_eq!(read_complete(&mut s, &mut buf, false).body, b"from the second");
 }
+
+#[test]
+fn a_write_with_a_timeout_gives_up_on_a_client_that_does_not_read() {
+    let (tx, rx) = channel::<Stream>();
+    let tx = Mutex::new(tx);
+    let server = Running::start(
+        Config::new().workers(1).stream_buffer_size(4096),
+        move |_: &Request<'_>, res: &mut Response<'_>| {
+            tx.lock().unwrap().send(res.stream()).unwrap();
+        },
+    );
+    let mut s = server.connect();
+    s.write_all(get("/x").as_bytes()).unwrap();
+    let mut stream = rx.recv_timeout(WAIT).unwrap();
+    // The client reads nothing: the socket's buffers, then the pipe, fill.
+    let block = [b'x'; 16 * 1024];
+    let started = Instant::now();
+    let mut sent = 0usize;
+    let outcome = loop {
+        match stream.send_timeout(&block, Duration::from_millis(200)) {
+            Ok(()) => sent += block.len(),
+            Err(e) => break e,
+        }
+        assert!(sent < 256 << 20, "{sent} bytes queued for a client that reads nothing");
+        assert!(started.elapsed() < WAIT, "the writes never ran out of room");
+    };
+    assert_eq!(outcome, StreamError::Full);
+    assert!(!stream.is_cancelled(), "a full stream is not a cancelled one");
+    drop(s);
+}

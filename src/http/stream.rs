@@ -20,7 +20,8 @@ use super::reply::{Exchanged, StreamEnd};
 /// reading is dropped after [`Config::write_timeout`](crate::Config::write_timeout).
 ///
 /// - [`send`](Stream::send) (and `io::Write`) blocks while the pipe is
-///   full: for threads of your own.
+///   full: for threads of your own; [`send_timeout`](Stream::send_timeout)
+///   blocks at most so long.
 /// - [`try_send`](Stream::try_send) never blocks: it says
 ///   [`StreamError::Full`], and [`wait_ready`](Stream::wait_ready) blocks
 ///   until there is room, with a timeout.
@@ -72,6 +73,13 @@ impl Stream {
     /// Queues `bytes`, waiting while the pipe is full.
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), StreamError> {
         self.queue(bytes, Some(Duration::MAX))
+    }
+
+    /// Queues `bytes`, waiting at most `timeout` for room: for a pool
+    /// thread that must not be held by one slow client. [`StreamError::Full`]
+    /// if there was none by then.
+    pub fn send_timeout(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), StreamError> {
+        self.queue(bytes, Some(timeout))
     }
 
     /// Queues `bytes` if the pipe has room, without waiting.
