@@ -118,6 +118,9 @@ mod error;
 mod fs;
 mod handler;
 mod http;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod interop;
 mod logging;
 mod net;
 mod rt;

@@ -1,0 +1,214 @@
+//! The [`http`](https://docs.rs/http) crate's types, for code written
+//! against them (feature `http`).
+//!
+//! - Conversions between [`Method`], [`StatusCode`] and [`Version`] and
+//!   `http`'s, both ways; the standard methods and every status convert
+//!   without allocating, and `http::Method` converts into a `Method`
+//!   borrowing its name.
+//! - [`Request::http_parts`] and [`Request::http_headers`]: the request as
+//!   `http::request::Parts` or its headers as an `http::HeaderMap`, for
+//!   code that wants them. **These allocate** (a `HeaderMap`, the `Uri`):
+//!   the one way off the zero-allocation path here, taken only when asked.
+//! - [`Response::send_http`] and [`Responder::send_http`]: answer with an
+//!   `http::Response<B>` whose body is any [`Body`] source (`Vec<u8>`,
+//!   `String`, `&'static str`, `&'static [u8]`, `()`, a [`Body`]).
+//!
+//! ```
+//! use peregrine::{Request, Response};
+//!
+//! // A function written against the `http` crate…
+//! fn teapot(method: &http::Method) -> http::Response<&'static str> {
+//!     http::Response::builder()
+//!         .status(http::StatusCode::IM_A_TEAPOT)
+//!         .header(http::header::CONTENT_TYPE, "text/plain")
+//!         .body(if method == http::Method::HEAD { "" } else { "short and stout" })
+//!         .unwrap()
+//! }
+//!
+//! // …answers a peregrine request.
+//! fn handle(req: &Request<'_>, res: &mut Response<'_>) {
+//!     let method: http::Method = req.method().try_into().unwrap();
+//!     res.send_http(teapot(&method));
+//! }
+//! # fn is_handler<H: peregrine::Handler>(_: &H) {}
+//! # is_handler(&handle);
+//! ```
+
+use crate::http::reply::Body;
+use crate::http::request::{Method, Request, Version};
+use crate::http::responder::Responder;
+use crate::http::response::Response;
+use crate::http::status::StatusCode;
+
+/// A method token `http` refuses: only a method longer than `http` takes
+/// (the parser here accepts any token).
+impl<'a> TryFrom<Method<'a>> for http::Method {
+    type Error = http::method::InvalidMethod;
+
+    fn try_from(method: Method<'a>) -> Result<Self, Self::Error> {
+        Ok(match method {
+            Method::Get => http::Method::GET,
+            Method::Head => http::Method::HEAD,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Delete => http::Method::DELETE,
+            Method::Connect => http::Method::CONNECT,
+            Method::Options => http::Method::OPTIONS,
+            Method::Trace => http::Method::TRACE,
+            Method::Patch => http::Method::PATCH,
+            Method::Other(token) => http::Method::from_bytes(token.as_bytes())?,
+        })
+    }
+}
+
+/// Borrows the method's name.
+impl<'a> From<&'a http::Method> for Method<'a> {
+    fn from(method: &'a http::Method) -> Self {
+        Method::from_token(method.as_str())
+    }
+}
+
+impl From<StatusCode> for http::StatusCode {
+    fn from(status: StatusCode) -> Self {
+        // Both are 100–999, so the fallback is never taken.
+        http::StatusCode::from_u16(status.as_u16()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<http::StatusCode> for StatusCode {
+    fn from(status: http::StatusCode) -> Self {
+        // Both are 100–999, so the fallback is never taken.
+        StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<Version> for http::Version {
+    fn from(version: Version) -> Self {
+        match version {
+            Version::Http10 => http::Version::HTTP_10,
+            Version::Http11 => http::Version::HTTP_11,
+        }
+    }
+}
+
+/// A version this server does not speak (HTTP/0.9, 2, 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnsupportedVersion(pub http::Version);
+
+impl std::fmt::Display for UnsupportedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not HTTP/1.0 or HTTP/1.1", self.0)
+    }
+}
+
+impl std::error::Error for UnsupportedVersion {}
+
+impl TryFrom<http::Version> for Version {
+    type Error = UnsupportedVersion;
+
+    fn try_from(version: http::Version) -> Result<Self, Self::Error> {
+        match version {
+            http::Version::HTTP_10 => Ok(Version::Http10),
+            http::Version::HTTP_11 => Ok(Version::Http11),
+            other => Err(UnsupportedVersion(other)),
+        }
+    }
+}
+
+impl Request<'_> {
+    /// The header fields as an `http::HeaderMap` (allocates). A field
+    /// `http` refuses is left out; the parser here accepts only what
+    /// RFC 9110 allows, which `http` takes, so none is in practice.
+    pub fn http_headers(&self) -> http::HeaderMap {
+        let headers = self.headers();
+        let mut map = http::HeaderMap::with_capacity(headers.len());
+        for (name, value) in headers.iter() {
+            let (Ok(name), Ok(value)) =
+                (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_bytes(value))
+            else {
+                continue;
+            };
+            map.append(name, value);
+        }
+        map
+    }
+
+    /// The request's method, target, version and headers as
+    /// `http::request::Parts` (allocates: the `Uri`, the `HeaderMap`).
+    /// Fails only on what `http` refuses and the parser here accepts: a
+    /// method token longer than `http` takes, or a target `http::Uri`
+    /// cannot hold.
+    pub fn http_parts(&self) -> Result<http::request::Parts, http::Error> {
+        let method = http::Method::try_from(self.method())?;
+        let (mut parts, ()) = http::Request::builder()
+            .method(method)
+            .uri(self.target())
+            .version(self.version().into())
+            .body(())?
+            .into_parts();
+        parts.headers = self.http_headers();
+        Ok(parts)
+    }
+}
+
+impl Response<'_> {
+    /// Answers with `response`: its status, its headers (checked as
+    /// [`header`](Response::header) checks them; the ones the server writes
+    /// itself are dropped, `Connection: close` is honoured) and its body.
+    pub fn send_http<B: Into<Body>>(&mut self, response: http::Response<B>) -> &mut Self {
+        let (parts, body) = response.into_parts();
+        self.status(parts.status.into());
+        for (name, value) in &parts.headers {
+            self.header(name.as_str(), value.as_bytes());
+        }
+        match body.into() {
+            Body::Empty => self.body_static(b""),
+            Body::Bytes(bytes) => self.body(&bytes),
+            Body::Static(bytes) => self.body_static(bytes),
+            Body::File(f) => self.body_file(f.file, f.offset, f.len),
+        }
+    }
+}
+
+impl Responder {
+    /// Completes the request with `response`, as
+    /// [`Response::send_http`] would answer it.
+    pub fn send_http<B: Into<Body>>(mut self, response: http::Response<B>) {
+        let (parts, body) = response.into_parts();
+        self.status(parts.status.into());
+        for (name, value) in &parts.headers {
+            self.header(name.as_str(), value.as_bytes());
+        }
+        self.send(body);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_convert_both_ways() {
+        for token in ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PURGE"]
+        {
+            let ours = Method::from_token(token);
+            let theirs = http::Method::try_from(ours).unwrap();
+            assert_eq!(theirs.as_str(), token);
+            assert_eq!(Method::from(&theirs), ours);
+        }
+    }
+
+    #[test]
+    fn statuses_and_versions_convert_both_ways() {
+        for code in [100, 101, 200, 204, 304, 404, 418, 503, 599, 999] {
+            let ours = StatusCode::from_u16(code).unwrap();
+            let theirs = http::StatusCode::from(ours);
+            assert_eq!(theirs.as_u16(), code);
+            assert_eq!(StatusCode::from(theirs), ours);
+        }
+        for v in [Version::Http10, Version::Http11] {
+            assert_eq!(Version::try_from(http::Version::from(v)), Ok(v));
+        }
+        assert_eq!(Version::try_from(http::Version::HTTP_2), Err(UnsupportedVersion(http::Version::HTTP_2)));
+    }
+}
