@@ -123,6 +123,7 @@ mod http;
 pub mod interop;
 mod logging;
 mod net;
+mod router;
 mod rt;
 mod server;
 mod shutdown;
@@ -149,6 +150,7 @@ pub use http::responder::Responder;
 pub use http::response::Response;
 pub use http::status::StatusCode;
 pub use http::stream::{Stream, StreamError};
+pub use router::{NoWebSockets, Params, Route, Router, WsHooks};
 pub use server::Server;
 pub use shutdown::ShutdownHandle;
 

@@ -90,6 +90,37 @@ impl DirServer {
 
     /// Answers `req` from the directory.
     pub fn serve(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        self.serve_path(req, res, req.path());
+    }
+
+    /// Answers `req` with the file at `path` (still percent-encoded, as in
+    /// a request; `/` is the root) instead of the request's own path: the
+    /// way to serve the directory under a prefix, e.g. with a
+    /// [`Router`](crate::Router)'s wildcard.
+    ///
+    /// ```no_run
+    /// use peregrine::{DirServer, Params, Request, Response, Router};
+    ///
+    /// let assets = DirServer::new("./public").unwrap();
+    /// let router = Router::new().get("/static/*file", move |req: &Request<'_>, res: &mut Response<'_>, p: &Params<'_>| {
+    ///     let mut path = [0u8; 1024];
+    ///     match join_slash(p.get("file").unwrap_or(""), &mut path) {
+    ///         Some(path) => assets.serve_path(req, res, path),
+    ///         None => {
+    ///             res.status(peregrine::StatusCode::URI_TOO_LONG);
+    ///         }
+    ///     }
+    /// });
+    /// // `/` + `rest`, without allocating.
+    /// fn join_slash<'b>(rest: &str, buf: &'b mut [u8]) -> Option<&'b str> {
+    ///     let out = buf.get_mut(..rest.len() + 1)?;
+    ///     out[0] = b'/';
+    ///     out[1..].copy_from_slice(rest.as_bytes());
+    ///     std::str::from_utf8(out).ok()
+    /// }
+    /// # let _ = router;
+    /// ```
+    pub fn serve_path(&self, req: &Request<'_>, res: &mut Response<'_>, path: &str) {
         if !matches!(req.method(), Method::Get | Method::Head) {
             res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET, HEAD");
             return;
@@ -97,7 +128,7 @@ impl DirServer {
         let mut buf = [0u8; PATH_MAX + 1 + INDEX.len()];
         let resolved = {
             let head: &mut [u8; PATH_MAX + 1] = (&mut buf[..PATH_MAX + 1]).try_into().expect("sized above");
-            path::resolve(req.path(), head, self.dotfiles)
+            path::resolve(path, head, self.dotfiles)
         };
         let Ok(resolved) = resolved else {
             res.status(StatusCode::NOT_FOUND);

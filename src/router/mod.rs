@@ -1,0 +1,335 @@
+//! A router: method + path patterns with named parameters and a trailing
+//! wildcard, built once before the server starts and matched without
+//! allocating. It is a [`Handler`] of its own, beside the core: a server
+//! that does not use it never runs any of it.
+
+mod pattern;
+
+use std::fmt;
+use std::sync::Arc;
+
+use self::pattern::{Node, Segment, MAX_PARAMS};
+use crate::handler::Handler;
+use crate::http::query::Decoded;
+use crate::http::request::{Method, Request};
+use crate::http::response::Response;
+use crate::http::status::StatusCode;
+use crate::ws::{CloseCode, Message, WebSocket};
+
+/// What a route runs: the handler of a [`Router`], given the parameters.
+pub trait Route: Send + Sync + 'static {
+    /// Answers `req` (as [`Handler::handle`] does), `params` holding what
+    /// the pattern named.
+    fn call(&self, req: &Request<'_>, res: &mut Response<'_>, params: &Params<'_>);
+}
+
+impl<F> Route for F
+where
+    F: Fn(&Request<'_>, &mut Response<'_>, &Params<'_>) + Send + Sync + 'static,
+{
+    fn call(&self, req: &Request<'_>, res: &mut Response<'_>, params: &Params<'_>) {
+        self(req, res, params)
+    }
+}
+
+/// The values a pattern's parameters took, by name; at most 8, in a fixed
+/// array (no allocation).
+#[derive(Clone, Copy)]
+pub struct Params<'a> {
+    names: &'a [Box<str>],
+    values: [&'a str; MAX_PARAMS],
+}
+
+impl<'a> Params<'a> {
+    /// The value of parameter `name` (`:name` or `*name`), still
+    /// percent-encoded as sent.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The value of `name`, decoded lazily: `%2F` becomes `/` here, as in
+    /// any one path segment (see [`Decoded::segment`]).
+    pub fn decoded(&self, name: &str) -> Option<Decoded<'a>> {
+        self.get(name).map(Decoded::segment)
+    }
+
+    /// Every `(name, value)`, in the pattern's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.names.iter().map(|n| &**n).zip(self.values.iter().copied())
+    }
+
+    /// How many parameters the pattern has.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the pattern has none.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+impl fmt::Debug for Params<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// What answers a path no route matches.
+type Fallback = Box<dyn Fn(&Request<'_>, &mut Response<'_>) + Send + Sync>;
+
+/// One path shape, and what each method does there.
+struct Endpoint {
+    pattern: Box<str>,
+    names: Vec<Box<str>>,
+    /// Routes by method, in the order they were added.
+    methods: Vec<(Box<str>, Box<dyn Route>)>,
+    /// The `Allow` value of a 405 here.
+    allow: String,
+}
+
+impl Endpoint {
+    fn route(&self, method: &str) -> Option<&dyn Route> {
+        let find = |m: &str| self.methods.iter().find(|(name, _)| &**name == m).map(|(_, r)| &**r);
+        find(method).or_else(|| if method == "HEAD" { find("GET") } else { None })
+    }
+}
+
+/// The WebSocket hooks of a router that upgrades (see
+/// [`Router::with_websockets`]).
+pub trait WsHooks: Send + Sync + 'static {
+    /// Whether the router upgrades (what its [`Handler::WEBSOCKETS`] says).
+    const UPGRADES: bool = true;
+
+    /// As [`Handler::ws_open`].
+    fn ws_open(&self, ws: &WebSocket) {
+        let _ = ws;
+    }
+    /// As [`Handler::ws_message`].
+    fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+        let _ = (ws, msg);
+    }
+    /// As [`Handler::ws_close`].
+    fn ws_close(&self, ws: &WebSocket, code: CloseCode) {
+        let _ = (ws, code);
+    }
+}
+
+/// No WebSocket hooks: the router does not upgrade.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoWebSockets;
+
+impl WsHooks for NoWebSockets {
+    const UPGRADES: bool = false;
+}
+
+/// A router: method + path patterns with named parameters and a trailing
+/// wildcard, built once before the server starts and matched without
+/// allocating. It is a [`Handler`] of its own, beside the core: a server
+/// that does not use it never runs any of it.
+///
+/// ```
+/// use peregrine::{Params, Request, Response, Router, StatusCode};
+///
+/// fn user(_: &Request<'_>, res: &mut Response<'_>, p: &Params<'_>) {
+///     let mut buf = [0u8; 64];
+///     match p.decoded("id").and_then(|id| id.decode_str_into(&mut buf)) {
+///         Some(id) => {
+///             let _ = std::io::Write::write_fmt(res, format_args!("user {id}"));
+///         }
+///         None => {
+///             res.status(StatusCode::BAD_REQUEST);
+///         }
+///     }
+/// }
+///
+/// let router = Router::new()
+///     .get("/", |_: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
+///         res.body_static(b"home");
+///     })
+///     .get("/users/:id", user)
+///     .post("/users", |_: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
+///         res.status(StatusCode::CREATED);
+///     });
+/// # fn is_handler<H: peregrine::Handler>(_: &H) {}
+/// # is_handler(&router);
+/// ```
+///
+/// - **Patterns.** `/users/:id` names one segment (never empty);
+///   `/static/*rest` names the rest of the path (possibly empty), and
+///   comes last. A static segment wins over a parameter, which wins over a
+///   wildcard, whatever the order routes were added in; a path that
+///   fails down the static branch is tried down the others. Matching is on
+///   the path as sent (still percent-encoded, without the query);
+///   [`Params::decoded`] decodes a value on request. `/a` and `/a/` are
+///   different paths.
+/// - **Answers of its own.** A path no route matches: `404` (or the
+///   [`fallback`](Router::fallback)). A path that matches, with a method no
+///   route takes: `405` with `Allow`. `HEAD` is served by the `GET` route
+///   when there is no `HEAD` route (the server sends the head only).
+/// - **Mistakes** (a pattern that does not parse, two routes for one
+///   method and path shape) panic when the route is added, before the
+///   server starts, saying which.
+/// - **Composes**: a route can call [`DirServer::serve_path`](crate::DirServer::serve_path)
+///   with its wildcard, or [`ws::upgrade`](crate::ws::upgrade) (set
+///   [`websockets`](Router::websockets), and the hooks, through
+///   [`Router::with_websockets`]).
+pub struct Router<W = NoWebSockets> {
+    root: Node,
+    endpoints: Vec<Endpoint>,
+    fallback: Option<Fallback>,
+    ws: Arc<W>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl Router {
+    /// A router with no routes (every request: 404).
+    pub fn new() -> Self {
+        Router { root: Node::default(), endpoints: Vec::new(), fallback: None, ws: Arc::new(NoWebSockets) }
+    }
+
+    /// This router, upgrading with `hooks`: its type then sets
+    /// [`Handler::WEBSOCKETS`], so the server starts its WebSocket
+    /// threads, and routes may call [`ws::upgrade`](crate::ws::upgrade).
+    pub fn with_websockets<W: WsHooks>(self, hooks: W) -> Router<W> {
+        Router { root: self.root, endpoints: self.endpoints, fallback: self.fallback, ws: Arc::new(hooks) }
+    }
+}
+
+impl<W: WsHooks> Router<W> {
+    /// Adds `route` for `method` requests to paths matching `pattern`.
+    ///
+    /// # Panics
+    ///
+    /// If `pattern` does not parse, or a route for `method` and the same
+    /// path shape was added before.
+    pub fn route(mut self, method: Method<'_>, pattern: &str, route: impl Route) -> Self {
+        let segments = pattern::parse(pattern).unwrap_or_else(|e| panic!("{e}"));
+        let next = self.endpoints.len();
+        let index = match self.root.insert(&segments, next) {
+            Ok(()) => {
+                let names = segments
+                    .iter()
+                    .filter_map(|s| match s {
+                        Segment::Param(n) | Segment::Rest(n) => Some(n.clone()),
+                        Segment::Static(_) => None,
+                    })
+                    .collect();
+                self.endpoints.push(Endpoint {
+                    pattern: pattern.into(),
+                    names,
+                    methods: Vec::new(),
+                    allow: String::new(),
+                });
+                next
+            }
+            Err(existing) => existing,
+        };
+        let endpoint = &mut self.endpoints[index];
+        let method = method.as_str();
+        if endpoint.methods.iter().any(|(m, _)| &**m == method) {
+            panic!("route {method} {pattern:?} conflicts with {method} {:?}", endpoint.pattern);
+        }
+        endpoint.methods.push((method.into(), Box::new(route)));
+        endpoint.allow = allow_list(&endpoint.methods);
+        self
+    }
+
+    /// `GET` (and `HEAD`, unless a `HEAD` route is added).
+    pub fn get(self, pattern: &str, route: impl Route) -> Self {
+        self.route(Method::Get, pattern, route)
+    }
+
+    /// `POST`.
+    pub fn post(self, pattern: &str, route: impl Route) -> Self {
+        self.route(Method::Post, pattern, route)
+    }
+
+    /// `PUT`.
+    pub fn put(self, pattern: &str, route: impl Route) -> Self {
+        self.route(Method::Put, pattern, route)
+    }
+
+    /// `DELETE`.
+    pub fn delete(self, pattern: &str, route: impl Route) -> Self {
+        self.route(Method::Delete, pattern, route)
+    }
+
+    /// `PATCH`.
+    pub fn patch(self, pattern: &str, route: impl Route) -> Self {
+        self.route(Method::Patch, pattern, route)
+    }
+
+    /// What answers a path no route matches (default: an empty `404`).
+    pub fn fallback(mut self, f: impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static) -> Self {
+        self.fallback = Some(Box::new(f));
+        self
+    }
+
+    /// Whether this router upgrades to WebSockets.
+    pub fn websockets(&self) -> bool {
+        Self::WEBSOCKETS
+    }
+
+    /// Finds the route for `method` and `path`: `Ok` with the route and
+    /// its parameters, `Err(Some(allow))` when the path matches but the
+    /// method does not (the `Allow` value), `Err(None)` when nothing does.
+    pub fn find<'r, 'p: 'r>(
+        &'r self,
+        method: &str,
+        path: &'p str,
+    ) -> Result<(&'r dyn Route, Params<'r>), Option<&'r str>> {
+        let Some(found) = self.root.find(path) else { return Err(None) };
+        let endpoint = &self.endpoints[found.route];
+        let params = Params { names: &endpoint.names, values: found.values };
+        match endpoint.route(method) {
+            Some(route) => Ok((route, params)),
+            None => Err(Some(&endpoint.allow)),
+        }
+    }
+}
+
+/// The `Allow` value for these methods: `HEAD` goes with `GET`.
+fn allow_list(methods: &[(Box<str>, Box<dyn Route>)]) -> String {
+    let mut names: Vec<&str> = methods.iter().map(|(m, _)| &**m).collect();
+    if names.contains(&"GET") && !names.contains(&"HEAD") {
+        names.push("HEAD");
+    }
+    names.join(", ")
+}
+
+impl<W: WsHooks> Handler for Router<W> {
+    const WEBSOCKETS: bool = W::UPGRADES;
+
+    fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        match self.find(req.method().as_str(), req.path()) {
+            Ok((route, params)) => route.call(req, res, &params),
+            Err(Some(allow)) => {
+                res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow);
+            }
+            Err(None) => match &self.fallback {
+                Some(fallback) => fallback(req, res),
+                None => {
+                    res.status(StatusCode::NOT_FOUND);
+                }
+            },
+        }
+    }
+
+    fn ws_open(&self, ws: &WebSocket) {
+        self.ws.ws_open(ws);
+    }
+
+    fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+        self.ws.ws_message(ws, msg);
+    }
+
+    fn ws_close(&self, ws: &WebSocket, code: CloseCode) {
+        self.ws.ws_close(ws, code);
+    }
+}

@@ -1,0 +1,238 @@
+//! Route patterns and the tree they are matched in: one node per path
+//! segment, static children before a parameter before a trailing
+//! wildcard, matched segment by segment without allocating.
+
+/// Parameters a route may name at most (their values go into a fixed
+/// array).
+pub const MAX_PARAMS: usize = 8;
+
+/// One segment of a pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// Matches exactly this text.
+    Static(Box<str>),
+    /// `:name`: matches any one non-empty segment.
+    Param(Box<str>),
+    /// `*name`, last: matches the rest of the path (possibly empty).
+    Rest(Box<str>),
+}
+
+/// Parses `/a/:b/*c` into its segments; says what is wrong otherwise.
+pub fn parse(pattern: &str) -> Result<Vec<Segment>, String> {
+    let Some(rest) = pattern.strip_prefix('/') else {
+        return Err(format!("route {pattern:?} does not start with '/'"));
+    };
+    if rest.is_empty() {
+        return Ok(vec![Segment::Static("".into())]);
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    let mut segments = Vec::with_capacity(parts.len());
+    let mut names: Vec<&str> = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let segment = match part.as_bytes().first() {
+            Some(b':') | Some(b'*') => {
+                let name = &part[1..];
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(format!(
+                        "route {pattern:?}: {part:?} needs a name of letters, digits and '_'"
+                    ));
+                }
+                if names.contains(&name) {
+                    return Err(format!("route {pattern:?} names {name:?} twice"));
+                }
+                names.push(name);
+                if part.starts_with('*') {
+                    if i + 1 != parts.len() {
+                        return Err(format!("route {pattern:?}: {part:?} must be the last segment"));
+                    }
+                    Segment::Rest(name.into())
+                } else {
+                    Segment::Param(name.into())
+                }
+            }
+            _ if part.contains([':', '*']) => {
+                return Err(format!("route {pattern:?}: ':' and '*' may only start a segment"));
+            }
+            _ => Segment::Static((*part).into()),
+        };
+        segments.push(segment);
+    }
+    if names.len() > MAX_PARAMS {
+        return Err(format!("route {pattern:?} has more than {MAX_PARAMS} parameters"));
+    }
+    Ok(segments)
+}
+
+/// A node of the tree: what may follow the path so far.
+#[derive(Default)]
+pub struct Node {
+    /// Children by exact segment, sorted for binary search.
+    statics: Vec<(Box<str>, Node)>,
+    /// The child any one segment leads to.
+    param: Option<Box<Node>>,
+    /// A route whose last segment is a wildcard here.
+    rest: Option<usize>,
+    /// A route ending here.
+    end: Option<usize>,
+}
+
+/// Where a path led: a route, and its parameters' values in order.
+pub struct Found<'p> {
+    pub route: usize,
+    pub values: [&'p str; MAX_PARAMS],
+    pub len: usize,
+}
+
+impl Node {
+    /// Adds route `route` with `segments`; the route already there, if
+    /// the same path shape was added before.
+    pub fn insert(&mut self, segments: &[Segment], route: usize) -> Result<(), usize> {
+        let Some((first, rest)) = segments.split_first() else {
+            return match self.end {
+                Some(existing) => Err(existing),
+                None => {
+                    self.end = Some(route);
+                    Ok(())
+                }
+            };
+        };
+        match first {
+            Segment::Static(text) => {
+                let at = match self.statics.binary_search_by(|(s, _)| (**s).cmp(text)) {
+                    Ok(at) => at,
+                    Err(at) => {
+                        self.statics.insert(at, (text.clone(), Node::default()));
+                        at
+                    }
+                };
+                self.statics[at].1.insert(rest, route)
+            }
+            Segment::Param(_) => self.param.get_or_insert_with(Box::default).insert(rest, route),
+            Segment::Rest(_) => match self.rest {
+                Some(existing) => Err(existing),
+                None => {
+                    self.rest = Some(route);
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// The route `path` (which starts with `/`) leads to, static segments
+    /// first, then a parameter, then a wildcard, backtracking as needed.
+    pub fn find<'p>(&self, path: &'p str) -> Option<Found<'p>> {
+        let mut found = Found { route: 0, values: [""; MAX_PARAMS], len: 0 };
+        let rest = path.strip_prefix('/')?;
+        self.find_from(rest, &mut found).then_some(found)
+    }
+
+    fn find_from<'p>(&self, path: &'p str, found: &mut Found<'p>) -> bool {
+        let (segment, rest) = match path.find('/') {
+            Some(at) => (&path[..at], Some(&path[at + 1..])),
+            None => (path, None),
+        };
+        if let Ok(at) = self.statics.binary_search_by(|(s, _)| (**s).cmp(segment)) {
+            if self.statics[at].1.descend(rest, found) {
+                return true;
+            }
+        }
+        if let Some(param) = &self.param {
+            if !segment.is_empty() && found.len < MAX_PARAMS {
+                found.values[found.len] = segment;
+                found.len += 1;
+                if param.descend(rest, found) {
+                    return true;
+                }
+                found.len -= 1;
+            }
+        }
+        if let Some(route) = self.rest {
+            if found.len < MAX_PARAMS {
+                found.values[found.len] = path;
+                found.len += 1;
+                found.route = route;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Goes on with what follows a matched segment (`None`: the path ended).
+    fn descend<'p>(&self, rest: Option<&'p str>, found: &mut Found<'p>) -> bool {
+        match rest {
+            None => match self.end {
+                Some(route) => {
+                    found.route = route;
+                    true
+                }
+                // `/static/` matches `/static/*rest` with an empty rest.
+                None => match self.rest {
+                    Some(route) if found.len < MAX_PARAMS => {
+                        found.route = route;
+                        found.values[found.len] = "";
+                        found.len += 1;
+                        true
+                    }
+                    _ => false,
+                },
+            },
+            Some(rest) => self.find_from(rest, found),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(patterns: &[&str]) -> Node {
+        let mut root = Node::default();
+        for (i, p) in patterns.iter().enumerate() {
+            root.insert(&parse(p).unwrap(), i).unwrap();
+        }
+        root
+    }
+
+    fn find<'p>(root: &Node, path: &'p str) -> Option<(usize, Vec<&'p str>)> {
+        root.find(path).map(|f| (f.route, f.values[..f.len].to_vec()))
+    }
+
+    #[test]
+    fn statics_win_over_parameters_which_win_over_wildcards() {
+        let root = tree(&[
+            "/",
+            "/users",
+            "/users/me",
+            "/users/:id",
+            "/users/:id/posts/:post",
+            "/files/*path",
+            "/a/:x/c",
+            "/a/b/d",
+        ]);
+        assert_eq!(find(&root, "/"), Some((0, vec![])));
+        assert_eq!(find(&root, "/users"), Some((1, vec![])));
+        assert_eq!(find(&root, "/users/me"), Some((2, vec![])));
+        assert_eq!(find(&root, "/users/42"), Some((3, vec!["42"])));
+        assert_eq!(find(&root, "/users/42/posts/7"), Some((4, vec!["42", "7"])));
+        assert_eq!(find(&root, "/files/a/b.txt"), Some((5, vec!["a/b.txt"])));
+        assert_eq!(find(&root, "/files/"), Some((5, vec![""])));
+        // `/a/b/c`: the static `b` leads nowhere, so the parameter is tried.
+        assert_eq!(find(&root, "/a/b/c"), Some((6, vec!["b"])));
+        assert_eq!(find(&root, "/a/b/d"), Some((7, vec![])));
+        assert_eq!(find(&root, "/users/"), None, "a parameter is never empty");
+        assert_eq!(find(&root, "/users/42/"), None);
+        assert_eq!(find(&root, "/nope"), None);
+        assert_eq!(find(&root, "nope"), None);
+    }
+
+    #[test]
+    fn bad_patterns_and_conflicts_are_refused() {
+        for bad in ["users", "/a/:", "/a/*", "/*rest/more", "/a/b:c", "/:a/:a", "/:x-y"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let mut root = tree(&["/users/:id"]);
+        assert_eq!(root.insert(&parse("/users/:name").unwrap(), 9), Err(0));
+        let nine = "/:a/:b/:c/:d/:e/:f/:g/:h/:i";
+        assert!(parse(nine).is_err());
+    }
+}

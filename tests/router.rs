@@ -1,0 +1,182 @@
+//! The router through a server: parameters (raw and decoded), wildcards,
+//! 404 and its fallback, 405 with `Allow`, HEAD served by GET routes,
+//! DirServer mounted under a prefix, and a WebSocket upgrade on a route.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Mutex;
+
+use peregrine::ws::{self, Message, WebSocket};
+use peregrine::{Config, DirServer, Params, Request, Response, Router, StatusCode, WsHooks};
+
+mod support;
+use support::{read_response, RawResponse, TestServer};
+
+fn echo_params(_: &Request<'_>, res: &mut Response<'_>, p: &Params<'_>) {
+    let mut first = true;
+    for (name, value) in p.iter() {
+        let sep = if first { "" } else { " " };
+        first = false;
+        let _ = write!(res, "{sep}{name}={value}");
+    }
+}
+
+fn decoded_name(_: &Request<'_>, res: &mut Response<'_>, p: &Params<'_>) {
+    let mut buf = [0u8; 64];
+    match p.decoded("name").and_then(|d| d.decode_str_into(&mut buf)) {
+        Some(name) => {
+            let _ = write!(res, "hello {name}");
+        }
+        None => {
+            res.status(StatusCode::BAD_REQUEST);
+        }
+    }
+}
+
+fn app() -> Router {
+    Router::new()
+        .get("/", |_: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
+            res.body_static(b"home");
+        })
+        .get("/users/me", |_: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
+            res.body_static(b"me");
+        })
+        .get("/users/:id", echo_params)
+        .put("/users/:id", |_: &Request<'_>, res: &mut Response<'_>, p: &Params<'_>| {
+            let _ = write!(res, "put {}", p.get("id").unwrap());
+        })
+        .get("/users/:id/posts/:post", echo_params)
+        .get("/hello/:name", decoded_name)
+        .get("/files/*path", echo_params)
+        .post("/form", |req: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
+            res.body(req.body());
+        })
+}
+
+fn ask(server: &TestServer, raw: &str) -> RawResponse {
+    let mut s = server.connect();
+    s.write_all(raw.as_bytes()).unwrap();
+    let head_only = raw.starts_with("HEAD ");
+    read_response(&mut s, &mut Vec::new(), head_only)
+}
+
+fn get(server: &TestServer, path: &str) -> RawResponse {
+    ask(server, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
+}
+
+fn body(r: &RawResponse) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+#[test]
+fn routes_match_with_their_parameters() {
+    let server = TestServer::with(app());
+    assert_eq!(body(&get(&server, "/")), "home");
+    assert_eq!(body(&get(&server, "/users/me")), "me", "a static segment wins over a parameter");
+    assert_eq!(body(&get(&server, "/users/42")), "id=42");
+    assert_eq!(body(&get(&server, "/users/42?x=1")), "id=42", "the query is not part of the path");
+    assert_eq!(body(&get(&server, "/users/42/posts/7")), "id=42 post=7");
+    assert_eq!(body(&get(&server, "/users/a%20b")), "id=a%20b", "values come as sent");
+    assert_eq!(body(&get(&server, "/hello/J%C3%BCrgen")), "hello Jürgen", "and decode on request");
+    assert_eq!(body(&get(&server, "/files/a/b/c.txt")), "path=a/b/c.txt");
+    assert_eq!(body(&get(&server, "/files/")), "path=");
+    let r = ask(&server, "PUT /users/9 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(body(&r), "put 9");
+    let r = ask(&server, "POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(body(&r), "abc");
+}
+
+#[test]
+fn unmatched_paths_are_404_and_unmatched_methods_405_with_allow() {
+    let server = TestServer::with(app());
+    for path in ["/nope", "/users/", "/users/42/", "/users/42/posts", "/USERS/42"] {
+        assert_eq!(get(&server, path).status, 404, "{path}");
+    }
+    let r = ask(&server, "DELETE /users/9 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, PUT, HEAD"));
+    let r = ask(&server, "GET /form HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    let with_fallback = TestServer::with(app().fallback(|req: &Request<'_>, res: &mut Response<'_>| {
+        let _ = write!(res.status(StatusCode::NOT_FOUND), "no route for {}", req.path());
+    }));
+    assert_eq!(body(&get(&with_fallback, "/nope")), "no route for /nope");
+}
+
+#[test]
+fn head_is_served_by_the_get_route() {
+    let server = TestServer::with(app());
+    let r = ask(&server, "HEAD /users/42 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("5"), "the GET answer's length");
+    assert!(r.body.is_empty());
+}
+
+#[test]
+#[should_panic(expected = "conflicts")]
+fn two_routes_for_one_method_and_shape_are_refused() {
+    let _ = app().get("/users/:name", echo_params);
+}
+
+#[test]
+#[should_panic(expected = "must be the last segment")]
+fn a_bad_pattern_is_refused_when_added() {
+    let _ = Router::new().get("/a/*rest/b", echo_params);
+}
+
+#[test]
+fn a_directory_is_served_under_a_prefix() {
+    let root = std::env::temp_dir().join(format!("peregrine-router-dir-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("css")).unwrap();
+    std::fs::write(root.join("css/site.css"), "body{}").unwrap();
+    std::fs::write(root.join("index.html"), "<p>index</p>").unwrap();
+    let assets = DirServer::new(&root).unwrap();
+    let router =
+        app().get("/static/*file", move |req: &Request<'_>, res: &mut Response<'_>, p: &Params<'_>| {
+            let rest = p.get("file").unwrap_or("");
+            let mut buf = [0u8; 1024];
+            buf[0] = b'/';
+            buf[1..=rest.len()].copy_from_slice(rest.as_bytes());
+            assets.serve_path(req, res, std::str::from_utf8(&buf[..=rest.len()]).unwrap());
+        });
+    let server = TestServer::with(router);
+    let r = get(&server, "/static/css/site.css");
+    assert_eq!((r.status, body(&r)), (200, "body{}".to_owned()));
+    assert_eq!(r.header("content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(body(&get(&server, "/static/")), "<p>index</p>");
+    assert_eq!(get(&server, "/static/css").header("location"), Some("/static/css/"));
+    assert_eq!(get(&server, "/static/%2e%2e/secret").status, 404);
+    assert_eq!(body(&get(&server, "/users/1")), "id=1", "the other routes still answer");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// Echoes every text message, for the upgrade test.
+#[derive(Default)]
+struct Echo(Mutex<Vec<String>>);
+
+impl WsHooks for Echo {
+    fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+        if let Message::Text(text) = msg {
+            self.0.lock().unwrap().push(text.to_owned());
+            let _ = ws.send_text(text);
+        }
+    }
+}
+
+#[test]
+fn a_route_upgrades_to_a_websocket() {
+    let router = app()
+        .get("/ws", |req: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
+            let _ = ws::upgrade(req, res);
+        })
+        .with_websockets(Echo::default());
+    assert!(router.websockets());
+    let server = TestServer::start(Config::new().workers(1), router);
+    let stream = TcpStream::connect(server.addr).unwrap();
+    stream.set_read_timeout(Some(support::WAIT)).unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{}/ws", server.addr), stream).unwrap();
+    ws.send(tungstenite::Message::text("hi")).unwrap();
+    assert_eq!(ws.read().unwrap(), tungstenite::Message::text("hi"));
+    assert_eq!(body(&get(&server, "/users/5")), "id=5");
+    assert!(!app().websockets(), "a router without hooks starts no WebSocket thread");
+}
