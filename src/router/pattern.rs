@@ -131,8 +131,12 @@ impl Node {
             Some(at) => (&path[..at], Some(&path[at + 1..])),
             None => (path, None),
         };
-        if let Ok(at) = self.statics.binary_search_by(|(s, _)| (**s).cmp(segment)) {
-            if self.statics[at].1.descend(rest, found) {
+        // Few children each: a scan that compares lengths first rejects
+        // most of them without looking at a byte.
+        if let Some((_, child)) =
+            self.statics.iter().find(|(s, _)| s.len() == segment.len() && **s == *segment)
+        {
+            if child.descend(rest, found) {
                 return true;
             }
         }
