@@ -129,6 +129,9 @@ mod server;
 mod shutdown;
 mod swar;
 mod sys;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod worker;
 pub mod ws;
 mod ws_thread;

@@ -34,6 +34,26 @@ impl Sink for TcpStream {
     }
 }
 
+/// A connected byte stream an HTTP connection is served over: a TCP
+/// socket, or memory (for tests that need none).
+pub trait Transport: Read + Sink {
+    /// Turns Nagle's algorithm off (or on).
+    fn set_nodelay(&self, on: bool) -> io::Result<()>;
+
+    /// Closes this side for writing (the peer reads an end of stream).
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        TcpStream::set_nodelay(self, on)
+    }
+
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
 /// Best-effort `503` to a connection no thread has room for; dropping the
 /// stream then closes it.
 pub fn refuse_overload(stream: &mut TcpStream) {

@@ -7,7 +7,7 @@
 //! being received stands (`incoming::Receiving`, with the body protocol);
 //! and how far the client's sending side has got (`rt::input`).
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 
 use mio::net::TcpStream;
@@ -27,7 +27,7 @@ use crate::http::status::StatusCode;
 use crate::http::write::{Flushed, ResponseMeta};
 use crate::rt::input::ReadOutcome;
 use crate::rt::pool::BufSource;
-use crate::rt::socket::{linger, Lingered};
+use crate::rt::socket::{linger, Lingered, Transport};
 use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
 use crate::ws_thread::WsRoute;
@@ -66,9 +66,10 @@ enum Step {
     Done(Verdict),
 }
 
-/// A client connection owned by one worker.
-pub struct Conn {
-    sock: Socket,
+/// A client connection owned by one worker, over a TCP socket (or, for
+/// tests without one, any [`Transport`]).
+pub struct Conn<T = TcpStream> {
+    sock: Socket<T>,
     incoming: Incoming,
     state: State,
 }
@@ -82,15 +83,21 @@ const READS_PER_TURN: usize = 8;
 /// the same reason.
 const PUMPS_PER_TURN: usize = 16;
 
-impl Conn {
+impl<T: Transport> Conn<T> {
     /// A new connection, holding no buffers yet.
-    pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
+    pub fn new(stream: T, peer: SocketAddr) -> Self {
         Conn { sock: Socket::new(stream, peer), incoming: Incoming::new(), state: State::Open }
     }
 
     /// The socket, for (de)registration.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    pub fn stream_mut(&mut self) -> &mut T {
         &mut self.sock.stream
+    }
+
+    /// The socket.
+    #[cfg(feature = "testing")]
+    pub fn stream(&self) -> &T {
+        &self.sock.stream
     }
 
     /// Whether the connection waits for the exchange named `id` (a
@@ -119,7 +126,7 @@ impl Conn {
 
     /// The socket and peer, and the bytes the client sent after its
     /// handshake, for a WebSocket thread; returns the buffers to the pools.
-    pub fn into_upgraded<H>(mut self, ctx: &mut Ctx<H>) -> (TcpStream, SocketAddr, Vec<u8>) {
+    pub fn into_upgraded<H>(mut self, ctx: &mut Ctx<H>) -> (T, SocketAddr, Vec<u8>) {
         let early = self.incoming.pending().to_vec();
         self.release(ctx);
         (self.sock.stream, self.sock.peer, early)
@@ -408,7 +415,7 @@ impl Conn {
         if !linger || self.incoming.at_eof() {
             return Verdict::Close;
         }
-        if self.sock.stream.shutdown(Shutdown::Write).is_err() {
+        if self.sock.stream.shutdown_write().is_err() {
             return Verdict::Close;
         }
         self.state = State::Lingering;
@@ -440,12 +447,12 @@ impl Conn {
 
 /// Calls the handler for `req` and queues its response, or a 500 if the
 /// handler failed; says what the connection does next.
-fn respond<H: Handler>(
+fn respond<H: Handler, T: Transport>(
     req: &Request<'_>,
     head: &Head<'_>,
     key: usize,
     ctx: &mut Ctx<H>,
-    sock: &mut Socket,
+    sock: &mut Socket<T>,
 ) -> After {
     // Names the connection in a Responder the handler may take.
     ctx.scratch.later.key = key;

@@ -19,6 +19,7 @@ use crate::http::status::StatusCode;
 use crate::http::stream::{frame_chunk, CHUNK_FRAMING, LAST_CHUNK};
 use crate::http::write::Length;
 use crate::rt::pool::BufPool;
+use crate::rt::socket::Transport;
 use crate::shutdown::ShutdownState;
 
 /// What queuing a response takes from the worker besides the scratch
@@ -61,10 +62,10 @@ pub enum Pumped {
 /// The handler deferred or streamed its answer: starts waiting for the
 /// responder, or queues the stream's head.
 #[cold]
-pub fn answer_later(
+pub fn answer_later<T: Transport>(
     res: &mut Response<'_>,
     asked: Asked,
-    sock: &mut Socket,
+    sock: &mut Socket<T>,
     q: Queue<'_>,
 ) -> (After, Option<Waiting>) {
     match res.take_handed().expect("a handler that answered later") {
@@ -82,13 +83,13 @@ pub fn answer_later(
 /// Queues the head of a streamed response and sets out how its body goes.
 /// A response that has no body (`HEAD`, 204, 304) is whole with its head:
 /// its stream is cancelled at once, and requests behind it do not wait.
-fn start_stream(
+fn start_stream<T: Transport>(
     exchange: Exchanged,
     kind: StreamKind,
     res: &mut Response<'_>,
     asked: Asked,
     keep_alive: bool,
-    sock: &mut Socket,
+    sock: &mut Socket<T>,
     q: Queue<'_>,
 ) -> (After, Option<Waiting>) {
     let framing = match res.status_code() {
@@ -121,7 +122,7 @@ fn start_stream(
 /// of the connection's drive loop, as is all of this module, so the
 /// ordinary path compiles as it would without it.)
 #[inline(never)]
-pub fn take_reply<H>(awaiting: &Awaiting, sock: &mut Socket, ctx: &mut Ctx<H>) -> Outcome {
+pub fn take_reply<H, T: Transport>(awaiting: &Awaiting, sock: &mut Socket<T>, ctx: &mut Ctx<H>) -> Outcome {
     let Awaiting { exchange, asked, .. } = awaiting;
     let mut inner = exchange.lock();
     let phase = match std::mem::replace(&mut inner.payload.phase, Phase::Taken) {
@@ -172,7 +173,7 @@ pub fn take_reply<H>(awaiting: &Awaiting, sock: &mut Socket, ctx: &mut Ctx<H>) -
 
 /// Moves what the stream's writer queued into the write buffer, framed.
 #[inline(never)]
-pub fn pump<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) -> Pumped {
+pub fn pump<H, T: Transport>(streaming: &Streaming, sock: &mut Socket<T>, ctx: &mut Ctx<H>) -> Pumped {
     let Streaming { exchange, framing, keep_alive, .. } = streaming;
     let mut inner = exchange.lock();
     let pool = &mut ctx.out_pool;
@@ -213,7 +214,7 @@ pub fn pump<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) -> Pu
 
 /// Sends a keep-alive comment on a quiet event stream, if nothing is
 /// queued (so it cannot land inside an event).
-pub fn keep_alive_comment<H>(streaming: &Streaming, sock: &mut Socket, ctx: &mut Ctx<H>) {
+pub fn keep_alive_comment<H, T: Transport>(streaming: &Streaming, sock: &mut Socket<T>, ctx: &mut Ctx<H>) {
     let inner = streaming.exchange.lock();
     if !inner.pipe_is_empty() || !sock.out.is_empty() {
         return;

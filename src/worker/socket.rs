@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use mio::net::TcpStream;
 
 use crate::http::write::Outgoing;
+use crate::rt::socket::Transport;
 
 /// Whether small responses may wait behind unacknowledged ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,16 +17,16 @@ enum Nagle {
 }
 
 /// The socket, its peer, and what is queued on it.
-pub struct Socket {
-    pub stream: TcpStream,
+pub struct Socket<T = TcpStream> {
+    pub stream: T,
     pub peer: SocketAddr,
     pub out: Outgoing,
     nagle: Nagle,
 }
 
-impl Socket {
+impl<T: Transport> Socket<T> {
     /// A new connection's socket, nothing queued, Nagle on.
-    pub fn new(stream: TcpStream, peer: SocketAddr) -> Self {
+    pub fn new(stream: T, peer: SocketAddr) -> Self {
         Socket { stream, peer, out: Outgoing::new(), nagle: Nagle::On }
     }
 

@@ -1,0 +1,56 @@
+//! Zero allocations per request, asserted through `peregrine::testing`:
+//! no socket, no thread, the same connection code. One test in this file,
+//! so nothing else allocates meanwhile.
+
+use std::io::Write;
+
+use peregrine::testing::TestClient;
+use peregrine::{Request, Response};
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocations, Counting};
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn app(req: &Request<'_>, res: &mut Response<'_>) {
+    match req.path() {
+        "/echo" => {
+            res.body(req.body());
+        }
+        _ => {
+            res.header("Content-Type", "text/plain");
+            let _ = write!(res, "q={}", req.query().get("q").map_or("", |q| q.raw()));
+        }
+    }
+}
+
+const REQUESTS: &[u8] = b"GET /?q=1 HTTP/1.1\r\nHost: x\r\n\r\n\
+POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n\
+HEAD / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+fn round(client: &mut TestClient<fn(&Request<'_>, &mut Response<'_>)>) {
+    client.send(REQUESTS);
+    let written = client.written();
+    assert!(written.ends_with(b"\r\n\r\n"), "the HEAD answer is last");
+    assert_eq!(written.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count(), 4);
+    client.clear_written();
+}
+
+#[test]
+fn serving_allocates_nothing_through_the_test_client() {
+    let app: fn(&Request<'_>, &mut Response<'_>) = app;
+    let mut client = TestClient::new(app);
+    for _ in 0..100 {
+        round(&mut client);
+    }
+    let before = allocations();
+    for _ in 0..1000 {
+        round(&mut client);
+    }
+    let after = allocations();
+    assert_eq!(after - before, 0, "{} allocations while serving 4,000 requests", after - before);
+    assert!(client.is_open());
+}
