@@ -127,15 +127,16 @@ impl Node {
     }
 
     fn find_from<'p>(&self, path: &'p str, found: &mut Found<'p>) -> bool {
-        let (segment, rest) = match path.find('/') {
+        // Segments are short: a plain scan beats a general searcher's set-up.
+        let (segment, rest) = match path.bytes().position(|b| b == b'/') {
             Some(at) => (&path[..at], Some(&path[at + 1..])),
             None => (path, None),
         };
-        // Few children each: a scan that compares lengths first rejects
-        // most of them without looking at a byte.
-        if let Some((_, child)) =
-            self.statics.iter().find(|(s, _)| s.len() == segment.len() && **s == *segment)
-        {
+        // Few children each: comparing lengths, then first bytes, rejects
+        // most of them before any full comparison.
+        let first = segment.as_bytes().first();
+        let same = |s: &str| s.len() == segment.len() && s.as_bytes().first() == first && s == segment;
+        if let Some((_, child)) = self.statics.iter().find(|(s, _)| same(s)) {
             if child.descend(rest, found) {
                 return true;
             }
