@@ -1,12 +1,11 @@
 //! Bodiless responses: HEAD gets GET's head without the body; 204 and 304
-//! carry neither body nor Content-Length.
+//! carry neither body nor Content-Length. Through the connection code
+//! over memory (`peregrine::testing`): nothing here is about sockets.
 
 use std::io::Write;
 
+use peregrine::testing::{TestClient, TestResponse};
 use peregrine::{Request, Response, StatusCode};
-
-mod support;
-use support::{read_response, RawResponse, TestServer};
 
 static LARGE: [u8; 5000] = [b'L'; 5000];
 
@@ -38,57 +37,55 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
 }
 
 /// Headers except `Date`, which may tick between two responses.
-fn stable_headers(res: &RawResponse) -> Vec<(String, String)> {
+fn stable_headers(res: &TestResponse) -> Vec<(String, String)> {
     res.headers.iter().filter(|(n, _)| !n.eq_ignore_ascii_case("date")).cloned().collect()
 }
 
 #[test]
 fn head_gets_the_get_status_and_headers_without_body() {
-    let server = TestServer::with(handler);
     for (path, body) in [
         ("/static", &b"static body, 26 bytes long"[..]),
         ("/large", &LARGE[..]),
         ("/copied", &b"copied body"[..]),
         ("/missing", &b"no such thing"[..]),
     ] {
-        let mut s = server.connect();
+        let mut s = TestClient::new(handler);
         // HEAD then GET in one write: if the HEAD response carried any body
         // bytes, the GET response would not parse right after its head.
-        write!(s, "HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\nGET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut buf = Vec::new();
-        let head = read_response(&mut s, &mut buf, true);
-        let get = read_response(&mut s, &mut buf, false);
+        s.send(
+            format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\nGET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+                .as_bytes(),
+        );
+        let head = s.head_response().unwrap();
+        let get = s.response().unwrap();
         assert_eq!(get.body, body, "{path}: GET body");
         assert_eq!(head.status, get.status, "{path}: status");
         assert_eq!(head.header("Content-Length"), Some(body.len().to_string().as_str()), "{path}");
         assert_eq!(stable_headers(&head), stable_headers(&get), "{path}: headers");
         assert!(head.header("Date").is_some());
-        assert!(buf.is_empty(), "{path}: extra bytes {:?}", String::from_utf8_lossy(&buf));
+        assert!(s.written().is_empty(), "{path}: extra bytes {:?}", String::from_utf8_lossy(s.written()));
     }
 }
 
 #[test]
 fn no_content_and_not_modified_carry_no_body_or_length() {
-    let server = TestServer::with(handler);
-    let mut s = server.connect();
-    s.write_all(
+    let mut s = TestClient::new(handler);
+    s.send(
         b"GET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /304 HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n",
-    )
-    .unwrap();
-    let mut buf = Vec::new();
+    );
     // Parse only the heads; the next response must start right after each.
-    let no_content = read_response(&mut s, &mut buf, true);
+    let no_content = s.head_response().unwrap();
     assert_eq!(no_content.status, 204);
     assert_eq!(no_content.header("Content-Length"), None, "204 must not carry Content-Length");
     assert_eq!(no_content.header("Transfer-Encoding"), None);
-    let not_modified = read_response(&mut s, &mut buf, true);
+    let not_modified = s.head_response().unwrap();
     assert_eq!(not_modified.status, 304);
     assert_eq!(not_modified.header("Content-Length"), None, "304 carries no Content-Length here");
-    let plain = read_response(&mut s, &mut buf, false);
+    let plain = s.response().unwrap();
     assert_eq!(plain.status, 200, "a body was sent after a 204/304 head");
     assert_eq!(plain.body, b"plain");
-    assert!(buf.is_empty());
+    assert!(s.written().is_empty());
     // The connection stays usable.
-    s.write_all(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(read_response(&mut s, &mut buf, false).body, b"plain");
+    s.send(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(s.response().unwrap().body, b"plain");
 }

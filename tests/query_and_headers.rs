@@ -1,14 +1,24 @@
 //! What a handler reads from a request (query, path, headers, method,
 //! version), checked end to end through the response body; and the `Date`
-//! header the server adds.
+//! header the server adds. Nothing here is about sockets: the requests go
+//! through the connection code over memory (`peregrine::testing`).
 
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use peregrine::{Method, Request, Response, Version};
+use peregrine::testing::{TestClient, TestResponse};
+use peregrine::{Handler, Method, Request, Response, Version};
 
-mod support;
-use support::{request, roundtrip, TestServer};
+/// Sends `raw` on a new connection to `app` and returns the response.
+fn request<H: Handler + Copy>(app: &H, raw: &[u8]) -> TestResponse {
+    roundtrip(&mut TestClient::new(*app), raw)
+}
+
+/// Sends `raw` on `client`'s connection and returns the response.
+fn roundtrip<H: Handler>(client: &mut TestClient<H>, raw: &[u8]) -> TestResponse {
+    client.send(raw);
+    client.response().unwrap_or_else(|| panic!("no response to {:?}", String::from_utf8_lossy(raw)))
+}
 
 /// Reports what it saw, one `key=value` per line.
 fn report(req: &Request<'_>, res: &mut Response<'_>) {
@@ -43,7 +53,7 @@ fn lines(body: &[u8]) -> Vec<String> {
 
 #[test]
 fn handler_sees_decoded_query_path_headers_method_and_version() {
-    let server = TestServer::with(report);
+    let server = report;
     let res = request(
         &server,
         b"GET /search/a%20b?x=1&q=hello+big%20world&q=second HTTP/1.1\r\nHost: h\r\nx-CaSe: Value One\r\n\r\n",
@@ -66,8 +76,7 @@ fn handler_sees_decoded_query_path_headers_method_and_version() {
 
 #[test]
 fn unknown_method_is_kept_verbatim_as_other() {
-    let server = TestServer::with(report);
-    let mut s = server.connect();
+    let mut s = TestClient::new(report);
     let res = roundtrip(&mut s, b"PURGE /cache HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(res.status, 200);
     let body = lines(&res.body);
@@ -83,7 +92,7 @@ fn unknown_method_is_kept_verbatim_as_other() {
 
 #[test]
 fn http10_request_reports_version_10() {
-    let server = TestServer::with(report);
+    let server = report;
     let res = request(&server, b"GET /old?q=%41%2B HTTP/1.0\r\n\r\n");
     let body = lines(&res.body);
     assert!(body.contains(&"version=1.0".to_string()), "{body:?}");
@@ -139,7 +148,7 @@ fn parse_imf_fixdate(s: &str) -> Option<i64> {
 fn date_header_is_an_imf_fixdate_close_to_now() {
     assert_eq!(parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
     assert_eq!(parse_imf_fixdate("Mon, 06 Nov 1994 08:49:37 GMT"), None);
-    let server = TestServer::with(report);
+    let server = report;
     let res = request(&server, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
     let date = res.header("Date").expect("a Date header");
     assert_eq!(date.len(), 29, "{date:?}");
@@ -153,7 +162,7 @@ fn date_header_is_an_imf_fixdate_close_to_now() {
 fn decoded_paths_keep_encoded_separators_and_nul_encoded() {
     // A handler routing on the decoded path must not see `/admin%2Fx` as
     // `/admin/x`, nor a NUL it could pass to the file system.
-    let server = TestServer::with(report);
+    let server = report;
     for (target, decoded) in [
         ("/admin%2Fx", "/admin%2Fx"),
         ("/admin%2fx", "/admin%2fx"),
@@ -175,7 +184,7 @@ fn host(req: &Request<'_>, res: &mut Response<'_>) {
 
 #[test]
 fn host_is_the_absolute_targets_authority_else_the_host_field() {
-    let server = TestServer::with(host);
+    let server = host;
     for (raw, want) in [
         ("GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n", "example.com:8080"),
         ("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", "[::1]:80"),
