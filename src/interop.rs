@@ -161,12 +161,7 @@ impl Response<'_> {
         for (name, value) in &parts.headers {
             self.header(name.as_str(), value.as_bytes());
         }
-        match body.into() {
-            Body::Empty => self.body_static(b""),
-            Body::Bytes(bytes) => self.body(&bytes),
-            Body::Static(bytes) => self.body_static(bytes),
-            Body::File(f) => self.body_file(f.file, f.offset, f.len),
-        }
+        self.set_body(body.into())
     }
 }
 

@@ -298,7 +298,7 @@ impl<H: Handler> TestClient<H> {
     /// took yet, raw.
     pub fn written(&self) -> &[u8] {
         match &self.conn {
-            Some(conn) => &conn_pipe(conn).outbound,
+            Some(conn) => &conn.stream().outbound,
             None => &self.leftover,
         }
     }
@@ -437,10 +437,6 @@ impl<H: Handler> TestClient<H> {
         out.drain(..used);
         Some(res)
     }
-}
-
-fn conn_pipe(conn: &Conn<Pipe>) -> &Pipe {
-    conn.stream()
 }
 
 /// Parses one response off the front of `out`: the response and the bytes

@@ -394,21 +394,23 @@ impl<'w> Response<'w> {
         self.status = status;
         self.close = close;
         self.scratch.headers.extend_from_slice(headers);
+        self.set_body(body);
+    }
+
+    /// Sets the body from any [`Body`] source (replacing an earlier one).
+    pub(crate) fn set_body(&mut self, body: Body) -> &mut Self {
         match body {
-            Body::Empty => {}
-            Body::Bytes(mut bytes) => {
-                if bytes.len() <= self.scratch.keep {
-                    self.scratch.body.extend_from_slice(&bytes);
-                } else {
-                    // Large: sent from the application's own buffer.
-                    std::mem::swap(&mut self.scratch.body, &mut bytes);
-                }
+            Body::Empty => self.body_static(b""),
+            Body::Bytes(mut bytes) if bytes.len() > self.scratch.keep => {
+                // Large: sent from the application's own buffer, not copied.
+                self.body_static(b"");
+                std::mem::swap(&mut self.scratch.body, &mut bytes);
+                self.source = BodySource::Copied;
+                self
             }
-            Body::Static(bytes) => self.source = BodySource::Static(bytes),
-            Body::File(file) => {
-                self.scratch.file = Some(file);
-                self.source = BodySource::File;
-            }
+            Body::Bytes(bytes) => self.body(&bytes),
+            Body::Static(bytes) => self.body_static(bytes),
+            Body::File(f) => self.body_file(f.file, f.offset, f.len),
         }
     }
 

@@ -24,7 +24,7 @@ use crate::http::reply::StreamKind;
 use crate::http::request::{Headers, Method, Request};
 use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
-use crate::http::write::{Flushed, ResponseMeta};
+use crate::http::write::Flushed;
 use crate::rt::input::ReadOutcome;
 use crate::rt::pool::BufSource;
 use crate::rt::socket::{linger, Lingered, Transport};
@@ -458,8 +458,8 @@ fn respond<H: Handler, T: Transport>(
     ctx.scratch.later.key = key;
     let mut res = Response::new(&mut ctx.scratch);
     call_handler(&*ctx.handler, req, &mut res);
+    let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
     if res.is_later() {
-        let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
         let q = Queue {
             pool: &mut ctx.out_pool,
             stamp: ctx.date.get(),
@@ -478,17 +478,12 @@ fn respond<H: Handler, T: Transport>(
                 After::Close
             }
         },
-        None if head.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested() => After::KeepAlive,
+        None if asked.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested() => After::KeepAlive,
         None => After::Close,
     };
     let keep_alive = !matches!(after, After::Close);
     sock.no_delay(keep_alive);
-    let meta = ResponseMeta {
-        keep_alive,
-        confirm_keep_alive: keep_alive && head.keep_alive_explicit,
-        keep_alive_secs: ctx.keep_alive_secs,
-        head_only: req.method == Method::Head,
-    };
+    let meta = asked.meta(keep_alive, ctx.keep_alive_secs);
     sock.out.push_sending(&mut ctx.out_pool, &mut res, &meta, ctx.date.get(), &mut sock.stream);
     after
 }
