@@ -34,6 +34,48 @@
 //! A deferred or streamed response is completed on another thread;
 //! [`TestClient::wait_response`] waits (bounded) for it, woken as a worker
 //! would be.
+//!
+//! After a `101`, the same client speaks WebSocket to the code a WebSocket
+//! thread runs: it sends masked frames (or any bytes), the handler's
+//! `ws_*` hooks run, and [`TestClient::frame`] reads what they sent back;
+//! [`TestClient::wait_frame`] waits for what a handle sends from another
+//! thread.
+//!
+//! ```
+//! use peregrine::testing::TestClient;
+//! use peregrine::ws::{self, CloseCode, Message, Opcode, WebSocket};
+//! use peregrine::{Handler, Request, Response};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     const WEBSOCKETS: bool = true;
+//!
+//!     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
+//!         let _ = ws::upgrade(req, res);
+//!     }
+//!
+//!     fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+//!         if let Message::Text(text) = msg {
+//!             let _ = ws.send_text(&text.to_uppercase());
+//!         }
+//!     }
+//! }
+//!
+//! let mut client = TestClient::new(Echo);
+//! assert_eq!(client.upgrade("/chat").status, 101);
+//! client.send_text("hi");
+//! assert_eq!(client.frame().unwrap().text(), Some("HI"));
+//! // The closing handshake: the server echoes the code and closes.
+//! client.send_close(CloseCode::NORMAL, "bye");
+//! let close = client.frame().unwrap();
+//! assert_eq!((close.opcode, close.close_code()), (Opcode::Close, Some(CloseCode::NORMAL)));
+//! assert!(!client.is_open());
+//! ```
+//!
+//! What is about sockets and clocks is not simulated: timeouts do not
+//! fire, and there are no resets or signals; test those against a
+//! [`Server`](crate::Server).
 
 use std::cell::Cell;
 use std::io::{self, IoSlice, Read, Write};
@@ -46,6 +88,7 @@ use mio::{Events, Poll, Waker};
 
 use crate::config::Config;
 use crate::handler::Handler;
+use crate::http::response::Ticket;
 use crate::rt::event_loop::WAKER;
 use crate::rt::exchange::Ready;
 use crate::rt::mailbox::Mailbox;
@@ -53,6 +96,11 @@ use crate::rt::socket::{Sink, Transport};
 use crate::rt::verdict::Verdict;
 use crate::worker::conn::Conn;
 use crate::worker::ctx::Ctx;
+use crate::ws::frame::{self, MAX_HEADER};
+use crate::ws::handle::WebSocket;
+use crate::ws::{CloseCode, Opcode};
+use crate::ws_thread::conn::{WsConn, WsCtx};
+use crate::ws_thread::WsRoute;
 
 /// The in-memory stream a [`TestClient`]'s connection is served over.
 #[derive(Debug)]
@@ -82,6 +130,17 @@ impl Pipe {
     /// Bytes the client sent that the server has not read.
     fn unread(&self) -> usize {
         self.inbound.len() - self.read
+    }
+
+    /// Whether the connection must be driven again though no other event
+    /// says so: a socket's reader learns of bytes still waiting from a new
+    /// readiness edge, and a read cut short here raises none, so it goes on
+    /// while its reads make progress (`unread_before`: what was unread
+    /// before the pass); and a socket that would have blocked becomes
+    /// writable.
+    fn goes_on(&self, unread_before: usize) -> bool {
+        let unread = self.unread();
+        (unread > 0 && unread < unread_before) || self.blocked
     }
 }
 
@@ -180,17 +239,69 @@ impl TestResponse {
     }
 }
 
+/// One WebSocket frame the server wrote, parsed back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestFrame {
+    /// The final fragment of its message (the server never fragments).
+    pub fin: bool,
+    /// What the frame carries.
+    pub opcode: Opcode,
+    /// The payload (servers do not mask).
+    pub payload: Vec<u8>,
+}
+
+impl TestFrame {
+    /// The payload of a text frame.
+    pub fn text(&self) -> Option<&str> {
+        (self.opcode == Opcode::Text).then(|| std::str::from_utf8(&self.payload).ok()).flatten()
+    }
+
+    /// The code of a close frame, if it carries one.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match (self.opcode, self.payload.as_slice()) {
+            (Opcode::Close, [a, b, ..]) => Some(CloseCode(u16::from_be_bytes([*a, *b]))),
+            _ => None,
+        }
+    }
+}
+
+/// What the client is connected to.
+enum Link<H> {
+    /// The HTTP connection code, as a worker runs it.
+    Http(Box<Conn<Pipe>>),
+    /// After a `101`, the WebSocket connection code, as a WebSocket thread
+    /// runs it.
+    WebSocket(Box<WsLink<H>>),
+    /// The server closed the connection.
+    Closed,
+}
+
+/// An upgraded connection and the context a WebSocket thread would give it.
+struct WsLink<H> {
+    conn: WsConn<Pipe>,
+    ctx: WsCtx<H>,
+}
+
+/// The slot an upgraded connection has (the client has only one).
+const WS_KEY: usize = 0;
+
+/// The mask of every frame the client sends (RFC 6455 §5.3 asks for an
+/// unpredictable one against proxies; a test wants repeatable bytes).
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
 /// A client connected to a handler through the real connection code,
 /// over memory; see the [module docs](self).
 pub struct TestClient<H> {
+    config: Config,
     ctx: Ctx<H>,
-    /// `None` once the server closed the connection.
-    conn: Option<Conn<Pipe>>,
-    /// What the server wrote after it closed (the connection's pipe went
+    link: Link<H>,
+    /// What the server wrote before it closed (the connection's pipe went
     /// with it).
     leftover: Vec<u8>,
-    /// Wakes `wait_response` when a responder completes.
+    /// Wakes `wait_response` when a responder completes, and `wait_frame`
+    /// when a WebSocket handle sends.
     poll: Poll,
+    waker: Arc<Waker>,
     events: Events,
     completions: Arc<Mailbox<Ready>>,
     completed: Vec<Ready>,
@@ -211,8 +322,11 @@ impl<H: Handler> TestClient<H> {
         let config = config.workers(1).max_connections(1);
         let poll = Poll::new().expect("an epoll or kqueue instance for the test's waker");
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).expect("a waker"));
-        let completions = Arc::new(Mailbox::growing(16, waker));
-        let mut ctx = Ctx::new(&config, Arc::new(handler), Arc::default(), None);
+        // Upgrades are served when the handler says it uses WebSockets, as
+        // `Server` starts WebSocket threads only then.
+        let ws = H::WEBSOCKETS.then(|| Arc::new(WsRoute::unserved(1, Arc::clone(&waker))));
+        let completions = Arc::new(Mailbox::growing(16, Arc::clone(&waker)));
+        let mut ctx = Ctx::new(&config, Arc::new(handler), Arc::default(), ws);
         ctx.scratch.later.connect(Arc::clone(&completions), config.stream_buffer_size);
         let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 40000));
         let pipe = Pipe {
@@ -226,10 +340,12 @@ impl<H: Handler> TestClient<H> {
             shut: Cell::new(false),
         };
         TestClient {
+            config,
             ctx,
-            conn: Some(Conn::new(pipe, peer)),
+            link: Link::Http(Box::new(Conn::new(pipe, peer))),
             leftover: Vec::new(),
             poll,
+            waker,
             events: Events::with_capacity(4),
             completions,
             completed: Vec::new(),
@@ -239,11 +355,16 @@ impl<H: Handler> TestClient<H> {
         }
     }
 
+    /// The handler, to look at what it recorded.
+    pub fn handler(&self) -> &H {
+        &self.ctx.handler
+    }
+
     /// Lets the server read at most `n` bytes at a time (`1`: byte by byte).
     pub fn read_at_most(&mut self, n: usize) -> &mut Self {
         self.read_max = n.max(1);
-        if let Some(conn) = &mut self.conn {
-            conn.stream_mut().read_max = self.read_max;
+        if let Some(pipe) = self.pipe_mut() {
+            pipe.read_max = n.max(1);
         }
         self
     }
@@ -253,17 +374,18 @@ impl<H: Handler> TestClient<H> {
     /// partial writes, resumed when the socket is writable again.
     pub fn write_at_most(&mut self, n: usize) -> &mut Self {
         self.write_max = n.max(1);
-        if let Some(conn) = &mut self.conn {
-            conn.stream_mut().write_max = self.write_max;
+        if let Some(pipe) = self.pipe_mut() {
+            pipe.write_max = n.max(1);
         }
         self
     }
 
-    /// Delivers `bytes` (one request, part of one, several pipelined, or
-    /// anything at all) and lets the server take them as far as it can.
+    /// Delivers `bytes` (one request, part of one, several pipelined,
+    /// WebSocket frames after an upgrade, or anything at all) and lets the
+    /// server take them as far as it can.
     pub fn send(&mut self, bytes: &[u8]) -> &mut Self {
-        if let Some(conn) = &mut self.conn {
-            conn.stream_mut().inbound.extend_from_slice(bytes);
+        if let Some(pipe) = self.pipe_mut() {
+            pipe.inbound.extend_from_slice(bytes);
         }
         self.run(false);
         self
@@ -280,8 +402,8 @@ impl<H: Handler> TestClient<H> {
 
     /// Closes the client's sending side (a FIN); the server reads the end.
     pub fn close_write(&mut self) -> &mut Self {
-        if let Some(conn) = &mut self.conn {
-            conn.stream_mut().fin = true;
+        if let Some(pipe) = self.pipe_mut() {
+            pipe.fin = true;
         }
         self.run(true);
         self
@@ -291,14 +413,20 @@ impl<H: Handler> TestClient<H> {
     /// closed it nor begun to (a server closing after an error first shuts
     /// its side and drains what the client still sends).
     pub fn is_open(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| !c.stream().shut.get())
+        self.pipe().is_some_and(|p| !p.shut.get())
     }
 
-    /// What the server wrote and no [`response`](TestClient::response)
-    /// took yet, raw.
+    /// Whether the connection was upgraded to WebSocket (its `101` went
+    /// out), and the server has not closed it.
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.link, Link::WebSocket(_))
+    }
+
+    /// What the server wrote and no [`response`](TestClient::response) or
+    /// [`frame`](TestClient::frame) took yet, raw.
     pub fn written(&self) -> &[u8] {
-        match &self.conn {
-            Some(conn) => &conn.stream().outbound,
+        match self.pipe() {
+            Some(pipe) => &pipe.outbound,
             None => &self.leftover,
         }
     }
@@ -308,10 +436,7 @@ impl<H: Handler> TestClient<H> {
     /// [`written`](TestClient::written), a loop that allocates nothing
     /// once warm, to assert that serving does not either.
     pub fn clear_written(&mut self) -> &mut Self {
-        match &mut self.conn {
-            Some(conn) => conn.stream_mut().outbound.clear(),
-            None => self.leftover.clear(),
-        }
+        self.outbound().clear();
         self
     }
 
@@ -331,17 +456,7 @@ impl<H: Handler> TestClient<H> {
     /// complete it (a deferred or streamed response); woken as a worker
     /// is, through the completion queue.
     pub fn wait_response(&mut self, timeout: Duration) -> Option<TestResponse> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(res) = self.response() {
-                return Some(res);
-            }
-            let left = deadline.checked_duration_since(Instant::now())?;
-            // A closed connection gets no more answers.
-            self.conn.as_ref()?;
-            let _ = self.poll.poll(&mut self.events, Some(left));
-            self.run(false);
-        }
+        self.wait(timeout, Self::response)
     }
 
     /// Sends `GET path` (HTTP/1.1, `Host: test`) and returns its response.
@@ -393,47 +508,217 @@ impl<H: Handler> TestClient<H> {
         })
     }
 
+    /// Sends a WebSocket handshake for `path` and returns the response:
+    /// `101` if the handler upgraded the connection, after which frames
+    /// go both ways ([`send_text`](TestClient::send_text),
+    /// [`frame`](TestClient::frame), …) through the same code that serves
+    /// them on a WebSocket thread.
+    ///
+    /// # Panics
+    ///
+    /// As [`get`](TestClient::get).
+    pub fn upgrade(&mut self, path: &str) -> TestResponse {
+        let headers = [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", "13"),
+        ];
+        self.request("GET", path, &headers, b"")
+    }
+
+    /// Sends one WebSocket frame, masked as a client must.
+    pub fn send_frame(&mut self, fin: bool, opcode: Opcode, payload: &[u8]) -> &mut Self {
+        let bytes = masked_frame(fin, opcode, payload);
+        self.send(&bytes)
+    }
+
+    /// Sends a text message in one frame.
+    pub fn send_text(&mut self, text: &str) -> &mut Self {
+        self.send_frame(true, Opcode::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message in one frame.
+    pub fn send_binary(&mut self, bytes: &[u8]) -> &mut Self {
+        self.send_frame(true, Opcode::Binary, bytes)
+    }
+
+    /// Sends a close frame with `code` and `reason`.
+    pub fn send_close(&mut self, code: CloseCode, reason: &str) -> &mut Self {
+        let mut payload = code.0.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        self.send_frame(true, Opcode::Close, &payload)
+    }
+
+    /// The next whole WebSocket frame the server wrote, taken out; `None`
+    /// if there is none (yet). Take the `101` with
+    /// [`response`](TestClient::response) first.
+    pub fn frame(&mut self) -> Option<TestFrame> {
+        let out = self.outbound();
+        let (frame, used) = parse_frame(out)?;
+        out.drain(..used);
+        Some(frame)
+    }
+
+    /// The next frame, waiting up to `timeout` for one sent through a
+    /// [`WebSocket`] handle on another thread.
+    pub fn wait_frame(&mut self, timeout: Duration) -> Option<TestFrame> {
+        self.wait(timeout, Self::frame)
+    }
+
+    /// Waits up to `timeout` for `take` to find something, driving the
+    /// connection each time the waker (a completion, a handle's send) says
+    /// there may be more.
+    fn wait<T>(&mut self, timeout: Duration, mut take: impl FnMut(&mut Self) -> Option<T>) -> Option<T> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(found) = take(self) {
+                return Some(found);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            // A closed connection gets no more.
+            self.pipe()?;
+            let _ = self.poll.poll(&mut self.events, Some(left));
+            self.run(false);
+        }
+    }
+
+    /// The in-memory socket, while the server holds the connection.
+    fn pipe(&self) -> Option<&Pipe> {
+        match &self.link {
+            Link::Http(conn) => Some(conn.stream()),
+            Link::WebSocket(ws) => Some(ws.conn.stream()),
+            Link::Closed => None,
+        }
+    }
+
+    fn pipe_mut(&mut self) -> Option<&mut Pipe> {
+        match &mut self.link {
+            Link::Http(conn) => Some(conn.stream_mut()),
+            Link::WebSocket(ws) => Some(ws.conn.stream_mut()),
+            Link::Closed => None,
+        }
+    }
+
+    /// What the server wrote and the client has not taken.
+    fn outbound(&mut self) -> &mut Vec<u8> {
+        match &mut self.link {
+            Link::Http(conn) => &mut conn.stream_mut().outbound,
+            Link::WebSocket(ws) => &mut ws.conn.stream_mut().outbound,
+            Link::Closed => &mut self.leftover,
+        }
+    }
+
     /// Drives the connection until it has done all it can: what was
-    /// delivered, and what other threads completed meanwhile.
+    /// delivered, and what other threads completed or sent meanwhile.
     fn run(&mut self, fin: bool) {
+        match self.link {
+            Link::Http(_) => self.run_http(fin),
+            Link::WebSocket(_) => self.run_websocket(fin),
+            Link::Closed => {}
+        }
+    }
+
+    fn run_http(&mut self, fin: bool) {
         let mut fin = fin;
         loop {
-            let Some(conn) = &mut self.conn else { return };
+            let Link::Http(conn) = &mut self.link else { return };
             let unread_before = conn.stream().unread();
             let now = Instant::now();
             self.ctx.now = now;
             self.ctx.date.update(now);
             if conn.drive(0, &mut self.ctx, std::mem::take(&mut fin)) == Verdict::Close {
-                let mut conn = self.conn.take().expect("present above");
-                self.leftover = std::mem::take(&mut conn.stream_mut().outbound);
-                conn.release(&mut self.ctx);
-                return;
+                return self.leave_http();
             }
             self.ctx.again.take(&mut self.again);
             let again = !self.again.is_empty();
             self.again.clear();
             self.completions.take_all(&mut self.completed);
             let completed = self.completed.drain(..).any(|r| conn.awaits(r.id));
-            // A socket's reader learns of bytes still waiting from a new
-            // readiness edge; a read cut short here raises none, so the
-            // connection is driven again while its reads make progress.
-            let unread = conn.stream().unread();
-            let more_to_read = unread > 0 && unread < unread_before;
-            // And a socket that would have blocked becomes writable.
-            let writable = conn.stream().blocked;
-            if !again && !completed && !more_to_read && !writable {
+            if !again && !completed && !conn.stream().goes_on(unread_before) {
                 return;
             }
         }
     }
 
+    /// The HTTP connection is done: upgraded once its `101` went out (as a
+    /// worker hands it to a WebSocket thread), else closed.
+    fn leave_http(&mut self) {
+        let Link::Http(conn) = std::mem::replace(&mut self.link, Link::Closed) else { return };
+        match conn.upgrade_ready() {
+            Some((ticket, _)) => self.open_websocket(*conn, ticket),
+            None => {
+                let mut conn = conn;
+                self.leftover = std::mem::take(&mut conn.stream_mut().outbound);
+                if let (Some((_, thread)), Some(route)) = (conn.pending_upgrade(), &self.ctx.ws) {
+                    route.unreserve(thread);
+                }
+                conn.release(&mut self.ctx);
+            }
+        }
+    }
+
+    fn open_websocket(&mut self, conn: Conn<Pipe>, ticket: Ticket) {
+        let (pipe, peer, early) = conn.into_upgraded(&mut self.ctx);
+        let handler = Arc::clone(&self.ctx.handler);
+        let mut ctx = WsCtx::new(&self.config, handler, 1, Arc::clone(&self.waker));
+        let handle = WebSocket::new(Arc::clone(&ctx.outbox), WS_KEY, ticket, peer);
+        let mut conn = WsConn::new(pipe, handle);
+        ctx.now = Instant::now();
+        conn.open(&early, &mut ctx);
+        self.link = Link::WebSocket(Box::new(WsLink { conn, ctx }));
+        self.run_websocket(false);
+    }
+
+    /// One WebSocket thread's turns for this connection: read, queue what
+    /// handles sent, write.
+    fn run_websocket(&mut self, fin: bool) {
+        let mut fin = fin;
+        loop {
+            let Link::WebSocket(ws) = &mut self.link else { return };
+            let WsLink { conn, ctx } = &mut **ws;
+            let unread_before = conn.stream().unread();
+            ctx.now = Instant::now();
+            let mut verdict = conn.on_readable(ctx, std::mem::take(&mut fin));
+            if verdict == Verdict::Keep {
+                // Set-aside frames first, as they were queued first.
+                let mut cmds = std::mem::take(&mut ctx.deferred);
+                ctx.outbox.take_all(&mut cmds);
+                for cmd in cmds.drain(..) {
+                    conn.enqueue_current(cmd, ctx);
+                }
+                ctx.deferred = cmds;
+                verdict = conn.flush(ctx);
+            }
+            ctx.outbox.recycle(&mut ctx.spent);
+            if verdict == Verdict::Close {
+                return self.close_websocket();
+            }
+            ctx.again.take(&mut self.again);
+            let again = !self.again.is_empty();
+            self.again.clear();
+            if !again && !ctx.outbox.has_pending() && !conn.stream().goes_on(unread_before) {
+                return;
+            }
+        }
+    }
+
+    fn close_websocket(&mut self) {
+        let Link::WebSocket(ws) = std::mem::replace(&mut self.link, Link::Closed) else { return };
+        let WsLink { mut conn, mut ctx } = *ws;
+        self.leftover = std::mem::take(&mut conn.stream_mut().outbound);
+        ctx.timers.disarm(WS_KEY);
+        ctx.outbox.retire(WS_KEY);
+        if let Some(route) = &self.ctx.ws {
+            route.unreserve(0);
+        }
+        conn.finish(&mut ctx);
+    }
+
     fn take_response(&mut self, head_only: bool) -> Option<TestResponse> {
-        let open = self.conn.is_some();
-        let out = match &mut self.conn {
-            Some(conn) => &mut conn.stream_mut().outbound,
-            None => &mut self.leftover,
-        };
-        let (res, used) = parse_response(out, head_only, !open)?;
+        let closed = matches!(self.link, Link::Closed);
+        let out = self.outbound();
+        let (res, used) = parse_response(out, head_only, closed)?;
         out.drain(..used);
         Some(res)
     }
@@ -500,4 +785,45 @@ fn dechunk(mut rest: &[u8]) -> Option<(Vec<u8>, usize)> {
         }
         rest = &rest[size + 2..];
     }
+}
+
+/// A client frame: `payload` masked with [`MASK`] behind its header.
+fn masked_frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+    let mut head = [0; MAX_HEADER];
+    let n = frame::encode_head(opcode, payload.len(), &mut head);
+    if !fin {
+        head[0] &= 0x7F;
+    }
+    head[1] |= 0x80;
+    let mut bytes = head[..n].to_vec();
+    bytes.extend_from_slice(&MASK);
+    let start = bytes.len();
+    bytes.extend_from_slice(payload);
+    frame::unmask(&mut bytes[start..], MASK, 0);
+    bytes
+}
+
+/// Parses one server frame off the front of `out`: the frame and the bytes
+/// it took, or `None` if it is not all there (or not a frame).
+fn parse_frame(out: &[u8]) -> Option<(TestFrame, usize)> {
+    let [b0, b1, ..] = *out else { return None };
+    let (len, mut at) = match b1 & 0x7F {
+        126 => (u64::from(u16::from_be_bytes(out.get(2..4)?.try_into().ok()?)), 4),
+        127 => (u64::from_be_bytes(out.get(2..10)?.try_into().ok()?), 10),
+        n => (u64::from(n), 2),
+    };
+    let mask = if b1 & 0x80 != 0 {
+        let mask: [u8; 4] = out.get(at..at + 4)?.try_into().ok()?;
+        at += 4;
+        Some(mask)
+    } else {
+        None
+    };
+    let end = at.checked_add(usize::try_from(len).ok()?)?;
+    let mut payload = out.get(at..end)?.to_vec();
+    if let Some(mask) = mask {
+        frame::unmask(&mut payload, mask, 0);
+    }
+    let frame = TestFrame { fin: b0 & 0x80 != 0, opcode: Opcode::from_bits(b0 & 0x0F)?, payload };
+    Some((frame, end))
 }

@@ -7,8 +7,9 @@ use std::sync::mpsc::channel;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use peregrine::testing::TestClient;
-use peregrine::{Config, Request, Response, Router, StatusCode};
+use peregrine::testing::{TestClient, TestFrame};
+use peregrine::ws::{self, CloseCode, Message, Opcode, WebSocket};
+use peregrine::{Config, Handler, Request, Response, Router, StatusCode};
 
 fn app(req: &Request<'_>, res: &mut Response<'_>) {
     match req.path() {
@@ -146,4 +147,141 @@ fn a_routed_handler_under_test() {
         (StatusCode::METHOD_NOT_ALLOWED.as_u16(), Some("GET, HEAD"))
     );
     assert_eq!(client.get("/nope").status, 404);
+}
+
+// ---------------------------------------------------------------------------
+// WebSocket upgrades, served by the code a WebSocket thread runs.
+// ---------------------------------------------------------------------------
+
+/// Upgrades `/ws`; echoes messages; `"later"` is answered from another
+/// thread through a clone of the handle; `"bye"` closes with 4000.
+/// Records every `ws_close` code.
+#[derive(Default)]
+struct Chat {
+    closed: Mutex<Vec<CloseCode>>,
+}
+
+impl Handler for Chat {
+    const WEBSOCKETS: bool = true;
+
+    fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        if req.path() == "/ws" {
+            let _ = ws::upgrade(req, res);
+        } else {
+            res.body_static(b"plain");
+        }
+    }
+
+    fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+        let _ = match msg {
+            Message::Text("later") => {
+                let ws = ws.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    ws.send_text("from another thread")
+                });
+                Ok(())
+            }
+            Message::Text("bye") => ws.close(CloseCode(4000), "done"),
+            Message::Text(text) => ws.send_text(text),
+            Message::Binary(bytes) => ws.send_binary(bytes),
+        };
+    }
+
+    fn ws_close(&self, _: &WebSocket, code: CloseCode) {
+        self.closed.lock().unwrap().push(code);
+    }
+}
+
+fn chat_frame(client: &mut TestClient<Chat>) -> TestFrame {
+    client.frame().unwrap_or_else(|| panic!("no frame; written: {:?}", client.written()))
+}
+
+#[test]
+fn an_upgrade_is_answered_and_frames_go_both_ways() {
+    let mut client = TestClient::new(Chat::default());
+    assert_eq!(client.get("/").text(), "plain", "HTTP before the upgrade");
+    let res = client.upgrade("/ws");
+    assert_eq!(res.status, 101);
+    assert_eq!(res.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert!(client.is_websocket() && client.is_open());
+    client.send_text("hello");
+    assert_eq!(chat_frame(&mut client).text(), Some("hello"));
+    client.send_frame(false, Opcode::Binary, &[1, 2]).send_frame(true, Opcode::Continuation, &[3]);
+    let f = chat_frame(&mut client);
+    assert_eq!((f.fin, f.opcode, f.payload), (true, Opcode::Binary, vec![1, 2, 3]));
+    client.send_frame(true, Opcode::Ping, b"p");
+    assert_eq!(chat_frame(&mut client).opcode, Opcode::Pong);
+    // The client closes: the code is echoed, the hook hears it, the
+    // connection ends.
+    client.send_close(CloseCode::NORMAL, "");
+    assert_eq!(chat_frame(&mut client).close_code(), Some(CloseCode::NORMAL));
+    assert!(!client.is_open() && !client.is_websocket());
+    assert_eq!(closed(&client), [CloseCode::NORMAL]);
+}
+
+/// What `Chat::ws_close` saw.
+fn closed(client: &TestClient<Chat>) -> Vec<CloseCode> {
+    client.handler().closed.lock().unwrap().clone()
+}
+
+#[test]
+fn frames_sent_with_the_handshake_byte_by_byte_and_written_in_pieces_arrive_whole() {
+    let mut client = TestClient::new(Chat::default());
+    client.read_at_most(1).write_at_most(7);
+    let mut bytes = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        .to_vec();
+    // A frame in the same write as the handshake, and a large one behind.
+    bytes.extend_from_slice(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i']);
+    client.send(&bytes);
+    assert_eq!(client.response().unwrap().status, 101);
+    assert_eq!(chat_frame(&mut client).text(), Some("hi"));
+    let big: Vec<u8> = (0..70_000).map(|i| (i % 251) as u8).collect();
+    client.send_binary(&big);
+    assert_eq!(chat_frame(&mut client).payload, big);
+}
+
+#[test]
+fn a_handle_sends_from_another_thread_and_the_server_closes() {
+    let mut client = TestClient::new(Chat::default());
+    assert_eq!(client.upgrade("/ws").status, 101);
+    client.send_text("later");
+    assert_eq!(client.frame(), None, "nothing until the other thread sends");
+    let f = client.wait_frame(Duration::from_secs(5)).expect("the other thread's message");
+    assert_eq!(f.text(), Some("from another thread"));
+    // The server closes: its close frame, then it waits for the client's.
+    client.send_text("bye");
+    assert_eq!(chat_frame(&mut client).close_code(), Some(CloseCode(4000)));
+    assert!(client.is_websocket(), "open until the client answers the close");
+    client.send_close(CloseCode(4000), "");
+    assert!(!client.is_websocket());
+    assert_eq!(client.written(), b"", "nothing after the server's close frame");
+    assert_eq!(closed(&client), [CloseCode(4000)]);
+}
+
+#[test]
+fn a_client_gone_without_a_close_frame_is_1006_and_bad_frames_fail_the_connection() {
+    let mut client = TestClient::new(Chat::default());
+    assert_eq!(client.upgrade("/ws").status, 101);
+    client.close_write();
+    assert!(!client.is_websocket());
+    assert_eq!(closed(&client), [CloseCode::ABNORMAL]);
+
+    let mut client = TestClient::new(Chat::default());
+    assert_eq!(client.upgrade("/ws").status, 101);
+    client.send(b"\x81\x05hello");
+    assert_eq!(chat_frame(&mut client).close_code(), Some(CloseCode::PROTOCOL_ERROR), "unmasked");
+    assert!(!client.is_open(), "a failed connection shuts its side");
+    client.close_write();
+    assert_eq!(closed(&client), [CloseCode::PROTOCOL_ERROR]);
+}
+
+#[test]
+fn an_upgrade_by_a_handler_without_websockets_is_a_500() {
+    let mut client = TestClient::new(|req: &Request<'_>, res: &mut Response<'_>| {
+        let _ = ws::upgrade(req, res);
+    });
+    assert_eq!(client.upgrade("/ws").status, 500);
+    assert!(!client.is_open() && !client.is_websocket());
 }

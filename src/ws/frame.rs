@@ -21,7 +21,7 @@ pub enum Opcode {
 }
 
 impl Opcode {
-    fn from_bits(bits: u8) -> Option<Self> {
+    pub(crate) fn from_bits(bits: u8) -> Option<Self> {
         Some(match bits {
             0x0 => Opcode::Continuation,
             0x1 => Opcode::Text,

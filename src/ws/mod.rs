@@ -70,6 +70,7 @@ use crate::http::request::Request;
 use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
 
+pub use frame::Opcode;
 pub use handle::{SendError, WebSocket};
 pub use handshake::Rejection;
 

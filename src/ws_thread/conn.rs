@@ -2,19 +2,19 @@
 //! answered), frames out (queued, written as the socket allows), and the
 //! closing handshake.
 
-use std::net::Shutdown;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
+use mio::Waker;
 
 use super::out::{OutQueue, Written};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::rt::again::Again;
 use crate::rt::input::{Input, ReadOutcome};
-use crate::rt::socket::{linger, Lingered};
+use crate::rt::socket::{linger, Lingered, Transport};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::rt::verdict::Verdict;
 use crate::ws::frame::{self, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
@@ -78,6 +78,35 @@ pub struct WsCtx<H> {
     pub max_buffered: usize,
 }
 
+impl<H> WsCtx<H> {
+    /// A WebSocket thread's context for `capacity` connections; handles
+    /// wake the thread through `waker`.
+    pub fn new(config: &Config, handler: Arc<H>, capacity: usize, waker: Arc<Waker>) -> Self {
+        let max_message = config.max_message_size;
+        // Small limits still leave room for a burst of small frames.
+        let high_water = max_message.max(64 * 1024);
+        let max_payload = 2 * high_water;
+        WsCtx {
+            handler,
+            outbox: Arc::new(Outbox::new(capacity, max_payload, waker)),
+            pool: VecPool::new(config.read_buffer_size, max_message + MAX_HEADER, capacity.min(1024)),
+            spent: Vec::with_capacity(TURN_CAPACITY),
+            deferred: Vec::with_capacity(TURN_CAPACITY),
+            taken: Vec::with_capacity(TURN_CAPACITY),
+            again: Again::new(capacity),
+            timers: Timers::new(capacity, |kind: Timer| kind.duration(config)),
+            now: Instant::now(),
+            max_message,
+            high_water,
+            max_buffered: max_payload + MAX_HEADER,
+        }
+    }
+}
+
+/// Frames handled per turn before they are written: the scratch lists'
+/// first capacity.
+pub const TURN_CAPACITY: usize = 1024;
+
 /// Reads per connection per turn of the thread's loop, so one fast sender
 /// cannot hold the others up.
 const READS_PER_TURN: usize = 16;
@@ -96,9 +125,10 @@ enum State {
     },
 }
 
-/// A WebSocket connection owned by one WebSocket thread.
-pub struct WsConn {
-    stream: TcpStream,
+/// A WebSocket connection owned by one WebSocket thread, over a TCP
+/// socket (or memory, for `peregrine::testing`).
+pub struct WsConn<T = TcpStream> {
+    stream: T,
     handle: WebSocket,
     /// Unprocessed input; a buffer is held only while some is pending.
     input: Input<Vec<u8>>,
@@ -118,9 +148,9 @@ pub struct WsConn {
     dirty: bool,
 }
 
-impl WsConn {
+impl<T: Transport> WsConn<T> {
     /// A connection that was just handed over.
-    pub fn new(stream: TcpStream, handle: WebSocket) -> Self {
+    pub fn new(stream: T, handle: WebSocket) -> Self {
         WsConn {
             stream,
             handle,
@@ -137,8 +167,14 @@ impl WsConn {
     }
 
     /// The socket, for (de)registration.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    pub fn stream_mut(&mut self) -> &mut T {
         &mut self.stream
+    }
+
+    /// The socket.
+    #[cfg(feature = "testing")]
+    pub fn stream(&self) -> &T {
+        &self.stream
     }
 
     /// Calls the open hook, then handles any frames that arrived with the
@@ -243,7 +279,7 @@ impl WsConn {
             State::Open if ctx.timers.armed(key) == Some(Timer::Write) => ctx.timers.disarm(key),
             State::Closing => return Verdict::Close,
             State::Failing { shut: false } => {
-                if self.stream.shutdown(Shutdown::Write).is_err() {
+                if self.stream.shutdown_write().is_err() {
                     return Verdict::Close;
                 }
                 self.state = State::Failing { shut: true };
@@ -488,7 +524,7 @@ impl WsConn {
 
     /// Queues a frame sent to this slot, unless it was for an earlier
     /// connection in it.
-    fn enqueue_current<H>(&mut self, cmd: Cmd, ctx: &mut WsCtx<H>) {
+    pub fn enqueue_current<H>(&mut self, cmd: Cmd, ctx: &mut WsCtx<H>) {
         if cmd.generation == ctx.outbox.generation(self.key()) {
             self.enqueue(cmd.frame, ctx);
         } else {

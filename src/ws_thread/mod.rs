@@ -4,7 +4,7 @@
 //! reassembles messages, calls the handler's `ws_*` hooks and writes what
 //! handles sent.
 
-mod conn;
+pub(crate) mod conn;
 mod out;
 
 use std::io;
@@ -16,7 +16,7 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Poll, Token};
 
-use self::conn::{Timer, WsConn, WsCtx};
+use self::conn::{Timer, WsConn, WsCtx, TURN_CAPACITY};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::response::Ticket;
@@ -27,14 +27,8 @@ use crate::rt::slab::Slab;
 use crate::rt::timer::Timers;
 use crate::rt::verdict::Verdict;
 use crate::shutdown::ShutdownState;
-use crate::ws::frame::MAX_HEADER;
-use crate::ws::handle::{Cmd, Outbox, WebSocket};
-use crate::ws::pool::VecPool;
+use crate::ws::handle::{Cmd, WebSocket};
 use crate::ws::CloseCode;
-
-/// Frames handled per turn before they are written: the scratch lists'
-/// first capacity.
-const TURN_CAPACITY: usize = 1024;
 
 /// A connection whose `101` was sent, on its way to a WebSocket thread.
 pub struct Upgraded {
@@ -63,6 +57,14 @@ impl WsRoute {
         let roomiest = in_turn.clone().rev().max_by_key(|&i| self.inboxes[i].seats().free());
         // Others may take seats meanwhile: then any thread with room will do.
         roomiest.into_iter().chain(in_turn).find(|&i| self.inboxes[i].seats().take())
+    }
+
+    /// A route to one thread of `capacity` places that never runs: the
+    /// seats are real, the inbox is never read, as the client of
+    /// `peregrine::testing` serves its upgraded connection itself.
+    #[cfg(feature = "testing")]
+    pub fn unserved(capacity: usize, waker: Arc<mio::Waker>) -> Self {
+        WsRoute { inboxes: Box::new([Arc::new(Inbox::new(capacity, capacity, waker))]) }
     }
 
     /// Gives back a reservation that will not be used.
@@ -120,25 +122,7 @@ impl<H: Handler> WsThread<H> {
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         shutdown.add_waker(Arc::clone(&waker));
         let capacity = (config.max_connections / n).max(1);
-        let max_message = config.max_message_size;
-        // Small limits still leave room for a burst of small frames.
-        let high_water = max_message.max(64 * 1024);
-        let max_payload = 2 * high_water;
-        let outbox = Arc::new(Outbox::new(capacity, max_payload, Arc::clone(&waker)));
-        let ctx = WsCtx {
-            handler,
-            outbox,
-            pool: VecPool::new(config.read_buffer_size, max_message + MAX_HEADER, capacity.min(1024)),
-            spent: Vec::with_capacity(TURN_CAPACITY),
-            deferred: Vec::with_capacity(TURN_CAPACITY),
-            taken: Vec::with_capacity(TURN_CAPACITY),
-            again: Again::new(capacity),
-            timers: Timers::new(capacity, |kind: Timer| kind.duration(config)),
-            now: Instant::now(),
-            max_message,
-            high_water,
-            max_buffered: max_payload + MAX_HEADER,
-        };
+        let ctx = WsCtx::new(config, handler, capacity, Arc::clone(&waker));
         Ok(WsThread {
             poll,
             inbox: Arc::new(Inbox::new(capacity, capacity, waker)),
@@ -227,16 +211,16 @@ impl<H: Handler> WsThread<H> {
     }
 
     fn apply_cmds(&mut self, cmds: &mut Vec<Cmd>) {
-        for Cmd { key, generation, frame } in cmds.drain(..) {
-            let key = key as usize;
+        for cmd in cmds.drain(..) {
+            let key = cmd.key as usize;
             match self.conns.get_mut(key) {
-                Some(conn) if self.ctx.outbox.generation(key) == generation => {
-                    conn.enqueue(frame, &mut self.ctx);
+                Some(conn) => {
+                    conn.enqueue_current(cmd, &mut self.ctx);
                     if conn.mark_dirty() {
                         self.dirty.push(key);
                     }
                 }
-                _ => self.ctx.spent.push(frame),
+                None => self.ctx.spent.push(cmd.frame),
             }
         }
     }
