@@ -2,17 +2,28 @@
 //! names and the connection is closed; failing handlers become 500s; bad
 //! or vanishing clients never take the server down or leak descriptors.
 //!
+//! The statuses are checked through the connection code over memory
+//! (`peregrine::testing`), a fresh connection per request: nothing in them
+//! is about sockets. What is stays on a real server: clients that vanish or
+//! half-close, the request timeout (a clock), a refused upload drained from
+//! a socket, and the descriptor count, for which the same bad input is sent
+//! again over sockets (the checks are written once, for either `Target`),
+//! and which also shows the server serving on after all of it.
+//!
 //! Every test here takes `SERIAL`, so the descriptor count measured by
-//! `no_connection_leaks_after_bad_input` is not disturbed by the others.
+//! `no_connection_leaks_after_bad_input` is not disturbed by the others (an
+//! in-memory client holds descriptors too: its poll and waker).
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use peregrine::testing::{TestClient, TestResponse};
 use peregrine::{Config, Request, Response};
 
 mod support;
-use support::{eventually, is_closed, open_fds, read_response, request, RawResponse, TestServer};
+use support::{eventually, is_closed, open_fds, read_response, TestServer};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -29,6 +40,8 @@ const MAX_BODY: usize = 64 * 1024;
 fn config() -> Config {
     Config::new().workers(2).max_headers(MAX_HEADERS).max_body_size(MAX_BODY).request_timeout(REQUEST_TIMEOUT)
 }
+
+type App = fn(&Request<'_>, &mut Response<'_>);
 
 fn handler(req: &Request<'_>, res: &mut Response<'_>) {
     match req.path() {
@@ -58,27 +71,123 @@ fn lossy(raw: &[u8]) -> String {
     }
 }
 
+/// Where the checks send their input: a fresh connection per `open`.
+trait Target {
+    type Conn: Wire;
+    fn open(&self) -> Self::Conn;
+}
+
+/// One connection, as the checks use it.
+trait Wire {
+    fn send(&mut self, raw: &[u8]);
+    /// The next response; panics if none comes.
+    fn response(&mut self) -> TestResponse;
+    /// Everything the server wrote that no response took yet, once it is
+    /// done writing (the server closes the connection).
+    fn all_written(&mut self) -> Vec<u8>;
+    /// What the server wrote after the responses taken, and whether it
+    /// closed the connection.
+    fn rest(&mut self) -> (Vec<u8>, bool);
+}
+
+/// In-memory connections (`peregrine::testing`) with `config()`'s limits.
+struct Memory;
+
+impl Target for Memory {
+    type Conn = TestClient<App>;
+    fn open(&self) -> TestClient<App> {
+        TestClient::with_config(config(), handler as App)
+    }
+}
+
+impl Wire for TestClient<App> {
+    fn send(&mut self, raw: &[u8]) {
+        TestClient::send(self, raw);
+    }
+
+    fn response(&mut self) -> TestResponse {
+        TestClient::response(self)
+            .unwrap_or_else(|| panic!("no complete response; written: {:?}", lossy(self.written())))
+    }
+
+    fn all_written(&mut self) -> Vec<u8> {
+        self.written().to_vec()
+    }
+
+    fn rest(&mut self) -> (Vec<u8>, bool) {
+        (self.written().to_vec(), !self.is_open())
+    }
+}
+
+/// Sockets to a [`TestServer`] (for the descriptor count).
+struct Socket {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Target for TestServer {
+    type Conn = Socket;
+    fn open(&self) -> Socket {
+        Socket { s: self.connect(), buf: Vec::new() }
+    }
+}
+
+impl Wire for Socket {
+    fn send(&mut self, raw: &[u8]) {
+        self.s.write_all(raw).unwrap();
+    }
+
+    fn response(&mut self) -> TestResponse {
+        let res = read_response(&mut self.s, &mut self.buf, false);
+        TestResponse { status: res.status, headers: res.headers, body: res.body }
+    }
+
+    fn all_written(&mut self) -> Vec<u8> {
+        self.s.read_to_end(&mut self.buf).unwrap();
+        self.buf.clone()
+    }
+
+    fn rest(&mut self) -> (Vec<u8>, bool) {
+        // Read to EOF (or a reset): a connection left open times the read
+        // out after `support::WAIT`.
+        let mut rest = std::mem::take(&mut self.buf);
+        let closed = match self.s.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => {
+                matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+            }
+        };
+        (rest, closed)
+    }
+}
+
+/// Sends `raw` on a fresh connection and returns the response.
+fn request(target: &impl Target, raw: &[u8]) -> TestResponse {
+    let mut conn = target.open();
+    conn.send(raw);
+    conn.response()
+}
+
 /// Sends `raw` on a fresh connection; expects one response with `status`,
 /// `Connection: close`, and then the connection closed.
-fn expect_refused(server: &TestServer, raw: &[u8], status: u16) {
-    let mut s = server.connect();
-    s.write_all(raw).unwrap();
-    let mut buf = Vec::new();
-    let res = read_response(&mut s, &mut buf, false);
+fn expect_refused(target: &impl Target, raw: &[u8], status: u16) {
+    let mut conn = target.open();
+    conn.send(raw);
+    let res = conn.response();
     assert_eq!(res.status, status, "status for {:?}", lossy(raw));
     assert_eq!(res.header("Connection"), Some("close"), "for {:?}", lossy(raw));
-    assert!(buf.is_empty(), "bytes after the error response for {:?}: {:?}", lossy(raw), lossy(&buf));
-    assert!(is_closed(&mut s), "connection left open after {status} for {:?}", lossy(raw));
+    let (rest, closed) = conn.rest();
+    assert!(rest.is_empty(), "bytes after the error response for {:?}: {:?}", lossy(raw), lossy(&rest));
+    assert!(closed, "connection left open after {status} for {:?}", lossy(raw));
 }
 
-fn expect_ok(server: &TestServer, path: &str) -> RawResponse {
-    let res = request(server, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+fn expect_ok(target: &impl Target, path: &str) {
+    let res = request(target, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
     assert_eq!(res.status, 200, "GET {path}");
     assert_eq!(res.body, format!("ok {path} 0").as_bytes());
-    res
 }
 
-fn check_malformed_heads(server: &TestServer) {
+fn check_malformed_heads(target: &impl Target) {
     let cases: [&[u8]; 11] = [
         b"\x00\x01hello\r\n\r\n",
         b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -93,41 +202,41 @@ fn check_malformed_heads(server: &TestServer) {
         b"GET / HTTP/x\r\n\r\n",
     ];
     for raw in cases {
-        expect_refused(server, raw, 400);
+        expect_refused(target, raw, 400);
     }
 }
 
-fn check_unsupported_versions(server: &TestServer) {
-    expect_refused(server, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
-    expect_refused(server, b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505);
+fn check_unsupported_versions(target: &impl Target) {
+    expect_refused(target, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
+    expect_refused(target, b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505);
 }
 
-fn check_too_many_headers(server: &TestServer) {
+fn check_too_many_headers(target: &impl Target) {
     let head = |n: usize| {
         // `Host` is one of the `n` fields.
         let fields: String = (1..n).map(|i| format!("X-H{i}: v\r\n")).collect();
         format!("GET /fields HTTP/1.1\r\nHost: x\r\n{fields}\r\n")
     };
     // Exactly the limit is fine; one more is refused.
-    let res = request(server, head(MAX_HEADERS).as_bytes());
+    let res = request(target, head(MAX_HEADERS).as_bytes());
     assert_eq!(res.status, 200, "{MAX_HEADERS} headers must be accepted");
-    expect_refused(server, head(MAX_HEADERS + 1).as_bytes(), 431);
+    expect_refused(target, head(MAX_HEADERS + 1).as_bytes(), 431);
 }
 
-fn check_head_larger_than_read_buffer(server: &TestServer) {
+fn check_head_larger_than_read_buffer(target: &impl Target) {
     let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n", "a".repeat(9000));
-    expect_refused(server, raw.as_bytes(), 431);
+    expect_refused(target, raw.as_bytes(), 431);
 }
 
-fn check_request_line_longer_than_read_buffer(server: &TestServer) {
+fn check_request_line_longer_than_read_buffer(target: &impl Target) {
     let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
-    expect_refused(server, raw.as_bytes(), 414);
+    expect_refused(target, raw.as_bytes(), 414);
 }
 
-fn check_body_over_the_limit(server: &TestServer) {
+fn check_body_over_the_limit(target: &impl Target) {
     // Declared too large: refused before any of it is sent.
     let raw = format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
-    expect_refused(server, raw.as_bytes(), 413);
+    expect_refused(target, raw.as_bytes(), 413);
     // Chunked, growing past the limit.
     let mut raw = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..=MAX_BODY / 4096 {
@@ -135,21 +244,21 @@ fn check_body_over_the_limit(server: &TestServer) {
         raw.extend(std::iter::repeat_n(b'b', 4096));
         raw.extend_from_slice(b"\r\n");
     }
-    expect_refused(server, &raw, 413);
+    expect_refused(target, &raw, 413);
     // Exactly the limit is accepted, larger than the read buffer or not.
     for len in [4000, 8192, MAX_BODY] {
         let mut raw = format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").into_bytes();
         raw.extend(std::iter::repeat_n(b'b', len));
-        let res = request(server, &raw);
+        let res = request(target, &raw);
         assert_eq!(res.status, 200);
         assert_eq!(res.body, format!("ok /up {len}").as_bytes());
     }
 }
 
-fn check_unsupported_transfer_codings(server: &TestServer) {
+fn check_unsupported_transfer_codings(target: &impl Target) {
     for coding in ["gzip", "gzip, chunked", "identity"] {
         let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n");
-        expect_refused(server, raw.as_bytes(), 501);
+        expect_refused(target, raw.as_bytes(), 501);
     }
     // Malformed lists, chunked that is not the final coding (the body's
     // end cannot be found, RFC 9112 §6.3), and chunked on HTTP/1.0, where
@@ -162,43 +271,44 @@ fn check_unsupported_transfer_codings(server: &TestServer) {
         b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     ] {
-        expect_refused(server, raw, 400);
+        expect_refused(target, raw, 400);
     }
 }
 
-fn check_panicking_handler(server: &TestServer) {
-    expect_refused(server, b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n", 500);
+fn check_panicking_handler(target: &impl Target) {
+    expect_refused(target, b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n", 500);
     // A panic on a keep-alive connection with more requests queued behind it.
-    let mut s = server.connect();
-    s.write_all(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\nGET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut buf = Vec::new();
-    assert_eq!(read_response(&mut s, &mut buf, false).body, b"ok /before 0");
-    let res = read_response(&mut s, &mut buf, false);
+    let mut conn = target.open();
+    conn.send(b"GET /before HTTP/1.1\r\nHost: x\r\n\r\nGET /panic HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n");
+    let res = conn.response();
+    assert_eq!((res.status, res.body.as_slice()), (200, &b"ok /before 0"[..]));
+    let res = conn.response();
     assert_eq!(res.status, 500);
     assert_eq!(res.header("Connection"), Some("close"));
-    assert!(buf.is_empty(), "answered after the panic: {:?}", lossy(&buf));
-    assert!(is_closed(&mut s));
-    // The server goes on serving new connections.
-    expect_ok(server, "/after-panic");
+    let (rest, closed) = conn.rest();
+    assert!(rest.is_empty(), "answered after the panic: {:?}", lossy(&rest));
+    assert!(closed, "left open after the panic");
+    // New connections are served.
+    expect_ok(target, "/after-panic");
 }
 
-fn check_header_injection(server: &TestServer) {
+fn check_header_injection(target: &impl Target) {
     for path in ["/inject", "/inject-fmt"] {
-        let mut s = server.connect();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
+        let mut conn = target.open();
+        conn.send(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        let raw = conn.all_written();
         let text = String::from_utf8_lossy(&raw);
         assert!(text.starts_with("HTTP/1.1 500 "), "{path}: {text:?}");
         assert!(!text.to_ascii_lowercase().contains("set-cookie"), "{path}: header injected: {text:?}");
         assert!(!text.contains("injected"), "{path}: {text:?}");
         assert!(!text.contains("evil body"), "{path}: the refused response's body was sent: {text:?}");
-        // Everything was read to EOF: `raw` holds exactly one response.
-        let res = read_response(&mut s, &mut raw, false);
+        // `raw` holds exactly one response, and the connection closed.
+        let res = conn.response();
         assert_eq!(res.status, 500);
         assert_eq!(res.header("Connection"), Some("close"));
-        assert!(raw.is_empty(), "{path}: bytes after the 500: {:?}", lossy(&raw));
+        let (rest, closed) = conn.rest();
+        assert!(rest.is_empty(), "{path}: bytes after the 500: {:?}", lossy(&rest));
+        assert!(closed, "{path}: left open after the 500");
     }
 }
 
@@ -269,56 +379,73 @@ fn check_request_timeout(server: &TestServer) {
     assert_eq!(res.status, 408, "a trickling client must still time out");
 }
 
+// ---------------------------------------------------------------------------
+// Statuses, through `peregrine::testing`.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn malformed_heads_get_400_and_close() {
+    let _serial = serial();
+    check_malformed_heads(&Memory);
+}
+
+#[test]
+fn unsupported_http_versions_get_505() {
+    let _serial = serial();
+    check_unsupported_versions(&Memory);
+}
+
+#[test]
+fn more_headers_than_max_headers_get_431() {
+    let _serial = serial();
+    check_too_many_headers(&Memory);
+}
+
+#[test]
+fn head_larger_than_read_buffer_gets_431() {
+    let _serial = serial();
+    check_head_larger_than_read_buffer(&Memory);
+}
+
+#[test]
+fn request_line_longer_than_read_buffer_gets_414() {
+    let _serial = serial();
+    check_request_line_longer_than_read_buffer(&Memory);
+}
+
+#[test]
+fn body_over_max_body_size_gets_413() {
+    let _serial = serial();
+    check_body_over_the_limit(&Memory);
+}
+
+#[test]
+fn unsupported_transfer_codings_get_501_malformed_ones_400() {
+    let _serial = serial();
+    check_unsupported_transfer_codings(&Memory);
+}
+
+#[test]
+fn panicking_handler_gets_500_and_close() {
+    let _serial = serial();
+    check_panicking_handler(&Memory);
+}
+
+#[test]
+fn header_value_with_crlf_gets_500_without_injection() {
+    let _serial = serial();
+    check_header_injection(&Memory);
+}
+
+// ---------------------------------------------------------------------------
+// Sockets and clocks, on a real server.
+// ---------------------------------------------------------------------------
+
 fn start_and_check(check: fn(&TestServer)) {
     let _serial = serial();
     let server = start();
     check(&server);
     expect_ok(&server, "/afterwards");
-}
-
-#[test]
-fn malformed_heads_get_400_and_close() {
-    start_and_check(check_malformed_heads);
-}
-
-#[test]
-fn unsupported_http_versions_get_505() {
-    start_and_check(check_unsupported_versions);
-}
-
-#[test]
-fn more_headers_than_max_headers_get_431() {
-    start_and_check(check_too_many_headers);
-}
-
-#[test]
-fn head_larger_than_read_buffer_gets_431() {
-    start_and_check(check_head_larger_than_read_buffer);
-}
-
-#[test]
-fn request_line_longer_than_read_buffer_gets_414() {
-    start_and_check(check_request_line_longer_than_read_buffer);
-}
-
-#[test]
-fn body_over_max_body_size_gets_413() {
-    start_and_check(check_body_over_the_limit);
-}
-
-#[test]
-fn unsupported_transfer_codings_get_501_malformed_ones_400() {
-    start_and_check(check_unsupported_transfer_codings);
-}
-
-#[test]
-fn panicking_handler_gets_500_and_close() {
-    start_and_check(check_panicking_handler);
-}
-
-#[test]
-fn header_value_with_crlf_gets_500_without_injection() {
-    start_and_check(check_header_injection);
 }
 
 #[test]
@@ -339,7 +466,7 @@ fn no_connection_leaks_after_bad_input() {
     // Descriptors of this process with the server running and idle.
     assert!(eventually(|| open_fds() > 0), "cannot count descriptors");
     let baseline = open_fds();
-    for check in [
+    let checks: [fn(&TestServer); 11] = [
         check_malformed_heads,
         check_unsupported_versions,
         check_too_many_headers,
@@ -351,7 +478,8 @@ fn no_connection_leaks_after_bad_input() {
         check_header_injection,
         check_abandoned_clients,
         check_request_timeout,
-    ] {
+    ];
+    for check in checks {
         check(&server);
     }
     expect_ok(&server, "/good");

@@ -3,16 +3,37 @@
 //! versions 426, and the connection goes on serving HTTP; upgrades go to a
 //! WebSocket thread with room (503 when all are full); a handler without
 //! WebSockets (`Handler::WEBSOCKETS` false) cannot upgrade (500).
+//!
+//! The handshakes themselves run through `peregrine::testing`: the request
+//! is parsed, answered and the connection handed over by the same code
+//! over memory, a fresh connection per case. Which WebSocket thread takes
+//! an upgrade (and the 503 when none has room) stays on a real server: a
+//! `TestClient` has one connection and no WebSocket threads.
 
+use std::sync::Arc;
+
+use peregrine::testing::{TestClient, TestResponse};
 use peregrine::ws;
-use peregrine::{Config, Request, Response};
+use peregrine::{Config, Handler, Request, Response};
 
 mod support;
+use support::roundtrip;
 use support::ws::{
-    client, close_client, handshake, http_request, lock, masked, peer_of, start, Raw, ACCEPT, CONNECTION,
-    GET, KEY, UPGRADE, VERSION,
+    client, close_client, handshake, http_request, lock, masked, peer_of, start, App, Log, MemRaw, ACCEPT,
+    CONNECTION, GET, KEY, UPGRADE, VERSION,
 };
-use support::{roundtrip, TestServer};
+
+/// Sends `request` on `client`'s connection and takes the response (an
+/// HTTP/1.1 one).
+fn exchange<H: Handler>(client: &mut TestClient<H>, request: &[u8]) -> TestResponse {
+    client.send(request);
+    let shown = String::from_utf8_lossy(request);
+    let line = String::from_utf8_lossy(client.written().split(|&b| b == b'\r').next().unwrap_or_default());
+    assert!(line.starts_with("HTTP/1.1 "), "status line {line:?} for {shown:?}");
+    client.response().unwrap_or_else(|| {
+        panic!("no response to {shown:?}; written: {:?}", String::from_utf8_lossy(client.written()))
+    })
+}
 
 // ---------------------------------------------------------------------------
 // The opening handshake, by hand.
@@ -20,15 +41,15 @@ use support::{roundtrip, TestServer};
 
 #[test]
 fn valid_handshake_is_answered_101_with_the_accept_key() {
-    let (server, _log) = start(Config::new());
     let variants: [&[&str]; 3] = [
         &[UPGRADE, CONNECTION, KEY, VERSION],
         &[UPGRADE, "Connection: keep-alive, Upgrade", KEY, VERSION],
         &["Upgrade: WebSocket", "Connection: upgrade", KEY, VERSION],
     ];
     for headers in variants {
-        let mut s = server.connect();
-        let res = roundtrip(&mut s, &http_request(GET, headers));
+        let log = Arc::new(Log::default());
+        let mut client = TestClient::new(App(Arc::clone(&log)));
+        let res = exchange(&mut client, &http_request(GET, headers));
         assert_eq!(res.status, 101, "{headers:?}: {res:?}");
         assert_eq!(res.header("Sec-WebSocket-Accept"), Some(ACCEPT), "{headers:?}");
         assert!(
@@ -41,7 +62,8 @@ fn valid_handshake_is_answered_101_with_the_accept_key() {
         );
         assert!(res.body.is_empty());
         // The connection now speaks WebSocket.
-        let mut raw = Raw { s, buf: Vec::new(), case: format!("[{headers:?}] ") };
+        assert!(client.is_websocket(), "{headers:?}: not handed over");
+        let mut raw = MemRaw { client, log, case: format!("[{headers:?}] ") };
         raw.send(&masked(0x81, b"hi"));
         raw.expect(0x1, b"hi");
     }
@@ -49,7 +71,7 @@ fn valid_handshake_is_answered_101_with_the_accept_key() {
 
 #[test]
 fn bad_handshakes_get_400_and_the_connection_keeps_working() {
-    let (server, log) = start(Config::new());
+    let log = Arc::new(Log::default());
     let cases: [(&str, &str, &[&str]); 11] = [
         ("POST", "POST /ws HTTP/1.1", &[UPGRADE, CONNECTION, KEY, VERSION, "Content-Length: 0"]),
         ("no Upgrade", GET, &[CONNECTION, KEY, VERSION]),
@@ -72,11 +94,12 @@ fn bad_handshakes_get_400_and_the_connection_keeps_working() {
         ("two keys", GET, &[UPGRADE, CONNECTION, KEY, KEY, VERSION]),
     ];
     for (what, line, headers) in cases {
-        let mut s = server.connect();
-        let res = roundtrip(&mut s, &http_request(line, headers));
+        let mut client = TestClient::new(App(Arc::clone(&log)));
+        let res = exchange(&mut client, &http_request(line, headers));
         assert_eq!(res.status, 400, "{what}: {res:?}");
         assert!(res.header("Sec-WebSocket-Accept").is_none(), "{what}: {res:?}");
-        let next = roundtrip(&mut s, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(client.is_open() && !client.is_websocket(), "{what}: the connection did not stay HTTP");
+        let next = exchange(&mut client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!((next.status, &next.body[..]), (200, &b"hello"[..]), "{what}: the next request");
     }
     assert!(lock(&log.opened).is_empty(), "a refused handshake opened a WebSocket");
@@ -84,7 +107,7 @@ fn bad_handshakes_get_400_and_the_connection_keeps_working() {
 
 #[test]
 fn other_websocket_versions_get_426_naming_version_13() {
-    let (server, log) = start(Config::new());
+    let log = Arc::new(Log::default());
     let cases: [(&str, &[&str]); 4] = [
         ("version 8", &[UPGRADE, CONNECTION, KEY, "Sec-WebSocket-Version: 8"]),
         ("version 14", &[UPGRADE, CONNECTION, KEY, "Sec-WebSocket-Version: 14"]),
@@ -92,19 +115,36 @@ fn other_websocket_versions_get_426_naming_version_13() {
         ("two versions", &[UPGRADE, CONNECTION, KEY, VERSION, "Sec-WebSocket-Version: 8"]),
     ];
     for (what, headers) in cases {
-        let mut s = server.connect();
-        let res = roundtrip(&mut s, &http_request(GET, headers));
+        let mut client = TestClient::new(App(Arc::clone(&log)));
+        let res = exchange(&mut client, &http_request(GET, headers));
         assert_eq!(res.status, 426, "{what}: {res:?}");
         assert_eq!(res.header("Sec-WebSocket-Version"), Some("13"), "{what}: {res:?}");
         assert!(res.header("Sec-WebSocket-Accept").is_none(), "{what}: {res:?}");
-        let next = roundtrip(&mut s, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(client.is_open() && !client.is_websocket(), "{what}: the connection did not stay HTTP");
+        let next = exchange(&mut client, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!((next.status, &next.body[..]), (200, &b"hello"[..]), "{what}: the next request");
     }
     assert!(lock(&log.opened).is_empty(), "a refused handshake opened a WebSocket");
 }
 
 // ---------------------------------------------------------------------------
-// Where upgrades go, and who may make them.
+// Who may upgrade.
+// ---------------------------------------------------------------------------
+
+#[test]
+fn upgrade_by_a_handler_without_websockets_is_500() {
+    let mut client = TestClient::new(|req: &Request<'_>, res: &mut Response<'_>| {
+        let _ = ws::upgrade(req, res);
+    });
+    let res = exchange(&mut client, &handshake());
+    assert_eq!(res.status, 500, "{res:?}");
+    assert!(res.header("Sec-WebSocket-Accept").is_none(), "{res:?}");
+    assert!(res.header("Upgrade").is_none(), "{res:?}");
+    assert!(!client.is_websocket(), "upgraded anyway");
+}
+
+// ---------------------------------------------------------------------------
+// Where upgrades go: the WebSocket threads of a real server.
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -136,16 +176,4 @@ fn upgrades_go_to_a_websocket_thread_with_room() {
     }
     let refused = roundtrip(&mut server.connect(), &handshake());
     assert_eq!(refused.status, 503, "every WebSocket thread is full");
-}
-
-#[test]
-fn upgrade_by_a_handler_without_websockets_is_500() {
-    let server = TestServer::with(|req: &Request<'_>, res: &mut Response<'_>| {
-        let _ = ws::upgrade(req, res);
-    });
-    let mut s = server.connect();
-    let res = roundtrip(&mut s, &handshake());
-    assert_eq!(res.status, 500, "{res:?}");
-    assert!(res.header("Sec-WebSocket-Accept").is_none(), "{res:?}");
-    assert!(res.header("Upgrade").is_none(), "{res:?}");
 }

@@ -1,7 +1,9 @@
 //! Helpers shared by the WebSocket tests (`websocket_*.rs`): `App`, an
 //! echo handler whose hooks record what they saw in a `Log`; the opening
 //! handshake by hand; `Raw`, a client that sends hand-built (masked, or
-//! deliberately broken) frames and parses the server's; and a real client,
+//! deliberately broken) frames over a socket and parses the server's;
+//! `MemRaw`, the same through `peregrine::testing` (over memory, for the
+//! tests nothing in which is about sockets); and a real client,
 //! tungstenite, with bounded waits.
 //!
 //! Every read has a timeout and every loop a bound, so a misbehaving server
@@ -13,6 +15,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use peregrine::testing::TestClient;
 use peregrine::ws::{self, CloseCode, Message, WebSocket};
 use peregrine::{Config, Handler, Request, Response};
 use tungstenite::protocol::CloseFrame;
@@ -339,6 +342,115 @@ impl Raw {
         let peer = self.peer();
         drop(self);
         assert_eq!(log.close_code(peer), CloseCode(code), "{case}the code ws_close saw");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The raw client without a socket: `peregrine::testing`.
+// ---------------------------------------------------------------------------
+
+/// `Raw`'s counterpart over memory: a connection of `App` upgraded through
+/// `peregrine::testing::TestClient` (the code a WebSocket thread runs, no
+/// socket or thread), sent hand-built frames. For tests about the protocol
+/// rather than the socket; everything is answered by the time `send`
+/// returns, so nothing waits.
+pub struct MemRaw {
+    pub client: TestClient<App>,
+    /// What this connection's hooks saw (its client is always
+    /// 127.0.0.1:40000).
+    pub log: Arc<Log>,
+    /// What a test loop is trying, for failure messages.
+    pub case: String,
+}
+
+impl MemRaw {
+    /// A new connection, upgraded.
+    pub fn open() -> MemRaw {
+        MemRaw::with_config(Config::new())
+    }
+
+    /// A new connection served with `config`'s limits, upgraded.
+    pub fn with_config(config: Config) -> MemRaw {
+        let log = Arc::new(Log::default());
+        let mut client = TestClient::with_config(config, App(Arc::clone(&log)));
+        let res = client.upgrade("/ws");
+        assert_eq!(res.status, 101, "handshake refused: {res:?}");
+        MemRaw { client, log, case: String::new() }
+    }
+
+    /// Labels this connection's failure messages with `case`.
+    pub fn case(mut self, case: impl std::fmt::Debug) -> MemRaw {
+        self.case = format!("[{case:?}] ");
+        self
+    }
+
+    /// Delivers `bytes`; the server handles all it can before this returns.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.client.send(bytes);
+    }
+
+    /// The codes `ws_close` reported so far.
+    pub fn codes(&self) -> Vec<CloseCode> {
+        lock(&self.log.closed).iter().map(|&(_, c)| c).collect()
+    }
+
+    /// Takes the next server frame; checks it is unmasked and its length
+    /// uses the shortest encoding (§5.2).
+    pub fn frame(&mut self) -> Frame {
+        let case = &self.case;
+        let &[b0, b1, ..] = self.client.written() else { panic!("{case}no frame came back") };
+        assert_eq!(b1 & 0x80, 0, "{case}a server frame must not be masked");
+        let f = self.client.frame().unwrap_or_else(|| panic!("{case}no whole frame came back"));
+        let len = f.payload.len();
+        let shortest = match len {
+            0..=125 => len as u8,
+            126..=0xFFFF => 126,
+            _ => 127,
+        };
+        assert_eq!(b1, shortest, "{case}length field of a {len}-byte frame");
+        Frame { b0, len_field: b1, payload: f.payload }
+    }
+
+    /// The next frame is a final frame with `opcode` and `payload`.
+    pub fn expect(&mut self, opcode: u8, payload: &[u8]) {
+        let f = self.frame();
+        let case = &self.case;
+        assert_eq!(f.b0, 0x80 | opcode, "{case}expected opcode {opcode:#x}, got {:#x}", f.b0);
+        let (got, want) = (f.payload.len(), payload.len());
+        assert!(f.payload == payload, "{case}payload of {got} bytes differs from the {want} expected");
+    }
+
+    /// The server failed the connection: its close frame carries exactly
+    /// `code`, nothing follows it, the server shuts its side and drains
+    /// (`ws_close` has not run), and once the client closes too the
+    /// connection ends and `ws_close` reports `code`.
+    pub fn expect_closed(mut self, code: u16) {
+        let f = self.frame();
+        let case = self.case.clone();
+        assert_eq!(f.b0, 0x88, "{case}expected a close frame, got {f:?}");
+        assert!(f.payload.len() >= 2, "{case}close frame without a code: {f:?}");
+        let got = u16::from_be_bytes([f.payload[0], f.payload[1]]);
+        assert_eq!(got, code, "{case}close code (payload {:?})", f.payload);
+        assert!(self.client.written().is_empty(), "{case}bytes after the close frame");
+        assert!(!self.client.is_open(), "{case}the server kept its side open after failing");
+        assert!(self.codes().is_empty(), "{case}ws_close ran before the connection ended");
+        // Closing our end ends the server's lingering drain.
+        self.client.close_write();
+        assert!(!self.client.is_websocket(), "{case}the connection outlived the client's close");
+        assert_eq!(self.codes(), [CloseCode(code)], "{case}the codes ws_close saw");
+    }
+
+    /// The closing handshake is over (the server answered the client's
+    /// close, whose frame the test took): nothing follows the server's
+    /// close frame, the server closed the connection without waiting for
+    /// the client, and `ws_close` reported `code`, once.
+    pub fn expect_ended(self, code: CloseCode) {
+        let case = &self.case;
+        let after = self.client.written();
+        assert!(after.is_empty(), "{case}the server sent {after:?} after its close frame");
+        assert!(!self.client.is_open(), "{case}the server did not close after its close frame");
+        assert!(!self.client.is_websocket(), "{case}the connection outlived the closing handshake");
+        assert_eq!(self.codes(), [code], "{case}the codes ws_close saw");
     }
 }
 
