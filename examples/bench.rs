@@ -78,10 +78,13 @@ fn complete(responders: Receiver<Responder>) {
 }
 
 fn main() {
-    let args = args::parse(8080, &["--accept-threads"]);
+    let args = args::parse(8080, &["--accept-threads", "--defer-accept"]);
     let mut config = args.config();
     if let Some(n) = args.extra("--accept-threads") {
         config = config.accept_threads(args::number("--accept-threads", n));
+    }
+    if let Some(on) = args.extra("--defer-accept") {
+        config = config.defer_accept(args::number("--defer-accept", on));
     }
     let (tx, rx) = sync_channel(4096);
     COMPLETER.set(tx).ok();

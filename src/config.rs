@@ -25,6 +25,7 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// | [`pin_workers`](Config::pin_workers) | off |
 /// | [`reuse_port`](Config::reuse_port) | off |
 /// | [`backlog`](Config::backlog) | 1024 |
+/// | [`defer_accept`](Config::defer_accept) | on (Linux) |
 /// | [`max_connections`](Config::max_connections) | 10 000 (shared evenly by the workers) |
 /// | [`read_buffer_size`](Config::read_buffer_size) | 8 KiB (also the largest request head) |
 /// | [`write_buffer_size`](Config::write_buffer_size) | 16 KiB |
@@ -59,6 +60,7 @@ pub struct Config {
     pub(crate) pin_workers: bool,
     pub(crate) reuse_port: bool,
     pub(crate) backlog: u32,
+    pub(crate) defer_accept: bool,
     pub(crate) max_connections: usize,
     pub(crate) read_buffer_size: usize,
     pub(crate) write_buffer_size: usize,
@@ -87,6 +89,7 @@ impl Default for Config {
             pin_workers: false,
             reuse_port: false,
             backlog: 1024,
+            defer_accept: true,
             max_connections: 10_000,
             read_buffer_size: 8 * 1024,
             write_buffer_size: 16 * 1024,
@@ -170,6 +173,23 @@ impl Config {
     /// at `net.core.somaxconn`).
     pub fn backlog(mut self, n: u32) -> Self {
         self.backlog = n;
+        self
+    }
+
+    /// Take a connection only once its client has sent something (default
+    /// on; Linux's `TCP_DEFER_ACCEPT`, as nginx's `listen … deferred` and
+    /// h2o by default). A new connection then costs one wake-up instead of
+    /// two (its request is there when it is accepted), and a client that
+    /// connects and stays silent is held by the kernel, not by a worker,
+    /// until it sends or about a second has passed (then it is accepted,
+    /// and [`request_timeout`](Config::request_timeout) applies).
+    ///
+    /// Turn it off for clients that connect and wait to be spoken to, or
+    /// for a silent connection to count against
+    /// [`max_connections`](Config::max_connections) at once. Elsewhere than
+    /// Linux it does nothing.
+    pub fn defer_accept(mut self, on: bool) -> Self {
+        self.defer_accept = on;
         self
     }
 

@@ -263,3 +263,34 @@ mod tests {
         assert_eq!(b[8191], 7);
     }
 }
+
+/// Has the kernel hand over a connection on `listener` only once the
+/// client has sent something (or after about `secs` seconds of silence):
+/// `TCP_DEFER_ACCEPT`. Elsewhere than Linux, a no-op.
+#[cfg(target_os = "linux")]
+pub fn defer_accept(listener: &impl AsRawFd, secs: u32) -> io::Result<()> {
+    let secs = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the descriptor is open for the whole call (borrowed from a
+    // live owner); the option value is a local `c_int` whose address and
+    // size are passed together, and setsockopt only reads it.
+    let r = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Elsewhere, connections are handed over as soon as they are made.
+#[cfg(not(target_os = "linux"))]
+pub fn defer_accept(_listener: &impl AsRawFd, _secs: u32) -> io::Result<()> {
+    Ok(())
+}

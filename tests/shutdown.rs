@@ -58,7 +58,10 @@ fn in_flight_request_completes_during_shutdown() {
 
 #[test]
 fn idle_keep_alive_connections_are_closed_by_shutdown() {
-    let server = TestServer::with(hello);
+    // Without deferred accepting, so that a connection that never sent a
+    // request is the server's too (deferred, it would still be the
+    // kernel's, and go with the listener: tests/defer_accept.rs).
+    let server = TestServer::start(peregrine::Config::new().workers(2).defer_accept(false), hello);
     let mut idle = Vec::new();
     for _ in 0..4 {
         let mut s = server.connect();

@@ -37,6 +37,14 @@ fn bind_to(config: &Config, addr: SocketAddr, reuse_port: bool) -> Result<TcpLis
     socket.bind(&addr.into()).map_err(bind_err)?;
     let backlog = i32::try_from(config.backlog).unwrap_or(i32::MAX);
     socket.listen(backlog).map_err(bind_err)?;
+    if config.defer_accept {
+        // One second, as nginx and h2o: a silent client is handed over
+        // after that (the kernel's retry of its SYN-ACK), not dropped.
+        // Only an optimisation: without it, connections are taken as made.
+        if let Err(e) = crate::sys::defer_accept(&socket, 1) {
+            crate::logging::log_warn!("cannot defer accepting on {addr} (TCP_DEFER_ACCEPT): {e}");
+        }
+    }
     socket.set_nonblocking(true).map_err(bind_err)?;
     Ok(socket.into())
 }
