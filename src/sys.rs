@@ -249,21 +249,6 @@ pub fn open_beneath(_root: &File, _path: &CStr) -> io::Result<Option<File>> {
     Ok(None)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aligned_zeroed_and_writable() {
-        let mut b = AlignedBuf::new(8192);
-        assert_eq!(b.as_ptr() as usize % BUF_ALIGN, 0);
-        assert_eq!(b.len(), 8192);
-        assert!(b.iter().all(|&x| x == 0));
-        b[8191] = 7;
-        assert_eq!(b[8191], 7);
-    }
-}
-
 /// Has the kernel hand over a connection on `listener` only once the
 /// client has sent something (or after about `secs` seconds of silence):
 /// `TCP_DEFER_ACCEPT`. Elsewhere than Linux, a no-op.
@@ -293,4 +278,19 @@ pub fn defer_accept(listener: &impl AsRawFd, secs: u32) -> io::Result<()> {
 #[cfg(not(target_os = "linux"))]
 pub fn defer_accept(_listener: &impl AsRawFd, _secs: u32) -> io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_zeroed_and_writable() {
+        let mut b = AlignedBuf::new(8192);
+        assert_eq!(b.as_ptr() as usize % BUF_ALIGN, 0);
+        assert_eq!(b.len(), 8192);
+        assert!(b.iter().all(|&x| x == 0));
+        b[8191] = 7;
+        assert_eq!(b[8191], 7);
+    }
 }
