@@ -1,0 +1,162 @@
+//! What goes over the wire, as a client reads and writes it: responses
+//! and WebSocket frames parsed back, client frames masked.
+
+use crate::ws::frame::{self, MAX_HEADER};
+use crate::ws::{CloseCode, Opcode};
+
+/// One response the server wrote, parsed back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestResponse {
+    /// The status code.
+    pub status: u16,
+    /// The header fields, in order, names as written.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One WebSocket frame the server wrote, parsed back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestFrame {
+    /// The final fragment of its message (the server never fragments).
+    pub fin: bool,
+    /// What the frame carries.
+    pub opcode: Opcode,
+    /// The payload (servers do not mask).
+    pub payload: Vec<u8>,
+}
+
+impl TestFrame {
+    /// The payload of a text frame.
+    pub fn text(&self) -> Option<&str> {
+        (self.opcode == Opcode::Text).then(|| std::str::from_utf8(&self.payload).ok()).flatten()
+    }
+
+    /// The code of a close frame, if it carries one.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        match (self.opcode, self.payload.as_slice()) {
+            (Opcode::Close, [a, b, ..]) => Some(CloseCode(u16::from_be_bytes([*a, *b]))),
+            _ => None,
+        }
+    }
+}
+
+/// The mask of every frame the client sends (RFC 6455 §5.3 asks for an
+/// unpredictable one against proxies; a test wants repeatable bytes).
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// Parses one response off the front of `out`: the response and the bytes
+/// it took, or `None` if it is not all there. `closed`: the server closed
+/// the connection, which ends a body without a length.
+pub fn parse_response(out: &[u8], head_only: bool, closed: bool) -> Option<(TestResponse, usize)> {
+    let mut slots = [httparse::EMPTY_HEADER; 128];
+    let mut parsed = httparse::Response::new(&mut slots);
+    let head_len = match parsed.parse(out).ok()? {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return None,
+    };
+    let status = parsed.code?;
+    let headers: Vec<(String, String)> = parsed
+        .headers
+        .iter()
+        .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+        .collect();
+    let res = |body: Vec<u8>| TestResponse { status, headers: headers.clone(), body };
+    let get =
+        |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    let bodiless = head_only || status < 200 || status == 204 || status == 304;
+    if bodiless {
+        return Some((res(Vec::new()), head_len));
+    }
+    if get("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+        let (body, used) = dechunk(&out[head_len..])?;
+        return Some((res(body), head_len + used));
+    }
+    if let Some(length) = get("content-length") {
+        let length: usize = length.trim().parse().ok()?;
+        let body = out.get(head_len..head_len + length)?;
+        return Some((res(body.to_vec()), head_len + length));
+    }
+    // Delimited by the close.
+    closed.then(|| (res(out[head_len..].to_vec()), out.len()))
+}
+
+/// A chunked body's bytes and the bytes its framing took, if all there.
+fn dechunk(mut rest: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let start = rest.len();
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&rest[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            // Trailers, then the empty line.
+            loop {
+                let end = rest.windows(2).position(|w| w == b"\r\n")?;
+                rest = &rest[end + 2..];
+                if end == 0 {
+                    return Some((body, start - rest.len()));
+                }
+            }
+        }
+        body.extend_from_slice(rest.get(..size)?);
+        if rest.get(size..size + 2)? != b"\r\n" {
+            return None;
+        }
+        rest = &rest[size + 2..];
+    }
+}
+
+/// A client frame: `payload` masked with [`MASK`] behind its header.
+pub fn masked_frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+    let mut head = [0; MAX_HEADER];
+    let n = frame::encode_head(opcode, payload.len(), &mut head);
+    if !fin {
+        head[0] &= 0x7F;
+    }
+    head[1] |= 0x80;
+    let mut bytes = head[..n].to_vec();
+    bytes.extend_from_slice(&MASK);
+    let start = bytes.len();
+    bytes.extend_from_slice(payload);
+    frame::unmask(&mut bytes[start..], MASK, 0);
+    bytes
+}
+
+/// Parses one server frame off the front of `out`: the frame and the bytes
+/// it took, or `None` if it is not all there (or not a frame).
+pub fn parse_frame(out: &[u8]) -> Option<(TestFrame, usize)> {
+    let [b0, b1, ..] = *out else { return None };
+    let (len, mut at) = match b1 & 0x7F {
+        126 => (u64::from(u16::from_be_bytes(out.get(2..4)?.try_into().ok()?)), 4),
+        127 => (u64::from_be_bytes(out.get(2..10)?.try_into().ok()?), 10),
+        n => (u64::from(n), 2),
+    };
+    let mask = if b1 & 0x80 != 0 {
+        let mask: [u8; 4] = out.get(at..at + 4)?.try_into().ok()?;
+        at += 4;
+        Some(mask)
+    } else {
+        None
+    };
+    let end = at.checked_add(usize::try_from(len).ok()?)?;
+    let mut payload = out.get(at..end)?.to_vec();
+    if let Some(mask) = mask {
+        frame::unmask(&mut payload, mask, 0);
+    }
+    let frame = TestFrame { fin: b0 & 0x80 != 0, opcode: Opcode::from_bits(b0 & 0x0F)?, payload };
+    Some((frame, end))
+}
