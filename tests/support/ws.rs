@@ -214,6 +214,17 @@ pub struct Frame {
     pub payload: Vec<u8>,
 }
 
+impl Frame {
+    /// This is a close frame carrying exactly `code` (`case` labels the
+    /// failure message).
+    pub fn expect_close(&self, code: u16, case: &str) {
+        assert_eq!(self.b0, 0x88, "{case}expected a close frame, got {self:?}");
+        assert!(self.payload.len() >= 2, "{case}close frame without a code: {self:?}");
+        let got = u16::from_be_bytes([self.payload[0], self.payload[1]]);
+        assert_eq!(got, code, "{case}close code (payload {:?})", self.payload);
+    }
+}
+
 /// A WebSocket connection driven by hand.
 pub struct Raw {
     pub s: TcpStream,
@@ -333,10 +344,7 @@ impl Raw {
     pub fn expect_closed(mut self, log: &Log, code: u16) {
         let f = self.frame();
         let case = self.case.clone();
-        assert_eq!(f.b0, 0x88, "{case}expected a close frame, got {f:?}");
-        assert!(f.payload.len() >= 2, "{case}close frame without a code: {f:?}");
-        let got = u16::from_be_bytes([f.payload[0], f.payload[1]]);
-        assert_eq!(got, code, "{case}close code (payload {:?})", f.payload);
+        f.expect_close(code, &case);
         self.expect_eof();
         // Closing our end ends the server's lingering drain at once.
         let peer = self.peer();
@@ -427,10 +435,7 @@ impl MemRaw {
     pub fn expect_closed(mut self, code: u16) {
         let f = self.frame();
         let case = self.case.clone();
-        assert_eq!(f.b0, 0x88, "{case}expected a close frame, got {f:?}");
-        assert!(f.payload.len() >= 2, "{case}close frame without a code: {f:?}");
-        let got = u16::from_be_bytes([f.payload[0], f.payload[1]]);
-        assert_eq!(got, code, "{case}close code (payload {:?})", f.payload);
+        f.expect_close(code, &case);
         assert!(self.client.written().is_empty(), "{case}bytes after the close frame");
         assert!(!self.client.is_open(), "{case}the server kept its side open after failing");
         assert!(self.codes().is_empty(), "{case}ws_close ran before the connection ended");
