@@ -280,9 +280,79 @@ pub fn defer_accept(_listener: &impl AsRawFd, _secs: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Boxes kept for reuse: a value too large to sit in every connection,
+/// which only some requests need, lives in a box that costs no allocation
+/// once the pool is warm.
+pub struct BoxPool<T> {
+    free: Vec<Box<std::mem::MaybeUninit<T>>>,
+    /// Empty boxes kept at most; more are freed.
+    keep: usize,
+}
+
+impl<T> BoxPool<T> {
+    /// A pool that keeps up to `keep` empty boxes (allocated as needed).
+    pub fn new(keep: usize) -> Self {
+        BoxPool { free: Vec::new(), keep }
+    }
+
+    /// `value` in a box, reusing a kept one if there is one.
+    pub fn boxed(&mut self, value: T) -> Box<T> {
+        let mut slot = self.free.pop().unwrap_or_else(Box::new_uninit);
+        slot.write(value);
+        // SAFETY: the line above initialised the box's contents.
+        unsafe { slot.assume_init() }
+    }
+
+    /// The value out of `boxed`, keeping the box for the next `boxed`.
+    pub fn unboxed(&mut self, boxed: Box<T>) -> T {
+        let raw = Box::into_raw(boxed);
+        // SAFETY: `raw` comes from a live `Box<T>`, so it is valid, aligned
+        // and initialised; `read` moves the value out, and from here on the
+        // allocation is only ever treated as uninitialised memory (the box
+        // below), so the value is neither dropped twice nor read again.
+        let value = unsafe { raw.read() };
+        // SAFETY: the allocation was made by `Box` for a `T`, and
+        // `MaybeUninit<T>` has `T`'s size and alignment, so the box frees it
+        // with the layout it was allocated with; its contents are never
+        // dropped (`MaybeUninit` has no drop glue).
+        let slot = unsafe { Box::from_raw(raw.cast::<std::mem::MaybeUninit<T>>()) };
+        if self.free.len() < self.keep {
+            if self.free.capacity() == 0 {
+                self.free.reserve_exact(self.keep);
+            }
+            self.free.push(slot);
+        }
+        value
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn box_pool_reuses_boxes_and_drops_each_value_once() {
+        use std::rc::Rc;
+        let counted = Rc::new(());
+        let mut pool = BoxPool::new(1);
+        let a = pool.boxed((Rc::clone(&counted), 1u64));
+        let first = &*a as *const _ as usize;
+        let (rc, n) = pool.unboxed(a);
+        assert_eq!((Rc::strong_count(&counted), n), (2, 1));
+        drop(rc);
+        let b = pool.boxed((Rc::clone(&counted), 2));
+        assert_eq!(&*b as *const _ as usize, first, "the kept box is reused");
+        let c = pool.boxed((Rc::clone(&counted), 3));
+        assert_eq!(Rc::strong_count(&counted), 3);
+        // One box kept at most; the other is freed with nothing in it.
+        drop(pool.unboxed(b));
+        drop(pool.unboxed(c));
+        assert_eq!((pool.free.len(), Rc::strong_count(&counted)), (1, 1));
+        // A box dropped without going back drops its value as any box.
+        let d = pool.boxed((Rc::clone(&counted), 4));
+        drop(d);
+        assert_eq!(Rc::strong_count(&counted), 1);
+    }
 
     #[test]
     fn aligned_zeroed_and_writable() {

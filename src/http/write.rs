@@ -113,14 +113,71 @@ impl Tail {
 /// responses, and only while there is no tail.
 pub struct Outgoing {
     buf: Option<AlignedBuf>,
-    start: usize,
-    end: usize,
+    /// Where the unsent bytes lie in `buf`.
+    queued: Span,
     tail: Tail,
     /// The body of a response whose head is the tail: a head larger than
     /// the buffer's free space, in memory of its own (allocated, for heads
     /// larger than the buffer, or a full buffer that cannot be sent).
     /// Boxed: rare, and a connection's size counts.
     next: Option<Box<Tail>>,
+}
+
+/// Where the unsent bytes lie in the write buffer. `u32`: the buffer is at
+/// most 1 GiB (`Config` checks), and every connection, idle ones too,
+/// holds one of these.
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    const EMPTY: Span = Span { start: 0, end: 0 };
+
+    fn is_empty(self) -> bool {
+        self.start == self.end
+    }
+
+    fn start(self) -> usize {
+        self.start as usize
+    }
+
+    fn end(self) -> usize {
+        self.end as usize
+    }
+
+    fn len(self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        self.start()..self.end()
+    }
+
+    /// `n` bytes were written behind the end (into the buffer, so `n`
+    /// fits).
+    fn grow(&mut self, n: usize) {
+        self.end += n as u32;
+    }
+
+    /// `n` bytes from the start were sent.
+    fn consume(&mut self, n: usize) {
+        self.start += n as u32;
+    }
+
+    /// Once all is sent, the next bytes go at the front again.
+    fn rewind_if_empty(&mut self) {
+        if self.is_empty() {
+            *self = Span::EMPTY;
+        }
+    }
+
+    /// Moves the unsent bytes to the front of `buf`, making room behind.
+    fn move_to_front(&mut self, buf: &mut [u8]) {
+        buf.copy_within(self.range(), 0);
+        *self = Span { start: 0, end: self.end - self.start };
+    }
 }
 
 impl Default for Outgoing {
@@ -143,12 +200,12 @@ enum Placement {
 impl Outgoing {
     /// Nothing queued, no buffer held.
     pub const fn new() -> Self {
-        Outgoing { buf: None, start: 0, end: 0, tail: Tail::None, next: None }
+        Outgoing { buf: None, queued: Span::EMPTY, tail: Tail::None, next: None }
     }
 
     /// Whether everything queued has been sent.
     pub fn is_empty(&self) -> bool {
-        self.start == self.end && matches!(self.tail, Tail::None)
+        self.queued.is_empty() && matches!(self.tail, Tail::None)
     }
 
     /// Whether another response can be queued behind what is there without
@@ -156,7 +213,10 @@ impl Outgoing {
     /// quarter of the buffer free.
     pub fn can_queue(&self) -> bool {
         matches!(self.tail, Tail::None)
-            && self.buf.as_ref().is_none_or(|b| self.start == self.end || b.len() - self.end >= b.len() / 4)
+            && self
+                .buf
+                .as_ref()
+                .is_none_or(|b| self.queued.is_empty() || b.len() - self.queued.end() >= b.len() / 4)
     }
 
     /// Queues the response `res` to a request (taking its file, or its
@@ -215,18 +275,16 @@ impl Outgoing {
         let placement = if send_body { placement } else { Placement::None };
         let behind = if placement == Placement::Behind { body.len() } else { 0 };
         let buf = self.buf.get_or_insert_with(|| pool.take());
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
+        self.queued.rewind_if_empty();
         let need = FIXED_HEAD_MAX + res.extra_headers().len() + behind;
-        if need > buf.len() - self.end {
+        if need > buf.len() - self.queued.end() {
             return self.push_crowded(res, meta, stamp, placement, make_room);
         }
         // The common case: head and copied body behind what is queued.
-        let mut w = HeadWriter { out: &mut buf[self.end..], pos: 0 };
+        let mut w = HeadWriter { out: &mut buf[self.queued.end()..], pos: 0 };
         write_head(&mut w, res, Length::Known(body_len), meta, stamp);
         w.put(&body[..behind]);
-        self.end += w.pos;
+        self.queued.grow(w.pos);
         if placement == Placement::Tail {
             self.set_tail(res);
         } else if body.len() > behind {
@@ -250,35 +308,32 @@ impl Outgoing {
         placement: Placement,
         make_room: impl FnOnce(&mut Self),
     ) {
-        if self.start < self.end {
+        if !self.queued.is_empty() {
             make_room(self);
         }
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
+        self.queued.rewind_if_empty();
         let buf = self.buf.as_mut().expect("push took a buffer");
         let head_max = FIXED_HEAD_MAX + res.extra_headers().len();
         let in_memory = res.body_bytes().len();
-        if buf.len() - self.end < head_max + in_memory && self.start > 0 {
+        if buf.len() - self.queued.end() < head_max + in_memory && self.queued.start() > 0 {
             // Room at the front from what was sent: move the rest there.
-            buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
+            self.queued.move_to_front(buf);
         }
         let placement = match placement {
             // Too large to copy here once more: sent from where it was
             // written.
             Placement::Behind
-                if buf.len() - self.end < head_max + in_memory && in_memory > COPY_STATIC_MAX =>
+                if buf.len() - self.queued.end() < head_max + in_memory && in_memory > COPY_STATIC_MAX =>
             {
                 Placement::Tail
             }
             p => p,
         };
         let behind = if placement == Placement::Behind { in_memory } else { 0 };
-        let fits = buf.len() - self.end >= head_max + behind;
+        let fits = buf.len() - self.queued.end() >= head_max + behind;
         let mut spill = Vec::new();
         let out: &mut [u8] = if fits {
-            &mut buf[self.end..]
+            &mut buf[self.queued.end()..]
         } else {
             spill = vec![0; head_max + behind];
             &mut spill
@@ -290,7 +345,7 @@ impl Outgoing {
         }
         let n = w.pos;
         if fits {
-            self.end += n;
+            self.queued.grow(n);
         } else {
             spill.truncate(n);
         }
@@ -340,7 +395,7 @@ impl Outgoing {
         write_head(&mut w, res, length, meta, stamp);
         let n = w.pos;
         if spill.is_empty() {
-            self.end += n;
+            self.queued.grow(n);
         } else {
             spill.truncate(n);
             self.tail = Tail::Owned(spill, 0);
@@ -355,13 +410,11 @@ impl Outgoing {
             return None;
         }
         let buf = self.buf.get_or_insert_with(|| pool.take());
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        } else if buf.len() - self.end < need && self.start > 0 {
-            buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
+        self.queued.rewind_if_empty();
+        if buf.len() - self.queued.end() < need && self.queued.start() > 0 {
+            self.queued.move_to_front(buf);
         }
-        let room = &mut buf[self.end..];
+        let room = &mut buf[self.queued.end()..];
         (room.len() >= need).then_some(room)
     }
 
@@ -376,7 +429,7 @@ impl Outgoing {
     ) -> usize {
         let Some(room) = self.room(pool, need) else { return 0 };
         let n = write(room);
-        self.end += n;
+        self.queued.grow(n);
         n
     }
 
@@ -406,7 +459,7 @@ impl Outgoing {
         let mut progressed = false;
         loop {
             let head: &[u8] = match &self.buf {
-                Some(b) => &b[self.start..self.end],
+                Some(b) => &b[self.queued.range()],
                 None => &[],
             };
             let memory = self.tail.memory();
@@ -451,7 +504,7 @@ impl Outgoing {
             };
             progressed = true;
             self.advance(n);
-            if self.start == self.end && matches!(self.tail, Tail::None) {
+            if self.queued.is_empty() && matches!(self.tail, Tail::None) {
                 // All sent: no second trip round the loop to find that out.
                 return Ok(Flushed::All);
             }
@@ -459,8 +512,8 @@ impl Outgoing {
     }
 
     fn advance(&mut self, n: usize) {
-        let from_head = n.min(self.end - self.start);
-        self.start += from_head;
+        let from_head = n.min(self.queued.len());
+        self.queued.consume(from_head);
         let rest = n - from_head;
         if rest > 0 {
             self.tail.advance(rest);
@@ -478,13 +531,13 @@ impl Outgoing {
             if let Some(buf) = self.buf.take() {
                 pool.give(buf);
             }
-            (self.start, self.end, self.tail) = (0, 0, Tail::None);
+            (self.queued, self.tail) = (Span::EMPTY, Tail::None);
         }
     }
 
     /// Drops everything queued, returning the buffer to the pool.
     pub fn discard(&mut self, pool: &mut impl BufSource) {
-        (self.start, self.end, self.tail, self.next) = (0, 0, Tail::None, None);
+        (self.queued, self.tail, self.next) = (Span::EMPTY, Tail::None, None);
         self.release(pool);
     }
 }
@@ -854,7 +907,7 @@ mod tests {
             let mut s = Scratch::with_capacity(64, 64);
             let mut res = Response::new(&mut s);
             res.header("X-Padding", "p".repeat(1000));
-            let free = out.buf.as_ref().unwrap().len() - out.end;
+            let free = out.buf.as_ref().unwrap().len() - out.queued.end();
             assert!(free < 1000, "the head must meet a full buffer ({free} bytes free)");
             wants.push(with_body(&mut res, kind, &file));
             out.push(&mut pool, &mut res, &KA, &Stamp::new(*DATE));

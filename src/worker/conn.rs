@@ -129,7 +129,7 @@ impl<T: Transport> Conn<T> {
     pub fn into_upgraded<H>(mut self, ctx: &mut Ctx<H>) -> (T, SocketAddr, Vec<u8>) {
         let early = self.incoming.pending().to_vec();
         self.release(ctx);
-        (self.sock.stream, self.sock.peer, early)
+        (self.sock.stream, self.sock.peer.addr(), early)
     }
 
     /// Between requests, with nothing half-read or unsent.
@@ -377,7 +377,7 @@ impl<T: Transport> Conn<T> {
                     version: head.version,
                     headers: Headers::new(head.headers),
                     body,
-                    peer: sock.peer,
+                    peer: sock.peer.addr(),
                 };
                 respond(&req, &head, key, ctx, sock)
             });

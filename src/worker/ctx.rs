@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::body::BodyRx;
 use super::waiting::Waiting;
 use crate::config::Config;
 use crate::http::date::DateCache;
@@ -15,10 +16,14 @@ use crate::rt::again::Again;
 use crate::rt::pool::{BufPool, SizeClasses};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::shutdown::ShutdownState;
+use crate::sys::BoxPool;
 use crate::ws_thread::WsRoute;
 
 /// Free memory a body buffer class keeps at most, per worker.
 const BODY_CLASS_BUDGET: usize = 64 << 20;
+
+/// Empty body-state boxes a worker keeps for reuse at most.
+const BODY_RX_KEPT: usize = 256;
 
 /// What an HTTP connection waits for; each kind has its own duration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +72,8 @@ pub struct Ctx<H> {
     pub out_pool: BufPool,
     /// Buffers for bodies that do not fit the read buffer, or are chunked.
     pub body_pool: SizeClasses,
+    /// Boxes for the state of such bodies, kept out of every connection.
+    pub body_rx: BoxPool<BodyRx>,
     pub timers: Timers<Timer>,
     pub date: DateCache,
     pub scratch: Scratch,
@@ -112,6 +119,7 @@ impl<H> Ctx<H> {
                 BODY_CLASS_BUDGET,
                 capacity,
             ),
+            body_rx: BoxPool::new(capacity.min(BODY_RX_KEPT)),
             timers: Timers::new(capacity, |kind: Timer| kind.duration(config)),
             date: DateCache::new(),
             scratch: Scratch::with_capacity(4096, config.write_buffer_size),

@@ -40,7 +40,8 @@ enum Receiving {
     /// buffer, which will then hold `total` bytes of this request.
     Body { total: usize },
     /// Its body is arriving apart, behind a copy of its head.
-    Apart(BodyRx),
+    /// Boxed (from the worker's pool): rare, and a connection's size counts.
+    Apart(Box<BodyRx>),
 }
 
 /// What the buffered input made of the request being received.
@@ -202,7 +203,7 @@ impl Incoming {
                 let head = &self.input.pending()[..head_len];
                 let rx = BodyRx::start(head, declared, ctx.max_body, &mut ctx.body_pool)?;
                 self.input.consume(head_len);
-                self.receiving = Receiving::Apart(rx);
+                self.receiving = Receiving::Apart(ctx.body_rx.boxed(rx));
                 Ok(Next::Started)
             }
         }
@@ -235,7 +236,7 @@ impl Incoming {
                 if let Receiving::Apart(rx) =
                     std::mem::replace(&mut self.receiving, Receiving::Head { scanned: 0 })
                 {
-                    rx.release(&mut ctx.body_pool);
+                    ctx.body_rx.unboxed(rx).release(&mut ctx.body_pool);
                 }
             }
         }
