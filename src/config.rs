@@ -21,7 +21,7 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// |---|---|
 /// | [`addr`](Config::addr) | `127.0.0.1:3000` |
 /// | [`workers`](Config::workers) | number of cores |
-/// | [`accept_threads`](Config::accept_threads) | 1 (0: each worker accepts for itself) |
+/// | [`accept_threads`](Config::accept_threads) | 0 on Linux (each worker accepts for itself), 1 elsewhere |
 /// | [`pin_workers`](Config::pin_workers) | off |
 /// | [`reuse_port`](Config::reuse_port) | off |
 /// | [`backlog`](Config::backlog) | 1024 |
@@ -85,7 +85,7 @@ impl Default for Config {
         Config {
             addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3000),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            accept_threads: 1,
+            accept_threads: if cfg!(target_os = "linux") { 0 } else { 1 },
             pin_workers: false,
             reuse_port: false,
             backlog: 1024,
@@ -143,15 +143,19 @@ impl Config {
         self
     }
 
-    /// Number of threads accepting connections (default 1), which hand
-    /// them to the workers round-robin.
+    /// Number of threads accepting connections, which hand them to the
+    /// workers round-robin; `0`: none, each worker accepts on a listener
+    /// of its own (`SO_REUSEPORT`), and the kernel spreads new connections
+    /// over them.
     ///
-    /// `0`: no accept thread; each worker accepts on a listener of its own
-    /// (`SO_REUSEPORT`, the kernel spreads connections over them). That
-    /// saves a thread hand-off and wake-up per connection, which counts
-    /// when clients open a connection per request; but a worker busy with
-    /// long requests keeps its share of new connections waiting, and any
-    /// process of the same user can then bind the port too.
+    /// Default: 0 on Linux, 1 elsewhere. Own listeners save a hand-off to
+    /// another thread (a queue and a wake-up) per connection, and with
+    /// many cores no single thread takes every connection; on Linux the
+    /// kernel balances a port's listeners, where BSD and macOS give every
+    /// connection to one of them. Either way a worker with no room passes a
+    /// connection on to one with room, and another process cannot take
+    /// the port unnoticed: binding fails when it is in use, unless
+    /// [`reuse_port`](Config::reuse_port) asks to share it.
     pub fn accept_threads(mut self, n: usize) -> Self {
         self.accept_threads = n;
         self

@@ -29,7 +29,8 @@
 //! ```text
 //! main thread ──── Server::run: spawns the threads, sleeps until shutdown, joins them
 //! accept thread(s) ── accept4 → inbox of the next worker with room + mio::Waker
-//!                    (none with accept_threads(0): workers accept for themselves)
+//!                    (none by default on Linux: each worker accepts on its own
+//!                    SO_REUSEPORT listener, passing on what it has no room for)
 //! worker threads ─── one poll each; own their connections for life:
 //!                    read → parse → Handler::handle → writev
 //! WebSocket threads ─ only for a handler with `WEBSOCKETS`: one poll each;

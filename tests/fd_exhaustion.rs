@@ -50,7 +50,7 @@ fn get(s: &mut Socket) -> Vec<u8> {
 
 #[test]
 fn accept_backs_off_on_emfile_and_recovers() {
-    check_backoff(Config::new().workers(1));
+    check_backoff(Config::new().workers(1).accept_threads(1));
     check_backoff(Config::new().workers(1).accept_threads(0));
 }
 

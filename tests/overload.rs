@@ -14,7 +14,13 @@ fn ok(_: &Request<'_>, res: &mut Response<'_>) {
 
 #[test]
 fn connections_beyond_the_limit_get_503_until_load_drops() {
-    let server = TestServer::start(Config::new().workers(1).max_connections(2), ok);
+    for accept_threads in [1, 0] {
+        beyond_the_limit(Config::new().workers(1).max_connections(2).accept_threads(accept_threads));
+    }
+}
+
+fn beyond_the_limit(config: Config) {
+    let server = TestServer::start(config, ok);
     let mut held: Vec<_> = (0..2)
         .map(|_| {
             let mut s = server.connect();
@@ -64,7 +70,8 @@ fn new_connections_go_to_a_worker_with_room() {
     // Two places per worker. The accept thread deals connections out in
     // turn; once one worker's connections are gone and the other's stay,
     // the next connections must all go to the worker with room.
-    let server = TestServer::start(Config::new().workers(2).max_connections(4), which_worker);
+    let config = Config::new().workers(2).max_connections(4).accept_threads(1);
+    let server = TestServer::start(config, which_worker);
     let mut held: Vec<_> = (0..4)
         .map(|_| {
             let mut s = server.connect();

@@ -18,14 +18,22 @@ fn hello(_: &Request<'_>, res: &mut Response<'_>) {
 
 #[test]
 fn shutdown_makes_run_return_ok_and_closes_the_port() {
-    let server = TestServer::with(hello);
-    let addr = server.addr;
-    let res = roundtrip(&mut server.connect(), b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert_eq!(res.body, b"hello");
-    let result = server.stop();
-    assert!(result.is_ok(), "run returned {result:?}");
-    let err = TcpStream::connect(addr).expect_err("the port still accepts connections after shutdown");
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    // Workers with their own listeners (Linux's default), and an accept thread.
+    for accept_threads in [0, 1] {
+        let server =
+            TestServer::start(peregrine::Config::new().workers(2).accept_threads(accept_threads), hello);
+        let addr = server.addr;
+        let res = roundtrip(&mut server.connect(), b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(res.body, b"hello");
+        let result = server.stop();
+        assert!(result.is_ok(), "run returned {result:?}");
+        let err = TcpStream::connect(addr).expect_err("the port still accepts connections after shutdown");
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "accept_threads({accept_threads}): {err}"
+        );
+    }
 }
 
 #[test]

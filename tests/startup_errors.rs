@@ -29,6 +29,26 @@ fn binding_a_port_in_use_is_an_error_naming_the_address() {
 }
 
 #[test]
+fn a_second_server_on_a_port_in_use_fails_unless_both_share_it() {
+    for accept_threads in [0, 1] {
+        let config = || Config::new().workers(2).accept_threads(accept_threads);
+        let first = bind(config().port(0)).expect("first bind");
+        let addr = first.local_addr();
+        // Workers with their own listeners use SO_REUSEPORT, which must
+        // not let a second instance join the port unnoticed.
+        let second = bind(config().addr(addr)).err();
+        let err = second.unwrap_or_else(|| panic!("accept_threads({accept_threads}): second bind succeeded"));
+        assert!(err.to_string().to_lowercase().contains("in use"), "{err}");
+        drop(first);
+        // Asked for, sharing works (a restart that overlaps the old process).
+        let shared = || config().reuse_port(true);
+        let first = bind(shared().port(0)).expect("first shared bind");
+        let second = bind(shared().addr(first.local_addr()));
+        assert!(second.is_ok(), "accept_threads({accept_threads}): sharing refused: {:?}", second.err());
+    }
+}
+
+#[test]
 fn invalid_config_is_an_error_naming_the_setting() {
     let local = Config::new().port(0);
     for (config, setting) in [

@@ -15,6 +15,14 @@ pub fn bind(config: &Config) -> Result<TcpListener, Error> {
 /// `n` listeners on one address with `SO_REUSEPORT`, one per worker that
 /// accepts for itself: the kernel spreads new connections over them.
 pub fn bind_per_worker(config: &Config, n: usize) -> Result<Vec<TcpListener>, Error> {
+    if !config.reuse_port && config.addr.port() != 0 {
+        // `SO_REUSEPORT` would let these listeners join a port another
+        // process of this user already serves, splitting its traffic
+        // silently; a plain bind first fails as a server's bind should.
+        let probe = Socket::new(Domain::for_address(config.addr), Type::STREAM, Some(Protocol::TCP));
+        let bound = probe.and_then(|s| s.set_reuse_address(true).and_then(|()| s.bind(&config.addr.into())));
+        bound.map_err(|source| Error::Bind { addr: config.addr, source })?;
+    }
     let first = bind_to(config, config.addr, true)?;
     // With port 0, the others must join the port the first one got.
     let addr = local_addr(&first, config.addr)?;
