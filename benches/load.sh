@@ -7,17 +7,20 @@
 # times.
 #
 #   bash benches/load.sh                         # 5 s per run, one worker
-#   SECS=10 WORKERS=2 ACCEPT_THREADS=0 bash benches/load.sh
+#   SECS=10 WORKERS=2 ACCEPT_THREADS=1 bash benches/load.sh   # with an accept thread
 #
 # wrk: `apt-get install wrk`; oha: `cargo install oha --locked`. For
-# comparisons with other servers, use ../shared/loadbench/compare.py (see
+# comparisons with other servers, use benches/loadbench/compare.py (see
 # the README's Benchmarks section). Every run is bounded by SECS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS="${SECS:-5}"
 WORKERS="${WORKERS:-1}"
-ACCEPT_THREADS="${ACCEPT_THREADS:-1}"
+# Unset: the server's default (0 on Linux: each worker accepts for itself).
+ACCEPT_THREADS="${ACCEPT_THREADS:-}"
+accept_flag=()
+[ -n "$ACCEPT_THREADS" ] && accept_flag=(--accept-threads "$ACCEPT_THREADS")
 PORT="${PORT:-18480}"
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -32,7 +35,7 @@ fi
 
 cargo build --release --example bench >&2
 "${pin_server[@]}" target/release/examples/bench --port "$PORT" --workers "$WORKERS" \
-    --accept-threads "$ACCEPT_THREADS" >/dev/null &
+    "${accept_flag[@]}" >/dev/null &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do
@@ -83,7 +86,7 @@ oha_row() { # name, oha args...
 }
 
 echo
-echo "bench, $WORKERS worker(s), accept_threads $ACCEPT_THREADS, $SECS s per run"
+echo "bench, $WORKERS worker(s), accept_threads ${ACCEPT_THREADS:-default}, $SECS s per run"
 echo
 echo "| scenario | generator | requests/s | server CPU µs/response | errors / status codes |"
 echo "|---|---|---:|---:|---|"

@@ -1,4 +1,4 @@
-//! The loadbench contract (../shared/loadbench): `GET /plaintext` →
+//! The loadbench contract (benches/loadbench): `GET /plaintext` →
 //! `Hello, World!`, `GET /big` → 6150 bytes (`'a' + i % 26`), anything
 //! else → 404. Headers and `Date` are built per request.
 //!
