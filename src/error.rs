@@ -30,6 +30,10 @@ pub enum Error {
     },
     /// A server thread panicked; its connections were lost.
     ThreadPanicked(String),
+    /// A listening socket given to the server (by the program, or by a
+    /// service manager through `LISTEN_FDS`) cannot be used; the message
+    /// says why.
+    Listener(String),
 }
 
 impl fmt::Display for Error {
@@ -51,6 +55,7 @@ impl fmt::Display for Error {
             }
             Error::Setup { what, source } => write!(f, "cannot {what}: {source}"),
             Error::ThreadPanicked(name) => write!(f, "server thread {name} panicked"),
+            Error::Listener(why) => write!(f, "cannot serve on the listening socket given: {why}"),
         }
     }
 }
@@ -59,7 +64,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Bind { source, .. } | Error::Setup { source, .. } => Some(source),
-            Error::Config(_) | Error::ThreadPanicked(_) => None,
+            Error::Config(_) | Error::ThreadPanicked(_) | Error::Listener(_) => None,
         }
     }
 }

@@ -154,6 +154,7 @@ pub use http::responder::Responder;
 pub use http::response::Response;
 pub use http::status::StatusCode;
 pub use http::stream::{Stream, StreamError};
+pub use net::activation;
 pub use router::{NoWebSockets, Params, Route, Router, WsHooks};
 pub use server::Server;
 pub use shutdown::ShutdownHandle;

@@ -42,11 +42,47 @@ impl<H: Handler> Server<H> {
     pub fn bind(config: Config, handler: H) -> Result<Self, Error> {
         config.validate()?;
         // Without accept threads, every worker listens for itself.
-        let mut own_listeners = if config.accept_threads == 0 {
+        let listeners = if config.accept_threads == 0 {
             listener::bind_per_worker(&config, config.workers)?
         } else {
             vec![listener::bind(&config)?]
         };
+        Self::build(config, listeners, handler)
+    }
+
+    /// As [`bind`](Server::bind), on a socket already bound and listening:
+    /// one the program made itself, or one a service manager passed (see
+    /// [`activation`](crate::activation)), so that a restart or an upgrade
+    /// never closes the port. The config's address, backlog, `reuse_port`
+    /// and `defer_accept` do not apply: the socket's options are its
+    /// creator's. Without accept threads every worker accepts on it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Listener`] if `listener` is not a listening TCP socket;
+    /// else as [`bind`](Server::bind).
+    pub fn with_listener(config: Config, listener: std::net::TcpListener, handler: H) -> Result<Self, Error> {
+        config.validate()?;
+        listener::check_given(&listener)?;
+        let copies = if config.accept_threads == 0 { config.workers } else { 1 };
+        let mut listeners = Vec::with_capacity(copies);
+        for _ in 1..copies {
+            let copy = listener.try_clone();
+            listeners.push(
+                copy.map_err(|source| Error::Setup { what: "duplicate the listening socket", source })?,
+            );
+        }
+        listeners.push(listener);
+        Self::build(config, listeners, handler)
+    }
+
+    /// Prepares every thread around `own_listeners`: one per worker without
+    /// accept threads, else the one the accept threads share.
+    fn build(
+        config: Config,
+        mut own_listeners: Vec<std::net::TcpListener>,
+        handler: H,
+    ) -> Result<Self, Error> {
         let local_addr = listener::local_addr(&own_listeners[0], config.addr)?;
         let shutdown = Arc::new(ShutdownState::default());
         let handler = Arc::new(handler);

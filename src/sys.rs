@@ -8,7 +8,7 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::ptr::NonNull;
 
 /// Alignment of every pooled buffer: one page, so buffers never share a
@@ -324,6 +324,29 @@ impl<T> BoxPool<T> {
         }
         value
     }
+}
+
+/// Takes ownership of descriptor `fd`, which a service manager passed
+/// open (systemd's socket activation), as a listener; sets close-on-exec,
+/// as `sd_listen_fds` does. Fails if `fd` is not open.
+pub fn adopt_listener(fd: RawFd) -> io::Result<std::net::TcpListener> {
+    // SAFETY: fcntl(F_GETFD) reads flags of whatever `fd` is; a number
+    // that is no open descriptor gives EBADF, nothing worse.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above, on a descriptor just seen open; only its
+    // close-on-exec flag changes.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is open (checked above), and by the socket-activation
+    // protocol it was passed for this process to own; nothing else in the
+    // process owns it, as `activation::listeners` adopts each passed
+    // descriptor at most once (a flag it sets first), so it is closed
+    // exactly once, by the listener returned.
+    Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

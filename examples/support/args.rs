@@ -1,5 +1,6 @@
 //! Command-line flags shared by the examples: `--port N`, `--workers N`,
-//! `--ip ADDR` (default 127.0.0.1), plus whatever flags an example adds.
+//! `--ip ADDR` (default 127.0.0.1), plus whatever flags an example adds;
+//! and serving, on a socket-activated listener when one was passed.
 
 use std::process::exit;
 
@@ -77,7 +78,7 @@ fn usage(default_port: u16, extra: &[&str], code: i32) -> ! {
 
 /// Binds, prints the address, runs; prints a start-up error and exits 1.
 pub fn serve<H: peregrine::Handler>(config: peregrine::Config, handler: H) {
-    let server = match peregrine::Server::bind(config, handler) {
+    let server = match bind(config, handler) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -88,5 +89,22 @@ pub fn serve<H: peregrine::Handler>(config: peregrine::Config, handler: H) {
     if let Err(e) = server.run() {
         eprintln!("error: {e}");
         exit(1)
+    }
+}
+
+/// Serves on the socket a service manager passed (`LISTEN_FDS`, e.g.
+/// `systemd-socket-activate -l 127.0.0.1:8080 target/release/examples/hello`),
+/// else binds `config`'s address.
+fn bind<H: peregrine::Handler>(
+    config: peregrine::Config,
+    handler: H,
+) -> Result<peregrine::Server<H>, peregrine::Error> {
+    let mut passed = peregrine::activation::listeners()?;
+    match passed.len() {
+        0 => peregrine::Server::bind(config, handler),
+        1 => peregrine::Server::with_listener(config, passed.remove(0), handler),
+        n => Err(peregrine::Error::Listener(format!(
+            "{n} sockets passed (LISTEN_FDS); the examples serve one"
+        ))),
     }
 }

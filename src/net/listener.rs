@@ -61,3 +61,21 @@ fn bind_to(config: &Config, addr: SocketAddr, reuse_port: bool) -> Result<TcpLis
 pub fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, Error> {
     listener.local_addr().map_err(|source| Error::Bind { addr: asked, source })
 }
+
+/// Checks that a listener given to the server is a listening TCP socket
+/// (IPv4 or IPv6), and makes it non-blocking as the loops need.
+pub fn check_given(listener: &TcpListener) -> Result<(), Error> {
+    let bad = |why: String| Error::Listener(why);
+    let sock = socket2::SockRef::from(listener);
+    let domain = sock.domain().map_err(|e| bad(format!("not a socket ({e})")))?;
+    if domain != Domain::IPV4 && domain != Domain::IPV6 {
+        return Err(bad(format!("not a TCP/IP socket (domain {domain:?})")));
+    }
+    if sock.r#type().map_err(|e| bad(e.to_string()))? != Type::STREAM {
+        return Err(bad("not a stream (TCP) socket".into()));
+    }
+    if !sock.is_listener().map_err(|e| bad(e.to_string()))? {
+        return Err(bad("the socket is not listening (listen(2) was not called)".into()));
+    }
+    listener.set_nonblocking(true).map_err(|e| bad(format!("cannot make it non-blocking: {e}")))
+}

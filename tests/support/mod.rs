@@ -28,7 +28,11 @@ impl TestServer {
     /// Starts `handler` with `config` bound to 127.0.0.1:0, signals off.
     pub fn start<H: Handler>(config: Config, handler: H) -> Self {
         let config = config.addr("127.0.0.1:0".parse().unwrap()).handle_signals(false);
-        let server = Server::bind(config, handler).expect("bind");
+        Self::from_server(Server::bind(config, handler).expect("bind"))
+    }
+
+    /// Runs `server`, bound already, on a thread of its own.
+    pub fn from_server<H: Handler>(server: Server<H>) -> Self {
         let addr = server.local_addr();
         let handle = server.shutdown_handle();
         let thread = Some(std::thread::spawn(move || server.run()));
