@@ -244,7 +244,7 @@ impl<T: Transport> Conn<T> {
         }
         if self.incoming.between_requests() {
             if ctx.draining {
-                return Verdict::Close;
+                return self.drain_idle(key, ctx);
             }
             ctx.timers.arm(key, Timer::Idle, ctx.now);
         } else {
@@ -409,6 +409,23 @@ impl<T: Transport> Conn<T> {
         self.sock.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
         self.incoming.discard(ctx);
         self.state = State::Closing { linger: true };
+    }
+
+    /// Shutdown found the connection between requests.
+    fn drain_idle<H>(&mut self, key: usize, ctx: &mut Ctx<H>) -> Verdict {
+        if self.incoming.progress() == 0 {
+            // It has sent nothing yet: its client opened it for a request
+            // that is on its way (behind the handshake, or queued for this
+            // worker when shutdown began). That request is answered, and
+            // the connection closed after it, if it comes within the
+            // linger time; else the connection closes then.
+            ctx.timers.arm_once(key, Timer::Linger, ctx.now);
+            return Verdict::Keep;
+        }
+        // Half-closed and drained rather than closed: a request the client
+        // sends as the server goes then meets an end of stream (which
+        // clients retry on a new connection), never a reset.
+        self.begin_close(true, key, ctx)
     }
 
     fn begin_close<H>(&mut self, linger: bool, key: usize, ctx: &mut Ctx<H>) -> Verdict {
