@@ -15,16 +15,27 @@ pub struct Args {
 
 /// Parses `std::env::args()`, exiting with a usage message on a bad flag.
 /// `extra` names the example's own flags (each takes a value).
+#[allow(dead_code)] // examples with switches use `parse_with_switches`
 pub fn parse(default_port: u16, extra: &[&str]) -> Args {
+    parse_with_switches(default_port, extra, &[])
+}
+
+/// As [`parse`], with `switches`: flags of the example's own that take no
+/// value (present or not; [`Args::switch`] says which).
+pub fn parse_with_switches(default_port: u16, extra: &[&str], switches: &[&str]) -> Args {
     let mut args = Args { ip: [127, 0, 0, 1].into(), port: default_port, workers: None, extra: Vec::new() };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
-            usage(default_port, extra, 0);
+            usage(default_port, extra, switches, 0);
+        }
+        if switches.contains(&flag.as_str()) {
+            args.extra.push((flag, String::new()));
+            continue;
         }
         let Some(value) = it.next() else {
             eprintln!("error: {flag} needs a value");
-            usage(default_port, extra, 2);
+            usage(default_port, extra, switches, 2);
         };
         match flag.as_str() {
             "--ip" => args.ip = number(&flag, &value),
@@ -33,7 +44,7 @@ pub fn parse(default_port: u16, extra: &[&str]) -> Args {
             f if extra.contains(&f) => args.extra.push((flag, value)),
             _ => {
                 eprintln!("error: unknown flag {flag}");
-                usage(default_port, extra, 2);
+                usage(default_port, extra, switches, 2);
             }
         }
     }
@@ -45,6 +56,12 @@ impl Args {
     #[allow(dead_code)] // not every example has flags of its own
     pub fn extra(&self, flag: &str) -> Option<&str> {
         self.extra.iter().rev().find(|(f, _)| f == flag).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether one of the example's switches was given.
+    #[allow(dead_code)] // not every example has switches
+    pub fn switch(&self, flag: &str) -> bool {
+        self.extra.iter().any(|(f, _)| f == flag)
     }
 
     /// The base config: the address, the worker count if given.
@@ -65,12 +82,15 @@ pub fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
     })
 }
 
-fn usage(default_port: u16, extra: &[&str], code: i32) -> ! {
+fn usage(default_port: u16, extra: &[&str], switches: &[&str], code: i32) -> ! {
     let name = std::env::args().next().unwrap_or_default();
     let mut line =
         format!("usage: {name} [--ip ADDR (default 127.0.0.1)] [--port N (default {default_port})] [--workers N (default: cores)]");
     for f in extra {
         line.push_str(&format!(" [{f} VALUE]"));
+    }
+    for f in switches {
+        line.push_str(&format!(" [{f}]"));
     }
     eprintln!("{line}");
     exit(code)

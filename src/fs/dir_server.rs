@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use super::encoding::{self, Coding};
 use super::mime::content_type;
 use super::path::{self, PATH_MAX};
 use super::range::{self, ByteRange};
@@ -17,6 +18,9 @@ use crate::http::status::StatusCode;
 use crate::http::tokens;
 
 const INDEX: &[u8] = b"/index.html";
+
+/// The longest suffix of a precompressed variant (`.br`, `.gz`).
+const VARIANT_SUFFIX_MAX: usize = 3;
 
 /// Serves the files under one directory.
 ///
@@ -50,6 +54,12 @@ const INDEX: &[u8] = b"/index.html";
 ///   Linux the file is opened with `openat2(RESOLVE_BENEATH)` relative to
 ///   the directory, so the kernel refuses anything — a symlink included —
 ///   that resolves outside it; refused paths are `404`.
+/// - With [`precompressed`](DirServer::precompressed), `x.js` is answered
+///   from `x.js.br` or `x.js.gz` when the client's `Accept-Encoding`
+///   allows it and that file exists and is not older (as nginx's
+///   `gzip_static` and h2o's `file.send-compressed`).
+/// - [`cache_control`](DirServer::cache_control) and friends set
+///   `Cache-Control`.
 /// - No heap allocation per request on Linux (the path is built in a
 ///   fixed buffer); elsewhere the containment check canonicalises paths,
 ///   which allocates.
@@ -58,6 +68,56 @@ pub struct DirServer {
     root: File,
     root_path: PathBuf,
     dotfiles: bool,
+    precompressed: bool,
+    cache: CacheRules,
+}
+
+/// Which `Cache-Control` a file gets, if any.
+#[derive(Debug, Default)]
+struct CacheRules {
+    /// For every file not matched below.
+    all: Option<Box<str>>,
+    /// By extension (lower case, without the dot), before `all`.
+    by_extension: Vec<(Box<str>, Box<str>)>,
+    /// Fingerprinted names get `IMMUTABLE`, before everything else.
+    immutable_fingerprinted: bool,
+}
+
+/// What a fingerprinted name gets: its content never changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+impl CacheRules {
+    fn for_name(&self, name: &[u8]) -> Option<&str> {
+        let file = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+        if self.immutable_fingerprinted && is_fingerprinted(file) {
+            return Some(IMMUTABLE);
+        }
+        let ext = file.iter().rposition(|&b| b == b'.').map(|dot| &file[dot + 1..]);
+        let by_ext = ext
+            .and_then(|ext| self.by_extension.iter().find(|(e, _)| e.as_bytes().eq_ignore_ascii_case(ext)));
+        by_ext.map(|(_, v)| &**v).or(self.all.as_deref())
+    }
+}
+
+/// A name with a content hash in it: a part of 8 or more hex digits
+/// between `.` or `-` separators, before the extension (`app.3f9a2c1e.js`,
+/// `chunk-0a1b2c3d4e.css`).
+fn is_fingerprinted(file: &[u8]) -> bool {
+    let Some(dot) = file.iter().rposition(|&b| b == b'.') else { return false };
+    let mut parts = file[..dot].split(|&b| b == b'.' || b == b'-');
+    parts.next();
+    parts.any(|p| p.len() >= 8 && p.iter().all(u8::is_ascii_hexdigit))
+}
+
+/// A `Cache-Control` value as given to the builder; panics on bytes a
+/// field value cannot hold.
+fn cache_value(value: &str) -> Box<str> {
+    let value = value.trim();
+    assert!(
+        !value.is_empty() && value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)),
+        "Cache-Control value {value:?}: printable ASCII only, no line breaks"
+    );
+    value.into()
 }
 
 impl DirServer {
@@ -73,7 +133,53 @@ impl DirServer {
                 format!("{} is not a directory", root_path.display()),
             ));
         }
-        Ok(DirServer { root, root_path, dotfiles: false })
+        Ok(DirServer { root, root_path, dotfiles: false, precompressed: false, cache: CacheRules::default() })
+    }
+
+    /// Whether `x` is answered from `x.br` or `x.gz` (default: no), when
+    /// the request's `Accept-Encoding` allows that coding (q-values
+    /// honoured: `br;q=0` means no; Brotli first among equals) and the
+    /// file exists, is a regular file and is not older than `x` (to the
+    /// second). It goes
+    /// with `Content-Encoding`, `x`'s `Content-Type`, its own length and
+    /// `ETag`; ranges and `304` apply to it. Every file answer then says
+    /// `Vary: Accept-Encoding`. A variant that cannot be opened (gone
+    /// since, or unreadable) is skipped for the next, then `x` itself.
+    pub fn precompressed(mut self, on: bool) -> Self {
+        self.precompressed = on;
+        self
+    }
+
+    /// `Cache-Control: VALUE` on every file's answer (`200`, `206`, `304`),
+    /// unless a rule below says otherwise.
+    ///
+    /// # Panics
+    ///
+    /// If `value` is empty or holds anything but printable ASCII.
+    pub fn cache_control(mut self, value: &str) -> Self {
+        self.cache.all = Some(cache_value(value));
+        self
+    }
+
+    /// `Cache-Control: VALUE` for files with `extension` (`"js"`; ASCII
+    /// case-insensitive), before [`cache_control`](DirServer::cache_control).
+    ///
+    /// # Panics
+    ///
+    /// As [`cache_control`](DirServer::cache_control).
+    pub fn cache_control_for(mut self, extension: &str, value: &str) -> Self {
+        let extension = extension.trim_start_matches('.').to_ascii_lowercase().into();
+        self.cache.by_extension.push((extension, cache_value(value)));
+        self
+    }
+
+    /// Whether fingerprinted names — a part of 8 or more hex digits between
+    /// `.` or `-` before the extension, as bundlers write content hashes
+    /// (`app.3f9a2c1e.js`) — get `Cache-Control: public, max-age=31536000,
+    /// immutable`, before every other rule (default: no).
+    pub fn immutable_fingerprinted(mut self, on: bool) -> Self {
+        self.cache.immutable_fingerprinted = on;
+        self
     }
 
     /// Whether files and directories whose name starts with `.` are served
@@ -125,7 +231,7 @@ impl DirServer {
             res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET, HEAD");
             return;
         }
-        let mut buf = [0u8; PATH_MAX + 1 + INDEX.len()];
+        let mut buf = [0u8; PATH_MAX + 1 + INDEX.len() + VARIANT_SUFFIX_MAX];
         let resolved = {
             let head: &mut [u8; PATH_MAX + 1] = (&mut buf[..PATH_MAX + 1]).try_into().expect("sized above");
             path::resolve(path, head, self.dotfiles)
@@ -156,7 +262,45 @@ impl DirServer {
             res.status(StatusCode::NOT_FOUND);
             return;
         }
-        send(req, res, file, &meta, content_type(&buf[..name_len]));
+        let name = &buf[..name_len];
+        let mime = content_type(name);
+        if let Some(cache_control) = self.cache.for_name(name) {
+            res.header("Cache-Control", cache_control);
+        }
+        if self.precompressed {
+            res.header("Vary", "Accept-Encoding");
+            if let Some((coding, variant, vmeta)) = self.variant(req, &mut buf, name_len, &meta) {
+                res.header("Content-Encoding", coding.token());
+                return send(req, res, variant, &vmeta, mime, Some(coding));
+            }
+        }
+        send(req, res, file, &meta, mime, None);
+    }
+
+    /// The precompressed variant of the file named by `buf[..name_len]`
+    /// the request takes, if one is there and not older than `original`.
+    fn variant(
+        &self,
+        req: &Request<'_>,
+        buf: &mut [u8],
+        name_len: usize,
+        original: &Metadata,
+    ) -> Option<(Coding, File, Metadata)> {
+        let accept = req.header("accept-encoding")?;
+        encoding::preferred(accept).find_map(|coding| {
+            let suffix = coding.suffix();
+            let end = name_len + suffix.len();
+            buf[name_len..end].copy_from_slice(suffix);
+            buf[end] = 0;
+            // Opened, then looked at: one that vanished in between is
+            // simply not there; the original is served.
+            let file = self.open(&buf[..=end]).ok()?;
+            let meta = file.metadata().ok()?;
+            // To the second: compressors that keep the original's time
+            // (`brotli -k`) often keep only its seconds.
+            let current = meta.mtime() >= original.mtime();
+            (meta.is_file() && current).then_some((coding, file, meta))
+        })
     }
 
     /// Opens `rel` (NUL-terminated) beneath the root.
@@ -227,11 +371,16 @@ struct ETag {
 }
 
 impl ETag {
-    fn of(meta: &Metadata) -> Self {
+    /// For the file `meta` describes, served as `coding` (if it is a
+    /// precompressed variant): a variant's tag differs from its original's.
+    fn of(meta: &Metadata, coding: Option<Coding>) -> Self {
         let mut buf = [0u8; 48];
         let mut w = &mut buf[..];
-        // 3 hex numbers and 4 punctuation bytes always fit 48 bytes.
-        let _ = write!(w, "\"{:x}.{:x}-{:x}\"", meta.mtime(), meta.mtime_nsec(), meta.size());
+        let coding = coding.map_or("", Coding::token);
+        let dash = if coding.is_empty() { "" } else { "-" };
+        // 3 hex numbers, a coding of 4 bytes at most and 5 punctuation
+        // bytes always fit 48 bytes.
+        let _ = write!(w, "\"{:x}.{:x}-{:x}{dash}{coding}\"", meta.mtime(), meta.mtime_nsec(), meta.size());
         let len = 48 - w.len();
         ETag { buf, len }
     }
@@ -246,8 +395,15 @@ impl ETag {
     }
 }
 
-fn send(req: &Request<'_>, res: &mut Response<'_>, file: File, meta: &Metadata, mime: &str) {
-    let etag = ETag::of(meta);
+fn send(
+    req: &Request<'_>,
+    res: &mut Response<'_>,
+    file: File,
+    meta: &Metadata,
+    mime: &str,
+    coding: Option<Coding>,
+) {
+    let etag = ETag::of(meta, coding);
     let modified = u64::try_from(meta.mtime()).unwrap_or(0);
     res.header("ETag", etag.as_bytes())
         .header("Last-Modified", date::render(modified))

@@ -2,6 +2,7 @@
 //! `DirServer` helper handlers call.
 
 pub mod dir_server;
+pub mod encoding;
 pub mod mime;
 pub mod path;
 pub mod range;
