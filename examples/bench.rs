@@ -9,6 +9,7 @@
 //!
 //! ```sh
 //! cargo run --release --example bench -- --port 8080 --workers 1
+//! cargo run --release --example bench -- --port 8080 --workers 1 --access-log /tmp/access.log
 //! ```
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -78,13 +79,22 @@ fn complete(responders: Receiver<Responder>) {
 }
 
 fn main() {
-    let args = args::parse(8080, &["--accept-threads", "--defer-accept"]);
+    let args = args::parse(8080, &["--accept-threads", "--defer-accept", "--access-log"]);
     let mut config = args.config();
     if let Some(n) = args.extra("--accept-threads") {
         config = config.accept_threads(args::number("--accept-threads", n));
     }
     if let Some(on) = args.extra("--defer-accept") {
         config = config.defer_accept(args::number("--defer-accept", on));
+    }
+    if let Some(path) = args.extra("--access-log") {
+        // Combined, appended to PATH: what the access log costs.
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+        let file = file.unwrap_or_else(|e| {
+            eprintln!("error: --access-log {path}: {e}");
+            std::process::exit(2)
+        });
+        config = config.access_log(peregrine::AccessLog::to_writer(peregrine::LogFormat::Combined, file));
     }
     let (tx, rx) = sync_channel(4096);
     COMPLETER.set(tx).ok();

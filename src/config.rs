@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::access_log::AccessLog;
 use crate::error::Error;
 
 /// The largest header array a worker may be configured with.
@@ -43,6 +44,7 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// | [`handle_signals`](Config::handle_signals) | on |
 /// | [`websocket_threads`](Config::websocket_threads) | 1 (started only for a [`Handler::WEBSOCKETS`](crate::Handler::WEBSOCKETS) handler) |
 /// | [`max_message_size`](Config::max_message_size) | 1 MiB |
+/// | [`access_log`](Config::access_log) | off |
 ///
 /// ```
 /// use std::time::Duration;
@@ -78,6 +80,7 @@ pub struct Config {
     pub(crate) handle_signals: bool,
     pub(crate) websocket_threads: usize,
     pub(crate) max_message_size: usize,
+    pub(crate) access_log: Option<AccessLog>,
 }
 
 impl Default for Config {
@@ -107,6 +110,7 @@ impl Default for Config {
             handle_signals: true,
             websocket_threads: 1,
             max_message_size: 1 << 20,
+            access_log: None,
         }
     }
 }
@@ -359,6 +363,13 @@ impl Config {
     }
 
     /// Checks every value and says which one is wrong.
+    /// Writes an access log line per response (default: none); see
+    /// [`AccessLog`]. Off, it costs one branch per response.
+    pub fn access_log(mut self, log: AccessLog) -> Self {
+        self.access_log = Some(log);
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let bad = |what: String| Err(Error::Config(what));
         if self.workers == 0 {

@@ -114,6 +114,7 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod access_log;
 mod config;
 mod error;
 mod fs;
@@ -142,6 +143,7 @@ pub mod sse {
     pub use crate::http::sse::{last_event_id, Event, EventStream};
 }
 
+pub use access_log::{AccessLog, LogFormat};
 pub use config::{Config, MAX_HEADERS_LIMIT};
 pub use error::Error;
 pub use fs::dir_server::DirServer;

@@ -1,11 +1,14 @@
 //! Zero allocations per request, asserted through `peregrine::testing`:
 //! no socket, no thread, the same connection code. One test in this file,
-//! so nothing else allocates meanwhile.
+//! so nothing else allocates meanwhile; with the access log on as well.
 
 use std::io::Write;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use peregrine::testing::TestClient;
-use peregrine::{Request, Response};
+use peregrine::{AccessLog, Config, LogFormat, Request, Response};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -53,4 +56,33 @@ fn serving_allocates_nothing_through_the_test_client() {
     let after = allocations();
     assert_eq!(after - before, 0, "{} allocations while serving 4,000 requests", after - before);
     assert!(client.is_open());
+
+    // With the access log on, too (a writer that only counts its lines).
+    let lines = Arc::new(AtomicUsize::new(0));
+    let log = AccessLog::to_writer(LogFormat::Combined, Lines(Arc::clone(&lines)));
+    let mut client = TestClient::with_config(Config::new().access_log(log), app);
+    for _ in 0..100 {
+        round(&mut client);
+    }
+    let before = allocations();
+    for _ in 0..1000 {
+        round(&mut client);
+    }
+    let after = allocations();
+    assert_eq!(after - before, 0, "{} allocations while serving and logging 4,000 requests", after - before);
+    assert_eq!(lines.load(Ordering::Relaxed), 4400, "a line per response");
+}
+
+/// Counts the lines written to it, keeping none.
+struct Lines(Arc<AtomicUsize>);
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(buf.iter().filter(|&&b| b == b'\n').count(), Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

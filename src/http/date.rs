@@ -45,13 +45,16 @@ impl Stamp {
 /// worker owns one, so no synchronisation is needed.
 pub struct DateCache {
     stamp: Stamp,
+    /// The second `stamp` renders, since the Unix epoch.
+    secs: u64,
     next_refresh: Instant,
 }
 
 impl DateCache {
     /// A cache holding the current time.
     pub fn new() -> Self {
-        let mut cache = DateCache { stamp: Stamp::new([b' '; DATE_LEN]), next_refresh: Instant::now() };
+        let mut cache =
+            DateCache { stamp: Stamp::new([b' '; DATE_LEN]), secs: 0, next_refresh: Instant::now() };
         cache.refresh(Instant::now());
         cache
     }
@@ -66,7 +69,8 @@ impl DateCache {
 
     fn refresh(&mut self, now: Instant) {
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        self.stamp = Stamp::new(render(since_epoch.as_secs()));
+        self.secs = since_epoch.as_secs();
+        self.stamp = Stamp::new(render(self.secs));
         // Refresh again when the wall clock's next second begins.
         let to_next = Duration::from_secs(1) - Duration::from_nanos(since_epoch.subsec_nanos().into());
         self.next_refresh = now + to_next;
@@ -75,6 +79,11 @@ impl DateCache {
     /// The current stamp.
     pub fn get(&self) -> &Stamp {
         &self.stamp
+    }
+
+    /// The current second, since the Unix epoch.
+    pub fn secs(&self) -> u64 {
+        self.secs
     }
 }
 
@@ -104,6 +113,21 @@ pub fn render(secs: u64) -> [u8; DATE_LEN] {
     two_digits(&mut out[17..19], (rem / 3600) as u32);
     two_digits(&mut out[20..22], (rem / 60 % 60) as u32);
     two_digits(&mut out[23..25], (rem % 60) as u32);
+    out
+}
+
+/// Length of a Common Log Format time: `02/Dec/2026:07:35:15 +0000`.
+pub const CLF_LEN: usize = 26;
+
+/// Renders seconds since the Unix epoch as a Common Log Format time, in UTC.
+pub fn render_clf(secs: u64) -> [u8; CLF_LEN] {
+    let imf = render(secs);
+    // `Thu, 01 Jan 1970 00:00:00 GMT` → `01/Jan/1970:00:00:00 +0000`.
+    let mut out = *b"01/Jan/1970:00:00:00 +0000";
+    out[0..2].copy_from_slice(&imf[5..7]);
+    out[3..6].copy_from_slice(&imf[8..11]);
+    out[7..11].copy_from_slice(&imf[12..16]);
+    out[12..20].copy_from_slice(&imf[17..25]);
     out
 }
 

@@ -60,7 +60,8 @@ pub trait Service {
         false
     }
 
-    /// A time to wake at, besides the timers (a paused accept).
+    /// A time to wake at, besides the timers (a paused accept, log lines
+    /// due to be written).
     fn wake_at(&self) -> Option<Instant> {
         None
     }

@@ -452,7 +452,12 @@ impl<H: Handler> TestClient<H> {
             let now = Instant::now();
             self.ctx.now = now;
             self.ctx.date.update(now);
-            if conn.drive(0, &mut self.ctx, std::mem::take(&mut fin)) == Verdict::Close {
+            let verdict = conn.drive(0, &mut self.ctx, std::mem::take(&mut fin));
+            // As a worker at the end of its turn.
+            if let Some(log) = &mut self.ctx.access_log {
+                log.flush();
+            }
+            if verdict == Verdict::Close {
                 return self.leave_http();
             }
             self.ctx.again.take(&mut self.again);

@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
 
 use mio::net::TcpStream;
 
@@ -18,6 +19,7 @@ use super::incoming::{Incoming, Next};
 use super::later::{self, Outcome, Pumped, Queue};
 use super::socket::Socket;
 use super::waiting::{Asked, Awaiting, Streaming, Waiting};
+use crate::access_log::{Entry, LogBuffer};
 use crate::handler::Handler;
 use crate::http::head::{self, Head};
 use crate::http::reply::StreamKind;
@@ -404,6 +406,9 @@ impl<T: Transport> Conn<T> {
 
     /// Answers a request the server cannot accept, then closes.
     fn refuse<H>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
+        if let Some(log) = &mut ctx.access_log {
+            log_response(log, None, self.sock.peer.addr(), status, Some(0), Instant::now(), ctx.date.secs());
+        }
         let mut res = Response::new(&mut ctx.scratch);
         res.reset_to_error(status);
         self.sock.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
@@ -474,8 +479,19 @@ fn respond<H: Handler, T: Transport>(
     // Names the connection in a Responder the handler may take.
     ctx.scratch.later.key = key;
     let mut res = Response::new(&mut ctx.scratch);
+    let start = ctx.access_log.is_some().then(Instant::now);
     call_handler(&*ctx.handler, req, &mut res);
     let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
+    if let (Some(log), Some(start)) = (&mut ctx.access_log, start) {
+        let bytes = if res.is_later() || res.upgrade().is_some() {
+            None
+        } else if asked.head_only || res.status_code().forbids_body() {
+            Some(0)
+        } else {
+            Some(res.body_len())
+        };
+        log_response(log, Some(req), req.peer_addr(), res.status_code(), bytes, start, ctx.date.secs());
+    }
     if res.is_later() {
         let q = Queue {
             pool: &mut ctx.out_pool,
@@ -503,6 +519,34 @@ fn respond<H: Handler, T: Transport>(
     let meta = asked.meta(keep_alive, ctx.keep_alive_secs);
     sock.out.push_sending(&mut ctx.out_pool, &mut res, &meta, ctx.date.get(), &mut sock.stream);
     after
+}
+
+/// Adds the access log line of a response to `req` (`None`: refused
+/// before its head was whole), whose handler began at `start`, in the
+/// wall clock's second `secs`. Out of line: with the log off, a response
+/// costs one branch.
+#[inline(never)]
+fn log_response(
+    log: &mut LogBuffer,
+    req: Option<&Request<'_>>,
+    peer: SocketAddr,
+    status: StatusCode,
+    bytes: Option<u64>,
+    start: Instant,
+    secs: u64,
+) {
+    let now = Instant::now();
+    let entry = Entry {
+        peer,
+        request: req.map(|r| (r.method().as_str(), r.target(), r.version().as_str())),
+        status: status.as_u16(),
+        bytes,
+        referer: req.and_then(|r| r.header("referer")),
+        user_agent: req.and_then(|r| r.header("user-agent")),
+        taken: now - start,
+        secs,
+    };
+    log.add(&entry, now);
 }
 
 /// Calls the handler; a panic, an invalid header or a 1xx as the final

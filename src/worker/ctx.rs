@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::body::BodyRx;
 use super::waiting::Waiting;
+use crate::access_log::LogBuffer;
 use crate::config::Config;
 use crate::http::date::DateCache;
 use crate::http::head::Rules;
@@ -97,6 +98,8 @@ pub struct Ctx<H> {
     /// An answer just handed to another thread, on its way into its
     /// connection's state.
     pub waiting: Option<Waiting>,
+    /// This worker's access log lines, if the log is on.
+    pub access_log: Option<LogBuffer>,
 }
 
 impl<H> Ctx<H> {
@@ -133,6 +136,7 @@ impl<H> Ctx<H> {
             ws,
             again: Again::new(capacity),
             waiting: None,
+            access_log: config.access_log.clone().map(LogBuffer::new),
         }
     }
 }

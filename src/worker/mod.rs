@@ -23,6 +23,7 @@ use mio::{Interest, Poll, Token};
 
 use self::conn::Conn;
 use self::ctx::{Ctx, Timer};
+use crate::access_log::LogBuffer;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::response::Ticket;
@@ -304,8 +305,10 @@ impl<H: Handler> Service for Worker<H> {
         self.ctx.date.update(now);
     }
 
+    /// A paused accept's retry, or access log lines due to be written.
     fn wake_at(&self) -> Option<Instant> {
-        self.accept_paused
+        let log_due = self.ctx.access_log.as_ref().and_then(LogBuffer::due);
+        [self.accept_paused, log_due].into_iter().flatten().min()
     }
 
     fn on_wake(&mut self) {
@@ -327,6 +330,9 @@ impl<H: Handler> Service for Worker<H> {
     fn end_turn(&mut self) {
         if self.accept_paused.is_some_and(|t| self.ctx.now >= t) {
             self.accept();
+        }
+        if let Some(log) = &mut self.ctx.access_log {
+            log.flush_if_due(self.ctx.now);
         }
     }
 
