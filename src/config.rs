@@ -157,9 +157,13 @@ impl Config {
     /// many cores no single thread takes every connection; on Linux the
     /// kernel balances a port's listeners, where BSD and macOS give every
     /// connection to one of them. Either way a worker with no room passes a
-    /// connection on to one with room, and another process cannot take
-    /// the port unnoticed: binding fails when it is in use, unless
-    /// [`reuse_port`](Config::reuse_port) asks to share it.
+    /// connection on to one with room. Starting on a port in use still
+    /// fails (a plain bind is tried first) unless
+    /// [`reuse_port`](Config::reuse_port) asks to share it; but with own
+    /// listeners, a process of the same user that sets `SO_REUSEPORT`
+    /// itself can later join the port and take a share of its
+    /// connections, as with `reuse_port`. Use an accept thread where that
+    /// matters.
     pub fn accept_threads(mut self, n: usize) -> Self {
         self.accept_threads = n;
         self
@@ -190,7 +194,8 @@ impl Config {
     /// two (its request is there when it is accepted), and a client that
     /// connects and stays silent is held by the kernel, not by a worker,
     /// until it sends or about a second has passed (then it is accepted,
-    /// and [`request_timeout`](Config::request_timeout) applies).
+    /// and, as any connection between requests, closed after
+    /// [`keep_alive_timeout`](Config::keep_alive_timeout) of silence).
     ///
     /// Turn it off for clients that connect and wait to be spoken to, or
     /// for a silent connection to count against

@@ -326,27 +326,46 @@ impl<T> BoxPool<T> {
     }
 }
 
-/// Takes ownership of descriptor `fd`, which a service manager passed
-/// open (systemd's socket activation), as a listener; sets close-on-exec,
-/// as `sd_listen_fds` does. Fails if `fd` is not open.
-pub fn adopt_listener(fd: RawFd) -> io::Result<std::net::TcpListener> {
-    // SAFETY: fcntl(F_GETFD) reads flags of whatever `fd` is; a number
-    // that is no open descriptor gives EBADF, nothing worse.
+/// Sets close-on-exec on descriptor `fd` (as `sd_listen_fds` does for
+/// every passed descriptor, so no child inherits them); fails if `fd` is
+/// not open.
+pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl(F_GETFD) reads the flags of whatever `fd` is; a
+    // number that is no open descriptor gives EBADF, nothing worse.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: as above, on a descriptor just seen open; only its
-    // close-on-exec flag changes.
+    // SAFETY: as above; only the close-on-exec flag of `fd` changes.
     if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: `fd` is open (checked above), and by the socket-activation
-    // protocol it was passed for this process to own; nothing else in the
-    // process owns it, as `activation::listeners` adopts each passed
-    // descriptor at most once (a flag it sets first), so it is closed
-    // exactly once, by the listener returned.
-    Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
+    Ok(())
+}
+
+/// Runs `check` on descriptor `fd` without owning it: `fd` stays open
+/// whatever `check` finds.
+pub fn with_borrowed<R>(fd: RawFd, check: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> io::Result<R> {
+    // SAFETY: fcntl(F_GETFD) on any number is sound (EBADF if not open).
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just seen open, and the borrow lives only for the
+    // call to `check` on this thread, during which nothing here closes it
+    // (the caller owns no handle on it to drop).
+    Ok(check(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }))
+}
+
+/// Takes ownership of descriptor `fd`, which a service manager passed
+/// open for this process (systemd's socket activation), as a listener.
+///
+/// # Safety
+///
+/// `fd` must be open and owned by no other handle in the process: it will
+/// be closed when the listener is dropped.
+pub unsafe fn adopt_listener(fd: RawFd) -> std::net::TcpListener {
+    // SAFETY: the caller guarantees `fd` is open and has no other owner.
+    unsafe { std::net::TcpListener::from_raw_fd(fd) }
 }
 
 #[cfg(test)]

@@ -118,6 +118,11 @@ fn ranges_and_304_apply_to_the_variant() {
     let res = get(&mut c, "/x.js", &[br[0], ("If-None-Match", &tag)]);
     assert_eq!((res.status, res.header("etag")), (304, Some(tag.as_str())));
     assert_eq!(res.header("vary"), Some("Accept-Encoding"));
+    // No representation metadata on a 304 beyond what RFC 9110 §15.4.5 lists.
+    assert_eq!((res.header("content-encoding"), res.header("content-type")), (None, None));
+    let res = get(&mut c, "/x.js", &[br[0], ("Range", "bytes=10-20")]);
+    assert_eq!((res.status, res.header("content-encoding")), (416, None));
+    assert_eq!(res.header("content-range"), Some("bytes */6"), "the variant's length");
     // The plain file's tag does not match the variant: a cache holding the
     // plain body must not be told it still holds the Brotli one.
     let plain_tag = get(&mut c, "/x.js", &[]).header("etag").unwrap().to_owned();
@@ -165,6 +170,7 @@ fn cache_control_by_default_by_extension_and_for_fingerprinted_names() {
         b"not a hash",
         10,
     );
+    tree.file("report-20240101.pdf", b"a date, not a hash", 10);
     let site = DirServer::new(tree.path())
         .unwrap()
         .cache_control("no-cache")
@@ -177,6 +183,7 @@ fn cache_control_by_default_by_extension_and_for_fingerprinted_names() {
     assert_eq!(cc(&mut c, "/app.3f9a2c1e.js").as_deref(), Some("public, max-age=31536000, immutable"));
     assert_eq!(cc(&mut c, "/chunk-0a1b2c3d4e.css").as_deref(), Some("public, max-age=31536000, immutable"));
     assert_eq!(cc(&mut c, "/v1.2.3.txt").as_deref(), Some("no-cache"));
+    assert_eq!(cc(&mut c, "/report-20240101.pdf").as_deref(), Some("no-cache"));
     // A 304 carries it too (RFC 9110 §15.4.5); a 404 does not.
     let tag = get(&mut c, "/x.js", &[]).header("etag").unwrap().to_owned();
     let res = get(&mut c, "/x.js", &[("If-None-Match", &tag)]);

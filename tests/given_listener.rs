@@ -107,7 +107,14 @@ fn activated_child(test: &str, fd3: &str, fds: &str) -> (std::process::Child, Ve
 fn child_serves() {
     let mut passed = match activation::listeners() {
         Ok(passed) => passed,
-        Err(e) => return println!("ERROR={e}"),
+        Err(e) => {
+            // What was passed is not ours to close when it is not what the
+            // protocol promised.
+            // SAFETY: fcntl(F_GETFD) on any number is sound (EBADF if closed).
+            let open = unsafe { libc::fcntl(3, libc::F_GETFD) } >= 0;
+            println!("FD3={}", if open { "open" } else { "closed" });
+            return println!("ERROR={e}");
+        }
     };
     assert_eq!(passed.len(), 1, "one socket passed");
     assert!(activation::listeners().unwrap().is_empty(), "handed out twice");
@@ -161,5 +168,11 @@ fn bad_activation_is_a_clear_error() {
         let error = lines.iter().find_map(|l| l.split_once("ERROR=").map(|(_, e)| e.to_owned()));
         let error = error.unwrap_or_else(|| panic!("{fd3} / {fds}: no error reported: {lines:?}"));
         assert!(error.contains(says), "{fd3} / {fds}: {error:?} does not say {says:?}");
+        if fd3 != nothing {
+            assert!(
+                lines.iter().any(|l| l.contains("FD3=open")),
+                "{fd3}: the descriptor was closed: {lines:?}"
+            );
+        }
     }
 }

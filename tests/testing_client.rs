@@ -194,7 +194,9 @@ impl Handler for Chat {
 }
 
 fn chat_frame(client: &mut TestClient<Chat>) -> TestFrame {
-    client.frame().unwrap_or_else(|| panic!("no frame; written: {:?}", client.written()))
+    let frame = client.frame().unwrap_or_else(|| panic!("no frame; written: {:?}", client.written()));
+    assert!(!frame.masked && frame.rsv == 0, "a server frame is unmasked, RSV clear: {frame:?}");
+    frame
 }
 
 #[test]

@@ -99,14 +99,16 @@ impl CacheRules {
     }
 }
 
-/// A name with a content hash in it: a part of 8 or more hex digits
-/// between `.` or `-` separators, before the extension (`app.3f9a2c1e.js`,
-/// `chunk-0a1b2c3d4e.css`).
+/// A name with a content hash in it: a part of 8 or more hex digits, at
+/// least one of them a letter, between `.` or `-` separators before the
+/// extension (`app.3f9a2c1e.js`, `chunk-0a1b2c3d4e.css`). All digits is a
+/// date or a version (`report-20240101.pdf`), not a hash.
 fn is_fingerprinted(file: &[u8]) -> bool {
     let Some(dot) = file.iter().rposition(|&b| b == b'.') else { return false };
     let mut parts = file[..dot].split(|&b| b == b'.' || b == b'-');
     parts.next();
-    parts.any(|p| p.len() >= 8 && p.iter().all(u8::is_ascii_hexdigit))
+    parts
+        .any(|p| p.len() >= 8 && p.iter().all(u8::is_ascii_hexdigit) && p.iter().any(u8::is_ascii_alphabetic))
 }
 
 /// A `Cache-Control` value as given to the builder; panics on bytes a
@@ -173,10 +175,11 @@ impl DirServer {
         self
     }
 
-    /// Whether fingerprinted names — a part of 8 or more hex digits between
-    /// `.` or `-` before the extension, as bundlers write content hashes
-    /// (`app.3f9a2c1e.js`) — get `Cache-Control: public, max-age=31536000,
-    /// immutable`, before every other rule (default: no).
+    /// Whether fingerprinted names — a part of 8 or more hex digits, one at
+    /// least a letter, between `.` or `-` before the extension, as bundlers
+    /// write content hashes (`app.3f9a2c1e.js`; not `report-20240101.pdf`)
+    /// — get `Cache-Control: public, max-age=31536000, immutable`, before
+    /// every other rule (default: no).
     pub fn immutable_fingerprinted(mut self, on: bool) -> Self {
         self.cache.immutable_fingerprinted = on;
         self
@@ -270,7 +273,6 @@ impl DirServer {
         if self.precompressed {
             res.header("Vary", "Accept-Encoding");
             if let Some((coding, variant, vmeta)) = self.variant(req, &mut buf, name_len, &meta) {
-                res.header("Content-Encoding", coding.token());
                 return send(req, res, variant, &vmeta, mime, Some(coding));
             }
         }
@@ -414,15 +416,22 @@ fn send(
     }
     res.header("Content-Type", mime);
     let size = meta.len();
+    let encoded = |res: &mut Response<'_>| {
+        if let Some(coding) = coding {
+            res.header("Content-Encoding", coding.token());
+        }
+    };
     let range = match req.header("range") {
         Some(value) if if_range_holds(req, &etag, modified) => range::parse(value, size),
         _ => ByteRange::Whole,
     };
     match range {
         ByteRange::Whole => {
+            encoded(res);
             res.body_file(file, 0, size);
         }
         ByteRange::Part { start, end } => {
+            encoded(res);
             res.status(StatusCode::PARTIAL_CONTENT)
                 .header_fmt("Content-Range", format_args!("bytes {start}-{end}/{size}"))
                 .body_file(file, start, end - start + 1);

@@ -56,7 +56,35 @@ pub fn listeners() -> Result<Vec<TcpListener>, Error> {
     if count == 0 || TAKEN.swap(true, Ordering::AcqRel) {
         return Ok(Vec::new());
     }
-    (FIRST_FD..FIRST_FD + count as i32).map(adopt).collect()
+    let fds = FIRST_FD..FIRST_FD + count as i32;
+    // First, as sd_listen_fds does: no child inherits any of them, even
+    // when one turns out unusable.
+    for fd in fds.clone() {
+        crate::sys::set_cloexec(fd).map_err(|e| passed_error(fd, e.to_string()))?;
+    }
+    // All checked before any is owned: if one is not what the protocol
+    // promised (stale variables after an exec, say), none is closed.
+    for fd in fds.clone() {
+        let checked = crate::sys::with_borrowed(fd, |b| listener::check_socket(socket2::SockRef::from(&b)));
+        match checked.map_err(|e| passed_error(fd, e.to_string()))? {
+            Ok(()) => {}
+            Err(Error::Listener(why)) => return Err(passed_error(fd, why)),
+            Err(other) => return Err(other),
+        }
+    }
+    fds.map(|fd| {
+        // SAFETY: `fd` is open (just checked) and, by the protocol and the
+        // check that it is a listening socket of this process, passed for
+        // this process to own; `TAKEN` makes this the only adoption.
+        let listener = unsafe { crate::sys::adopt_listener(fd) };
+        listener.set_nonblocking(true).map_err(|e| passed_error(fd, e.to_string()))?;
+        Ok(listener)
+    })
+    .collect()
+}
+
+fn passed_error(fd: i32, why: String) -> Error {
+    Error::Listener(format!("descriptor {fd} from LISTEN_FDS: {why}"))
 }
 
 /// How many descriptors were passed to the process `me`, by the values of
@@ -75,17 +103,6 @@ fn passed(pid: Option<&str>, fds: Option<&str>, me: u32) -> Result<usize, Error>
         return Err(Error::Listener(format!("LISTEN_FDS is {count}, more than {MAX_FDS} sockets")));
     }
     Ok(count)
-}
-
-/// Takes passed descriptor `fd` as a listener, checked.
-fn adopt(fd: i32) -> Result<TcpListener, Error> {
-    let listener = crate::sys::adopt_listener(fd)
-        .map_err(|e| Error::Listener(format!("descriptor {fd} from LISTEN_FDS: {e}")))?;
-    listener::check_given(&listener).map_err(|e| match e {
-        Error::Listener(why) => Error::Listener(format!("descriptor {fd} from LISTEN_FDS: {why}")),
-        other => other,
-    })?;
-    Ok(listener)
 }
 
 #[cfg(test)]

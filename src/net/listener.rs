@@ -15,14 +15,17 @@ pub fn bind(config: &Config) -> Result<TcpListener, Error> {
 /// `n` listeners on one address with `SO_REUSEPORT`, one per worker that
 /// accepts for itself: the kernel spreads new connections over them.
 pub fn bind_per_worker(config: &Config, n: usize) -> Result<Vec<TcpListener>, Error> {
-    if !config.reuse_port && config.addr.port() != 0 {
-        // `SO_REUSEPORT` would let these listeners join a port another
-        // process of this user already serves, splitting its traffic
-        // silently; a plain bind first fails as a server's bind should.
-        let probe = Socket::new(Domain::for_address(config.addr), Type::STREAM, Some(Protocol::TCP));
-        let bound = probe.and_then(|s| s.set_reuse_address(true).and_then(|()| s.bind(&config.addr.into())));
-        bound.map_err(|source| Error::Bind { addr: config.addr, source })?;
-    }
+    // `SO_REUSEPORT` would let these listeners join a port another process
+    // of this user already serves, splitting its traffic silently; a plain
+    // bind first fails as a server's bind should. Kept until the first
+    // listener is up, so nothing joins in between.
+    let _probe = if !config.reuse_port && config.addr.port() != 0 {
+        let probe = Socket::new(Domain::for_address(config.addr), Type::STREAM, Some(Protocol::TCP))
+            .and_then(|s| s.set_reuse_address(true).and_then(|()| s.bind(&config.addr.into())).map(|()| s));
+        Some(probe.map_err(|source| Error::Bind { addr: config.addr, source })?)
+    } else {
+        None
+    };
     let first = bind_to(config, config.addr, true)?;
     // With port 0, the others must join the port the first one got.
     let addr = local_addr(&first, config.addr)?;
@@ -65,8 +68,13 @@ pub fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAdd
 /// Checks that a listener given to the server is a listening TCP socket
 /// (IPv4 or IPv6), and makes it non-blocking as the loops need.
 pub fn check_given(listener: &TcpListener) -> Result<(), Error> {
+    check_socket(socket2::SockRef::from(listener))?;
+    listener.set_nonblocking(true).map_err(|e| Error::Listener(format!("cannot make it non-blocking: {e}")))
+}
+
+/// Whether `sock` is a listening TCP socket, and if not, why.
+pub fn check_socket(sock: socket2::SockRef<'_>) -> Result<(), Error> {
     let bad = |why: String| Error::Listener(why);
-    let sock = socket2::SockRef::from(listener);
     let domain = sock.domain().map_err(|e| bad(format!("not a socket ({e})")))?;
     if domain != Domain::IPV4 && domain != Domain::IPV6 {
         return Err(bad(format!("not a TCP/IP socket (domain {domain:?})")));
@@ -77,5 +85,5 @@ pub fn check_given(listener: &TcpListener) -> Result<(), Error> {
     if !sock.is_listener().map_err(|e| bad(e.to_string()))? {
         return Err(bad("the socket is not listening (listen(2) was not called)".into()));
     }
-    listener.set_nonblocking(true).map_err(|e| bad(format!("cannot make it non-blocking: {e}")))
+    Ok(())
 }

@@ -32,6 +32,12 @@ impl TestResponse {
 pub struct TestFrame {
     /// The final fragment of its message (the server never fragments).
     pub fin: bool,
+    /// The RSV bits (`0x70` of the first byte): a server that negotiated
+    /// no extension must leave them clear (RFC 6455 §5.2).
+    pub rsv: u8,
+    /// The frame was masked, which a server's must not be (§5.1); its
+    /// payload below is unmasked all the same.
+    pub masked: bool,
     /// What the frame carries.
     pub opcode: Opcode,
     /// The payload (servers do not mask).
@@ -157,6 +163,12 @@ pub fn parse_frame(out: &[u8]) -> Option<(TestFrame, usize)> {
     if let Some(mask) = mask {
         frame::unmask(&mut payload, mask, 0);
     }
-    let frame = TestFrame { fin: b0 & 0x80 != 0, opcode: Opcode::from_bits(b0 & 0x0F)?, payload };
+    let frame = TestFrame {
+        fin: b0 & 0x80 != 0,
+        rsv: b0 & 0x70,
+        masked: mask.is_some(),
+        opcode: Opcode::from_bits(b0 & 0x0F)?,
+        payload,
+    };
     Some((frame, end))
 }

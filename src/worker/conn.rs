@@ -328,6 +328,10 @@ impl<T: Transport> Conn<T> {
                 self.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx);
                 self.drive(key, ctx, false)
             }
+            // A connection shutdown found fresh, whose request did not
+            // come: half-closed and drained too, so one arriving just now
+            // meets an end of stream, not a reset.
+            (Timer::Linger, State::Open) if self.sock.out.is_empty() => self.begin_close(true, key, ctx),
             (Timer::Heartbeat, State::Streaming(streaming)) => {
                 later::keep_alive_comment(streaming, &mut self.sock, ctx);
                 self.drive(key, ctx, false)

@@ -355,7 +355,12 @@ impl<H: Handler> Service for Worker<H> {
         // been busy in a handler) are taken and answered, not reset with
         // the listener; the port closes with the last listener.
         self.accept();
-        self.listener = None;
+        if let Some(mut listener) = self.listener.take() {
+            // A socket shared with others (a passed one, duplicated per
+            // worker) stays open after this copy closes, and so would its
+            // registration, waking this worker for nothing.
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
         self.accept_paused = None;
         // Sockets accepted before the listener closed may carry requests.
         self.admit();
