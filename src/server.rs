@@ -55,7 +55,10 @@ impl<H: Handler> Server<H> {
     /// [`activation`](crate::activation)), so that a restart or an upgrade
     /// never closes the port. The config's address, backlog, `reuse_port`
     /// and `defer_accept` do not apply: the socket's options are its
-    /// creator's. Without accept threads every worker accepts on it.
+    /// creator's. One worker accepts on it itself; several get it from an
+    /// accept thread even when [`accept_threads`](Config::accept_threads)
+    /// is 0, as workers sharing one socket would all wake for every
+    /// connection.
     ///
     /// # Errors
     ///
@@ -64,16 +67,11 @@ impl<H: Handler> Server<H> {
     pub fn with_listener(config: Config, listener: std::net::TcpListener, handler: H) -> Result<Self, Error> {
         config.validate()?;
         listener::check_given(&listener)?;
-        let copies = if config.accept_threads == 0 { config.workers } else { 1 };
-        let mut listeners = Vec::with_capacity(copies);
-        for _ in 1..copies {
-            let copy = listener.try_clone();
-            listeners.push(
-                copy.map_err(|source| Error::Setup { what: "duplicate the listening socket", source })?,
-            );
-        }
-        listeners.push(listener);
-        Self::build(config, listeners, handler)
+        let config = match config.accept_threads {
+            0 if config.workers > 1 => config.accept_threads(1),
+            _ => config,
+        };
+        Self::build(config, vec![listener], handler)
     }
 
     /// Prepares every thread around `own_listeners`: one per worker without

@@ -23,20 +23,20 @@ fn serve_on(config: Config, listener: TcpListener) -> Result<TestServer, Error> 
 
 #[test]
 fn a_listener_the_program_made_is_served_in_both_accept_modes() {
-    for accept_threads in [0, 1] {
+    // One worker accepting itself; several, which then share an accept
+    // thread whatever `accept_threads` says; an accept thread asked for.
+    for (workers, accept_threads) in [(1, 0), (2, 0), (2, 1)] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = serve_on(Config::new().workers(2).accept_threads(accept_threads), listener).unwrap();
+        let config = Config::new().workers(workers).accept_threads(accept_threads);
+        let server = serve_on(config, listener).unwrap();
         assert_eq!(server.addr, addr);
+        let case = format!("workers({workers}).accept_threads({accept_threads})");
         for _ in 0..20 {
             let res = request(&server, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            assert_eq!(
-                (res.status, res.body.as_slice()),
-                (200, &b"hello"[..]),
-                "accept_threads({accept_threads})"
-            );
+            assert_eq!((res.status, res.body.as_slice()), (200, &b"hello"[..]), "{case}");
         }
-        assert!(server.stop().is_ok());
+        assert!(server.stop().is_ok(), "{case}");
     }
 }
 
