@@ -13,13 +13,13 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
+use super::access::{Entry, LogBuffer};
 use super::after::After;
 use super::ctx::{Ctx, Timer};
 use super::incoming::{Incoming, Next};
 use super::later::{self, Outcome, Pumped, Queue};
 use super::socket::Socket;
 use super::waiting::{Asked, Awaiting, Streaming, Waiting};
-use crate::access_log::{Entry, LogBuffer};
 use crate::handler::Handler;
 use crate::http::head::{self, Head};
 use crate::http::reply::StreamKind;

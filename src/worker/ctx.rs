@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::access::LogBuffer;
 use super::body::BodyRx;
 use super::waiting::Waiting;
-use crate::access_log::LogBuffer;
 use crate::config::Config;
 use crate::http::date::DateCache;
 use crate::http::head::Rules;

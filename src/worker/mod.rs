@@ -3,6 +3,7 @@
 //! life, or until it hands an upgraded one to a WebSocket thread. It runs
 //! the loop of `rt::event_loop` as one of its services.
 
+pub mod access;
 pub mod after;
 pub mod body;
 pub mod conn;
@@ -21,9 +22,9 @@ use mio::event::Event;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Poll, Token};
 
+use self::access::LogBuffer;
 use self::conn::Conn;
 use self::ctx::{Ctx, Timer};
-use crate::access_log::LogBuffer;
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::response::Ticket;
