@@ -3,10 +3,11 @@
 //!
 //! Sizes, framings and fragmentations go through the connection code over
 //! memory (`peregrine::testing`), which delivers them exactly as the test
-//! cuts them: nothing in them is about sockets. What is stays on a real
-//! server: bodies timed by the clock (slow, stalled), and an upload whose
-//! FIN comes with more data than one turn reads, which needs the poll to
-//! report both at once.
+//! cuts them: nothing in them is about sockets, and an upload whose FIN
+//! comes with more data than one turn reads is delivered so too
+//! (`send_and_close`). What is about sockets stays on a real server:
+//! bodies timed by the clock (slow, stalled), and the same half-closed
+//! upload over TCP.
 
 use std::io::Write;
 use std::time::Duration;
@@ -227,6 +228,21 @@ fn stalled_body_is_timed_out() {
         assert_eq!(res.status, 408);
         assert!(is_closed(&mut s));
     }
+}
+
+#[test]
+fn an_upload_sent_with_the_fin_is_answered_then_closed() {
+    // The regression below, without a socket: a body longer than one
+    // turn's reads arrives together with the client's FIN.
+    let config = Config::new().max_body_size(4 << 20);
+    let mut client = TestClient::with_config(config, echo);
+    let body = pattern(1_000_000);
+    client.send_and_close(&post_length("/echo", &body));
+    let res = client.response().expect("an answer");
+    assert_eq!(res.status, 200);
+    assert!(res.body == body, "the body differs");
+    assert!(client.written().is_empty());
+    assert!(!client.is_open(), "the connection was not closed after the client's FIN");
 }
 
 #[test]

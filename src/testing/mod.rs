@@ -225,6 +225,19 @@ impl<H: Handler> TestClient<H> {
         self
     }
 
+    /// Delivers `bytes` followed by the client's FIN, both there when the
+    /// server looks (as a client that sends its last request and
+    /// half-closes at once): the server learns of the end with the data,
+    /// and must read its way to it.
+    pub fn send_and_close(&mut self, bytes: &[u8]) -> &mut Self {
+        if let Some(pipe) = self.pipe_mut() {
+            pipe.inbound.extend_from_slice(bytes);
+            pipe.fin = true;
+        }
+        self.run(true);
+        self
+    }
+
     /// Closes the client's sending side (a FIN); the server reads the end.
     pub fn close_write(&mut self) -> &mut Self {
         if let Some(pipe) = self.pipe_mut() {
