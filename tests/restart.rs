@@ -39,7 +39,7 @@ fn child() {
 
 /// Starts this test as a server process whose descriptor 3 is `listener`,
 /// started as systemd starts a socket-activated service.
-fn spawn_server(listener: &TcpListener) -> (Child, std::thread::JoinHandle<bool>) {
+fn spawn_server(listener: &TcpListener) -> (Reaped, std::thread::JoinHandle<bool>) {
     let fd = listener.as_raw_fd();
     let script = "import os, sys\nos.environ['LISTEN_PID'] = str(os.getpid())\n\
                   os.environ['LISTEN_FDS'] = '1'\nos.execv(sys.argv[1], sys.argv[1:])\n";
@@ -80,8 +80,22 @@ fn spawn_server(listener: &TcpListener) -> (Child, std::thread::JoinHandle<bool>
         }
         returned
     });
+    let child = Reaped(child);
     rx.recv_timeout(Duration::from_secs(20)).expect("the server process did not start");
     (child, reader)
+}
+
+/// A server process that is killed and reaped when dropped, so a failing
+/// assertion leaves none behind.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -195,20 +209,19 @@ fn client(addr: SocketAddr, close: bool, stop: Arc<AtomicBool>, tally: Arc<Tally
     }
 }
 
-fn terminate(child: &Child) {
+fn terminate(child: &Reaped) {
     // SAFETY: kill(2) with the pid of a child this test started and has
     // not yet reaped, so it names no other process.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
 }
 
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+fn wait_exit(child: &mut Reaped) -> std::process::ExitStatus {
     let end = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             return status;
         }
         if Instant::now() > end {
-            let _ = child.kill();
             panic!("a server process did not exit");
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -248,7 +261,7 @@ fn a_restart_on_a_shared_socket_drops_nothing() {
     // the old process, which then closes it).
     match exchange(&mut fresh, false) {
         Exchange::Answered(body, closes) => {
-            assert_eq!(String::from_utf8_lossy(&body), old.id().to_string());
+            assert_eq!(String::from_utf8_lossy(&body), old.0.id().to_string());
             assert!(closes, "an answer while draining must say the connection closes");
         }
         Exchange::EndedBefore => panic!("a connection opened before the stop ended unanswered"),
@@ -281,7 +294,7 @@ fn a_restart_on_a_shared_socket_drops_nothing() {
     assert!(failed.is_empty(), "failed requests: {:?}", &failed[..failed.len().min(10)]);
     assert!(old_returned && old_status.success(), "the old process did not drain and exit 0");
     let pids = tally.pids.lock().unwrap();
-    let (old_pid, new_pid) = (old.id(), new.id());
+    let (old_pid, new_pid) = (old.0.id(), new.0.id());
     assert!(pids.contains(&old_pid) && pids.contains(&new_pid), "both processes served: {old_pid} {new_pid}");
     assert!(served > 100, "too little load to show anything: {served}");
 }
