@@ -326,46 +326,44 @@ impl<T> BoxPool<T> {
     }
 }
 
-/// Sets close-on-exec on descriptor `fd` (as `sd_listen_fds` does for
-/// every passed descriptor, so no child inherits them); fails if `fd` is
-/// not open.
-pub fn set_cloexec(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl(F_GETFD) reads the flags of whatever `fd` is; a
-    // number that is no open descriptor gives EBADF, nothing worse.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above; only the close-on-exec flag of `fd` changes.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
+/// Set once the passed descriptors have been taken: each has one owner.
+static PASSED_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Runs `check` on descriptor `fd` without owning it: `fd` stays open
-/// whatever `check` finds.
-pub fn with_borrowed<R>(fd: RawFd, check: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> io::Result<R> {
-    // SAFETY: fcntl(F_GETFD) on any number is sound (EBADF if not open).
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(io::Error::last_os_error());
+/// Takes descriptors `fds`, which a service manager passed to this process
+/// (systemd's socket activation: the caller has checked that `LISTEN_PID`
+/// names this process), as listeners, the way `sd_listen_fds` does: every
+/// one close-on-exec first, so no child inherits any even when one turns
+/// out unusable; then every one checked by `check` while only borrowed, so
+/// that if one is not what the protocol promised (stale variables after an
+/// exec, say) none is closed; only then all owned. The first call takes
+/// them; later calls get none. An error names the descriptor and why.
+pub fn take_passed_listeners(
+    fds: std::ops::Range<RawFd>,
+    check: impl Fn(std::os::fd::BorrowedFd<'_>) -> Result<(), String>,
+) -> Result<Vec<std::net::TcpListener>, (RawFd, String)> {
+    if fds.is_empty() || PASSED_TAKEN.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return Ok(Vec::new());
     }
-    // SAFETY: `fd` was just seen open, and the borrow lives only for the
-    // call to `check` on this thread, during which nothing here closes it
-    // (the caller owns no handle on it to drop).
-    Ok(check(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }))
-}
-
-/// Takes ownership of descriptor `fd`, which a service manager passed
-/// open for this process (systemd's socket activation), as a listener.
-///
-/// # Safety
-///
-/// `fd` must be open and owned by no other handle in the process: it will
-/// be closed when the listener is dropped.
-pub unsafe fn adopt_listener(fd: RawFd) -> std::net::TcpListener {
-    // SAFETY: the caller guarantees `fd` is open and has no other owner.
-    unsafe { std::net::TcpListener::from_raw_fd(fd) }
+    for fd in fds.clone() {
+        // SAFETY: fcntl(F_GETFD) reads the flags of whatever `fd` is; a
+        // number that is no open descriptor gives EBADF, nothing worse.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        // SAFETY: as above; only the close-on-exec flag of `fd` changes.
+        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+            return Err((fd, io::Error::last_os_error().to_string()));
+        }
+    }
+    for fd in fds.clone() {
+        // SAFETY: `fd` was just seen open, and the borrow lives only for
+        // the call to `check`, during which nothing closes it (no handle
+        // owns it yet).
+        check(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }).map_err(|why| (fd, why))?;
+    }
+    // SAFETY: each `fd` is open and a socket `check` accepted; by the
+    // socket-activation protocol it was passed for this process to own,
+    // and `PASSED_TAKEN` makes this the only adoption, so each is owned
+    // (and closed) exactly once, by the listener returned.
+    Ok(fds.map(|fd| unsafe { std::net::TcpListener::from_raw_fd(fd) }).collect())
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@
 //! that is not its own, and so takes nothing, as the protocol intends.
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::BorrowedFd;
 
 use crate::error::Error;
 use crate::net::listener;
@@ -37,9 +37,6 @@ const FIRST_FD: i32 = 3;
 
 /// More descriptors than this is taken for a corrupt environment.
 const MAX_FDS: usize = 4096;
-
-/// Set once the passed descriptors have been taken: each has one owner.
-static TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// The listening sockets passed to this process, in order; none if it was
 /// not socket-activated (no `LISTEN_PID`, or another process's). Each is
@@ -53,34 +50,17 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 pub fn listeners() -> Result<Vec<TcpListener>, Error> {
     let var = |name| std::env::var(name).ok();
     let count = passed(var("LISTEN_PID").as_deref(), var("LISTEN_FDS").as_deref(), std::process::id())?;
-    if count == 0 || TAKEN.swap(true, Ordering::AcqRel) {
-        return Ok(Vec::new());
-    }
     let fds = FIRST_FD..FIRST_FD + count as i32;
-    // First, as sd_listen_fds does: no child inherits any of them, even
-    // when one turns out unusable.
-    for fd in fds.clone() {
-        crate::sys::set_cloexec(fd).map_err(|e| passed_error(fd, e.to_string()))?;
+    let passed = crate::sys::take_passed_listeners(fds, check).map_err(|(fd, why)| passed_error(fd, why))?;
+    for listener in &passed {
+        listener.set_nonblocking(true).map_err(|e| Error::Listener(format!("a passed listener: {e}")))?;
     }
-    // All checked before any is owned: if one is not what the protocol
-    // promised (stale variables after an exec, say), none is closed.
-    for fd in fds.clone() {
-        let checked = crate::sys::with_borrowed(fd, |b| listener::check_socket(socket2::SockRef::from(&b)));
-        match checked.map_err(|e| passed_error(fd, e.to_string()))? {
-            Ok(()) => {}
-            Err(Error::Listener(why)) => return Err(passed_error(fd, why)),
-            Err(other) => return Err(other),
-        }
-    }
-    fds.map(|fd| {
-        // SAFETY: `fd` is open (just checked) and, by the protocol and the
-        // check that it is a listening socket of this process, passed for
-        // this process to own; `TAKEN` makes this the only adoption.
-        let listener = unsafe { crate::sys::adopt_listener(fd) };
-        listener.set_nonblocking(true).map_err(|e| passed_error(fd, e.to_string()))?;
-        Ok(listener)
-    })
-    .collect()
+    Ok(passed)
+}
+
+/// Whether a passed descriptor is a listening TCP socket, and if not, why.
+fn check(fd: BorrowedFd<'_>) -> Result<(), String> {
+    listener::check_socket(socket2::SockRef::from(&fd))
 }
 
 fn passed_error(fd: i32, why: String) -> Error {

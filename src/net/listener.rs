@@ -68,22 +68,21 @@ pub fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAdd
 /// Checks that a listener given to the server is a listening TCP socket
 /// (IPv4 or IPv6), and makes it non-blocking as the loops need.
 pub fn check_given(listener: &TcpListener) -> Result<(), Error> {
-    check_socket(socket2::SockRef::from(listener))?;
+    check_socket(socket2::SockRef::from(listener)).map_err(Error::Listener)?;
     listener.set_nonblocking(true).map_err(|e| Error::Listener(format!("cannot make it non-blocking: {e}")))
 }
 
 /// Whether `sock` is a listening TCP socket, and if not, why.
-pub fn check_socket(sock: socket2::SockRef<'_>) -> Result<(), Error> {
-    let bad = |why: String| Error::Listener(why);
-    let domain = sock.domain().map_err(|e| bad(format!("not a socket ({e})")))?;
+pub fn check_socket(sock: socket2::SockRef<'_>) -> Result<(), String> {
+    let domain = sock.domain().map_err(|e| format!("not a socket ({e})"))?;
     if domain != Domain::IPV4 && domain != Domain::IPV6 {
-        return Err(bad(format!("not a TCP/IP socket (domain {domain:?})")));
+        return Err(format!("not a TCP/IP socket (domain {domain:?})"));
     }
-    if sock.r#type().map_err(|e| bad(e.to_string()))? != Type::STREAM {
-        return Err(bad("not a stream (TCP) socket".into()));
+    if sock.r#type().map_err(|e| e.to_string())? != Type::STREAM {
+        return Err("not a stream (TCP) socket".into());
     }
-    if !sock.is_listener().map_err(|e| bad(e.to_string()))? {
-        return Err(bad("the socket is not listening (listen(2) was not called)".into()));
+    if !sock.is_listener().map_err(|e| e.to_string())? {
+        return Err("the socket is not listening (listen(2) was not called)".into());
     }
     Ok(())
 }
