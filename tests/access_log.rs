@@ -37,6 +37,10 @@ fn app(req: &Request<'_>, res: &mut Response<'_>) {
         "/missing" => {
             res.status(StatusCode::NOT_FOUND);
         }
+        "/ws" => {
+            // Not a WEBSOCKETS handler: the server answers 500 instead.
+            let _ = peregrine::ws::upgrade(req, res);
+        }
         "/later" => {
             let responder = res.defer();
             std::thread::spawn(move || responder.send("late"));
@@ -100,14 +104,21 @@ fn common_lines_refusals_and_answers_given_later() {
     let mut client = TestClient::with_config(config, app);
     client.send(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(client.wait_response(std::time::Duration::from_secs(5)).unwrap().text(), "late");
+    assert_eq!(client.upgrade("/ws").status, 500);
+    let mut client = TestClient::with_config(
+        Config::new().access_log(AccessLog::to_writer(LogFormat::Common, out.clone())),
+        app,
+    );
     client.send(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
     assert_eq!(client.response().unwrap().status, 400);
     let lines = out.lines();
-    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(lines.len(), 3, "{lines:#?}");
     let f = fields(&lines[0]);
     assert_eq!(f.len(), 8, "Common has no referer or user agent: {f:?}");
     assert_eq!(&f[4..7], ["\"GET /later HTTP/1.1\"", "200", "-"], "logged when handed on");
     let f = fields(&lines[1]);
+    assert_eq!(&f[4..6], ["\"GET /ws HTTP/1.1\"", "500"], "the status sent, not the 101 asked for");
+    let f = fields(&lines[2]);
     assert_eq!(&f[4..7], ["\"-\"", "400", "-"], "refused before its head was accepted");
 }
 

@@ -486,17 +486,10 @@ fn respond<H: Handler, T: Transport>(
     let start = ctx.access_log.is_some().then(Instant::now);
     call_handler(&*ctx.handler, req, &mut res);
     let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
-    if let (Some(log), Some(start)) = (&mut ctx.access_log, start) {
-        let bytes = if res.is_later() || res.upgrade().is_some() {
-            None
-        } else if asked.head_only || res.status_code().forbids_body() {
-            Some(0)
-        } else {
-            Some(res.body_len())
-        };
-        log_response(log, Some(req), req.peer_addr(), res.status_code(), bytes, start, ctx.date.secs());
-    }
     if res.is_later() {
+        if let (Some(log), Some(start)) = (&mut ctx.access_log, start) {
+            log_response(log, Some(req), req.peer_addr(), res.status_code(), None, start, ctx.date.secs());
+        }
         let q = Queue {
             pool: &mut ctx.out_pool,
             stamp: ctx.date.get(),
@@ -518,6 +511,15 @@ fn respond<H: Handler, T: Transport>(
         None if asked.keep_alive && !res.wants_close() && !ctx.shutdown.is_requested() => After::KeepAlive,
         None => After::Close,
     };
+    if let (Some(log), Some(start)) = (&mut ctx.access_log, start) {
+        // The status is final here: a refused upgrade became an error.
+        let bytes = match after {
+            After::Upgrade { .. } => None,
+            _ if asked.head_only || res.status_code().forbids_body() => Some(0),
+            _ => Some(res.body_len()),
+        };
+        log_response(log, Some(req), req.peer_addr(), res.status_code(), bytes, start, ctx.date.secs());
+    }
     let keep_alive = !matches!(after, After::Close);
     sock.no_delay(keep_alive);
     let meta = asked.meta(keep_alive, ctx.keep_alive_secs);
