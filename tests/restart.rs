@@ -14,12 +14,15 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use peregrine::{activation, Config, Request, Response, Server};
+
+mod support;
+use support::{wait_exit, ChildServer};
 
 const CHILD_ENV: &str = "PEREGRINE_RESTART_CHILD";
 
@@ -39,7 +42,7 @@ fn child() {
 
 /// Starts this test as a server process whose descriptor 3 is `listener`,
 /// started as systemd starts a socket-activated service.
-fn spawn_server(listener: &TcpListener) -> (Reaped, std::thread::JoinHandle<bool>) {
+fn spawn_server(listener: &TcpListener) -> (ChildServer, std::thread::JoinHandle<bool>) {
     let fd = listener.as_raw_fd();
     let script = "import os, sys\nos.environ['LISTEN_PID'] = str(os.getpid())\n\
                   os.environ['LISTEN_FDS'] = '1'\nos.execv(sys.argv[1], sys.argv[1:])\n";
@@ -80,22 +83,9 @@ fn spawn_server(listener: &TcpListener) -> (Reaped, std::thread::JoinHandle<bool
         }
         returned
     });
-    let child = Reaped(child);
+    let child = ChildServer(child);
     rx.recv_timeout(Duration::from_secs(20)).expect("the server process did not start");
     (child, reader)
-}
-
-/// A server process that is killed and reaped when dropped, so a failing
-/// assertion leaves none behind.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 #[derive(Default)]
@@ -209,23 +199,10 @@ fn client(addr: SocketAddr, close: bool, stop: Arc<AtomicBool>, tally: Arc<Tally
     }
 }
 
-fn terminate(child: &Reaped) {
+fn terminate(child: &ChildServer) {
     // SAFETY: kill(2) with the pid of a child this test started and has
     // not yet reaped, so it names no other process.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
-}
-
-fn wait_exit(child: &mut Reaped) -> std::process::ExitStatus {
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > end {
-            panic!("a server process did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -276,7 +253,7 @@ fn a_restart_on_a_shared_socket_drops_nothing() {
     }
     // As a client does once it has seen the end.
     drop((fresh, kept));
-    let old_status = wait_exit(&mut old);
+    let old_status = wait_exit(&mut old.0);
     let old_returned = old_out.join().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::Relaxed);
@@ -284,7 +261,7 @@ fn a_restart_on_a_shared_socket_drops_nothing() {
         c.join().unwrap();
     }
     terminate(&new);
-    let new_status = wait_exit(&mut new);
+    let new_status = wait_exit(&mut new.0);
     assert!(new_out.join().unwrap() && new_status.success(), "the new process did not stop cleanly");
 
     let failed = tally.failed.lock().unwrap();

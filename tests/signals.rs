@@ -4,13 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use peregrine::{Config, Request, Response, Server};
 
 mod support;
-use support::{eventually, is_closed, read_response, roundtrip, WAIT};
+use support::{eventually, is_closed, read_response, roundtrip, wait_exit, WAIT};
 
 const CHILD_ENV: &str = "PEREGRINE_SIGNAL_CHILD";
 
@@ -44,20 +44,6 @@ fn spawn_child(test: &str) -> (Child, SocketAddr) {
 fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
     assert!(ok, "kill {sig} failed");
-}
-
-fn wait_exit(child: &mut Child) -> ExitStatus {
-    let end = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("server process did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn refused(addr: SocketAddr) -> bool {

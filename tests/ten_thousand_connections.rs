@@ -12,13 +12,12 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use peregrine::{Config, Request, Response, Server};
 
 mod support;
-use support::{eventually, read_response, WAIT};
+use support::{eventually, read_response, ChildServer, WAIT};
 
 const CONNS: usize = 10_000;
 const CHILD_ENV: &str = "PEREGRINE_10K_CHILD";
@@ -66,18 +65,6 @@ fn child_server() {
     .unwrap();
     println!("ADDR={}", server.local_addr());
     server.run().unwrap();
-}
-
-/// The child process, killed if the test fails before stopping it.
-struct ChildServer(Child);
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 impl ChildServer {

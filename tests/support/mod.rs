@@ -275,3 +275,32 @@ pub fn spawn_test_child(test: &str, env: &str) -> (std::process::Child, SocketAd
     std::thread::spawn(move || lines.for_each(drop));
     (child, addr)
 }
+
+/// A server process started by a test, killed and reaped when dropped, so
+/// a failing assertion leaves none behind.
+pub struct ChildServer(pub std::process::Child);
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits up to `WAIT` for `child` to exit; kills it and panics if it does
+/// not.
+pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let end = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("server process did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
