@@ -118,6 +118,7 @@ pub mod access_log;
 mod config;
 mod error;
 mod fs;
+mod fuzzing;
 mod handler;
 mod http;
 #[cfg(feature = "http")]
@@ -164,103 +165,12 @@ pub use shutdown::ShutdownHandle;
 /// Parsing helpers for tests and doc examples; not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::fuzzing::*;
     use crate::http::head;
     pub use crate::http::head::{header_slots, HeaderSlots};
     use crate::http::target::HostMemo;
     /// The WebSocket frame codec, for benches.
     pub use crate::ws::frame::{encode_head, parse_head, unmask, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
-
-    /// Fuzzing oracle: parses `data` as a request head at once and as two
-    /// pieces (scanning for the end only in the new bytes, as a
-    /// connection does), with and without bare LFs accepted, and panics if
-    /// the two disagree.
-    pub fn check_head_parser(data: &[u8]) {
-        for bare_lf in [false, true] {
-            check_head_split(data, head::Rules { max_headers: crate::MAX_HEADERS_LIMIT, bare_lf });
-        }
-    }
-
-    fn check_head_split(data: &[u8], rules: head::Rules) {
-        let data = &data[head::leading_empty_lines(data, rules.bare_lf)..];
-        let mut slots = header_slots();
-        let whole = head::parse(data, &mut slots, rules, &mut HostMemo::new()).map(|h| h.map(|h| h.len));
-        let split = data.len() / 2;
-        let incremental = match head::find_end(&data[..split], 0) {
-            Some(_) => return, // ends in the first half: nothing incremental to compare
-            None => head::find_end(data, split),
-        };
-        if let (Ok(Some(len)), Some(end)) = (whole, incremental) {
-            assert_eq!(len, end, "head length differs from the scanned end");
-        }
-        if let Some(end) = incremental {
-            let mut slots = header_slots();
-            let again = head::parse(&data[..end], &mut slots, rules, &mut HostMemo::new());
-            assert_eq!(again.is_ok(), whole.is_ok(), "parse result depends on trailing bytes");
-        }
-    }
-
-    /// Fuzzing oracle: decodes `data` as a chunked body at once and split
-    /// at every third of its length; the data, the bytes used and the
-    /// verdict must not depend on how the input was split.
-    pub fn check_chunked(data: &[u8]) {
-        use crate::http::body::{ChunkError, ChunkedDecoder};
-        fn run(pieces: &[&[u8]]) -> (Result<usize, ChunkError>, Vec<u8>, bool) {
-            let mut decoder = ChunkedDecoder::new();
-            let mut out = Vec::new();
-            let mut used = 0;
-            for piece in pieces {
-                let mut sink = |d: &[u8]| {
-                    if out.len() + d.len() > 1 << 20 {
-                        return Err(ChunkError::TooLarge);
-                    }
-                    out.extend_from_slice(d);
-                    Ok(())
-                };
-                match decoder.decode(piece, &mut sink) {
-                    Ok(n) => {
-                        used += n;
-                        if n < piece.len() {
-                            break;
-                        }
-                    }
-                    Err(e) => return (Err(e), out, false),
-                }
-            }
-            (Ok(used), out, decoder.is_done())
-        }
-        let whole = run(&[data]);
-        let (a, rest) = data.split_at(data.len() / 3);
-        let (b, c) = rest.split_at(rest.len() / 2);
-        let split = run(&[a, b, c]);
-        assert_eq!(whole, split, "chunked decoding depends on fragmentation");
-        if let (Ok(used), _, done) = &whole {
-            assert!(*used <= data.len());
-            assert!(*done || *used == data.len(), "stopped early without finishing");
-        }
-    }
-
-    /// Fuzzing oracle: iterates and decodes a query string; decoding never
-    /// grows the text and `decode_into` agrees with `bytes`.
-    pub fn check_query(data: &[u8]) {
-        let Ok(raw) = std::str::from_utf8(data) else { return };
-        let mut buf = [0u8; 256];
-        for (k, v) in crate::Query::new(raw).iter() {
-            for d in [k, v] {
-                assert!(d.bytes().count() <= d.raw().len());
-                if let Ok(out) = d.decode_into(&mut buf) {
-                    assert!(d.bytes().eq(out.iter().copied()));
-                }
-                let _ = d.to_string();
-                assert!(d == d.to_string().as_str() || !d.bytes().all(|b| b.is_ascii()));
-            }
-        }
-        if let Some((k, _)) = crate::Query::new(raw).iter().next() {
-            let mut key = [0u8; 256];
-            if let Some(k) = k.decode_str_into(&mut key) {
-                assert!(crate::Query::new(raw).get(k).is_some());
-            }
-        }
-    }
 
     /// Parses a complete request head (and a Content-Length body) from
     /// `raw` into a [`Request`](crate::Request).

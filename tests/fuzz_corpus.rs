@@ -31,3 +31,43 @@ fn chunked_corpus() {
 fn query_corpus() {
     replay("query", peregrine::__private::check_query);
 }
+
+#[test]
+fn connection_corpus() {
+    replay("connection", peregrine::__private::check_connection);
+}
+
+#[test]
+fn ws_frames_corpus() {
+    replay("ws_frames", peregrine::__private::check_ws_frames);
+}
+
+#[test]
+fn ws_handshake_corpus() {
+    replay("ws_handshake", peregrine::__private::check_handshake);
+}
+
+#[test]
+fn range_corpus() {
+    replay("range", peregrine::__private::check_range);
+}
+
+#[test]
+fn dates_corpus() {
+    replay("dates", peregrine::__private::check_dates);
+}
+
+#[test]
+fn entity_tags_corpus() {
+    replay("entity_tags", peregrine::__private::check_entity_tags);
+}
+
+#[test]
+fn host_corpus() {
+    replay("host", peregrine::__private::check_host);
+}
+
+#[test]
+fn path_corpus() {
+    replay("path", peregrine::__private::check_path);
+}

@@ -225,3 +225,37 @@ fn bare_lf_in_a_head_is_400_unless_allowed() {
         );
     }
 }
+
+/// Found by fuzzing (`fuzz/` target `connection`): a head whose bytes go
+/// wrong after its first read was answered only when it ended. The client
+/// gets the 400 however its bytes are split, when it half-closes or when
+/// the head fills the read buffer.
+#[test]
+fn a_head_malformed_after_its_first_read_is_400_however_it_arrives() {
+    let raw = b"GET / HTTP/1.1\r\nHost: a\r\n\r\xff\xff";
+    for piece in [usize::MAX, 1, 4, 17] {
+        let (app, calls) = counting();
+        let mut client = TestClient::new(app);
+        client.send_in_pieces(raw, piece.min(raw.len())).close_write();
+        let res = client.response().unwrap_or_else(|| panic!("no answer in pieces of {piece}"));
+        assert_eq!((res.status, res.header("connection")), (400, Some("close")), "pieces of {piece}");
+        assert!(!client.is_open());
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+    // A half-closed client that sent a valid head's start just goes.
+    let (app, _) = counting();
+    let mut client = TestClient::new(app);
+    client.send_in_pieces(b"GET / HTTP/1.1\r\nHost: a\r\n", 3).close_write();
+    assert!(client.written().is_empty() && !client.is_open());
+    // Filling the read buffer: 400 for malformed bytes, as at once.
+    let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
+    big.resize(200, b'a');
+    big.push(0x01);
+    big.resize(3000, b'a');
+    for piece in [usize::MAX, 100] {
+        let (app, _) = counting();
+        let mut client = TestClient::with_config(Config::new().read_buffer_size(1024), app);
+        client.send_in_pieces(&big, piece.min(big.len()));
+        assert_eq!(client.response().map(|r| r.status), Some(400), "pieces of {piece}");
+    }
+}

@@ -393,7 +393,7 @@ impl ETag {
 
     /// `If-None-Match`: `*`, or a list holding this tag (weak comparison).
     fn matches_any(&self, list: &[u8]) -> bool {
-        tokens::list(list).any(|t| t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == self.as_bytes())
+        tokens::has_entity_tag(list, self.as_bytes())
     }
 }
 

@@ -1,6 +1,6 @@
 //! `Range: bytes=…` for one range (RFC 9110 §14).
 
-use crate::http::decimal;
+use crate::http::{decimal, tokens};
 
 /// What a `Range` header asks of a representation of `size` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,23 +14,27 @@ pub enum ByteRange {
     Unsatisfiable,
 }
 
-/// Interprets a `Range` value for a representation of `size` bytes.
+/// Interprets a `Range` value for a representation of `size` bytes
+/// (`bytes=` and one range-spec, RFC 9110 §14.1.1; the unit is
+/// case-insensitive, list elements may be empty or spaced).
 pub fn parse(value: &[u8], size: u64) -> ByteRange {
-    let Some(spec) = value.trim_ascii().strip_prefix(b"bytes=") else {
+    let Some(eq) = value.iter().position(|&b| b == b'=') else { return ByteRange::Whole };
+    if !value[..eq].trim_ascii().eq_ignore_ascii_case(b"bytes") {
         return ByteRange::Whole;
-    };
-    if spec.contains(&b',') {
-        return ByteRange::Whole; // several ranges: the whole file is a valid answer
     }
-    let Some(dash) = spec.iter().position(|&b| b == b'-') else {
+    let mut specs = tokens::list(&value[eq + 1..]);
+    let (Some(spec), None) = (specs.next(), specs.next()) else {
+        // None, or several: the whole representation is a valid answer.
         return ByteRange::Whole;
     };
-    let (first, last) = (spec[..dash].trim_ascii(), spec[dash + 1..].trim_ascii());
+    let Some(dash) = spec.iter().position(|&b| b == b'-') else { return ByteRange::Whole };
+    let (first, last) = (&spec[..dash], &spec[dash + 1..]);
     match (decimal(first), decimal(last)) {
-        // `-n`: the last n bytes.
+        // `-n`: the last n bytes. Of an empty representation, that is all
+        // of it (satisfiable, §14.1.1, but no byte to name in a 206).
         (None, Some(n)) if first.is_empty() => match n {
             0 => ByteRange::Unsatisfiable,
-            _ if size == 0 => ByteRange::Unsatisfiable,
+            _ if size == 0 => ByteRange::Whole,
             n => ByteRange::Part { start: size.saturating_sub(n), end: size - 1 },
         },
         // `a-`: from a to the end.
@@ -61,13 +65,25 @@ mod tests {
         assert_eq!(parse(b"bytes=100-", 100), ByteRange::Unsatisfiable);
         assert_eq!(parse(b"bytes=-0", 100), ByteRange::Unsatisfiable);
         assert_eq!(parse(b"bytes=0-0", 0), ByteRange::Unsatisfiable);
+        assert_eq!(parse(b"bytes=-5", 0), ByteRange::Whole);
+        assert_eq!(parse(b"Bytes=0-9", 100), ByteRange::Part { start: 0, end: 9 });
+        assert_eq!(parse(b"bytes=, 0-9 ,", 100), ByteRange::Part { start: 0, end: 9 });
     }
 
     #[test]
     fn everything_else_is_the_whole_file() {
-        for v in
-            [&b"bytes=0-1,5-6"[..], b"items=0-1", b"bytes=9-1", b"bytes=x-1", b"bytes=", b"bytes=-", b"0-1"]
-        {
+        for v in [
+            &b"bytes=0-1,5-6"[..],
+            b"items=0-1",
+            b"bytes=0 -1",
+            b"bytes=+0-1",
+            b"bytes=0-1-",
+            b"bytes=9-1",
+            b"bytes=x-1",
+            b"bytes=",
+            b"bytes=-",
+            b"0-1",
+        ] {
             assert_eq!(parse(v, 100), ByteRange::Whole, "{:?}", String::from_utf8_lossy(v));
         }
         assert_eq!(parse(b"bytes=99999999999999999999999-", 100), ByteRange::Whole);

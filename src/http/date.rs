@@ -1,5 +1,6 @@
 //! The `Date` header value, rendered at most once a second per worker.
 
+use super::decimal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
@@ -131,30 +132,124 @@ pub fn render_clf(secs: u64) -> [u8; CLF_LEN] {
     out
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into seconds
-/// since the Unix epoch; `None` for anything else (the obsolete RFC 850 and
-/// asctime forms included, which callers then ignore).
+/// Parses an HTTP-date into seconds since the Unix epoch: the IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`) and the two obsolete forms a
+/// recipient must accept too (RFC 9110 §5.6.7), RFC 850
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+/// (`Sun Nov  6 08:49:37 1994`). The weekday must be a weekday's name but
+/// is not checked against the date, as the date alone decides; a day the
+/// month does not have (`31 Feb`), a year before 1970 or a time out of
+/// range is `None`.
 pub fn parse(s: &[u8]) -> Option<u64> {
+    let s = s.trim_ascii();
+    let (weekday, fields) = match s.iter().position(|&b| b == b',' || b == b' ')? {
+        3 if s[3] == b',' => (&s[..3], imf_fixdate(&s[4..])?),
+        3 => (&s[..3], asctime(&s[3..])?),
+        n if s[n] == b',' => (&s[..n], rfc850(&s[n + 1..])?),
+        _ => return None,
+    };
+    let is_weekday = |names: &[&[u8]]| names.contains(&weekday);
+    let named = match weekday.len() {
+        3 => is_weekday(&[b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"]),
+        _ => {
+            is_weekday(&[b"Monday", b"Tuesday", b"Wednesday", b"Thursday", b"Friday", b"Saturday", b"Sunday"])
+        }
+    };
+    named.then_some(())?;
+    fields.seconds()
+}
+
+/// 10000-01-01T00:00:00Z: four digits of year end here.
+const LAST_YEAR_END: u64 = 253_402_300_800;
+
+/// The parts of an HTTP-date, before they are checked.
+struct Fields {
+    year: u64,
+    month: u64,
+    day: u64,
+    time: (u64, u64, u64),
+}
+
+impl Fields {
+    fn seconds(&self) -> Option<u64> {
+        let (h, m, s) = self.time;
+        let leap = self.year % 4 == 0 && (self.year % 100 != 0 || self.year % 400 == 0);
+        let days_in_month = match self.month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        if !(1..=days_in_month).contains(&self.day) || !(1970..=9999).contains(&self.year) {
+            return None;
+        }
+        // A leap second (`:60`) is accepted as the second after `:59`.
+        if h > 23 || m > 59 || s > 60 {
+            return None;
+        }
+        let secs = days_from_civil(self.year, self.month, self.day) * 86_400 + h * 3600 + m * 60 + s;
+        // The leap second ending 9999 would be in a year `render` cannot write.
+        (secs < LAST_YEAR_END).then_some(secs)
+    }
+}
+
+fn month(name: &[u8]) -> Option<u64> {
     const MONTHS: [&[u8; 3]; 12] =
         [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
-    let s: &[u8; DATE_LEN] = s.trim_ascii().try_into().ok()?;
-    if &s[3..5] != b", " || s[7] != b' ' || s[11] != b' ' || s[16] != b' ' || &s[25..] != b" GMT" {
+    MONTHS.iter().position(|m| name == *m).map(|i| i as u64 + 1)
+}
+
+/// `HH:MM:SS`.
+fn time_of_day(t: &[u8]) -> Option<(u64, u64, u64)> {
+    let [h0, h1, b':', m0, m1, b':', s0, s1] = *t else { return None };
+    Some((decimal(&[h0, h1])?, decimal(&[m0, m1])?, decimal(&[s0, s1])?))
+}
+
+/// After `Sun,`: ` 06 Nov 1994 08:49:37 GMT`.
+fn imf_fixdate(s: &[u8]) -> Option<Fields> {
+    let [b' ', d0, d1, b' ', m0, m1, m2, b' ', y0, y1, y2, y3, b' ', ref time @ .., b' ', b'G', b'M', b'T'] =
+        *s
+    else {
         return None;
-    }
-    if s[19] != b':' || s[22] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        s[r].iter().try_fold(0u64, |n, &d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')))
     };
-    let day = num(5..7)?;
-    let month = MONTHS.iter().position(|m| &s[8..11] == *m)? as u64 + 1;
-    let year = num(12..16)?;
-    let (h, m, sec) = (num(17..19)?, num(20..22)?, num(23..25)?);
-    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || sec > 60 {
+    Some(Fields {
+        year: decimal(&[y0, y1, y2, y3])?,
+        month: month(&[m0, m1, m2])?,
+        day: decimal(&[d0, d1])?,
+        time: time_of_day(time)?,
+    })
+}
+
+/// After `Sunday,`: ` 06-Nov-94 08:49:37 GMT`. A two-digit year is the
+/// one that is not more than 50 years in the future (RFC 9110 §5.6.7).
+fn rfc850(s: &[u8]) -> Option<Fields> {
+    let [b' ', d0, d1, b'-', m0, m1, m2, b'-', y0, y1, b' ', ref time @ .., b' ', b'G', b'M', b'T'] = *s
+    else {
         return None;
-    }
-    Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + sec)
+    };
+    let yy = decimal(&[y0, y1])?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let this_year = civil_from_days(now / 86_400).0;
+    let century = this_year / 100 * 100;
+    let year = if century + yy > this_year + 50 { century - 100 + yy } else { century + yy };
+    Some(Fields { year, month: month(&[m0, m1, m2])?, day: decimal(&[d0, d1])?, time: time_of_day(time)? })
+}
+
+/// After `Sun`: ` Nov  6 08:49:37 1994` (the day padded with a space).
+fn asctime(s: &[u8]) -> Option<Fields> {
+    let [b' ', m0, m1, m2, b' ', d0, d1, b' ', ref time @ .., b' ', y0, y1, y2, y3] = *s else {
+        return None;
+    };
+    let day = match d0 {
+        b' ' => decimal(&[d1])?,
+        _ => decimal(&[d0, d1])?,
+    };
+    Some(Fields {
+        year: decimal(&[y0, y1, y2, y3])?,
+        month: month(&[m0, m1, m2])?,
+        day,
+        time: time_of_day(time)?,
+    })
 }
 
 /// (year, month 1–12, day) → days since 1970-01-01; Howard Hinnant's
@@ -208,10 +303,25 @@ mod tests {
             assert_eq!(parse(&render(secs)), Some(secs), "{secs}");
         }
         assert_eq!(parse(b" Sun, 06 Nov 1994 08:49:37 GMT "), Some(784_111_777));
+        // The obsolete forms a recipient must accept (RFC 9110 §5.6.7).
+        assert_eq!(parse(b"Sunday, 06-Nov-94 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(parse(b"Sun Nov  6 08:49:37 1994"), Some(784_111_777));
+        assert_eq!(parse(b"Sun Nov 16 08:49:37 1994"), Some(784_111_777 + 10 * 86_400));
+        // The weekday names a weekday; the date decides.
+        assert_eq!(parse(b"Mon, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(parse(b"Tue, 29 Feb 2000 00:00:00 GMT"), Some(951_782_400));
         for bad in [
-            &b"Sunday, 06-Nov-94 08:49:37 GMT"[..],
-            b"Sun Nov  6 08:49:37 1994",
-            b"Sun, 06 Nov 1994 08:49:37 UTC",
+            &b"Sun, 06 Nov 1994 08:49:37 UTC"[..],
+            b"Sun, 31 Feb 1994 08:49:37 GMT",
+            b"Sun, 29 Feb 1900 08:49:37 GMT",
+            b"Sun, 31 Apr 1994 08:49:37 GMT",
+            b"Sun, 06 Nov 1969 08:49:37 GMT",
+            b"Sun, 06 Nov 1994 24:00:00 GMT",
+            b"Fun, 06 Nov 1994 08:49:37 GMT",
+            b"Sunday, 06 Nov 1994 08:49:37 GMT",
+            b"Sun, 06-Nov-94 08:49:37 GMT",
+            b"Sun Nov 6 08:49:37 1994",
+            b"Sun, 6 Nov 1994 08:49:37 GMT",
             b"Sun, 06 Foo 1994 08:49:37 GMT",
             b"Sun, 36 Nov 1994 08:49:37 GMT",
             b"",

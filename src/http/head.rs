@@ -181,9 +181,15 @@ pub fn parse<'b>(
     }))
 }
 
-/// A head that filled the whole read buffer without ending: 414 if even
-/// the request line did not end, else 431.
-pub fn too_large(buf: &[u8]) -> HeadError {
+/// A head that filled the whole read buffer without ending: 400 if its
+/// bytes are malformed already (as they would have been found had they
+/// come in one read), else 414 if even the request line did not end, else
+/// 431.
+#[cold]
+pub fn too_large(buf: &[u8], rules: Rules) -> HeadError {
+    if let Err(malformed) = parse(buf, &mut header_slots(), rules, &mut HostMemo::new()) {
+        return malformed;
+    }
     if buf.contains(&b'\n') {
         HeadError::HeadTooLarge
     } else {
@@ -191,15 +197,16 @@ pub fn too_large(buf: &[u8]) -> HeadError {
     }
 }
 
-/// httparse reports any odd version token as a version error; only a
-/// well-formed `HTTP/x.y` that we do not speak deserves 505.
+/// The lexer reports any odd version token as a version error; only a
+/// request line of three parts whose third is a well-formed `HTTP/x.y`
+/// we do not speak deserves 505.
 fn version_error(buf: &[u8]) -> HeadError {
+    let buf = &buf[leading_empty_lines(buf, true)..];
     let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
-    let line = &buf[..line_end];
-    let token = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
-    match token {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() && line.len() > token.len() =>
+    let mut parts = buf[..line_end].splitn(3, |&b| b == b' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some([_, ..]), Some([_, ..]), Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor]))
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
             HeadError::Version
         }
@@ -474,6 +481,12 @@ mod tests {
     fn errors_map_to_statuses() {
         assert_eq!(parse_str("GET / HTTP/2.0\r\n\r\n").unwrap_err().status().as_u16(), 505);
         assert_eq!(parse_str("GET / HTTP/1.2\r\n\r\n").unwrap_err().status().as_u16(), 505);
+        // Found by fuzzing: the version is the request line's third part,
+        // not its last word, and empty lines before it do not hide it.
+        assert_eq!(parse_str("GET / H\0GET / HTTP/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_str("GET / HTTP/2.0 x\r\n\r\n").unwrap_err().status().as_u16(), 400);
+        assert_eq!(version_error(b"\r\nGET / HTTP/2.0\r\n\r\n"), HeadError::Version);
+        assert_eq!(version_error(b"GET  HTTP/2.0\r\n\r\n"), HeadError::Malformed);
         assert_eq!(parse_str("GET / FOO/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
         assert_eq!(parse_str("G@T / HTTP/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
         assert_eq!(parse_str("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n").unwrap_err().status().as_u16(), 400);
@@ -489,7 +502,9 @@ mod tests {
         assert!(parse_str("PUT / HTTP/1.0\r\nExpect: tea\r\n\r\n").unwrap().is_some());
         let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(65));
         assert_eq!(parse_str(&many), Err(HeadError::HeadTooLarge));
-        assert_eq!(too_large(b"GET /aaaaaaaa"), HeadError::UriTooLong);
-        assert_eq!(too_large(b"GET / HTTP/1.1\r\nA: aaaa"), HeadError::HeadTooLarge);
+        let rules = Rules { max_headers: 64, bare_lf: false };
+        assert_eq!(too_large(b"GET /aaaaaaaa", rules), HeadError::UriTooLong);
+        assert_eq!(too_large(b"GET / HTTP/1.1\r\nA: aaaa", rules), HeadError::HeadTooLarge);
+        assert_eq!(too_large(b"GET / HTTP/1.1\r\nA\x01: aaaa", rules), HeadError::Malformed);
     }
 }

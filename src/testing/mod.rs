@@ -78,7 +78,7 @@
 //! [`Server`](crate::Server).
 
 mod pipe;
-mod wire;
+pub(crate) mod wire;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;

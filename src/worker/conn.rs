@@ -235,7 +235,9 @@ impl<T: Transport> Conn<T> {
                     }
                     break;
                 }
-                Ok(ReadOutcome::Full) => self.refuse(head::too_large(self.incoming.pending()).status(), ctx),
+                Ok(ReadOutcome::Full) => {
+                    self.refuse(head::too_large(self.incoming.pending(), ctx.rules).status(), ctx)
+                }
                 Err(_) => return Verdict::Close,
             }
         }

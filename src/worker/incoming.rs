@@ -136,7 +136,8 @@ impl Incoming {
         let (head, body, used) = match self.receiving {
             Receiving::Head { scanned } => {
                 let pending = self.input.pending();
-                let Some(head) = parse_head(pending, scanned, &mut slots, ctx)? else {
+                let at_eof = self.input.at_eof();
+                let Some(head) = parse_head(pending, scanned, at_eof, &mut slots, ctx)? else {
                     self.skip_empty_lines(ctx.rules.bare_lf);
                     return Ok(Next::Incomplete);
                 };
@@ -248,6 +249,7 @@ impl Incoming {
 fn parse_head<'b, H>(
     pending: &'b [u8],
     scanned: usize,
+    at_eof: bool,
     slots: &'b mut HeaderSlots<'b>,
     ctx: &mut Ctx<H>,
 ) -> Result<Option<Head<'b>>, HeadError> {
@@ -257,6 +259,9 @@ fn parse_head<'b, H>(
     }
     // A slow head: look at the new bytes only, parse once it ended.
     match head::find_end(pending, scanned) {
+        // No more bytes will come: what came may be malformed already,
+        // which the client hears as it would have had it all come at once.
+        None if at_eof => head::parse(pending, slots, ctx.rules, &mut ctx.hosts).map(|_| None),
         None => Ok(None),
         Some(end) => Ok(Some(
             head::parse(&pending[..end], slots, ctx.rules, &mut ctx.hosts)?.ok_or(HeadError::Malformed)?,
