@@ -189,7 +189,7 @@ pub mod __private {
             version: head.version,
             headers: crate::Headers::new(head.headers),
             body: &raw[head.len..body_end],
-            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into(),
         }
     }
 }

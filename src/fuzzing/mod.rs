@@ -32,7 +32,7 @@ fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Option<crate::R
         version: head.version,
         headers: crate::Headers::new(head.headers),
         body,
-        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into(),
     })
 }
 

@@ -406,7 +406,7 @@ mod tests {
                 version: h.version,
                 headers: crate::Headers::new(h.headers),
                 body: b"",
-                peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into(),
             };
             req.host().map(str::to_owned)
         })

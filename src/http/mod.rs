@@ -5,6 +5,7 @@ pub mod date;
 pub mod field;
 pub mod head;
 pub mod lex;
+pub mod peer;
 pub mod query;
 pub mod reply;
 pub mod request;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use super::peer::Peer;
 use super::query::{Decoded, Query};
 use super::target::{self, origin_form};
 use crate::swar;
@@ -172,7 +173,7 @@ pub struct Request<'a> {
     pub(crate) version: Version,
     pub(crate) headers: Headers<'a>,
     pub(crate) body: &'a [u8],
-    pub(crate) peer: SocketAddr,
+    pub(crate) peer: Peer,
 }
 
 impl<'a> Request<'a> {
@@ -278,7 +279,7 @@ impl<'a> Request<'a> {
 
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        self.peer.addr()
     }
 }
 
@@ -322,7 +323,7 @@ mod tests {
             version: Version::Http11,
             headers: Headers::new(&[]),
             body: b"",
-            peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+            peer: SocketAddr::from(([127, 0, 0, 1], 0)).into(),
         }
     }
 

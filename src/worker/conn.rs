@@ -385,7 +385,7 @@ impl<T: Transport> Conn<T> {
                     version: head.version,
                     headers: Headers::new(head.headers),
                     body,
-                    peer: sock.peer.addr(),
+                    peer: sock.peer,
                 };
                 respond(&req, &head, key, ctx, sock)
             });
