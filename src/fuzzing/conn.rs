@@ -1,9 +1,11 @@
 //! The oracle for a whole HTTP connection: heads, bodies (Content-Length
 //! and chunked), pipelining and errors, fed in arbitrary splits.
 
+use crate::config::Config;
+use crate::http::request::Request;
+use crate::http::response::Response;
 use crate::testing::wire::parse_response;
 use crate::testing::TestClient;
-use crate::{Config, Request, Response};
 
 /// Answers with what it got: method, path, body length and a checksum.
 fn echo(req: &Request<'_>, res: &mut Response<'_>) {

@@ -2,6 +2,7 @@
 //! lists, `Host`. Each is held against a plain model written from the
 //! RFC's grammar with `str` methods, or against a round trip.
 
+use crate::config::MAX_HEADERS_LIMIT;
 use crate::fs::range::{self, ByteRange};
 use crate::http::date;
 use crate::http::head::{self, header_slots};
@@ -125,7 +126,7 @@ pub fn check_host(data: &[u8]) {
         let field_value = value.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80);
         if field_value && value.first() != Some(&b' ') && value.last() != Some(&b' ') {
             let request = [&b"GET / HTTP/1.1\r\nHost: "[..], value, b"\r\n\r\n"].concat();
-            let rules = head::Rules { max_headers: crate::MAX_HEADERS_LIMIT, bare_lf: false };
+            let rules = head::Rules { max_headers: MAX_HEADERS_LIMIT, bare_lf: false };
             let mut slots = header_slots();
             let parsed = head::parse(&request, &mut slots, rules, &mut HostMemo::new()).is_ok();
             let value = value.trim_ascii();

@@ -3,7 +3,10 @@
 //! fails — split-invariance, a round trip, agreement with a plain model.
 //! The targets in `fuzz/` and `tests/fuzz_corpus.rs` call the same ones.
 
+use crate::config::MAX_HEADERS_LIMIT;
 use crate::http::head::{self, header_slots, HeaderSlots};
+use crate::http::query::Query;
+use crate::http::request::{Headers, Method, Request};
 use crate::http::target::HostMemo;
 
 #[cfg(feature = "testing")]
@@ -22,15 +25,15 @@ pub use ws::check_ws_frames;
 
 /// A request parsed from `raw` (a head and a Content-Length body), or
 /// `None` if it is not a whole, valid one.
-fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Option<crate::Request<'b>> {
-    let rules = head::Rules { max_headers: crate::MAX_HEADERS_LIMIT, bare_lf: false };
+fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Option<Request<'b>> {
+    let rules = head::Rules { max_headers: MAX_HEADERS_LIMIT, bare_lf: false };
     let head = head::parse(raw, slots, rules, &mut HostMemo::new()).ok()??;
     let body = raw.get(head.len..head.len + usize::try_from(head.content_length).ok()?)?;
-    Some(crate::Request {
-        method: crate::Method::from_token(head.method),
+    Some(Request {
+        method: Method::from_token(head.method),
         target: head.target,
         version: head.version,
-        headers: crate::Headers::new(head.headers),
+        headers: Headers::new(head.headers),
         body,
         peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into(),
     })
@@ -42,7 +45,7 @@ fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Option<crate::R
 /// the two disagree.
 pub fn check_head_parser(data: &[u8]) {
     for bare_lf in [false, true] {
-        check_head_split(data, head::Rules { max_headers: crate::MAX_HEADERS_LIMIT, bare_lf });
+        check_head_split(data, head::Rules { max_headers: MAX_HEADERS_LIMIT, bare_lf });
     }
 }
 
@@ -110,7 +113,7 @@ pub fn check_chunked(data: &[u8]) {
 pub fn check_query(data: &[u8]) {
     let Ok(raw) = std::str::from_utf8(data) else { return };
     let mut buf = [0u8; 256];
-    for (k, v) in crate::Query::new(raw).iter() {
+    for (k, v) in Query::new(raw).iter() {
         for d in [k, v] {
             assert!(d.bytes().count() <= d.raw().len());
             if let Ok(out) = d.decode_into(&mut buf) {
@@ -120,10 +123,10 @@ pub fn check_query(data: &[u8]) {
             assert!(d == d.to_string().as_str() || !d.bytes().all(|b| b.is_ascii()));
         }
     }
-    if let Some((k, _)) = crate::Query::new(raw).iter().next() {
+    if let Some((k, _)) = Query::new(raw).iter().next() {
         let mut key = [0u8; 256];
         if let Some(k) = k.decode_str_into(&mut key) {
-            assert!(crate::Query::new(raw).get(k).is_some());
+            assert!(Query::new(raw).get(k).is_some());
         }
     }
 }

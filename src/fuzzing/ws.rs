@@ -18,7 +18,7 @@ pub fn check_handshake(data: &[u8]) {
         raw.extend_from_slice(b"\r\n");
     }
     raw.extend_from_slice(b"\r\n");
-    let mut slots = crate::__private::header_slots();
+    let mut slots = crate::http::head::header_slots();
     let Some(req) = super::request(&raw, &mut slots) else { return };
     let got = handshake::accept(&req).map(|key| key.to_vec()).map_err(Rejection::status);
     let headers: Vec<(String, &[u8])> =
@@ -106,9 +106,12 @@ pub use frames::check_ws_frames;
 
 #[cfg(feature = "testing")]
 mod frames {
+    use crate::config::Config;
+    use crate::handler::Handler;
+    use crate::http::request::Request;
+    use crate::http::response::Response;
     use crate::testing::TestClient;
     use crate::ws::{self, CloseCode, Message, Opcode, WebSocket};
-    use crate::{Config, Handler, Request, Response};
     use std::sync::Mutex;
 
     /// Largest message in the oracle: small, so the limit is reached.
