@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::access_log::AccessLog;
 use crate::error::Error;
+use crate::metrics::Metrics;
 
 /// The largest header array a worker may be configured with.
 ///
@@ -45,6 +46,7 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// | [`websocket_threads`](Config::websocket_threads) | 1 (started only for a [`Handler::WEBSOCKETS`](crate::Handler::WEBSOCKETS) handler) |
 /// | [`max_message_size`](Config::max_message_size) | 1 MiB |
 /// | [`access_log`](Config::access_log) | off |
+/// | [`metrics`](Config::metrics) | the server's own handle |
 ///
 /// ```
 /// use std::time::Duration;
@@ -81,6 +83,7 @@ pub struct Config {
     pub(crate) websocket_threads: usize,
     pub(crate) max_message_size: usize,
     pub(crate) access_log: Option<AccessLog>,
+    pub(crate) metrics: Option<Metrics>,
 }
 
 impl Default for Config {
@@ -111,6 +114,7 @@ impl Default for Config {
             websocket_threads: 1,
             max_message_size: 1 << 20,
             access_log: None,
+            metrics: None,
         }
     }
 }
@@ -367,7 +371,6 @@ impl Config {
         self.max_connections.div_ceil(self.workers)
     }
 
-    /// Checks every value and says which one is wrong.
     /// Writes an access log line per response (default: none); see
     /// [`AccessLog`]. Off, it costs one branch per response.
     pub fn access_log(mut self, log: AccessLog) -> Self {
@@ -375,6 +378,16 @@ impl Config {
         self
     }
 
+    /// Counts into `metrics`, a handle made before the server so a handler
+    /// can hold it (default: the server makes its own, which
+    /// [`Server::metrics`](crate::Server::metrics) returns). A handle
+    /// serves one server: building a second with it is an error.
+    pub fn metrics(mut self, metrics: &Metrics) -> Self {
+        self.metrics = Some(metrics.clone());
+        self
+    }
+
+    /// Checks every value and says which one is wrong.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let bad = |what: String| Err(Error::Config(what));
         if self.workers == 0 {

@@ -125,6 +125,7 @@ mod http;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod interop;
 mod logging;
+pub mod metrics;
 mod net;
 mod router;
 mod rt;
@@ -157,6 +158,7 @@ pub use http::responder::Responder;
 pub use http::response::Response;
 pub use http::status::StatusCode;
 pub use http::stream::{Stream, StreamError};
+pub use metrics::Metrics;
 pub use net::activation;
 pub use router::{NoWebSockets, Params, Route, Router, WsHooks};
 pub use server::Server;

@@ -7,6 +7,7 @@ use std::thread::{self, JoinHandle};
 use crate::config::Config;
 use crate::error::Error;
 use crate::handler::Handler;
+use crate::metrics::Metrics;
 use crate::net::{accept::Acceptor, listener};
 use crate::shutdown::{ShutdownHandle, ShutdownState, SignalWatch};
 use crate::worker::Worker;
@@ -33,6 +34,7 @@ pub struct Server<H: Handler> {
     acceptors: Vec<Acceptor>,
     ws_threads: Vec<WsThread<H>>,
     shutdown: Arc<ShutdownState>,
+    metrics: Metrics,
 }
 
 impl<H: Handler> Server<H> {
@@ -84,20 +86,36 @@ impl<H: Handler> Server<H> {
         let local_addr = listener::local_addr(&own_listeners[0], config.addr)?;
         let shutdown = Arc::new(ShutdownState::default());
         let handler = Arc::new(handler);
+        let metrics = config.metrics.clone().unwrap_or_default();
+        let ws_count = if H::WEBSOCKETS { config.websocket_threads } else { 0 };
+        let (worker_tallies, ws_tallies) = metrics.attach(config.workers, ws_count).ok_or_else(|| {
+            Error::Config(
+                "the Metrics handle given to Config::metrics already counts for another server".into(),
+            )
+        })?;
         let setup = |what| move |source| Error::Setup { what, source };
         let (ws_threads, ws_route) = if H::WEBSOCKETS {
-            let (threads, route) = ws_thread::build(&config, config.websocket_threads, &handler, &shutdown)
-                .map_err(setup("create a WebSocket thread's poll"))?;
+            let (threads, route) =
+                ws_thread::build(&config, config.websocket_threads, &handler, &shutdown, ws_tallies)
+                    .map_err(setup("create a WebSocket thread's poll"))?;
             (threads, Some(Arc::new(route)))
         } else {
             (Vec::new(), None)
         };
         let shared_listener = if config.accept_threads > 0 { own_listeners.pop() } else { None };
         let mut own_listeners = own_listeners.into_iter();
-        let mut workers = (0..config.workers)
-            .map(|_| {
+        let mut workers = worker_tallies
+            .into_iter()
+            .map(|tally| {
                 let listener = own_listeners.next();
-                Worker::new(&config, Arc::clone(&handler), Arc::clone(&shutdown), ws_route.clone(), listener)
+                Worker::new(
+                    &config,
+                    Arc::clone(&handler),
+                    Arc::clone(&shutdown),
+                    ws_route.clone(),
+                    listener,
+                    tally,
+                )
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(setup("create a worker's poll"))?;
@@ -111,19 +129,26 @@ impl<H: Handler> Server<H> {
         for (i, listener) in shared_listener.iter().cycle().take(config.accept_threads).enumerate() {
             let listener = listener.try_clone().map_err(setup("duplicate the listening socket"))?;
             let first = i * config.workers / config.accept_threads;
-            let acceptor = Acceptor::new(listener, inboxes.clone(), first, Arc::clone(&shutdown))
-                .map_err(setup("create an accept thread's poll"))?;
+            let acceptor =
+                Acceptor::new(listener, inboxes.clone(), first, Arc::clone(&shutdown), metrics.clone())
+                    .map_err(setup("create an accept thread's poll"))?;
             acceptors.push(acceptor);
         }
         // `shared_listener` drops here: the acceptors (or workers) hold the
         // only descriptors, so the port closes as soon as they stop.
-        Ok(Server { config, local_addr, workers, acceptors, ws_threads, shutdown })
+        Ok(Server { config, local_addr, workers, acceptors, ws_threads, shutdown, metrics })
     }
 
     /// The address the server listens on (with the actual port when the
     /// config asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// A handle on the server's counters, for any thread: the one given
+    /// to [`Config::metrics`](crate::Config::metrics), or the server's own.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     /// A handle that can stop this server from any thread.

@@ -3,7 +3,8 @@
 //! answers thousands of keep-alive, pipelined, HEAD, HTTP/1.0 and
 //! body-carrying requests (Content-Length and chunked, small and larger
 //! than the read buffer), file bodies sent with sendfile, and DirServer
-//! (files, ranges, refused traversal).
+//! (files, ranges, refused traversal), and scrapes of the server's
+//! counters in the Prometheus format.
 //!
 //! This file holds a single test so no other test allocates meanwhile;
 //! the client side allocates nothing inside the measured window either
@@ -14,7 +15,7 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use peregrine::{Config, DirServer, Field, Method, Request, Response};
+use peregrine::{Config, DirServer, Field, Method, Metrics, Request, Response};
 
 mod support;
 use support::TestServer;
@@ -29,6 +30,9 @@ static GLOBAL: Counting = Counting;
 /// A small file sent with sendfile by `/file`.
 static FILE: OnceLock<PathBuf> = OnceLock::new();
 const FILE_CONTENT: &[u8] = b"file body, sent with sendfile";
+
+/// The server's counters, scraped at `/metrics`.
+static METRICS: OnceLock<Metrics> = OnceLock::new();
 
 /// A directory served by DirServer under `/site/`.
 static SITE: OnceLock<DirServer> = OnceLock::new();
@@ -64,6 +68,10 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
                 None => write!(res, "anonymous"),
             };
         }
+        "/metrics" => {
+            res.header("Content-Type", peregrine::metrics::PROMETHEUS_CONTENT_TYPE);
+            METRICS.get().unwrap().write_prometheus(res).unwrap();
+        }
         "/echo" if req.method() == Method::Post => {
             res.body(req.body());
         }
@@ -77,15 +85,22 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
     }
 }
 
-/// A request to send and the response body it must get.
+/// A request to send and the response body it must get (any body, if
+/// `body` is `None`: the counters change with every request).
 struct Case {
     request: Vec<u8>,
-    body: Vec<u8>,
+    body: Option<Vec<u8>>,
     head: bool,
 }
 
 fn case(request: &[u8], body: &[u8], head: bool) -> Case {
-    Case { request: request.to_vec(), body: body.to_vec(), head }
+    Case { request: request.to_vec(), body: Some(body.to_vec()), head }
+}
+
+impl Case {
+    fn matches(&self, body: &[u8]) -> bool {
+        self.body.as_deref().is_none_or(|want| want == body)
+    }
 }
 
 /// What `/sum` answers for `body`.
@@ -134,6 +149,7 @@ fn cases() -> Vec<Case> {
         case(b"GET /site/%2e%2e/secret HTTP/1.1\r\nHost: x\r\n\r\n", b"", false),
         case(&big_length, &sum_of(&big), false),
         case(&big_chunked, &sum_of(&big), false),
+        Case { request: b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), body: None, head: false },
     ]
 }
 
@@ -181,13 +197,13 @@ fn exchange(conns: &mut [TcpStream], cases: &[Case], pipelined: &[u8], buf: &mut
             let case = &cases[i % cases.len()];
             let mut filled = 0;
             let (body, end, _) = read_one(s, buf, &mut filled, case.head);
-            assert!(buf[body..end] == case.body[..], "wrong body");
+            assert!(case.matches(&buf[body..end]), "wrong body");
             assert_eq!(filled, end, "unexpected extra bytes");
         }
         let mut filled = 0;
         for case in cases.iter().cycle().take(16) {
             let (body, end, consumed) = read_one(&mut piped[0], buf, &mut filled, case.head);
-            assert!(buf[body..end] == case.body[..], "wrong pipelined body");
+            assert!(case.matches(&buf[body..end]), "wrong pipelined body");
             buf.copy_within(consumed..filled, 0);
             filled -= consumed;
         }
@@ -204,8 +220,9 @@ fn serving_requests_allocates_nothing() {
     std::fs::create_dir_all(site.join("site")).unwrap();
     std::fs::write(site.join("site/page.html"), PAGE).unwrap();
     SITE.set(DirServer::new(&site).unwrap()).unwrap();
-    let server = TestServer::start(Config::new().workers(2), handler);
-    let mut conns: Vec<TcpStream> = (0..13).map(|_| server.connect()).collect();
+    let metrics = METRICS.get_or_init(Metrics::new);
+    let server = TestServer::start(Config::new().workers(2).metrics(metrics), handler);
+    let mut conns: Vec<TcpStream> = (0..15).map(|_| server.connect()).collect();
     let cases = cases();
     let pipelined: Vec<u8> = cases.iter().cycle().take(16).flat_map(|c| c.request.iter().copied()).collect();
     let mut buf = vec![0u8; 1 << 16];

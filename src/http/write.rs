@@ -52,12 +52,14 @@ pub enum Length {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flushed {
     /// Everything queued was sent.
-    All,
+    All {
+        /// Bytes written by this flush.
+        sent: usize,
+    },
     /// The writer would block; call again when it is writable.
-    /// `progressed`: some bytes went out before it blocked.
     Blocked {
-        /// Whether any byte was written.
-        progressed: bool,
+        /// Bytes written before it blocked (0: no progress).
+        sent: usize,
     },
 }
 
@@ -456,7 +458,7 @@ impl Outgoing {
 
     /// Writes as much as `w` takes, until all is sent or `w` would block.
     pub fn flush(&mut self, w: &mut impl Sink) -> io::Result<Flushed> {
-        let mut progressed = false;
+        let mut sent = 0;
         loop {
             let head: &[u8] = match &self.buf {
                 Some(b) => &b[self.queued.range()],
@@ -487,7 +489,7 @@ impl Outgoing {
                         // An empty tail: what follows it, if anything, is next.
                         self.tail = self.next.take().map_or(Tail::None, |next| *next);
                         if matches!(self.tail, Tail::None) {
-                            return Ok(Flushed::All);
+                            return Ok(Flushed::All { sent });
                         }
                         continue;
                     }
@@ -497,16 +499,14 @@ impl Outgoing {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(Flushed::Blocked { progressed })
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked { sent }),
                 Err(e) => return Err(e),
             };
-            progressed = true;
+            sent += n;
             self.advance(n);
             if self.queued.is_empty() && matches!(self.tail, Tail::None) {
                 // All sent: no second trip round the loop to find that out.
-                return Ok(Flushed::All);
+                return Ok(Flushed::All { sent });
             }
         }
     }
@@ -709,7 +709,7 @@ mod tests {
 
     fn drain(out: &mut Outgoing, chunk: usize) -> Vec<u8> {
         let mut t = Trickle { out: Vec::new(), chunk, calls: 0 };
-        while out.flush(&mut t).unwrap() != Flushed::All {}
+        while !matches!(out.flush(&mut t).unwrap(), Flushed::All { .. }) {}
         t.out
     }
 
@@ -797,7 +797,7 @@ mod tests {
         let mut t = Trickle { out: Vec::new(), chunk: 1 << 20, calls: 0 };
         let err = loop {
             match out.flush(&mut t) {
-                Ok(Flushed::All) => panic!("a short file was reported sent"),
+                Ok(Flushed::All { .. }) => panic!("a short file was reported sent"),
                 Ok(_) => continue,
                 Err(e) => break e,
             }
@@ -957,7 +957,7 @@ mod tests {
             out.push_sending(&mut pool, &mut res, &KA, &Stamp::new(*DATE), &mut sink);
             assert!(matches!(out.tail, Tail::None), "a body that fits was moved out");
         }
-        while out.flush(&mut sink).unwrap() != Flushed::All {}
+        while !matches!(out.flush(&mut sink).unwrap(), Flushed::All { .. }) {}
         let sent = responses(&sink.out);
         assert_eq!(sent.len(), 3);
         assert!(sent.iter().all(|(_, b)| *b == body));

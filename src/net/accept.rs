@@ -8,6 +8,7 @@ use std::time::Duration;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::metrics::Metrics;
 use crate::rt::accept::{classify, AcceptError, EXHAUSTED_BACKOFF};
 use crate::rt::inbox::{place, Accepted, Inbox};
 use crate::rt::socket::refuse_overload;
@@ -25,6 +26,8 @@ pub struct Acceptor {
     shutdown: Arc<ShutdownState>,
     /// In a descriptor shortage: logged once when it starts and ends.
     exhausted: bool,
+    /// Counts the connections turned away.
+    metrics: Metrics,
 }
 
 impl Acceptor {
@@ -35,12 +38,13 @@ impl Acceptor {
         workers: Vec<Arc<Inbox<Accepted>>>,
         first: usize,
         shutdown: Arc<ShutdownState>,
+        metrics: Metrics,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::from_std(listener);
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         shutdown.add_waker(Arc::new(Waker::new(poll.registry(), WAKER)?));
-        Ok(Acceptor { poll, listener, workers, next: first, shutdown, exhausted: false })
+        Ok(Acceptor { poll, listener, workers, next: first, shutdown, exhausted: false, metrics })
     }
 
     /// Accepts until shutdown; the listener closes when this returns.
@@ -98,6 +102,7 @@ impl Acceptor {
     fn hand_off(&mut self, accepted: Accepted) {
         if let Err(mut refused) = place(&self.workers, &mut self.next, accepted) {
             refuse_overload(&mut refused.0);
+            self.metrics.refused_by_acceptor();
         }
     }
 }

@@ -13,7 +13,12 @@ pub enum ReadOutcome {
     /// Bytes arrived; `emptied` when fewer came than there was room for
     /// and no FIN is pending: the socket had nothing more at that moment,
     /// and the edge-triggered poll reports the next arrival.
-    Data { emptied: bool },
+    Data {
+        /// The read was short: the socket is empty (see above).
+        emptied: bool,
+        /// Bytes read.
+        read: usize,
+    },
     /// Nothing to read now.
     WouldBlock,
     /// The peer will send nothing more.
@@ -141,7 +146,7 @@ impl<B: DerefMut<Target = [u8]>> Input<B> {
                 Ok(n) => {
                     self.end += n;
                     // A FIN that came with the data raises no new edge.
-                    Ok(ReadOutcome::Data { emptied: n < room && self.read_end == ReadEnd::Open })
+                    Ok(ReadOutcome::Data { emptied: n < room && self.read_end == ReadEnd::Open, read: n })
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WouldBlock),
@@ -220,7 +225,7 @@ mod tests {
         input.fin_reported();
         assert_eq!(
             input.read_from(&mut src, &mut Pool).unwrap(),
-            ReadOutcome::Data { emptied: false },
+            ReadOutcome::Data { emptied: false, read: 3 },
             "a short read is not the end when a FIN is still to be read"
         );
         assert!(!input.at_eof());
@@ -242,7 +247,10 @@ mod tests {
         input.reserve(20, &mut Vecs);
         let mut src: &[u8] = &[b'e'; 16];
         // The larger buffer has room for exactly the rest of the unit.
-        assert_eq!(input.read_from(&mut src, &mut Vecs).unwrap(), ReadOutcome::Data { emptied: false });
+        assert_eq!(
+            input.read_from(&mut src, &mut Vecs).unwrap(),
+            ReadOutcome::Data { emptied: false, read: 16 }
+        );
         assert_eq!(input.pending().len(), 20);
         assert_eq!(&input.pending()[..5], b"abcde");
     }
@@ -261,11 +269,17 @@ mod tests {
     fn keeps_the_unconsumed_tail_across_reads() {
         let mut input: Input = Input::new();
         let mut src: &[u8] = b"abcdefghijkl";
-        assert_eq!(input.read_from(&mut src, &mut Pool).unwrap(), ReadOutcome::Data { emptied: false });
+        assert_eq!(
+            input.read_from(&mut src, &mut Pool).unwrap(),
+            ReadOutcome::Data { emptied: false, read: 8 }
+        );
         assert_eq!(input.pending(), b"abcdefgh");
         assert_eq!(input.read_from(&mut src, &mut Pool).unwrap(), ReadOutcome::Full);
         input.consume(6);
-        assert_eq!(input.read_from(&mut src, &mut Pool).unwrap(), ReadOutcome::Data { emptied: true });
+        assert_eq!(
+            input.read_from(&mut src, &mut Pool).unwrap(),
+            ReadOutcome::Data { emptied: true, read: 4 }
+        );
         assert_eq!(input.pending(), b"ghijkl");
         input.consume(6);
         assert!(input.is_empty());

@@ -83,6 +83,11 @@ impl<B: PoolBuf> BufPool<B> {
         }
     }
 
+    /// Bytes of the free buffers kept.
+    pub fn free_bytes(&self) -> usize {
+        self.free.len() * self.size
+    }
+
     /// Whether a free buffer is kept.
     fn has_free(&self) -> bool {
         !self.free.is_empty()
@@ -140,6 +145,11 @@ impl<B: PoolBuf> SizeClasses<B> {
     /// The largest free buffer kept, if any.
     pub fn take_largest(&mut self) -> Option<B> {
         self.classes.iter_mut().rev().find(|c| c.has_free()).map(BufPool::take_buf)
+    }
+
+    /// Bytes of the free buffers kept, in every class.
+    pub fn free_bytes(&self) -> usize {
+        self.classes.iter().map(BufPool::free_bytes).sum()
     }
 
     /// Gives a buffer back to the largest class it can serve; one smaller

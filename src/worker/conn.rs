@@ -27,6 +27,7 @@ use crate::http::request::{Headers, Method, Request};
 use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
 use crate::http::write::Flushed;
+use crate::metrics::{Stat, Timeout};
 use crate::rt::input::ReadOutcome;
 use crate::rt::pool::BufSource;
 use crate::rt::socket::{linger, Lingered, Transport};
@@ -151,6 +152,7 @@ impl<T: Transport> Conn<T> {
     pub fn release<H>(&mut self, ctx: &mut Ctx<H>) {
         match std::mem::replace(&mut self.state, State::Lingering) {
             State::Awaiting(Awaiting { exchange, .. }) | State::Streaming(Streaming { exchange, .. }) => {
+                ctx.tally.add(Stat::DeferredFinished, 1);
                 exchange.cancel();
             }
             _ => {}
@@ -180,9 +182,10 @@ impl<T: Transport> Conn<T> {
         loop {
             if !self.sock.out.is_empty() {
                 match self.sock.out.flush(&mut self.sock.stream) {
-                    Ok(Flushed::All) => {}
-                    Ok(Flushed::Blocked { progressed }) => {
-                        ctx.timers.arm_since_progress(key, Timer::Write, progressed, ctx.now);
+                    Ok(Flushed::All { sent }) => ctx.tally.add(Stat::BytesOut, sent as u64),
+                    Ok(Flushed::Blocked { sent }) => {
+                        ctx.tally.add(Stat::BytesOut, sent as u64);
+                        ctx.timers.arm_since_progress(key, Timer::Write, sent > 0, ctx.now);
                         return Verdict::Keep;
                     }
                     Err(_) => return Verdict::Close,
@@ -223,7 +226,10 @@ impl<T: Transport> Conn<T> {
             }
             reads += 1;
             match self.incoming.read_from(&mut self.sock.stream, &mut ctx.in_pool) {
-                Ok(ReadOutcome::Data { emptied: e }) => emptied = e,
+                Ok(ReadOutcome::Data { emptied: e, read }) => {
+                    emptied = e;
+                    ctx.tally.add(Stat::BytesIn, read as u64);
+                }
                 Ok(ReadOutcome::WouldBlock) => break,
                 Ok(ReadOutcome::Eof) => {} // `at_eof` now says so
                 // Requests wait behind a response being completed: read
@@ -312,6 +318,7 @@ impl<T: Transport> Conn<T> {
     pub fn on_timeout<H: Handler>(&mut self, kind: Timer, key: usize, ctx: &mut Ctx<H>) -> Verdict {
         match (kind, &self.state) {
             (Timer::Request, State::Open) if self.sock.out.is_empty() => {
+                ctx.tally.timeout(Timeout::Request);
                 self.refuse(StatusCode::REQUEST_TIMEOUT, ctx);
                 self.drive(key, ctx, false)
             }
@@ -325,6 +332,7 @@ impl<T: Transport> Conn<T> {
                 crate::logging::log_warn!(
                     "a deferred response took longer than response_timeout; answered 503"
                 );
+                ctx.tally.timeout(Timeout::Response);
                 awaiting.exchange.cancel();
                 self.go_on(After::Close, key, ctx);
                 self.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx);
@@ -338,7 +346,12 @@ impl<T: Transport> Conn<T> {
                 later::keep_alive_comment(streaming, &mut self.sock, ctx);
                 self.drive(key, ctx, false)
             }
-            _ => Verdict::Close,
+            _ => {
+                if let Some(timeout) = kind.timeout() {
+                    ctx.tally.timeout(timeout);
+                }
+                Verdict::Close
+            }
         }
     }
 
@@ -360,8 +373,12 @@ impl<T: Transport> Conn<T> {
                 Waiting::Body(streaming) => State::Streaming(streaming),
             },
         };
+        if matches!(next, State::Awaiting(_) | State::Streaming(_)) {
+            ctx.tally.add(Stat::DeferredStarted, 1);
+        }
         match std::mem::replace(&mut self.state, next) {
             State::Awaiting(Awaiting { exchange, .. }) | State::Streaming(Streaming { exchange, .. }) => {
+                ctx.tally.add(Stat::DeferredFinished, 1);
                 ctx.scratch.later.give(exchange);
             }
             _ => {}
@@ -412,6 +429,8 @@ impl<T: Transport> Conn<T> {
 
     /// Answers a request the server cannot accept, then closes.
     fn refuse<H>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
+        ctx.tally.response(status.as_u16());
+        ctx.tally.error(status.as_u16());
         if let Some(log) = &mut ctx.access_log {
             log_response(log, None, self.sock.peer.addr(), status, Some(0), Instant::now(), ctx.date.secs());
         }
@@ -486,7 +505,9 @@ fn respond<H: Handler, T: Transport>(
     ctx.scratch.later.key = key;
     let mut res = Response::new(&mut ctx.scratch);
     let start = ctx.access_log.is_some().then(Instant::now);
-    call_handler(&*ctx.handler, req, &mut res);
+    if !call_handler(&*ctx.handler, req, &mut res) {
+        ctx.tally.error(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
+    }
     let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
     if res.is_later() {
         if let (Some(log), Some(start)) = (&mut ctx.access_log, start) {
@@ -499,6 +520,11 @@ fn respond<H: Handler, T: Transport>(
             shutdown: &ctx.shutdown,
         };
         let (after, waiting) = later::answer_later(&mut res, asked, sock, q);
+        if !matches!(waiting, Some(Waiting::Reply(_))) {
+            // A stream's head went out now; a deferred reply counts when
+            // it comes.
+            ctx.tally.response(res.status_code().as_u16());
+        }
         ctx.waiting = waiting;
         return after;
     }
@@ -506,6 +532,7 @@ fn respond<H: Handler, T: Transport>(
         Some(ticket) => match upgrade_to(ticket.id, ctx.ws.as_deref(), &ctx.shutdown) {
             Ok(thread) => After::Upgrade { ticket, thread },
             Err(status) => {
+                ctx.tally.error(status.as_u16());
                 res.reset_to_error(status);
                 After::Close
             }
@@ -522,6 +549,7 @@ fn respond<H: Handler, T: Transport>(
         };
         log_response(log, Some(req), req.peer_addr(), res.status_code(), bytes, start, ctx.date.secs());
     }
+    ctx.tally.response(res.status_code().as_u16());
     let keep_alive = !matches!(after, After::Close);
     sock.no_delay(keep_alive);
     let meta = asked.meta(keep_alive, ctx.keep_alive_secs);
@@ -558,12 +586,14 @@ fn log_response(
 }
 
 /// Calls the handler; a panic, an invalid header or a 1xx as the final
-/// status becomes a 500, logged.
+/// status becomes a 500, logged. Returns whether the handler's answer
+/// stands.
 #[inline(always)]
-fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'_>) {
+fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'_>) -> bool {
     if panic::catch_unwind(AssertUnwindSafe(|| handler.handle(req, res))).is_err() {
         crate::logging::log_error!("handler panicked on {} {}; answered 500", req.method, req.path());
         res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        false
     } else if res.has_invalid_header() {
         crate::logging::log_error!(
             "handler set an invalid header on {} {}; answered 500",
@@ -571,6 +601,7 @@ fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'
             req.path()
         );
         res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        false
     } else if res.status_code().as_u16() < 200 && res.upgrade().is_none() {
         // A 1xx is interim: as the final response it would pair the
         // client's next response with the wrong request.
@@ -581,6 +612,9 @@ fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'
             req.path()
         );
         res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        false
+    } else {
+        true
     }
 }
 

@@ -13,6 +13,7 @@ use crate::http::date::DateCache;
 use crate::http::head::Rules;
 use crate::http::response::Scratch;
 use crate::http::target::HostMemo;
+use crate::metrics::{Tally, Timeout};
 use crate::rt::again::Again;
 use crate::rt::pool::{BufPool, SizeClasses};
 use crate::rt::timer::{TimerKind, Timers};
@@ -41,6 +42,20 @@ pub enum Timer {
     Response,
     /// A quiet stream of server-sent events, due a keep-alive comment.
     Heartbeat,
+}
+
+impl Timer {
+    /// The timeout this timer's expiry is counted as, if any (a lingering
+    /// close or a heartbeat ends no wait of the client's).
+    pub fn timeout(self) -> Option<Timeout> {
+        match self {
+            Timer::Idle => Some(Timeout::Idle),
+            Timer::Request => Some(Timeout::Request),
+            Timer::Write => Some(Timeout::Write),
+            Timer::Response => Some(Timeout::Response),
+            Timer::Linger | Timer::Heartbeat => None,
+        }
+    }
 }
 
 impl TimerKind for Timer {
@@ -100,6 +115,8 @@ pub struct Ctx<H> {
     pub waiting: Option<Waiting>,
     /// This worker's access log lines, if the log is on.
     pub access_log: Option<LogBuffer>,
+    /// This worker's counters.
+    pub tally: Tally,
 }
 
 impl<H> Ctx<H> {
@@ -137,6 +154,7 @@ impl<H> Ctx<H> {
             again: Again::new(capacity),
             waiting: None,
             access_log: config.access_log.clone().map(LogBuffer::new),
+            tally: Tally::detached(),
         }
     }
 }

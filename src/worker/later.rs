@@ -160,6 +160,7 @@ pub fn take_reply<H, T: Transport>(awaiting: &Awaiting, sock: &mut Socket<T>, ct
             exchange.cancel();
         }
     }
+    ctx.tally.response(res.status_code().as_u16());
     let keep_alive = q.keeps(*asked, res.wants_close());
     if let Some(kind) = stream {
         let (after, waiting) = start_stream(exchange.clone(), kind, &mut res, *asked, keep_alive, sock, q);

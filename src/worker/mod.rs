@@ -28,6 +28,7 @@ use self::ctx::{Ctx, Timer};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::response::Ticket;
+use crate::metrics::{Stat, Tally};
 use crate::rt::accept::{classify, AcceptError, EXHAUSTED_BACKOFF};
 use crate::rt::again::Again;
 use crate::rt::event_loop::{self, Service, WAKER};
@@ -83,6 +84,7 @@ impl<H: Handler> Worker<H> {
         shutdown: Arc<ShutdownState>,
         ws: Option<Arc<crate::ws_thread::WsRoute>>,
         listener: Option<std::net::TcpListener>,
+        tally: Tally,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let listener = match listener {
@@ -100,6 +102,7 @@ impl<H: Handler> Worker<H> {
         // Grows only if more completions arrive between two polls.
         let completions = Arc::new(Mailbox::growing(in_flight.min(256), Arc::clone(&waker)));
         let mut ctx = Ctx::new(config, handler, Arc::clone(&shutdown), ws);
+        ctx.tally = tally;
         ctx.scratch.later.connect(Arc::clone(&completions), config.stream_buffer_size);
         Ok(Worker {
             poll,
@@ -156,6 +159,7 @@ impl<H: Handler> Worker<H> {
                     } else if let Err((mut stream, _)) =
                         place(&self.peers, &mut self.next_peer, (stream, peer))
                     {
+                        self.ctx.tally.add(Stat::Refused, 1);
                         refuse_overload(&mut stream);
                     }
                 }
@@ -213,9 +217,11 @@ impl<H: Handler> Worker<H> {
             Err(mut conn) => {
                 // As many seats as slab entries: only a bug gets here.
                 self.inbox.seats().give_back();
+                self.ctx.tally.add(Stat::Refused, 1);
                 return refuse_overload(conn.stream_mut());
             }
         };
+        self.ctx.tally.add(Stat::Accepted, 1);
         let conn = self.conns.get_mut(key).expect("just inserted");
         let verdict = conn.drive(key, &mut self.ctx, false);
         // Registered even when it leaves at once for its WebSocket thread,
@@ -257,6 +263,7 @@ impl<H: Handler> Worker<H> {
         self.ctx.timers.disarm(key);
         let Some(mut conn) = self.conns.remove(key) else { return };
         self.inbox.seats().give_back();
+        self.ctx.tally.add(Stat::Closed, 1);
         match conn.upgrade_ready().filter(|_| hand_over) {
             Some((ticket, thread)) => self.hand_over(conn, ticket, thread),
             None => {
@@ -280,6 +287,7 @@ impl<H: Handler> Worker<H> {
             return conn.release(&mut self.ctx);
         }
         let (stream, peer, early) = conn.into_upgraded(&mut self.ctx);
+        self.ctx.tally.add(Stat::Upgrades, 1);
         route.hand_over(thread, Upgraded { stream, peer, ticket, early });
     }
 }
@@ -303,13 +311,22 @@ impl<H: Handler> Service for Worker<H> {
 
     fn set_now(&mut self, now: Instant) {
         self.ctx.now = now;
+        self.ctx.tally.touch();
+        let second = self.ctx.date.secs();
         self.ctx.date.update(now);
+        if self.ctx.date.secs() != second {
+            // Once a second: what the pools hold moves slowly.
+            let ctx = &mut self.ctx;
+            let held = ctx.in_pool.free_bytes() + ctx.out_pool.free_bytes() + ctx.body_pool.free_bytes();
+            ctx.tally.set(Stat::PoolBytes, held as u64);
+        }
     }
 
-    /// A paused accept's retry, or access log lines due to be written.
+    /// A paused accept's retry, access log lines due to be written, or
+    /// counts due to be published.
     fn wake_at(&self) -> Option<Instant> {
         let log_due = self.ctx.access_log.as_ref().and_then(LogBuffer::due);
-        [self.accept_paused, log_due].into_iter().flatten().min()
+        [self.accept_paused, log_due, self.ctx.tally.wake_at()].into_iter().flatten().min()
     }
 
     fn on_wake(&mut self) {
@@ -335,9 +352,12 @@ impl<H: Handler> Service for Worker<H> {
         if let Some(log) = &mut self.ctx.access_log {
             log.flush_if_due(self.ctx.now);
         }
+        self.ctx.tally.end_turn(self.ctx.now);
     }
 
     fn on_timer(&mut self, key: usize, kind: Timer) {
+        // Timers fire after the turn's counts were published.
+        self.ctx.tally.touch();
         let Some(conn) = self.conns.get_mut(key) else { return };
         if conn.on_timeout(kind, key, &mut self.ctx) == Verdict::Close {
             self.close(key);

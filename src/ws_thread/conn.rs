@@ -12,6 +12,7 @@ use mio::Waker;
 use super::out::{OutQueue, Written};
 use crate::config::Config;
 use crate::handler::Handler;
+use crate::metrics::{Stat, Tally};
 use crate::rt::again::Again;
 use crate::rt::input::{Input, ReadOutcome};
 use crate::rt::socket::{linger, Lingered, Transport};
@@ -76,6 +77,8 @@ pub struct WsCtx<H> {
     /// Unsent bytes a connection may hold, even after trying to write
     /// them, before it is dropped as a client that does not read.
     pub max_buffered: usize,
+    /// This thread's counters.
+    pub tally: Tally,
 }
 
 impl<H> WsCtx<H> {
@@ -99,6 +102,7 @@ impl<H> WsCtx<H> {
             max_message,
             high_water,
             max_buffered: max_payload + MAX_HEADER,
+            tally: Tally::detached(),
         }
     }
 }
@@ -180,6 +184,7 @@ impl<T: Transport> WsConn<T> {
     /// Calls the open hook, then handles any frames that arrived with the
     /// handshake.
     pub fn open<H: Handler>(&mut self, early: &[u8], ctx: &mut WsCtx<H>) {
+        ctx.tally.add(Stat::WsOpened, 1);
         self.call(ctx, |h, ws| h.ws_open(ws));
         if !early.is_empty() {
             self.input.preload(early, &mut ctx.pool);
@@ -213,7 +218,7 @@ impl<T: Transport> WsConn<T> {
                 return self.linger(ctx);
             }
             match self.input.read_from(&mut self.stream, &mut ctx.pool) {
-                Ok(ReadOutcome::Data { emptied }) => {
+                Ok(ReadOutcome::Data { emptied, .. }) => {
                     self.process(ctx);
                     if emptied {
                         self.input.release(&mut ctx.pool);
@@ -247,6 +252,8 @@ impl<T: Transport> WsConn<T> {
             let code = u16::from_be_bytes([frame[2], frame[3]]);
             self.code.get_or_insert(CloseCode(code));
             ctx.timers.arm(self.key(), Timer::Linger, ctx.now);
+        } else if matches!(frame[0] & 0x0F, 0x1 | 0x2) {
+            ctx.tally.add(Stat::WsMessagesOut, 1);
         }
         self.put(frame, ctx);
     }
@@ -303,6 +310,7 @@ impl<T: Transport> WsConn<T> {
 
     /// The connection is gone: tells the handler, returns the buffers.
     pub fn finish<H: Handler>(mut self, ctx: &mut WsCtx<H>) {
+        ctx.tally.add(Stat::WsClosed, 1);
         let code = self.code.unwrap_or(CloseCode::ABNORMAL);
         let handler = &*ctx.handler;
         let ws = &self.handle;
@@ -430,6 +438,7 @@ impl<T: Transport> WsConn<T> {
         } else {
             Message::Binary(payload)
         };
+        ctx.tally.add(Stat::WsMessagesIn, 1);
         self.call(ctx, |h, ws| h.ws_message(ws, msg));
     }
 

@@ -20,6 +20,7 @@ use self::conn::{Timer, WsConn, WsCtx, TURN_CAPACITY};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::response::Ticket;
+use crate::metrics::Tally;
 use crate::rt::again::Again;
 use crate::rt::event_loop::{self, Service, WAKER};
 use crate::rt::inbox::Inbox;
@@ -108,21 +109,30 @@ pub fn build<H: Handler>(
     n: usize,
     handler: &Arc<H>,
     shutdown: &Arc<ShutdownState>,
+    tallies: Vec<Tally>,
 ) -> io::Result<(Vec<WsThread<H>>, WsRoute)> {
-    let threads = (0..n)
-        .map(|_| WsThread::new(config, Arc::clone(handler), Arc::clone(shutdown), n))
+    let threads = tallies
+        .into_iter()
+        .map(|tally| WsThread::new(config, Arc::clone(handler), Arc::clone(shutdown), n, tally))
         .collect::<io::Result<Vec<_>>>()?;
     let inboxes = threads.iter().map(|t| Arc::clone(&t.inbox)).collect();
     Ok((threads, WsRoute { inboxes }))
 }
 
 impl<H: Handler> WsThread<H> {
-    fn new(config: &Config, handler: Arc<H>, shutdown: Arc<ShutdownState>, n: usize) -> io::Result<Self> {
+    fn new(
+        config: &Config,
+        handler: Arc<H>,
+        shutdown: Arc<ShutdownState>,
+        n: usize,
+        tally: Tally,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         shutdown.add_waker(Arc::clone(&waker));
         let capacity = (config.max_connections / n).max(1);
-        let ctx = WsCtx::new(config, handler, capacity, Arc::clone(&waker));
+        let mut ctx = WsCtx::new(config, handler, capacity, Arc::clone(&waker));
+        ctx.tally = tally;
         Ok(WsThread {
             poll,
             inbox: Arc::new(Inbox::new(capacity, capacity, waker)),
@@ -265,6 +275,7 @@ impl<H: Handler> Service for WsThread<H> {
 
     fn set_now(&mut self, now: Instant) {
         self.ctx.now = now;
+        self.ctx.tally.touch();
     }
 
     /// Hooks of this thread queued frames last turn, without a wake-up.
@@ -294,9 +305,17 @@ impl<H: Handler> Service for WsThread<H> {
         self.apply();
         self.flush();
         self.ctx.outbox.recycle(&mut self.ctx.spent);
+        self.ctx.tally.end_turn(self.ctx.now);
+    }
+
+    /// Counts due to be published.
+    fn wake_at(&self) -> Option<Instant> {
+        self.ctx.tally.wake_at()
     }
 
     fn on_timer(&mut self, key: usize, _: Timer) {
+        // Timers fire after the turn's counts were published.
+        self.ctx.tally.touch();
         self.close(key);
     }
 
