@@ -8,6 +8,8 @@
 #
 #   bash benches/load.sh                         # 5 s per run, one worker
 #   SECS=10 WORKERS=2 ACCEPT_THREADS=1 bash benches/load.sh   # with an accept thread
+#   EXAMPLE=dashboard WORKERS=2 bash benches/load.sh          # load the dashboard
+#                                               # example, and watch it at http://127.0.0.1:18480/
 #
 # wrk: `apt-get install wrk`; oha: `cargo install oha --locked`. For
 # comparisons with other servers, use benches/loadbench/compare.py (see
@@ -16,6 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECS="${SECS:-5}"
+# Any example that serves the contract (`/plaintext`, `/big`); only
+# `bench` serves `/deferred` too.
+EXAMPLE="${EXAMPLE:-bench}"
 WORKERS="${WORKERS:-1}"
 # Unset: the server's default (0 on Linux: each worker accepts for itself).
 ACCEPT_THREADS="${ACCEPT_THREADS:-}"
@@ -33,8 +38,8 @@ if have taskset && [ "$(nproc)" -ge 2 ]; then
     pin_server=(taskset -c 0); pin_client=(taskset -c 1)
 fi
 
-cargo build --release --example bench >&2
-"${pin_server[@]}" target/release/examples/bench --port "$PORT" --workers "$WORKERS" \
+cargo build --release --example "$EXAMPLE" >&2
+"${pin_server[@]}" target/release/examples/"$EXAMPLE" --port "$PORT" --workers "$WORKERS" \
     "${accept_flag[@]}" >/dev/null &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
@@ -81,12 +86,12 @@ oha_row() { # name, oha args...
     local name=$1; shift
     local out; out=$("${pin_client[@]}" oha -z "${SECS}s" --no-tui "$@" 2>&1)
     local rps; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    local codes; codes=$(awk '/\[[0-9]+\]/ {printf "%s ", $0}' <<<"$out")
+    local codes; codes=$(awk '/^ *\[[0-9]+\] [0-9]+ responses/ {$1=$1; printf "%s ", $0}' <<<"$out")
     printf '| %s | oha | %s | | %s |\n' "$name" "${rps:-?}" "${codes:-?}"
 }
 
 echo
-echo "bench, $WORKERS worker(s), accept_threads ${ACCEPT_THREADS:-default}, $SECS s per run"
+echo "$EXAMPLE, $WORKERS worker(s), accept_threads ${ACCEPT_THREADS:-default}, $SECS s per run"
 echo
 echo "| scenario | generator | requests/s | server CPU µs/response | errors / status codes |"
 echo "|---|---|---:|---:|---|"
@@ -98,6 +103,7 @@ if have wrk; then
     # The same answer as S1, deferred and completed by another thread
     # (the server's CPU counts that thread too), beside S1 again.
     for round in 1 2 3; do
+        [ "$EXAMPLE" = bench ] || break
         wrk_row "S1 plaintext, 256 conns (round $round)" -c256 "$url/plaintext"
         wrk_row "S1 deferred, 256 conns (round $round)" -c256 "$url/deferred"
     done

@@ -19,18 +19,10 @@ use peregrine::{Field, Request, Responder, Response, StatusCode};
 
 #[path = "support/args.rs"]
 mod args;
+#[path = "support/big.rs"]
+mod big;
 
-const BIG_LEN: usize = 6150;
-
-static BIG: [u8; BIG_LEN] = {
-    let mut body = [0u8; BIG_LEN];
-    let mut i = 0;
-    while i < BIG_LEN {
-        body[i] = b'a' + (i % 26) as u8;
-        i += 1;
-    }
-    body
-};
+use big::BIG;
 
 // Fixed headers, checked at compile time and copied into each response.
 const SERVER: Field = Field::new("Server", "peregrine");

@@ -187,12 +187,16 @@ pub struct Devtools {
 impl Devtools {
     /// Evaluates `expression` in the page; returns the raw JSON reply.
     pub fn evaluate(&mut self, expression: &str) -> String {
+        let params = format!(r#"{{"expression":{},"returnByValue":true}}"#, json_string(expression));
+        self.call("Runtime.evaluate", &params)
+    }
+
+    /// Calls DevTools' `method` with `params` (a JSON object); returns the
+    /// raw JSON reply.
+    pub fn call(&mut self, method: &str, params: &str) -> String {
         let id = self.next_id;
         self.next_id += 1;
-        let request = format!(
-            r#"{{"id":{id},"method":"Runtime.evaluate","params":{{"expression":{},"returnByValue":true}}}}"#,
-            json_string(expression)
-        );
+        let request = format!(r#"{{"id":{id},"method":"{method}","params":{params}}}"#);
         self.ws.send(Message::text(request)).expect("send to DevTools");
         // Replies carry the request's id; anything else is an event.
         let mine = format!("{{\"id\":{id},");
@@ -202,8 +206,24 @@ impl Devtools {
             if reply.starts_with(&mine) {
                 return reply;
             }
-            assert!(Instant::now() < deadline, "no reply to {expression} within {BROWSER_WAIT:?}");
+            assert!(Instant::now() < deadline, "no reply to {method} within {BROWSER_WAIT:?}");
         }
+    }
+
+    /// The page as Chromium draws it, as PNG bytes: all of the viewport,
+    /// or the rectangle `(x, y, width, height)` in CSS pixels.
+    pub fn screenshot(&mut self, clip: Option<(f64, f64, f64, f64)>) -> Vec<u8> {
+        let params = match clip {
+            None => r#"{"format":"png"}"#.to_owned(),
+            Some((x, y, width, height)) => format!(
+                r#"{{"format":"png","clip":{{"x":{x},"y":{y},"width":{width},"height":{height},"scale":1}}}}"#
+            ),
+        };
+        let reply = self.call("Page.captureScreenshot", &params);
+        let key = r#""data":""#;
+        let at = reply.find(key).unwrap_or_else(|| panic!("no screenshot: {reply:.200}")) + key.len();
+        let data = reply[at..].split('"').next().unwrap();
+        base64_decode(data)
     }
 
     /// Evaluates `condition` every 50 ms until it is `true`; panics after
@@ -246,5 +266,22 @@ pub fn json_string(s: &str) -> String {
         }
     }
     out.push('"');
+    out
+}
+
+/// Standard base64 (with padding), as DevTools sends binary data.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut bits, mut count) = (0u32, 0);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+        bits = bits << 6 | v;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
     out
 }
