@@ -88,11 +88,13 @@ impl<H: Handler> Server<H> {
         let handler = Arc::new(handler);
         let metrics = config.metrics.clone().unwrap_or_default();
         let ws_count = if H::WEBSOCKETS { config.websocket_threads } else { 0 };
-        let (worker_tallies, ws_tallies) = metrics.attach(config.workers, ws_count).ok_or_else(|| {
+        let in_use = || {
             Error::Config(
                 "the Metrics handle given to Config::metrics already counts for another server".into(),
             )
-        })?;
+        };
+        let (worker_tallies, ws_tallies, attachment) =
+            metrics.prepare(config.workers, ws_count).ok_or_else(in_use)?;
         let setup = |what| move |source| Error::Setup { what, source };
         let (ws_threads, ws_route) = if H::WEBSOCKETS {
             let (threads, route) =
@@ -133,6 +135,9 @@ impl<H: Handler> Server<H> {
                 Acceptor::new(listener, inboxes.clone(), first, Arc::clone(&shutdown), metrics.clone())
                     .map_err(setup("create an accept thread's poll"))?;
             acceptors.push(acceptor);
+        }
+        if !metrics.attach(attachment) {
+            return Err(in_use());
         }
         // `shared_listener` drops here: the acceptors (or workers) hold the
         // only descriptors, so the port closes as soon as they stop.

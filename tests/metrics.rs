@@ -236,3 +236,21 @@ print(len(families), len(samples), int(requests))
     assert_eq!(figures, [15, 60, 7], "families, samples, requests");
     server.stop().unwrap();
 }
+
+/// What the last turns count (a connection closed by the shutdown itself)
+/// is published before `run` returns: read right after, with no wait.
+#[test]
+fn every_count_is_published_once_the_server_stops() {
+    let (server, metrics) = start(Config::new().workers(2));
+    let mut held = server.connect();
+    held.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let mut buf = [0u8; 256];
+    assert!(held.read(&mut buf).unwrap() > 0);
+    server.stop().unwrap();
+    let total = metrics.total();
+    assert_eq!(
+        (total.connections_accepted(), total.connections_open(), total.requests()),
+        (1, 0, 1),
+        "{total:?}"
+    );
+}

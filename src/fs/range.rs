@@ -19,7 +19,7 @@ pub enum ByteRange {
 /// case-insensitive, list elements may be empty or spaced).
 pub fn parse(value: &[u8], size: u64) -> ByteRange {
     let Some(eq) = value.iter().position(|&b| b == b'=') else { return ByteRange::Whole };
-    if !value[..eq].trim_ascii().eq_ignore_ascii_case(b"bytes") {
+    if !value[..eq].eq_ignore_ascii_case(b"bytes") {
         return ByteRange::Whole;
     }
     let mut specs = tokens::list(&value[eq + 1..]);
@@ -76,6 +76,7 @@ mod tests {
             &b"bytes=0-1,5-6"[..],
             b"items=0-1",
             b"bytes=0 -1",
+            b"bytes =0-1",
             b"bytes=+0-1",
             b"bytes=0-1-",
             b"bytes=9-1",

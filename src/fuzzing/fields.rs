@@ -30,7 +30,8 @@ fn range_model(value: &[u8], size: u64) -> ByteRange {
     let whole = ByteRange::Whole;
     let Ok(value) = std::str::from_utf8(value) else { return whole };
     let Some((unit, set)) = value.split_once('=') else { return whole };
-    if !unit.trim_matches(|c: char| c.is_ascii_whitespace()).eq_ignore_ascii_case("bytes") {
+    // `range-unit "=" range-set`: no whitespace around the `=`.
+    if !unit.eq_ignore_ascii_case("bytes") {
         return whole;
     }
     let specs: Vec<&str> = set
@@ -70,10 +71,28 @@ pub fn check_dates(data: &[u8]) {
     let rendered = date::render(secs);
     assert_eq!(date::parse(&rendered), Some(secs));
     let text = data.trim_ascii();
-    // A leap second is read as the next second, so it renders as that.
-    if text.len() == rendered.len() && text[3] == b',' && &text[23..25] != b"60" {
-        assert_eq!(&text[3..], &rendered[3..], "{:?} parsed as another date", String::from_utf8_lossy(text));
+    let shown = String::from_utf8_lossy(text);
+    // The fields read are the fields written, in whichever form; a leap
+    // second is read as the next second, so it renders as that.
+    let (day, month, year, time) = match text {
+        // IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+        [_, _, _, b',', rest @ ..] => (&rest[1..3], &rest[4..7], &rest[8..12], &rest[13..21]),
+        // RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT` (two-digit year).
+        _ if text.len() > 30 || text.contains(&b'-') => {
+            let rest = &text[text.iter().position(|&b| b == b',').expect("a comma") + 1..];
+            (&rest[1..3], &rest[4..7], &rest[8..10], &rest[11..19])
+        }
+        // asctime: `Sun Nov  6 08:49:37 1994` (day padded with a space).
+        _ => (&text[8..10], &text[4..7], &text[20..24], &text[11..19]),
+    };
+    if &time[6..] == b"60" {
+        return;
     }
+    let day = [if day[0] == b' ' { b'0' } else { day[0] }, day[1]];
+    assert_eq!(&rendered[5..7], &day, "day of {shown:?}");
+    assert_eq!(&rendered[8..11], month, "month of {shown:?}");
+    assert!(rendered[12..16].ends_with(year), "year of {shown:?}");
+    assert_eq!(&rendered[17..25], time, "time of {shown:?}");
 }
 
 /// Entity-tag lists: tags built from the input, rendered into a list

@@ -258,7 +258,8 @@ mod frames {
             match *payload {
                 [] => self.sent.push((Opcode::Close, Vec::new())),
                 [_] => _ = self.fail(CloseCode::PROTOCOL_ERROR),
-                [hi, lo, ..] if !CloseCode(u16::from_be_bytes([hi, lo])).may_be_sent() => {
+                // §7.4.1 and the registry: codes a peer may send.
+                [hi, lo, ..] if !matches!(u16::from_be_bytes([hi, lo]), 1000..=1003 | 1007..=1011 | 3000..=4999) => {
                     _ = self.fail(CloseCode::PROTOCOL_ERROR)
                 }
                 [hi, lo, ref reason @ ..] if std::str::from_utf8(reason).is_ok() => {

@@ -39,10 +39,12 @@
 //! **Exact and sampled.** Every counter is exact where it is kept: the
 //! thread counts each event as it happens. A reader sees each thread's
 //! counts as that thread last published them: at most 10 ms old while the
-//! thread is busy (it wakes to publish if it would sleep first), all of
-//! one thread's counters from the same moment, never going backwards.
-//! Two figures are gauges: the connections open (accepted minus closed)
-//! and the bytes a worker's buffer pools hold, which it samples once a
+//! thread is busy (it wakes to publish if it would sleep first), and all
+//! of them once the server has stopped; no counter goes backwards. A read
+//! that meets a publication half done may take some counters from before
+//! it and some from after, so a figure computed from two (the connections
+//! open: accepted minus closed) can be off by what happened in those
+//! 10 ms. The bytes a worker's buffer pools hold are sampled once a
 //! second.
 //!
 //! Counting costs a few instructions per request; a build without the
@@ -285,6 +287,12 @@ impl Tally {
         self.due = now + PUBLISH_EVERY;
     }
 
+    /// Publishes now, due or not: the thread's loop is ending, and a
+    /// reader after `run` returns must see its last counts.
+    pub fn publish_final(&mut self) {
+        self.publish(Instant::now());
+    }
+
     /// When the thread must wake to publish what it counted.
     pub fn wake_at(&self) -> Option<Instant> {
         self.dirty.then_some(self.due)
@@ -308,6 +316,9 @@ struct Registry {
     refused_by_acceptors: AtomicU64,
 }
 
+/// A server's counts, prepared, for [`Metrics::attach`].
+pub(crate) struct Attachment(Threads);
+
 struct Threads {
     workers: Box<[Arc<Cells>]>,
     websockets: Box<[Arc<Cells>]>,
@@ -320,15 +331,29 @@ impl Metrics {
         Self::default()
     }
 
-    /// Makes the counts of a server's threads; `None` if a server already
-    /// counts into this handle.
-    pub(crate) fn attach(&self, workers: usize, websockets: usize) -> Option<(Vec<Tally>, Vec<Tally>)> {
+    /// Makes the counts of a server's threads, which this handle reads
+    /// once [`attach`](Metrics::attach) is given the attachment (when the
+    /// server is built: a build that fails leaves the handle free);
+    /// `None` if a server already counts into this handle.
+    pub(crate) fn prepare(
+        &self,
+        workers: usize,
+        websockets: usize,
+    ) -> Option<(Vec<Tally>, Vec<Tally>, Attachment)> {
+        if self.inner.threads.get().is_some() {
+            return None;
+        }
         let make = |n| (0..n).map(|_| Arc::new(Cells::new())).collect::<Vec<_>>();
         let (w, ws) = (make(workers), make(websockets));
         let tallies = |cells: &[Arc<Cells>]| cells.iter().cloned().map(Tally::new).collect();
         let (worker_tallies, ws_tallies) = (tallies(&w), tallies(&ws));
-        self.inner.threads.set(Threads { workers: w.into(), websockets: ws.into() }).ok()?;
-        Some((worker_tallies, ws_tallies))
+        Some((worker_tallies, ws_tallies, Attachment(Threads { workers: w.into(), websockets: ws.into() })))
+    }
+
+    /// Reads the counts prepared for a server from now on; false if
+    /// another server took the handle meanwhile.
+    pub(crate) fn attach(&self, attachment: Attachment) -> bool {
+        self.inner.threads.set(attachment.0).is_ok()
     }
 
     /// Counts a connection an accept thread turned away with `503`.
@@ -448,8 +473,11 @@ impl Counters {
     }
 
     /// Responses with `status` that the server answered itself: bad
-    /// input, limits, timeouts, handler panics, overload (one of
-    /// [`ERROR_STATUSES`]; 0 for any other status).
+    /// input, limits, timeouts, handler failures, a deferred response
+    /// not completed in time, an upgrade with no WebSocket thread free
+    /// (one of [`ERROR_STATUSES`]; 0 for any other status). Connections
+    /// refused with `503` because no worker had room are
+    /// [`connections_refused`](Counters::connections_refused) only.
     pub fn errors(&self, status: u16) -> u64 {
         ERROR_STATUSES.iter().position(|&s| s == status).map_or(0, |i| self.values[Stat::Errors as usize + i])
     }
@@ -459,17 +487,19 @@ impl Counters {
         self.get(kind.stat())
     }
 
-    /// Bytes read from clients.
+    /// Bytes the workers read from HTTP clients (not WebSocket traffic,
+    /// nor what a closing connection drains).
     pub fn bytes_in(&self) -> u64 {
         self.get(Stat::BytesIn)
     }
 
-    /// Bytes written to clients.
+    /// Bytes the workers wrote to HTTP clients (not WebSocket traffic).
     pub fn bytes_out(&self) -> u64 {
         self.get(Stat::BytesOut)
     }
 
-    /// Connections upgraded to WebSocket (`101` sent).
+    /// Connections upgraded to WebSocket (`101` sent and the connection
+    /// handed to a WebSocket thread).
     pub fn upgrades(&self) -> u64 {
         self.get(Stat::Upgrades)
     }
@@ -479,7 +509,7 @@ impl Counters {
         self.get(Stat::DeferredStarted).saturating_sub(self.get(Stat::DeferredFinished))
     }
 
-    /// Bytes the workers' buffer pools hold (sampled once per loop turn).
+    /// Bytes the workers' buffer pools hold free (sampled once a second).
     pub fn pool_bytes(&self) -> u64 {
         self.get(Stat::PoolBytes)
     }

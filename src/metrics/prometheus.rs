@@ -49,14 +49,14 @@ const FAMILIES: &[Family] = &[
     },
     Family {
         name: "peregrine_received_bytes_total",
-        help: "Bytes read from clients.",
+        help: "Bytes read from HTTP clients.",
         kind: "counter",
         kept: Kept::ByWorkers,
         value: Counters::bytes_in,
     },
     Family {
         name: "peregrine_sent_bytes_total",
-        help: "Bytes written to clients.",
+        help: "Bytes written to HTTP clients.",
         kind: "counter",
         kept: Kept::ByWorkers,
         value: Counters::bytes_out,
@@ -77,7 +77,7 @@ const FAMILIES: &[Family] = &[
     },
     Family {
         name: "peregrine_pool_bytes",
-        help: "Bytes held by the worker's buffer pools (sampled each loop turn).",
+        help: "Bytes of free buffers the worker's pools hold (sampled once a second).",
         kind: "gauge",
         kept: Kept::ByWorkers,
         value: Counters::pool_bytes,

@@ -78,7 +78,7 @@
 //! [`Server`](crate::Server).
 
 mod pipe;
-pub(crate) mod wire;
+mod wire;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;

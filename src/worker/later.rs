@@ -155,6 +155,7 @@ pub fn take_reply<H, T: Transport>(awaiting: &Awaiting, sock: &mut Socket<T>, ct
             "a Responder completed with an invalid header or a 1xx status; answered 500"
         );
         res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        ctx.tally.error(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
         if stream.take().is_some() {
             // Its writer is told nobody reads its body.
             exchange.cancel();

@@ -371,6 +371,8 @@ impl<H: Handler> Service for Worker<H> {
     /// streams end now; deferred responses and other streams get the
     /// grace period, at whose end they are cancelled.
     fn begin_drain(&mut self) {
+        // Runs after the turn's counts were published.
+        self.ctx.tally.touch();
         self.ctx.draining = true;
         // Connections already waiting in this worker's backlog (it may have
         // been busy in a handler) are taken and answered, not reset with
@@ -413,6 +415,7 @@ impl<H: Handler> Service for Worker<H> {
         for key in 0..self.conns.key_bound() {
             self.remove(key, false);
         }
+        self.ctx.tally.publish_final();
     }
 }
 

@@ -322,6 +322,8 @@ impl<H: Handler> Service for WsThread<H> {
     /// Says goodbye (`1001`) to every connection; each closes when its
     /// client answers, or when its linger timer or the grace period ends.
     fn begin_drain(&mut self) {
+        // Runs after the turn's counts were published.
+        self.ctx.tally.touch();
         self.admit();
         self.ctx.outbox.stop();
         for key in 0..self.conns.key_bound() {
@@ -344,5 +346,6 @@ impl<H: Handler> Service for WsThread<H> {
         for key in 0..self.conns.key_bound() {
             self.close(key);
         }
+        self.ctx.tally.publish_final();
     }
 }
