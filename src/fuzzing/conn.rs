@@ -30,7 +30,7 @@ enum Delivery {
 
 /// The connection's bytes (the first byte picks the split sizes) go in
 /// at once, in pieces, through small reads and through small writes; what
-/// the server writes, response by response (see [`normalise`]), and
+/// the server writes, response by response (see `normalise`), and
 /// whether it keeps the connection must not depend on it.
 pub fn check_connection(data: &[u8]) {
     let Some((&sizes, stream)) = data.split_first() else { return };
