@@ -198,3 +198,40 @@ fn host_is_the_absolute_targets_authority_else_the_host_field() {
         assert_eq!(String::from_utf8_lossy(&res.body), want, "{raw:?}");
     }
 }
+
+/// Lists a form's fields as `key=value;`, or says there is no form.
+fn form_fields(req: &Request<'_>, res: &mut Response<'_>) {
+    match req.form() {
+        Some(form) => {
+            for (k, v) in form.iter() {
+                write!(res, "{k}={v};").unwrap();
+            }
+        }
+        None => write!(res, "no form").unwrap(),
+    }
+}
+
+fn post(content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!(
+        "POST /f HTTP/1.1\r\nHost: a\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+#[test]
+fn url_encoded_form_bodies_are_read_like_queries() {
+    let app = form_fields as fn(&Request<'_>, &mut Response<'_>);
+    let form = "application/x-www-form-urlencoded";
+    let fields = |ct: &str, body: &[u8]| request(&app, &post(ct, body)).text();
+    assert_eq!(fields(form, b"a=1&b=x+y%21&&c"), "a=1;b=x y!;c=;");
+    assert_eq!(fields("Application/X-WWW-Form-URLEncoded ; charset=UTF-8", b"a=%C3%A9"), "a=é;");
+    assert_eq!(fields(form, b""), "", "an empty form has no fields");
+    assert_eq!(fields("text/plain", b"a=1"), "no form");
+    assert_eq!(fields("application/x-www-form-urlencodedx", b"a=1"), "no form");
+    assert_eq!(fields(form, b"a=\xff"), "no form", "not UTF-8");
+    let no_type = b"POST /f HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\na=1";
+    assert_eq!(request(&app, no_type).text(), "no form");
+}

@@ -277,6 +277,28 @@ impl<'a> Request<'a> {
         self.body
     }
 
+    /// The body as an HTML form's fields, when its `Content-Type` is
+    /// `application/x-www-form-urlencoded` (parameters such as `charset`
+    /// aside): parsed lazily and without allocating, as
+    /// [`query`](Request::query) is, `+` and `%XX` decoded. `None` for
+    /// another type, or a body that is not UTF-8 (a form's encoding is
+    /// ASCII).
+    ///
+    /// ```
+    /// # peregrine::doc_request!(req, "POST /f HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 22\r\n\r\nname=J%C3%BCrgen&n=1+2");
+    /// let form = req.form().unwrap();
+    /// assert!(form.get("name").unwrap() == "Jürgen");
+    /// assert!(form.get("n").unwrap() == "1 2");
+    /// ```
+    pub fn form(&self) -> Option<Query<'a>> {
+        let content_type = self.headers.get("content-type")?;
+        let media_type = content_type.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+        if !media_type.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
+            return None;
+        }
+        std::str::from_utf8(self.body).ok().map(Query::new)
+    }
+
     /// The client's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer.addr()
