@@ -151,6 +151,7 @@ pub use error::Error;
 pub use fs::dir_server::DirServer;
 pub use handler::Handler;
 pub use http::field::Field;
+pub use http::problem::{Problem, PROBLEM_CONTENT_TYPE};
 pub use http::query::{BufferTooSmall, Decoded, DecodedBytes, Query, QueryIter};
 pub use http::reply::{Body, FileBody};
 pub use http::request::{Headers, Method, Request, Version};

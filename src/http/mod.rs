@@ -6,6 +6,7 @@ pub mod field;
 pub mod head;
 pub mod lex;
 pub mod peer;
+pub mod problem;
 pub mod query;
 pub mod reply;
 pub mod request;

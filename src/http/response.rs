@@ -1,6 +1,7 @@
 //! The response a handler fills: status, extra headers and a body, all in
 //! the worker's preallocated scratch space.
 
+use super::problem::{Problem, PROBLEM_CONTENT_TYPE};
 use std::fmt;
 use std::fs::File;
 use std::io;
@@ -251,6 +252,24 @@ impl<'w> Response<'w> {
         self.scratch.file = None;
         self.scratch.body.extend_from_slice(bytes);
         self.source = BodySource::Copied;
+        self
+    }
+
+    /// Answers with a problem details object (RFC 9457): its status, the
+    /// `application/problem+json` type, and the object as the body (in
+    /// place of any body set before), without allocating. Call it on a
+    /// response without a `Content-Type` of its own yet.
+    ///
+    /// ```
+    /// # fn handler(req: &peregrine::Request<'_>, res: &mut peregrine::Response<'_>) {
+    /// use peregrine::{Problem, StatusCode};
+    /// res.problem(&Problem::new(StatusCode::UNPROCESSABLE_CONTENT).detail("`age` must be a number"));
+    /// # }
+    /// ```
+    pub fn problem(&mut self, problem: &Problem<'_>) -> &mut Self {
+        self.status(problem.status()).header("Content-Type", PROBLEM_CONTENT_TYPE).body(b"");
+        // Writing into the body cannot fail.
+        let _ = problem.write_json(self);
         self
     }
 
