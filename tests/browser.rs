@@ -22,7 +22,7 @@ mod support;
 use support::{chromium, TestServer, CHROMIUM_FLAGS};
 
 #[test]
-#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat --test browser_sse -- --ignored"]
+#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat --test browser_sse --test browser_dashboard -- --ignored"]
 fn chromium_loads_the_site_with_its_css_and_js() {
     let browser = chromium();
     let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/site");

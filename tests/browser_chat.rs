@@ -40,7 +40,7 @@ fn shown(text: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat --test browser_sse -- --ignored"]
+#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat --test browser_sse --test browser_dashboard -- --ignored"]
 fn chromium_chats_with_another_client_through_the_example() {
     let binary = chromium();
     let server = TestServer::start(Config::new().workers(2), websocket_example::App::default());

@@ -80,7 +80,7 @@ fn rect(page: &mut browser::Devtools, expression: &str) -> (f64, f64, f64, f64) 
 }
 
 #[test]
-#[ignore = "needs Chromium: run with --ignored (see tests/browser_sse.rs)"]
+#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat --test browser_sse --test browser_dashboard -- --ignored"]
 fn the_dashboard_plots_a_server_under_load() {
     let binary = chromium();
     let metrics = Metrics::new();

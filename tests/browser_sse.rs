@@ -236,7 +236,7 @@ const SEEN: &str = "'opens=' + document.body.dataset.opens + ';' + \
                     [...document.querySelectorAll('#log li')].map(li => li.dataset.id + ':' + li.textContent).join(',')";
 
 #[test]
-#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat --test browser_sse -- --ignored"]
+#[ignore = "needs Chromium; run with: cargo test --test browser --test browser_chat --test browser_sse --test browser_dashboard -- --ignored"]
 fn chromium_reconnects_with_last_event_id_and_misses_no_tick() {
     let binary = chromium();
     let server = TestServer::start(Config::new().workers(2), Ticks::new(Duration::from_millis(200)));
