@@ -2,6 +2,7 @@
 
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::http::status::StatusCode;
 use crate::ws::{CloseCode, Message, WebSocket};
 
 /// Answers requests. One value is shared by every worker thread, so it
@@ -54,6 +55,29 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Fills `res` for `req`.
     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>);
+
+    /// Shapes a response the server makes itself: `res` comes as a
+    /// bodiless `status` that closes the connection, and this may add
+    /// header fields and a body (a JSON error, a page; see
+    /// [`Response::problem`]). The default adds nothing, at no cost.
+    ///
+    /// Called for the statuses a worker answers on its own: `400` (a
+    /// malformed head or body framing), `408`, `413`, `414`, `417`,
+    /// `431`, `501`, `505` (`req` is `None`: the request is not there, or
+    /// not to be trusted), `500` when `handle` panicked or gave an invalid
+    /// header or a 1xx, and the `500`/`503` of a refused upgrade (`req`
+    /// is the request), and `503` when a deferred response timed out
+    /// (`None`). Not called for the `503` a connection gets when no worker
+    /// has room (written before any worker takes it), nor for a
+    /// [`Responder`](crate::Responder)'s invalid answer.
+    ///
+    /// The status stays `status` whatever this sets, and the connection
+    /// closes after the response either way (after such errors the request's
+    /// framing cannot be trusted). A panic here, an invalid header, an
+    /// upgrade or a deferral sends the bodiless error instead.
+    fn error_response(&self, status: StatusCode, req: Option<&Request<'_>>, res: &mut Response<'_>) {
+        let _ = (status, req, res);
+    }
 
     /// A connection was upgraded and is now served by a WebSocket thread.
     fn ws_open(&self, ws: &WebSocket) {

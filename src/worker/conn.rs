@@ -428,14 +428,16 @@ impl<T: Transport> Conn<T> {
     }
 
     /// Answers a request the server cannot accept, then closes.
-    fn refuse<H>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
+    fn refuse<H: Handler>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
         ctx.tally.response(status.as_u16());
         ctx.tally.error(status.as_u16());
-        if let Some(log) = &mut ctx.access_log {
-            log_response(log, None, self.sock.peer.addr(), status, Some(0), Instant::now(), ctx.date.secs());
-        }
         let mut res = Response::new(&mut ctx.scratch);
         res.reset_to_error(status);
+        shape_error(&*ctx.handler, status, None, &mut res);
+        if let Some(log) = &mut ctx.access_log {
+            let (peer, bytes) = (self.sock.peer.addr(), Some(res.body_len()));
+            log_response(log, None, peer, status, bytes, Instant::now(), ctx.date.secs());
+        }
         self.sock.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
         self.incoming.discard(ctx);
         self.state = State::Closing { linger: true };
@@ -534,6 +536,7 @@ fn respond<H: Handler, T: Transport>(
             Err(status) => {
                 ctx.tally.error(status.as_u16());
                 res.reset_to_error(status);
+                shape_error(&*ctx.handler, status, Some(req), &mut res);
                 After::Close
             }
         },
@@ -593,6 +596,7 @@ fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'
     if panic::catch_unwind(AssertUnwindSafe(|| handler.handle(req, res))).is_err() {
         crate::logging::log_error!("handler panicked on {} {}; answered 500", req.method, req.path());
         res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        shape_error(handler, StatusCode::INTERNAL_SERVER_ERROR, Some(req), res);
         false
     } else if res.has_invalid_header() {
         crate::logging::log_error!(
@@ -601,6 +605,7 @@ fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'
             req.path()
         );
         res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        shape_error(handler, StatusCode::INTERNAL_SERVER_ERROR, Some(req), res);
         false
     } else if res.status_code().as_u16() < 200 && res.upgrade().is_none() {
         // A 1xx is interim: as the final response it would pair the
@@ -612,10 +617,32 @@ fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'
             req.path()
         );
         res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+        shape_error(handler, StatusCode::INTERNAL_SERVER_ERROR, Some(req), res);
         false
     } else {
         true
     }
+}
+
+/// Lets the handler shape an error the server answers itself
+/// ([`Handler::error_response`]); the bodiless error stands if the hook
+/// panics, sets an invalid header, upgrades or defers. The status stays.
+#[cold]
+#[inline(never)]
+fn shape_error<H: Handler>(
+    handler: &H,
+    status: StatusCode,
+    req: Option<&Request<'_>>,
+    res: &mut Response<'_>,
+) {
+    let hooked = panic::catch_unwind(AssertUnwindSafe(|| handler.error_response(status, req, res)));
+    if hooked.is_err() {
+        crate::logging::log_error!("error_response panicked; answered a bodiless {status}");
+    }
+    if hooked.is_err() || res.has_invalid_header() || res.upgrade().is_some() || res.is_later() {
+        res.reset_to_error(status);
+    }
+    res.status(status);
 }
 
 /// Reserves a WebSocket thread's place for connection `id`, or says which
