@@ -16,6 +16,9 @@ use crate::rt::mailbox::Mailbox;
 /// Exchanges a worker keeps for reuse at most.
 const POOLED: usize = 1024;
 
+/// Pooled exchanges looked at for one nobody else holds, newest first.
+const REUSE_SCAN: usize = 8;
+
 /// The right to answer one request, from any thread, once: taken in
 /// [`Handler::handle`](crate::Handler::handle) with
 /// [`Response::defer`](crate::Response::defer).
@@ -206,10 +209,11 @@ impl Deferrals {
             reply.phase = stream.map_or(Phase::Building, Phase::Streaming);
             reply.end = StreamEnd::Open;
         };
-        while let Some(mut ex) = self.free.pop() {
-            if Exchange::reuse(&mut ex, name, reset) {
-                return ex;
-            }
+        // The most recently pooled few: one may still be held for a moment
+        // by the thread that completed it (see `give`).
+        let recent = self.free.len().saturating_sub(REUSE_SCAN)..self.free.len();
+        if let Some(i) = recent.rev().find(|&i| Exchange::reuse(&mut self.free[i], name, reset)) {
+            return self.free.swap_remove(i);
         }
         let mailbox = self.mailbox.clone().expect("a response deferred outside a worker");
         let mut reply = Reply {
@@ -247,10 +251,13 @@ impl Deferrals {
         (Arc::clone(&exchange), Stream::new(exchange))
     }
 
-    /// Takes back an exchange the worker is done with; kept for reuse if
-    /// nobody else holds it any more (else its last holder frees it).
+    /// Takes back an exchange the worker is done with, for reuse once
+    /// nobody else holds it. Kept even while another thread still does:
+    /// a Responder lets go of its end just after announcing its answer,
+    /// and the worker may be done with the answer before that.
     pub fn give(&mut self, mut exchange: Exchanged) {
-        if self.free.len() < POOLED && Exchange::park(&mut exchange) {
+        if self.free.len() < POOLED {
+            Exchange::park(&mut exchange);
             self.free.push(exchange);
         }
     }

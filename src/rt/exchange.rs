@@ -108,8 +108,12 @@ impl<P> Exchange<P> {
     }
 
     /// Takes a pooled exchange for a new use, if the loop is its only
-    /// holder (no other thread can reach it, or ever will again).
+    /// holder (no other thread can reach it, or ever will again); parks it
+    /// first if that could not be done when it was pooled.
     pub fn reuse(this: &mut Arc<Self>, name: Ready, reset: impl Fn(&mut P)) -> bool {
+        if !Self::park(this) {
+            return false;
+        }
         let Some(ex) = Arc::get_mut(this) else { return false };
         *ex.cancelled.get_mut() = false;
         let inner = ex.inner.get_mut().unwrap_or_else(|e| e.into_inner());

@@ -159,6 +159,8 @@ impl<H: Handler> TestClient<H> {
         // Upgrades are served when the handler says it uses WebSockets, as
         // `Server` starts WebSocket threads only then.
         let ws = H::WEBSOCKETS.then(|| Arc::new(WsRoute::unserved(1, Arc::clone(&waker))));
+        // The list swapped with the mailbox's has the same room, so
+        // neither has to grow (see the worker's).
         let completions = Arc::new(Mailbox::growing(16, Arc::clone(&waker)));
         let mut ctx = Ctx::new(&config, Arc::new(handler), Arc::default(), ws);
         ctx.scratch.later.connect(Arc::clone(&completions), config.stream_buffer_size);
@@ -173,7 +175,7 @@ impl<H: Handler> TestClient<H> {
             waker,
             events: Events::with_capacity(4),
             completions,
-            completed: Vec::new(),
+            completed: Vec::with_capacity(16),
             again: Vec::new(),
             read_max: usize::MAX,
             write_max: usize::MAX,

@@ -99,8 +99,11 @@ impl<H: Handler> Worker<H> {
         shutdown.add_waker(Arc::clone(&waker));
         let capacity = config.connections_per_worker();
         let in_flight = inbox_capacity(capacity);
-        // Grows only if more completions arrive between two polls.
-        let completions = Arc::new(Mailbox::growing(in_flight.min(256), Arc::clone(&waker)));
+        // Grows only if more completions arrive between two polls. The
+        // list it is swapped with has the same room: a swap hands the
+        // mailbox that list, which must not have to grow either.
+        let completions_room = in_flight.min(256);
+        let completions = Arc::new(Mailbox::growing(completions_room, Arc::clone(&waker)));
         let mut ctx = Ctx::new(config, handler, Arc::clone(&shutdown), ws);
         ctx.tally = tally;
         ctx.scratch.later.connect(Arc::clone(&completions), config.stream_buffer_size);
@@ -108,7 +111,7 @@ impl<H: Handler> Worker<H> {
             poll,
             inbox: Arc::new(Inbox::new(in_flight, capacity, waker)),
             completions,
-            completed: Vec::new(),
+            completed: Vec::with_capacity(completions_room),
             conns: Slab::with_capacity(capacity),
             ctx,
             shutdown,
