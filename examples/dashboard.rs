@@ -118,6 +118,7 @@ const PAGE: &str = r#"<!doctype html>
 
 /// The dashboard and the application it watches. Public because
 /// tests/browser_dashboard.rs includes this file, to serve it to Chromium.
+#[derive(Clone)]
 pub struct Dashboard {
     metrics: Metrics,
     interval: Duration,
@@ -153,8 +154,7 @@ impl Dashboard {
 
     fn stream(&self, res: &mut Response<'_>) {
         let mut events = EventStream::start(res);
-        let dashboard =
-            Dashboard { metrics: self.metrics.clone(), interval: self.interval, started: self.started };
+        let dashboard = self.clone();
         let spawned = std::thread::Builder::new().name("dashboard-events".into()).spawn(move || loop {
             if events.send(&Event::new(&dashboard.snapshot())).is_err()
                 || events.wait_cancelled(dashboard.interval)

@@ -169,9 +169,7 @@ pub use shutdown::ShutdownHandle;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::fuzzing::*;
-    use crate::http::head;
     pub use crate::http::head::{header_slots, HeaderSlots};
-    use crate::http::target::HostMemo;
     /// The WebSocket frame codec, for benches.
     pub use crate::ws::frame::{encode_head, parse_head, unmask, FrameHead, Opcode, Utf8Stream, MAX_HEADER};
 
@@ -181,19 +179,7 @@ pub mod __private {
     /// # Panics
     /// If `raw` is not a complete, valid request.
     pub fn parse_request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> crate::Request<'b> {
-        let rules = head::Rules { max_headers: crate::MAX_HEADERS_LIMIT, bare_lf: false };
-        let head = head::parse(raw, slots, rules, &mut HostMemo::new())
-            .expect("invalid request")
-            .expect("incomplete request");
-        let body_end = head.len + head.content_length as usize;
-        crate::Request {
-            method: crate::Method::from_token(head.method),
-            target: head.target,
-            version: head.version,
-            headers: crate::Headers::new(head.headers),
-            body: &raw[head.len..body_end],
-            peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into(),
-        }
+        crate::fuzzing::request(raw, slots).expect("a whole, valid request")
     }
 }
 

@@ -25,7 +25,7 @@ pub use ws::check_ws_frames;
 
 /// A request parsed from `raw` (a head and a Content-Length body), or
 /// `None` if it is not a whole, valid one.
-fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Option<Request<'b>> {
+pub(crate) fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Option<Request<'b>> {
     let rules = head::Rules { max_headers: MAX_HEADERS_LIMIT, bare_lf: false };
     let head = head::parse(raw, slots, rules, &mut HostMemo::new()).ok()??;
     let body = raw.get(head.len..head.len + usize::try_from(head.content_length).ok()?)?;

@@ -595,18 +595,12 @@ fn log_response(
 fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'_>) -> bool {
     if panic::catch_unwind(AssertUnwindSafe(|| handler.handle(req, res))).is_err() {
         crate::logging::log_error!("handler panicked on {} {}; answered 500", req.method, req.path());
-        res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
-        shape_error(handler, StatusCode::INTERNAL_SERVER_ERROR, Some(req), res);
-        false
     } else if res.has_invalid_header() {
         crate::logging::log_error!(
             "handler set an invalid header on {} {}; answered 500",
             req.method,
             req.path()
         );
-        res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
-        shape_error(handler, StatusCode::INTERNAL_SERVER_ERROR, Some(req), res);
-        false
     } else if res.status_code().as_u16() < 200 && res.upgrade().is_none() {
         // A 1xx is interim: as the final response it would pair the
         // client's next response with the wrong request.
@@ -616,12 +610,12 @@ fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'
             req.method,
             req.path()
         );
-        res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
-        shape_error(handler, StatusCode::INTERNAL_SERVER_ERROR, Some(req), res);
-        false
     } else {
-        true
+        return true;
     }
+    res.reset_to_error(StatusCode::INTERNAL_SERVER_ERROR);
+    shape_error(handler, StatusCode::INTERNAL_SERVER_ERROR, Some(req), res);
+    false
 }
 
 /// Lets the handler shape an error the server answers itself
