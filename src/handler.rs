@@ -1,5 +1,6 @@
 //! The one trait a user implements.
 
+use crate::http::intake::Intake;
 use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::http::status::StatusCode;
@@ -55,6 +56,23 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Fills `res` for `req`.
     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>);
+
+    /// Decides, from a request's head, how its body is taken in: whole,
+    /// for [`handle`](Handler::handle) ([`Intake::Buffer`], the default);
+    /// piece by piece into a [`BodySink`](crate::BodySink) that then
+    /// answers ([`Intake::Stream`]: uploads of any size in the memory of
+    /// one read buffer); or not at all ([`Intake::Refuse`]).
+    ///
+    /// Called once per request that has a body (`Content-Length` above
+    /// 0, or chunked), as soon as its head is in and before any of the
+    /// body is read or a `100 Continue` is sent, so a client that sent
+    /// `Expect: 100-continue` sends its body only if this takes it.
+    /// `req.body()` is empty here. A panic is a `500`, and the connection
+    /// closes. See [`BodySink`](crate::BodySink) for an example.
+    fn intake(&self, req: &Request<'_>) -> Intake {
+        let _ = req;
+        Intake::Buffer
+    }
 
     /// Shapes a response the server makes itself: `res` comes as a
     /// bodiless `status` that closes the connection, and this may add

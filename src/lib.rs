@@ -126,6 +126,10 @@ mod http;
 pub mod interop;
 mod logging;
 pub mod metrics;
+/// `multipart/form-data` bodies, parsed as they arrive (see [`Multipart`](multipart::Multipart)).
+pub mod multipart {
+    pub use crate::http::multipart::{Event, Limits, Multipart, Part};
+}
 mod net;
 mod router;
 mod rt;
@@ -148,9 +152,11 @@ pub mod sse {
 pub use access_log::{AccessLog, LogFormat};
 pub use config::{Config, MAX_HEADERS_LIMIT};
 pub use error::Error;
+pub use fs::body_file::BodyFile;
 pub use fs::dir_server::DirServer;
 pub use handler::Handler;
 pub use http::field::Field;
+pub use http::intake::{BodySink, Intake};
 pub use http::problem::{Problem, PROBLEM_CONTENT_TYPE};
 pub use http::query::{BufferTooSmall, Decoded, DecodedBytes, Query, QueryIter};
 pub use http::reply::{Body, FileBody};

@@ -180,3 +180,53 @@ fn a_route_upgrades_to_a_websocket() {
     assert_eq!(body(&get(&server, "/users/5")), "id=5");
     assert!(!app().websockets(), "a router without hooks starts no WebSocket thread");
 }
+
+/// A route that streams its uploads: counts the bytes of `/files/:name`.
+struct CountUpload;
+
+impl peregrine::Route for CountUpload {
+    fn call(&self, _: &Request<'_>, res: &mut Response<'_>, p: &Params<'_>) {
+        // Only bodiless requests come here: the rest went to the sink.
+        let _ = write!(res, "{} empty", p.get("name").unwrap());
+    }
+
+    fn intake(&self, _: &Request<'_>, p: &Params<'_>) -> peregrine::Intake {
+        struct Count(String, usize);
+        impl peregrine::BodySink for Count {
+            fn data(&mut self, piece: &[u8]) -> Result<(), StatusCode> {
+                self.1 += piece.len();
+                Ok(())
+            }
+            fn end(self: Box<Self>, _: &Request<'_>, res: &mut Response<'_>) {
+                let _ = write!(res, "{} {}", self.0, self.1);
+            }
+        }
+        peregrine::Intake::stream(Count(p.get("name").unwrap().to_owned(), 0))
+    }
+}
+
+#[test]
+fn a_route_streams_its_uploads() {
+    let router = Router::new().put("/files/:name", CountUpload).post(
+        "/echo",
+        |req: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
+            res.body(req.body());
+        },
+    );
+    let server = TestServer::start(Config::new().workers(1).max_body_size(1000), router);
+    let upload = "x".repeat(50_000);
+    let res = ask(
+        &server,
+        &format!("PUT /files/a.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n{upload}"),
+    );
+    assert_eq!((res.status, body(&res)), (200, "a.bin 50000".to_string()), "past max_body_size: streamed");
+    let res = ask(&server, "PUT /files/b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(body(&res), "b empty");
+    let res = ask(&server, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(body(&res), "abc", "other routes buffer");
+    let res = ask(
+        &server,
+        &format!("POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{}", &upload[..5000]),
+    );
+    assert_eq!(res.status, 413, "an unmatched path buffers, within max_body_size");
+}

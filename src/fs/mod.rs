@@ -1,6 +1,7 @@
-//! Serving files from a directory: path containment, MIME types, and the
-//! `DirServer` helper handlers call.
+//! Files: serving a directory (path containment, MIME types, and the
+//! `DirServer` helper handlers call), and writing uploads (`BodyFile`).
 
+pub mod body_file;
 pub mod dir_server;
 pub mod encoding;
 pub mod mime;

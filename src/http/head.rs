@@ -36,6 +36,12 @@ pub enum HeadError {
     Expectation,
 }
 
+impl From<HeadError> for StatusCode {
+    fn from(e: HeadError) -> Self {
+        e.status()
+    }
+}
+
 impl HeadError {
     /// The status this error is answered with.
     pub fn status(self) -> StatusCode {

@@ -272,7 +272,22 @@ impl<'a> Request<'a> {
         self.headers.get(name)
     }
 
-    /// The request body (empty when there is none).
+    /// The body's declared length (`Content-Length`), if it has one; a
+    /// chunked body has none. The server has checked it is one valid
+    /// number before the handler sees the request.
+    ///
+    /// ```
+    /// # peregrine::doc_request!(req, "PUT /f HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    /// assert_eq!(req.content_length(), Some(3));
+    /// ```
+    pub fn content_length(&self) -> Option<u64> {
+        // Equal values repeated (`3, 3`) are one length (RFC 9110 §8.6).
+        let value = self.headers.get("content-length")?.split(|&b| b == b',').next()?;
+        std::str::from_utf8(value).ok()?.trim().parse().ok()
+    }
+
+    /// The request body (empty when there is none, and when it was
+    /// streamed: see [`Handler::intake`](crate::Handler::intake)).
     pub fn body(&self) -> &'a [u8] {
         self.body
     }

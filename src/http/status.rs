@@ -78,6 +78,7 @@ codes! {
     SERVICE_UNAVAILABLE = 503 "Service Unavailable";
     GATEWAY_TIMEOUT = 504 "Gateway Timeout";
     HTTP_VERSION_NOT_SUPPORTED = 505 "HTTP Version Not Supported";
+    INSUFFICIENT_STORAGE = 507 "Insufficient Storage";
 }
 
 impl StatusCode {

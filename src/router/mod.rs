@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use self::pattern::{Node, Segment, MAX_PARAMS};
 use crate::handler::Handler;
+use crate::http::intake::Intake;
 use crate::http::query::Decoded;
 use crate::http::request::{Method, Request};
 use crate::http::response::Response;
@@ -21,6 +22,15 @@ pub trait Route: Send + Sync + 'static {
     /// Answers `req` (as [`Handler::handle`] does), `params` holding what
     /// the pattern named.
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>, params: &Params<'_>);
+
+    /// How the body of a request this route matched is taken in (as
+    /// [`Handler::intake`]); by default whole, for [`call`](Route::call).
+    /// A route that streams uploads implements `Route` on a type of its
+    /// own to say so (a closure cannot).
+    fn intake(&self, req: &Request<'_>, params: &Params<'_>) -> Intake {
+        let _ = (req, params);
+        Intake::Buffer
+    }
 }
 
 impl<F> Route for F
@@ -318,6 +328,14 @@ impl<W: WsHooks> Handler for Router<W> {
                     res.status(StatusCode::NOT_FOUND);
                 }
             },
+        }
+    }
+
+    fn intake(&self, req: &Request<'_>) -> Intake {
+        match self.find(req.method().as_str(), req.path()) {
+            Ok((route, params)) => route.intake(req, &params),
+            // Answered 404 or 405 once the body is in, as without a body.
+            Err(_) => Intake::Buffer,
         }
     }
 

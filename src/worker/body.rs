@@ -1,10 +1,15 @@
-//! Receiving a request body that does not fit the read buffer, or is
-//! chunked, into a pooled buffer behind a copy of its head, so the handler
-//! still gets one slice and every read of the body gets the whole read
-//! buffer, whatever the head's size.
+//! Receiving a request body apart from the read buffer, behind a copy of
+//! its head: into a pooled buffer, when it does not fit the read buffer or
+//! is chunked, so the handler still gets one slice and every read of the
+//! body gets the whole read buffer, whatever the head's size; or piece by
+//! piece into the application's [`BodySink`].
+
+use std::panic::{self, AssertUnwindSafe};
 
 use crate::http::body::{ChunkError, ChunkedDecoder};
 use crate::http::head::HeadError;
+use crate::http::intake::BodySink;
+use crate::http::status::StatusCode;
 use crate::rt::pool::SizeClasses;
 use crate::sys::AlignedBuf;
 
@@ -24,62 +29,108 @@ enum Framing {
     Chunked(ChunkedDecoder),
 }
 
+/// Where the body's bytes go.
+enum Destination {
+    /// Into the buffer behind the head: `len` bytes so far, `limit` at most.
+    Buffer { len: usize, limit: usize },
+    /// To the application, piece by piece (`None` once the body ended and
+    /// the sink went to answer).
+    Sink(Option<Box<dyn BodySink>>),
+}
+
 /// A body being received, behind its request's head: `buf` holds the
-/// head, then the body so far.
+/// head, then the body so far when it is buffered.
 pub struct BodyRx {
     buf: AlignedBuf,
     head_len: usize,
-    /// Body bytes received.
-    len: usize,
     framing: Framing,
-    limit: usize,
+    to: Destination,
 }
 
 impl BodyRx {
     /// Starts receiving the body of the request whose head is `head`
-    /// (copied in); refuses (413) a declared length over `limit` before
-    /// reading any.
+    /// (copied in) into a buffer; refuses (413) a declared length over
+    /// `limit` before reading any.
     pub fn start(
         head: &[u8],
         declared: Declared,
         limit: usize,
         pool: &mut SizeClasses,
-    ) -> Result<Self, HeadError> {
-        let framing = match declared {
-            Declared::Length(length) if length > limit as u64 => return Err(HeadError::BodyTooLarge),
-            Declared::Length(length) => Framing::Length(length),
-            Declared::Chunked => Framing::Chunked(ChunkedDecoder::new()),
-        };
+    ) -> Result<Self, StatusCode> {
+        if matches!(declared, Declared::Length(length) if length > limit as u64) {
+            return Err(HeadError::BodyTooLarge.status());
+        }
         // The smallest buffer that holds the head, grown as bytes arrive:
         // memory follows what a client sent, not what it declared (a
         // declared length costs it nothing to send, and could otherwise
         // pin `limit` bytes each).
-        let mut buf = pool.take_at_least(head.len() + 1).ok_or(HeadError::BodyTooLarge)?;
+        Self::behind(head, declared, Destination::Buffer { len: 0, limit }, pool)
+    }
+
+    /// Starts giving the body of the request whose head is `head` (copied
+    /// in) to `sink`, whatever its size.
+    pub fn start_streaming(
+        head: &[u8],
+        declared: Declared,
+        sink: Box<dyn BodySink>,
+        pool: &mut SizeClasses,
+    ) -> Result<Self, StatusCode> {
+        Self::behind(head, declared, Destination::Sink(Some(sink)), pool)
+    }
+
+    fn behind(
+        head: &[u8],
+        declared: Declared,
+        to: Destination,
+        pool: &mut SizeClasses,
+    ) -> Result<Self, StatusCode> {
+        let framing = match declared {
+            Declared::Length(length) => Framing::Length(length),
+            Declared::Chunked => Framing::Chunked(ChunkedDecoder::new()),
+        };
+        let mut buf = pool.take_at_least(head.len() + 1).ok_or(HeadError::BodyTooLarge.status())?;
         buf[..head.len()].copy_from_slice(head);
-        Ok(BodyRx { buf, head_len: head.len(), len: 0, framing, limit })
+        Ok(BodyRx { buf, head_len: head.len(), framing, to })
     }
 
     /// Moves body bytes from the front of `input` (what follows the head)
-    /// into the body buffer; returns how many were used. Bytes after the
-    /// end of the body are left (a pipelined request).
-    pub fn absorb(&mut self, input: &[u8], pool: &mut SizeClasses) -> Result<usize, HeadError> {
-        let BodyRx { buf, head_len, len, framing, limit } = self;
-        let mut body = Growing { buf, head_len: *head_len, len, limit: *limit };
-        match framing {
+    /// to where the body goes; returns how many were used. Bytes after the
+    /// end of the body are left (a pipelined request). An `Err` is the
+    /// status the request is refused with.
+    pub fn absorb(&mut self, input: &[u8], pool: &mut SizeClasses) -> Result<usize, StatusCode> {
+        let BodyRx { buf, head_len, framing, to } = self;
+        // Why a piece was refused (the chunked decoder only stops).
+        let mut refusal = HeadError::BodyTooLarge.status();
+        let mut deliver = |data: &[u8]| -> Result<(), ChunkError> {
+            let taken = match to {
+                Destination::Buffer { len, limit } => {
+                    Growing { buf, head_len: *head_len, len, limit: *limit }.append(data, pool)
+                }
+                Destination::Sink(sink) => match sink.as_deref_mut().map(|sink| give(sink, data)) {
+                    Some(Ok(())) | None => Ok(()),
+                    Some(Err(status)) => Err(status),
+                },
+            };
+            taken.map_err(|status| {
+                refusal = status;
+                ChunkError::TooLarge
+            })
+        };
+        let used = match framing {
             Framing::Length(remaining) => {
                 let n = input.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                body.append(&input[..n], pool).map_err(|_| HeadError::BodyTooLarge)?;
-                *remaining -= n as u64;
-                Ok(n)
-            }
-            Framing::Chunked(decoder) => {
-                let mut sink = |data: &[u8]| body.append(data, pool);
-                decoder.decode(input, &mut sink).map_err(|e| match e {
-                    ChunkError::Malformed => HeadError::Malformed,
-                    ChunkError::TooLarge => HeadError::BodyTooLarge,
+                let delivered = if n > 0 { deliver(&input[..n]) } else { Ok(()) };
+                delivered.map(|()| {
+                    *remaining -= n as u64;
+                    n
                 })
             }
-        }
+            Framing::Chunked(decoder) => decoder.decode(input, &mut deliver),
+        };
+        used.map_err(|e| match e {
+            ChunkError::Malformed => HeadError::Malformed.status(),
+            ChunkError::TooLarge => refusal,
+        })
     }
 
     /// Whether the whole body has arrived.
@@ -95,14 +146,42 @@ impl BodyRx {
         &self.buf[..self.head_len]
     }
 
-    /// The body received so far.
+    /// The body received so far (none, when it goes to a sink).
     pub fn body(&self) -> &[u8] {
-        &self.buf[self.head_len..self.head_len + self.len]
+        match self.to {
+            Destination::Buffer { len, .. } => &self.buf[self.head_len..self.head_len + len],
+            Destination::Sink(_) => &[],
+        }
+    }
+
+    /// The sink the body went to, to answer the request once it is whole.
+    pub fn take_sink(&mut self) -> Option<Box<dyn BodySink>> {
+        match &mut self.to {
+            Destination::Sink(sink) => sink.take(),
+            Destination::Buffer { .. } => None,
+        }
     }
 
     /// Returns the buffer to the pool.
     pub fn release(self, pool: &mut SizeClasses) {
         pool.give(self.buf);
+    }
+}
+
+/// Gives a piece of the body to the application's sink; a panic there is
+/// a 500.
+fn give(sink: &mut dyn BodySink, piece: &[u8]) -> Result<(), StatusCode> {
+    match panic::catch_unwind(AssertUnwindSafe(|| sink.data(piece))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(status)) if status.as_u16() >= 400 => Err(status),
+        Ok(Err(status)) => {
+            crate::logging::log_error!("a body sink refused a piece with {status}; answered 500");
+            Err(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        Err(_) => {
+            crate::logging::log_error!("a body sink panicked; answered 500");
+            Err(StatusCode::INTERNAL_SERVER_ERROR)
+        }
     }
 }
 
@@ -116,14 +195,14 @@ struct Growing<'a> {
 
 impl Growing<'_> {
     /// Appends body bytes, moving to a larger pooled buffer when needed.
-    fn append(&mut self, data: &[u8], pool: &mut SizeClasses) -> Result<(), ChunkError> {
+    fn append(&mut self, data: &[u8], pool: &mut SizeClasses) -> Result<(), StatusCode> {
         let len = *self.len + data.len();
         if len > self.limit {
-            return Err(ChunkError::TooLarge);
+            return Err(HeadError::BodyTooLarge.status());
         }
         let (used, need) = (self.head_len + *self.len, self.head_len + len);
         if need > self.buf.len() {
-            let mut bigger = pool.take_at_least(need).ok_or(ChunkError::TooLarge)?;
+            let mut bigger = pool.take_at_least(need).ok_or(HeadError::BodyTooLarge.status())?;
             bigger[..used].copy_from_slice(&self.buf[..used]);
             pool.give(std::mem::replace(self.buf, bigger));
         }
@@ -176,10 +255,10 @@ mod tests {
         let mut pool = SizeClasses::doubling(16384, 1 << 20, 64 << 20, 4);
         assert_eq!(
             BodyRx::start(b"", Declared::Length(2 << 20), 1 << 20, &mut pool).err(),
-            Some(HeadError::BodyTooLarge)
+            Some(StatusCode::PAYLOAD_TOO_LARGE)
         );
         let mut rx = BodyRx::start(b"", Declared::Chunked, 100, &mut pool).unwrap();
         assert_eq!(rx.absorb(b"65\r\n", &mut pool), Ok(4));
-        assert_eq!(rx.absorb(&[b'a'; 101], &mut pool), Err(HeadError::BodyTooLarge));
+        assert_eq!(rx.absorb(&[b'a'; 101], &mut pool), Err(StatusCode::PAYLOAD_TOO_LARGE));
     }
 }

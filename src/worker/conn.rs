@@ -16,12 +16,14 @@ use mio::net::TcpStream;
 use super::access::{Entry, LogBuffer};
 use super::after::After;
 use super::ctx::{Ctx, Timer};
-use super::incoming::{Incoming, Next};
+use super::incoming::{Answer, Incoming, Next, Plan, Received};
 use super::later::{self, Outcome, Pumped, Queue};
 use super::socket::Socket;
 use super::waiting::{Asked, Awaiting, Streaming, Waiting};
 use crate::handler::Handler;
 use crate::http::head::{self, Head};
+use crate::http::intake::{BodySink, Intake};
+use crate::http::peer::Peer;
 use crate::http::reply::StreamKind;
 use crate::http::request::{Headers, Method, Request};
 use crate::http::response::{Response, Ticket};
@@ -395,17 +397,7 @@ impl<T: Transport> Conn<T> {
                 return true;
             }
             let Conn { incoming, sock, .. } = self;
-            let next = incoming.next(ctx, |head, body, ctx| {
-                let req = Request {
-                    method: Method::from_token(head.method),
-                    target: head.target,
-                    version: head.version,
-                    headers: Headers::new(head.headers),
-                    body,
-                    peer: sock.peer,
-                };
-                respond(&req, &head, key, ctx, sock)
-            });
+            let next = incoming.next(ctx, &mut Serving { sock, key });
             match next {
                 Ok(Next::Answered(After::KeepAlive)) => queued = true,
                 Ok(Next::Answered(after)) => {
@@ -418,8 +410,13 @@ impl<T: Transport> Conn<T> {
                     self.sock.out.push_continue(&mut ctx.out_pool);
                     return true;
                 }
-                Err(e) => {
-                    self.refuse(e.status(), ctx);
+                Ok(Next::Refused) => {
+                    self.incoming.discard(ctx);
+                    self.state = State::Closing { linger: true };
+                    return true;
+                }
+                Err(status) => {
+                    self.refuse(status, ctx);
                     return true;
                 }
             }
@@ -429,16 +426,7 @@ impl<T: Transport> Conn<T> {
 
     /// Answers a request the server cannot accept, then closes.
     fn refuse<H: Handler>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
-        ctx.tally.response(status.as_u16());
-        ctx.tally.error(status.as_u16());
-        let mut res = Response::new(&mut ctx.scratch);
-        res.reset_to_error(status);
-        shape_error(&*ctx.handler, status, None, &mut res);
-        if let Some(log) = &mut ctx.access_log {
-            let (peer, bytes) = (self.sock.peer.addr(), Some(res.body_len()));
-            log_response(log, None, peer, status, bytes, Instant::now(), ctx.date.secs());
-        }
-        self.sock.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
+        queue_error(&mut self.sock, status, None, ctx);
         self.incoming.discard(ctx);
         self.state = State::Closing { linger: true };
     }
@@ -494,11 +482,91 @@ impl<T: Transport> Conn<T> {
     }
 }
 
-/// Calls the handler for `req` and queues its response, or a 500 if the
-/// handler failed; says what the connection does next.
+/// The application, answering the requests of connection `key`.
+struct Serving<'s, T> {
+    sock: &'s mut Socket<T>,
+    key: usize,
+}
+
+impl<H: Handler, T: Transport> Answer<H> for Serving<'_, T> {
+    type Out = After;
+
+    fn intake(&mut self, head: &Head<'_>, ctx: &mut Ctx<H>) -> Plan {
+        let req = request(head, &[], self.sock.peer);
+        let handler = &*ctx.handler;
+        let status = match panic::catch_unwind(AssertUnwindSafe(|| handler.intake(&req))) {
+            Ok(Intake::Buffer) => return Plan::Buffer,
+            Ok(Intake::Stream(sink)) => return Plan::Stream(sink),
+            Ok(Intake::Refuse(status)) if status.as_u16() >= 400 => status,
+            Ok(Intake::Refuse(status)) => {
+                crate::logging::log_error!(
+                    "intake refused {} {} with {status}, not an error; answered 500",
+                    req.method,
+                    req.path()
+                );
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Err(_) => {
+                crate::logging::log_error!("intake panicked on {} {}; answered 500", req.method, req.path());
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        queue_error(self.sock, status, Some(&req), ctx);
+        Plan::Refused
+    }
+
+    fn answer(&mut self, head: Head<'_>, body: Received<'_>, ctx: &mut Ctx<H>) -> After {
+        match body {
+            Received::Whole(body) => {
+                respond(&request(&head, body, self.sock.peer), &head, None, self.key, ctx, self.sock)
+            }
+            Received::Streamed(sink) => {
+                respond(&request(&head, &[], self.sock.peer), &head, Some(sink), self.key, ctx, self.sock)
+            }
+        }
+    }
+}
+
+/// The request whose head is `head`, with `body`.
+#[inline(always)]
+fn request<'r>(head: &Head<'r>, body: &'r [u8], peer: Peer) -> Request<'r> {
+    Request {
+        method: Method::from_token(head.method),
+        target: head.target,
+        version: head.version,
+        headers: Headers::new(head.headers),
+        body,
+        peer,
+    }
+}
+
+/// Queues the error `status` answers a request (`req`, if it can be
+/// trusted) with, shaped by the handler; counted and logged.
+fn queue_error<H: Handler, T: Transport>(
+    sock: &mut Socket<T>,
+    status: StatusCode,
+    req: Option<&Request<'_>>,
+    ctx: &mut Ctx<H>,
+) {
+    ctx.tally.response(status.as_u16());
+    ctx.tally.error(status.as_u16());
+    let mut res = Response::new(&mut ctx.scratch);
+    res.reset_to_error(status);
+    shape_error(&*ctx.handler, status, req, &mut res);
+    if let Some(log) = &mut ctx.access_log {
+        let (peer, bytes) = (sock.peer.addr(), Some(res.body_len()));
+        log_response(log, req, peer, status, bytes, Instant::now(), ctx.date.secs());
+    }
+    sock.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
+}
+
+/// Calls the handler for `req` (or, for a body it streamed, its sink) and
+/// queues its response, or a 500 if the handler failed; says what the
+/// connection does next.
 fn respond<H: Handler, T: Transport>(
     req: &Request<'_>,
     head: &Head<'_>,
+    sink: Option<Box<dyn BodySink>>,
     key: usize,
     ctx: &mut Ctx<H>,
     sock: &mut Socket<T>,
@@ -507,7 +575,7 @@ fn respond<H: Handler, T: Transport>(
     ctx.scratch.later.key = key;
     let mut res = Response::new(&mut ctx.scratch);
     let start = ctx.access_log.is_some().then(Instant::now);
-    if !call_handler(&*ctx.handler, req, &mut res) {
+    if !call_handler(&*ctx.handler, req, &mut res, sink) {
         ctx.tally.error(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
     }
     let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
@@ -592,8 +660,17 @@ fn log_response(
 /// status becomes a 500, logged. Returns whether the handler's answer
 /// stands.
 #[inline(always)]
-fn call_handler<H: Handler>(handler: &H, req: &Request<'_>, res: &mut Response<'_>) -> bool {
-    if panic::catch_unwind(AssertUnwindSafe(|| handler.handle(req, res))).is_err() {
+fn call_handler<H: Handler>(
+    handler: &H,
+    req: &Request<'_>,
+    res: &mut Response<'_>,
+    sink: Option<Box<dyn BodySink>>,
+) -> bool {
+    let answer = || match sink {
+        None => handler.handle(req, res),
+        Some(sink) => sink.end(req, res),
+    };
+    if panic::catch_unwind(AssertUnwindSafe(answer)).is_err() {
         crate::logging::log_error!("handler panicked on {} {}; answered 500", req.method, req.path());
     } else if res.has_invalid_header() {
         crate::logging::log_error!(

@@ -15,16 +15,21 @@
 //!   buffer, so every read of the body gets all of it, whatever the head's
 //!   size. Once the body is whole, the head is parsed again from its copy.
 //!
-//! Either way the handler gets one head and one contiguous body. A client
-//! that sent `Expect: 100-continue` and nothing of its body yet is told to
-//! go on (RFC 9110 §10.1.1) once, when the head is in: the states below
-//! are entered once per request, so there is no flag to remember it by.
+//! Either way the handler gets one head and one contiguous body; unless,
+//! asked from the head, it chose to have the body given to its
+//! [`BodySink`] piece by piece (apart too, the pieces never kept), or to
+//! refuse it unread. A client that sent `Expect: 100-continue` and nothing
+//! of its body yet is told to go on (RFC 9110 §10.1.1) once, when the head
+//! is in and the body is wanted: the states below are entered once per
+//! request, so there is no flag to remember it by.
 
 use std::io::{self, Read};
 
 use super::body::{BodyRx, Declared};
 use super::ctx::Ctx;
 use crate::http::head::{self, Head, HeadError, HeaderSlots};
+use crate::http::intake::BodySink;
+use crate::http::status::StatusCode;
 use crate::http::target::HostMemo;
 use crate::rt::input::{Input, ReadOutcome};
 use crate::rt::pool::BufSource;
@@ -55,6 +60,38 @@ pub enum Next<R> {
     /// Its head is in and its body goes apart: what is buffered is looked
     /// at again.
     Started,
+    /// Its head is in, and the application refused it unread (its answer
+    /// is queued): the connection closes.
+    Refused,
+}
+
+/// What the application makes of the request being received: how it
+/// takes the body in, decided from the head, and its answer.
+pub trait Answer<H> {
+    /// What answering returns.
+    type Out;
+    /// How the body of the request whose head is `head` is taken in.
+    fn intake(&mut self, head: &Head<'_>, ctx: &mut Ctx<H>) -> Plan;
+    /// Answers the whole request.
+    fn answer(&mut self, head: Head<'_>, body: Received<'_>, ctx: &mut Ctx<H>) -> Self::Out;
+}
+
+/// How a body is taken in ([`Answer::intake`]).
+pub enum Plan {
+    /// Whole, into one slice.
+    Buffer,
+    /// Piece by piece, into the sink.
+    Stream(Box<dyn BodySink>),
+    /// Not at all: the request was refused, its answer queued.
+    Refused,
+}
+
+/// A whole request's body, as it was taken in.
+pub enum Received<'b> {
+    /// All of it.
+    Whole(&'b [u8]),
+    /// Given to this sink, which answers.
+    Streamed(Box<dyn BodySink>),
 }
 
 /// A connection's read buffer and the request arriving in it.
@@ -125,13 +162,14 @@ impl Incoming {
     }
 
     /// Takes the request being received as far as the buffered bytes go;
-    /// once it is whole, calls `answer` with its head and body, then
-    /// uses its bytes up and awaits the next.
-    pub fn next<H, R>(
+    /// once its head is in, asks `app` how to take its body in; once it
+    /// is whole, has `app` answer it, then uses its bytes up and awaits
+    /// the next. An `Err` is the status to refuse it with.
+    pub fn next<H, A: Answer<H>>(
         &mut self,
         ctx: &mut Ctx<H>,
-        answer: impl FnOnce(Head<'_>, &[u8], &mut Ctx<H>) -> R,
-    ) -> Result<Next<R>, HeadError> {
+        app: &mut A,
+    ) -> Result<Next<A::Out>, StatusCode> {
         let mut slots = head::header_slots();
         let (head, body, used) = match self.receiving {
             Receiving::Head { scanned } => {
@@ -141,23 +179,29 @@ impl Incoming {
                     self.skip_empty_lines(ctx.rules.bare_lf);
                     return Ok(Next::Incomplete);
                 };
-                if head.content_length > ctx.max_body as u64 {
-                    return Err(HeadError::BodyTooLarge);
-                }
+                let has_body = head.chunked || head.content_length > 0;
+                let plan = if has_body { app.intake(&head, ctx) } else { Plan::Buffer };
+                let declared =
+                    if head.chunked { Declared::Chunked } else { Declared::Length(head.content_length) };
+                // 100 Continue is for a client still holding its body back.
+                let waits = head.expect_continue && pending.len() == head.len;
+                let head_len = head.len;
                 let total = head.len as u64 + head.content_length;
-                if pending.len() as u64 >= total && !head.chunked {
-                    // The common case: the whole request came at once.
-                    let total = total as usize;
-                    let body = &pending[head.len..total];
-                    (head, body, total)
-                } else {
-                    // 100 Continue is for a client still holding its body back.
-                    let waits = head.expect_continue && pending.len() == head.len;
-                    let declared =
-                        if head.chunked { Declared::Chunked } else { Declared::Length(head.content_length) };
-                    let head_len = head.len;
-                    let next = self.start_body(head_len, declared, ctx)?;
-                    return Ok(if waits { Next::Continue } else { next });
+                match plan {
+                    Plan::Buffer if head.content_length > ctx.max_body as u64 => {
+                        return Err(HeadError::BodyTooLarge.status())
+                    }
+                    Plan::Buffer if pending.len() as u64 >= total && !head.chunked => {
+                        // The common case: the whole request came at once.
+                        let total = total as usize;
+                        let body = &pending[head.len..total];
+                        (head, Received::Whole(body), total)
+                    }
+                    Plan::Refused => return Ok(Next::Refused),
+                    plan => {
+                        let next = self.start_body(head_len, declared, plan, ctx)?;
+                        return Ok(if waits { Next::Continue } else { next });
+                    }
                 }
             }
             Receiving::Body { total } => {
@@ -168,7 +212,7 @@ impl Incoming {
                 let head = head::parse(pending, &mut slots, ctx.rules, &mut ctx.hosts)?
                     .ok_or(HeadError::Malformed)?;
                 let body = &pending[head.len..total];
-                (head, body, total)
+                (head, Received::Whole(body), total)
             }
             Receiving::Apart(ref mut rx) => {
                 let used = rx.absorb(self.input.pending(), &mut ctx.body_pool)?;
@@ -177,10 +221,14 @@ impl Incoming {
                 if !rx.is_complete() {
                     return Ok(Next::Incomplete);
                 }
-                (reparse(rx.head(), &mut slots, ctx.rules)?, rx.body(), 0)
+                let body = match rx.take_sink() {
+                    Some(sink) => Received::Streamed(sink),
+                    None => Received::Whole(rx.body()),
+                };
+                (reparse(rx.head(), &mut slots, ctx.rules)?, body, 0)
             }
         };
-        let answered = answer(head, body, ctx);
+        let answered = app.answer(head, body, ctx);
         self.input.consume(used);
         self.progress += 1;
         self.end_request(ctx);
@@ -188,26 +236,28 @@ impl Incoming {
     }
 
     /// Sends the body of the request whose `head_len` bytes of head are at
-    /// the front of the read buffer one of the two ways.
+    /// the front of the read buffer where `plan` says.
     fn start_body<H, R>(
         &mut self,
         head_len: usize,
         declared: Declared,
+        plan: Plan,
         ctx: &mut Ctx<H>,
-    ) -> Result<Next<R>, HeadError> {
-        match declared {
-            Declared::Length(length) if head_len as u64 + length <= ctx.in_pool.buf_size() as u64 => {
+    ) -> Result<Next<R>, StatusCode> {
+        let head = &self.input.pending()[..head_len];
+        let rx = match (plan, declared) {
+            (Plan::Buffer, Declared::Length(length))
+                if head_len as u64 + length <= ctx.in_pool.buf_size() as u64 =>
+            {
                 self.receiving = Receiving::Body { total: head_len + length as usize };
-                Ok(Next::Incomplete)
+                return Ok(Next::Incomplete);
             }
-            _ => {
-                let head = &self.input.pending()[..head_len];
-                let rx = BodyRx::start(head, declared, ctx.max_body, &mut ctx.body_pool)?;
-                self.input.consume(head_len);
-                self.receiving = Receiving::Apart(ctx.body_rx.boxed(rx));
-                Ok(Next::Started)
-            }
-        }
+            (Plan::Stream(sink), _) => BodyRx::start_streaming(head, declared, sink, &mut ctx.body_pool)?,
+            _ => BodyRx::start(head, declared, ctx.max_body, &mut ctx.body_pool)?,
+        };
+        self.input.consume(head_len);
+        self.receiving = Receiving::Apart(ctx.body_rx.boxed(rx));
+        Ok(Next::Started)
     }
 
     /// Empty lines before a request are ignored (the lexer skips them
@@ -300,10 +350,26 @@ mod tests {
         }
     }
 
+    /// Buffers every body; answers with the body.
+    struct Buffered;
+
+    impl Answer<()> for Buffered {
+        type Out = Vec<u8>;
+        fn intake(&mut self, _: &Head<'_>, _: &mut Ctx<()>) -> Plan {
+            Plan::Buffer
+        }
+        fn answer(&mut self, _: Head<'_>, body: Received<'_>, _: &mut Ctx<()>) -> Vec<u8> {
+            match body {
+                Received::Whole(body) => body.to_vec(),
+                Received::Streamed(_) => panic!("buffered bodies only"),
+            }
+        }
+    }
+
     /// What `next` makes of the input, the body of an answered request
     /// as its value.
     fn next(incoming: &mut Incoming, ctx: &mut Ctx<()>) -> Next<Vec<u8>> {
-        incoming.next(ctx, |_, body, _| body.to_vec()).unwrap()
+        incoming.next(ctx, &mut Buffered).unwrap()
     }
 
     #[test]
