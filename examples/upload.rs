@@ -62,7 +62,9 @@ impl Handler for Uploads {
             },
             "/form" => {
                 let content_type = req.header("content-type").unwrap_or_default();
-                let limits = Limits { total: self.max_upload, ..Limits::default() };
+                // The whole body within --max-upload; the part names kept
+                // for the answer within 256 × 8 KiB.
+                let limits = Limits { total: self.max_upload, parts: 256, ..Limits::default() };
                 match Multipart::new(content_type, limits) {
                     Ok(form) => Intake::stream(Form { form, parts: Vec::new() }),
                     Err(status) => Intake::Refuse(status),

@@ -66,7 +66,9 @@ pub trait Handler: Send + Sync + 'static {
     /// Called once per request that has a body (`Content-Length` above
     /// 0, or chunked), as soon as its head is in and before any of the
     /// body is read or a `100 Continue` is sent, so a client that sent
-    /// `Expect: 100-continue` sends its body only if this takes it.
+    /// `Expect: 100-continue` sends its body only if this takes it. A
+    /// request without one (none declared, or `Content-Length: 0`) is not
+    /// asked about: it goes to `handle`.
     /// `req.body()` is empty here. A panic is a `500`, and the connection
     /// closes. See [`BodySink`](crate::BodySink) for an example.
     fn intake(&self, req: &Request<'_>) -> Intake {
@@ -80,12 +82,14 @@ pub trait Handler: Send + Sync + 'static {
     /// [`Response::problem`]). The default adds nothing, at no cost.
     ///
     /// Called for the statuses a worker answers on its own: `400` (a
-    /// malformed head or body framing), `408`, `413`, `414`, `417`,
-    /// `431`, `501`, `505` (`req` is `None`: the request is not there, or
-    /// not to be trusted), `500` when `handle` panicked or gave an invalid
-    /// header or a 1xx, and the `500`/`503` of a refused upgrade (`req`
-    /// is the request), and `503` when a deferred response timed out
-    /// (`None`). Not called for the `503` a connection gets when no worker
+    /// malformed head), `408`, `413`, `414`, `417`, `431`, `501`, `505`
+    /// (`req` is `None`: the request is not there, or not to be trusted);
+    /// with the request: the `400` of a body's malformed chunked framing
+    /// and the `413` of a body over the limit, once a body was being
+    /// received apart from the read buffer, a [`BodySink`](crate::BodySink)'s
+    /// refusal and [`Intake::Refuse`], `500` when `handle` panicked or
+    /// gave an invalid header or a 1xx, and the `500`/`503` of a refused
+    /// upgrade; and `503` when a deferred response timed out (`None`). Not called for the `503` a connection gets when no worker
     /// has room (written before any worker takes it), nor for a
     /// [`Responder`](crate::Responder)'s invalid answer.
     ///

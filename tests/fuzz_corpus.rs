@@ -71,3 +71,8 @@ fn host_corpus() {
 fn path_corpus() {
     replay("path", peregrine::__private::check_path);
 }
+
+#[test]
+fn multipart_corpus() {
+    replay("multipart", peregrine::__private::check_multipart);
+}

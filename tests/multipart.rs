@@ -48,8 +48,9 @@ fn parse(body: &[u8]) -> Result<Vec<String>, StatusCode> {
 }
 
 /// A small form with what is hard to frame: an empty part, content that
-/// looks like the start of a delimiter, CRs and LFs, a quoted name with
-/// an escaped quote, a preamble, padding and an epilogue.
+/// looks like the start of a delimiter, CRs and LFs, a name and a file
+/// name as browsers write them (`"` percent-encoded, `\` as it is), a
+/// preamble, padding and an epilogue.
 fn small_form() -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(b"This is the preamble, ignored. --XyZ-b0undar\r\n");
@@ -60,7 +61,7 @@ fn small_form() -> Vec<u8> {
     body.extend_from_slice(b"content-disposition: form-data; name=\"empty\"\r\n\r\n");
     body.extend_from_slice(b"\r\n--XyZ-b0undary\r\n");
     body.extend_from_slice(
-        b"Content-Disposition: form-data; name=\"up\\\"load\"; filename=\"a b.txt\"\r\nContent-Type: text/plain\r\n\r\n",
+        b"Content-Disposition: form-data; name=\"up%22load\"; filename=\"C:\\dir\\a b.txt\\\"\r\nContent-Type: text/plain\r\n\r\n",
     );
     body.extend_from_slice(b"\r\nline\r\n\r\n");
     body.extend_from_slice(b"\r\n--XyZ-b0undary--\r\nThe epilogue, ignored: --XyZ-b0undary\r\n");
@@ -71,7 +72,7 @@ fn small_form_parts() -> Vec<String> {
     vec![
         "title|-|-|hello\r\n--XyZ-b0undar\r\n-\r\r\n\n--XyZ".to_string(),
         "empty|-|-|".to_string(),
-        "up\"load|a b.txt|text/plain|\r\nline\r\n\r\n".to_string(),
+        "up%22load|C:\\dir\\a b.txt\\|text/plain|\r\nline\r\n\r\n".to_string(),
     ]
 }
 
@@ -178,7 +179,11 @@ fn a_part_head_over_the_limit_is_413() {
         "--XyZ-b0undary\r\nContent-Disposition: form-data; name=a\r\n{}\r\nv\r\n--XyZ-b0undary--",
         "X: y\r\n".repeat(20)
     );
-    assert_eq!(parse(many.as_bytes()), Err(StatusCode::BAD_REQUEST), "more fields than a part may have");
+    assert_eq!(
+        parse(many.as_bytes()),
+        Err(StatusCode::PAYLOAD_TOO_LARGE),
+        "more fields than a part may have"
+    );
 }
 
 #[test]
@@ -187,10 +192,18 @@ fn size_limits_are_413() {
                  Content-Disposition: form-data; name=b\r\n\r\n0123456789\r\n--B--";
     let ct = b"multipart/form-data; boundary=B";
     let run = |limits| parse_in(&[body], ct, limits);
-    assert!(run(Limits { part: 10, total: 20, parts: 2, ..Limits::default() }).is_ok());
+    let all = body.len() as u64;
+    assert!(run(Limits { part: 10, total: all, parts: 2, ..Limits::default() }).is_ok());
     assert_eq!(run(Limits { part: 9, ..Limits::default() }), Err(StatusCode::PAYLOAD_TOO_LARGE));
-    assert_eq!(run(Limits { total: 19, ..Limits::default() }), Err(StatusCode::PAYLOAD_TOO_LARGE));
+    assert_eq!(
+        run(Limits { total: all - 1, ..Limits::default() }),
+        Err(StatusCode::PAYLOAD_TOO_LARGE),
+        "the whole body counts"
+    );
     assert_eq!(run(Limits { parts: 1, ..Limits::default() }), Err(StatusCode::PAYLOAD_TOO_LARGE));
+    // "No limit" on a part's head is the largest one (64 KiB), not a
+    // buffer of usize::MAX bytes.
+    assert!(run(Limits { part_head: usize::MAX, ..Limits::default() }).is_ok());
 }
 
 #[test]

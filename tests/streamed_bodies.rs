@@ -73,6 +73,24 @@ impl Drop for Recorder {
     }
 }
 
+/// A sink whose `Drop` panics.
+struct PanicsWhenDropped;
+
+impl BodySink for PanicsWhenDropped {
+    fn data(&mut self, _: &[u8]) -> Result<(), StatusCode> {
+        Ok(())
+    }
+    fn end(self: Box<Self>, _: &Request<'_>, _: &mut Response<'_>) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("a sink's Drop panics");
+    }
+}
+
 /// Streams `/stream*`, refuses `/refuse` with 401, writes `/file` to a
 /// 1000-byte body file, buffers the rest.
 #[derive(Default)]
@@ -93,6 +111,7 @@ impl Handler for App {
             "/stream" => Intake::stream(recorder(usize::MAX, false)),
             "/stream-small" => Intake::stream(recorder(10, false)),
             "/stream-later" => Intake::stream(recorder(usize::MAX, true)),
+            "/stream-drop-panics" => Intake::stream(PanicsWhenDropped),
             "/refuse" => Intake::Refuse(StatusCode::UNAUTHORIZED),
             "/not-an-error" => Intake::Refuse(StatusCode::OK),
             "/panic" => panic!("intake panics"),
@@ -204,7 +223,7 @@ fn a_sink_refusing_a_piece_answers_its_status_and_is_dropped() {
     client.send(&post("/stream-small", &body_of(5000)));
     let res = client.response().unwrap();
     assert_eq!(res.status, 413);
-    assert_eq!(res.body, b"413 Content Too Large for -");
+    assert_eq!(res.body, b"413 Content Too Large for /stream-small", "shaped with the request");
     assert!(!client.is_open());
     let log = client.handler().log();
     assert_eq!((log.ended, log.abandoned), (0, 1));
@@ -328,4 +347,29 @@ fn a_body_file_over_its_limit_is_413_and_removed() {
     assert!(!client.is_open());
     let path = client.handler().log().file.clone().unwrap();
     assert!(!path.exists());
+}
+
+#[test]
+fn tiny_chunks_reach_the_sink_a_read_at_a_time() {
+    // 10,000 one-byte chunks: the sink is called once per read of the
+    // connection, not once per chunk.
+    let body = body_of(10_000);
+    let wire = chunked("/stream", &body, 1);
+    let mut client = TestClient::new(App::default());
+    client.send(&wire);
+    assert_eq!(client.response().unwrap().body, b"/stream 10000");
+    let log = client.handler().log();
+    assert_eq!(log.body, body);
+    let reads = wire.len().div_ceil(8192);
+    assert!(log.pieces.len() <= reads + 1, "{} calls of the sink for {reads} reads", log.pieces.len());
+}
+
+#[test]
+fn a_sink_whose_drop_panics_does_not_take_the_worker_down() {
+    let mut client = TestClient::new(App::default());
+    let wire = post("/stream-drop-panics", &body_of(100));
+    // The abandoned sink is dropped as the connection closes: its panic
+    // is caught there (else it would unwind through this test).
+    client.send(&wire[..wire.len() - 10]).close_write();
+    assert!(!client.is_open());
 }

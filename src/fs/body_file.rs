@@ -79,11 +79,14 @@ impl BodyFile {
 }
 
 impl BodyFile {
-    /// Creates (or truncates) the file at `path`, to take at most `limit`
-    /// bytes.
+    /// Creates a new file at `path` (an error if one is there: an upload
+    /// that is then refused or abandoned removes its file, which must not
+    /// be one it did not make), to take at most `limit` bytes. To replace
+    /// a file once the whole body is in, write a [`temp_in`](BodyFile::temp_in)
+    /// file beside it and [`persist`](BodyFile::persist) it there.
     pub fn create(path: impl Into<PathBuf>, limit: u64) -> io::Result<Self> {
         let path = path.into();
-        let file = File::create(&path)?;
+        let file = OpenOptions::new().write(true).read(true).create_new(true).open(&path)?;
         Ok(BodyFile::new(file, path, limit))
     }
 
@@ -165,6 +168,16 @@ impl BodyFile {
         (file, std::mem::take(&mut path.path))
     }
 
+    /// Keeps the file as `path`, renamed there (replacing what is there,
+    /// atomically; on the same file system only): the open file is the
+    /// caller's. On an error the file is still this one's, and removed
+    /// when it drops.
+    pub fn persist(mut self, path: impl AsRef<Path>) -> io::Result<File> {
+        fs::rename(&self.path.path, path.as_ref())?;
+        self.path.path = path.as_ref().to_path_buf();
+        Ok(self.keep().0)
+    }
+
     /// Streams the body of `req` into this file, then calls `then` with
     /// the request, its response and the file, all of the body in it, to
     /// answer (in place, or later through [`Response::defer`]). A declared
@@ -228,6 +241,20 @@ mod tests {
         file.write(b"kept").unwrap();
         let (_, path) = file.keep();
         assert_eq!(fs::read(&path).unwrap(), b"kept");
+        assert_eq!(
+            BodyFile::create(&path, 1).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists,
+            "not replaced"
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"kept", "nor removed");
+
+        // Persisted over it, atomically.
+        let mut file = BodyFile::temp(10).unwrap();
+        let temp = file.path().to_path_buf();
+        file.write(b"new").unwrap();
+        file.persist(&path).unwrap();
+        assert!(!temp.exists());
+        assert_eq!(fs::read(&path).unwrap(), b"new");
         fs::remove_file(path).unwrap();
     }
 

@@ -12,12 +12,14 @@ use crate::http::target::HostMemo;
 #[cfg(feature = "testing")]
 mod conn;
 mod fields;
+mod forms;
 mod paths;
 mod ws;
 
 #[cfg(feature = "testing")]
 pub use conn::check_connection;
 pub use fields::{check_dates, check_entity_tags, check_host, check_range};
+pub use forms::check_multipart;
 pub use paths::check_path;
 pub use ws::check_handshake;
 #[cfg(feature = "testing")]

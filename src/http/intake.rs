@@ -9,6 +9,7 @@ use super::status::StatusCode;
 
 /// What [`Handler::intake`](crate::Handler::intake) decides for a request
 /// whose head is in and whose body is still to be read.
+#[non_exhaustive]
 pub enum Intake {
     /// Receive the whole body, then call [`Handler::handle`](crate::Handler::handle)
     /// with it as one slice ([`Request::body`]), up to

@@ -13,15 +13,19 @@ const MAX_BOUNDARY: usize = 70;
 const MAX_DELIMITER: usize = 4 + MAX_BOUNDARY;
 /// Most header fields in one part's head.
 const MAX_PART_HEADERS: usize = 16;
+/// Largest part head limit.
+const MAX_PART_HEAD: usize = 64 << 10;
 
 /// Bounds on what a form may hold; each is answered `413` when passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Bytes of one part's head (its header fields). 8 KiB by default.
+    /// Bytes of one part's head (its header fields, at most 16 of them).
+    /// 8 KiB by default, at most 64 KiB (a larger value counts as that).
     pub part_head: usize,
     /// Bytes of one part's content. Unbounded by default.
     pub part: u64,
-    /// Bytes of all parts' content. Unbounded by default.
+    /// Bytes of the whole body: preamble, delimiters, part heads, content
+    /// and epilogue. Unbounded by default.
     pub total: u64,
     /// Number of parts. 1,000 by default.
     pub parts: usize,
@@ -59,8 +63,9 @@ impl<'a> Part<'a> {
         self.name
     }
 
-    /// The file name the client gave, if the part is a file. As sent:
-    /// never use it as a path without checking it.
+    /// The file name the client gave, if the part is a file. As sent
+    /// (browsers percent-encode `"`, CR and LF in it, and send `\` as
+    /// it is): never use it as a path without checking it.
     pub fn filename(&self) -> Option<&'a str> {
         self.filename
     }
@@ -136,8 +141,7 @@ pub struct Multipart {
     delimiter: [u8; MAX_DELIMITER],
     delimiter_len: usize,
     state: State,
-    /// A part's head as it arrives (first half), and its decoded
-    /// parameters (second half).
+    /// A part's head as it arrives.
     head: Box<[u8]>,
     head_len: usize,
     limits: Limits,
@@ -156,7 +160,7 @@ impl Multipart {
     /// A parser for a body of `content_type` (the request's
     /// `Content-Type` value): `415` unless it is `multipart/form-data`,
     /// `400` without a valid `boundary` parameter. Allocates the part head
-    /// buffer (twice `limits.part_head`) once.
+    /// buffer (`limits.part_head` bytes) once.
     pub fn new(content_type: &[u8], limits: Limits) -> Result<Self, StatusCode> {
         let (media_type, params) = split_media_type(content_type);
         if !media_type.eq_ignore_ascii_case(b"multipart/form-data") {
@@ -168,16 +172,16 @@ impl Multipart {
                 boundary = Some(value);
             }
         }
-        let boundary = boundary.filter(|b| is_boundary(b.raw())).ok_or(StatusCode::BAD_REQUEST)?;
-        let boundary = boundary.raw();
+        let boundary = boundary.filter(|b| is_boundary(b)).ok_or(StatusCode::BAD_REQUEST)?;
         let mut delimiter = [0u8; MAX_DELIMITER];
         delimiter[..4].copy_from_slice(b"\r\n--");
         delimiter[4..4 + boundary.len()].copy_from_slice(boundary);
+        let limits = Limits { part_head: limits.part_head.min(MAX_PART_HEAD), ..limits };
         Ok(Multipart {
             delimiter,
             delimiter_len: 4 + boundary.len(),
             state: State::Preamble { matched: 2 },
-            head: vec![0; 2 * limits.part_head].into_boxed_slice(),
+            head: vec![0; limits.part_head].into_boxed_slice(),
             head_len: 0,
             limits,
             part_len: 0,
@@ -195,6 +199,10 @@ impl Multipart {
         mut input: &[u8],
         on: &mut impl FnMut(Event<'_>) -> Result<(), StatusCode>,
     ) -> Result<(), StatusCode> {
+        self.total += input.len() as u64;
+        if self.total > self.limits.total {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
         while !input.is_empty() {
             let used = match self.state {
                 State::Preamble { matched } => {
@@ -244,13 +252,12 @@ impl Multipart {
         matched: usize,
         on: &mut impl FnMut(Event<'_>) -> Result<(), StatusCode>,
     ) -> Result<(bool, usize), StatusCode> {
-        let limits = self.limits;
-        let (part_len, total) = (&mut self.part_len, &mut self.total);
+        let limit = self.limits.part;
+        let part_len = &mut self.part_len;
         let delimiter = &self.delimiter[..self.delimiter_len];
         let mut pass = |data: &[u8]| {
             *part_len += data.len() as u64;
-            *total += data.len() as u64;
-            if *part_len > limits.part || *total > limits.total {
+            if *part_len > limit {
                 return Err(StatusCode::PAYLOAD_TOO_LARGE);
             }
             on(Event::Data(data))
@@ -326,10 +333,11 @@ impl Multipart {
         &mut self,
         on: &mut impl FnMut(Event<'_>) -> Result<(), StatusCode>,
     ) -> Result<(), StatusCode> {
-        let (raw, spare) = self.head.split_at_mut(self.head_len);
+        let raw = &self.head[..self.head_len];
         let mut slots = [httparse::EMPTY_HEADER; MAX_PART_HEADERS];
         let headers = match httparse::parse_headers(raw, &mut slots) {
             Ok(httparse::Status::Complete((_, headers))) => headers,
+            Err(httparse::Error::TooManyHeaders) => return Err(StatusCode::PAYLOAD_TOO_LARGE),
             _ => return Err(StatusCode::BAD_REQUEST),
         };
         let field = |name: &str| headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
@@ -349,14 +357,10 @@ impl Multipart {
                 *slot = Some(value);
             }
         }
-        // Decoded into the spare half, which holds at least as much as
-        // the head.
-        let (name_at, rest) = spare.split_at_mut(name.map_or(0, |n| n.raw().len()));
-        let name = name.map(|n| n.decode_into(name_at)).ok_or(StatusCode::BAD_REQUEST)?;
-        let filename = filename.map(|f| f.decode_into(rest));
+        let name = text(name.ok_or(StatusCode::BAD_REQUEST)?)?;
+        let filename = filename.map(text).transpose()?;
         let content_type = field("content-type").map(text).transpose()?;
-        let part =
-            Part { name: text(name)?, filename: filename.map(text).transpose()?, content_type, headers };
+        let part = Part { name, filename, content_type, headers };
         self.part_len = 0;
         on(Event::Part(&part))?;
         self.state = State::Data { matched: 0 };
@@ -416,53 +420,18 @@ fn split_media_type(value: &[u8]) -> (&[u8], &[u8]) {
     (value[..at].trim_ascii(), value.get(at + 1..).unwrap_or(&[]))
 }
 
-/// A parameter's value: a token, or a quoted-string still escaped.
-#[derive(Clone, Copy)]
-enum Value<'a> {
-    Token(&'a [u8]),
-    Quoted(&'a [u8]),
-}
-
-impl<'a> Value<'a> {
-    /// As it was sent (without the quotes).
-    fn raw(self) -> &'a [u8] {
-        match self {
-            Value::Token(v) | Value::Quoted(v) => v,
-        }
-    }
-
-    /// Its value, quoted-pairs undone, written into `out` (at least as
-    /// long as the raw value).
-    fn decode_into<'o>(self, out: &'o mut [u8]) -> &'o [u8]
-    where
-        'a: 'o,
-    {
-        match self {
-            Value::Token(v) => v,
-            Value::Quoted(v) => {
-                let mut n = 0;
-                let mut escaped = false;
-                for &b in v {
-                    if b == b'\\' && !escaped {
-                        escaped = true;
-                        continue;
-                    }
-                    escaped = false;
-                    out[n] = b;
-                    n += 1;
-                }
-                &out[..n]
-            }
-        }
-    }
-}
-
 /// `; name=value` parameters (RFC 9110 §5.6.6), value a token or a
-/// quoted-string; ends at the first that does not parse.
+/// quoted string; ends at the first that does not parse.
+///
+/// A quoted value ends at the next `"`: a backslash is kept as it is, not
+/// taken to escape what follows. That is how browsers write form-data
+/// (the HTML standard's encoding, which percent-encodes `"`, CR and LF in
+/// names and file names instead, and sends a file name such as `a\b`
+/// as it is), and how current curl and Python's `requests` do.
 struct Params<'a>(&'a [u8]);
 
 impl<'a> Iterator for Params<'a> {
-    type Item = (&'a [u8], Value<'a>);
+    type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
         let s = self.0;
@@ -482,33 +451,24 @@ impl<'a> Iterator for Params<'a> {
         }
         let value = if s.get(i) == Some(&b'"') {
             let start = i + 1;
-            let mut j = start;
-            loop {
-                match s.get(j) {
-                    None => {
-                        self.0 = &[];
-                        return None;
-                    }
-                    Some(b'\\') => j += 2,
-                    Some(b'"') => break,
-                    Some(_) => j += 1,
-                }
-            }
-            let value = Value::Quoted(&s[start..j.min(s.len())]);
-            i = j + 1;
-            value
+            let Some(len) = s[start..].iter().position(|&b| b == b'"') else {
+                self.0 = &[];
+                return None;
+            };
+            i = start + len + 1;
+            &s[start..start + len]
         } else {
             let start = i;
             while i < s.len() && s[i] != b';' {
                 i += 1;
             }
-            Value::Token(s[start..i].trim_ascii())
+            s[start..i].trim_ascii()
         };
         // Up to the next `;`.
         while i < s.len() && s[i] != b';' {
             i += 1;
         }
-        self.0 = &s[i.min(s.len())..];
+        self.0 = &s[i..];
         Some((name, value))
     }
 }

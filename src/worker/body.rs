@@ -33,9 +33,23 @@ enum Framing {
 enum Destination {
     /// Into the buffer behind the head: `len` bytes so far, `limit` at most.
     Buffer { len: usize, limit: usize },
-    /// To the application, piece by piece (`None` once the body ended and
-    /// the sink went to answer).
-    Sink(Option<Box<dyn BodySink>>),
+    /// To the application, piece by piece.
+    Sink(SinkSlot),
+}
+
+/// The application's sink while the body arrives (`None` once the body
+/// ended and it went to answer). One dropped here was abandoned; its
+/// `Drop` is the application's code, so a panic there is caught too.
+struct SinkSlot(Option<Box<dyn BodySink>>);
+
+impl Drop for SinkSlot {
+    fn drop(&mut self) {
+        if let Some(sink) = self.0.take() {
+            if panic::catch_unwind(AssertUnwindSafe(move || drop(sink))).is_err() {
+                crate::logging::log_error!("a body sink panicked when dropped");
+            }
+        }
+    }
 }
 
 /// A body being received, behind its request's head: `buf` holds the
@@ -68,14 +82,25 @@ impl BodyRx {
     }
 
     /// Starts giving the body of the request whose head is `head` (copied
-    /// in) to `sink`, whatever its size.
+    /// in) to `sink`, whatever its size. `reads`: the most one read gives
+    /// (the read buffer's size), for which room is kept behind the head:
+    /// a read's pieces are gathered there, so the sink is called once per
+    /// read, however small the chunks a client sends.
     pub fn start_streaming(
         head: &[u8],
         declared: Declared,
         sink: Box<dyn BodySink>,
+        reads: usize,
         pool: &mut SizeClasses,
     ) -> Result<Self, StatusCode> {
-        Self::behind(head, declared, Destination::Sink(Some(sink)), pool)
+        let mut rx = Self::behind(head, declared, Destination::Sink(SinkSlot(Some(sink))), pool)?;
+        if rx.buf.len() < head.len() + reads {
+            let mut bigger =
+                pool.take_at_least(head.len() + reads).ok_or(HeadError::BodyTooLarge.status())?;
+            bigger[..head.len()].copy_from_slice(head);
+            pool.give(std::mem::replace(&mut rx.buf, bigger));
+        }
+        Ok(rx)
     }
 
     fn behind(
@@ -99,33 +124,23 @@ impl BodyRx {
     /// status the request is refused with.
     pub fn absorb(&mut self, input: &[u8], pool: &mut SizeClasses) -> Result<usize, StatusCode> {
         let BodyRx { buf, head_len, framing, to } = self;
-        // Why a piece was refused (the chunked decoder only stops).
+        // Why the body was refused (the chunked decoder only stops).
         let mut refusal = HeadError::BodyTooLarge.status();
-        let mut deliver = |data: &[u8]| -> Result<(), ChunkError> {
-            let taken = match to {
-                Destination::Buffer { len, limit } => {
-                    Growing { buf, head_len: *head_len, len, limit: *limit }.append(data, pool)
-                }
-                Destination::Sink(sink) => match sink.as_deref_mut().map(|sink| give(sink, data)) {
-                    Some(Ok(())) | None => Ok(()),
-                    Some(Err(status)) => Err(status),
-                },
-            };
-            taken.map_err(|status| {
-                refusal = status;
-                ChunkError::TooLarge
-            })
+        let mut refused = |status| {
+            refusal = status;
+            ChunkError::TooLarge
         };
-        let used = match framing {
-            Framing::Length(remaining) => {
-                let n = input.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                let delivered = if n > 0 { deliver(&input[..n]) } else { Ok(()) };
-                delivered.map(|()| {
-                    *remaining -= n as u64;
-                    n
-                })
+        let used = match to {
+            Destination::Buffer { len, limit } => {
+                let mut body = Growing { buf, head_len: *head_len, len, limit: *limit };
+                decode(framing, input, &mut |data| body.append(data, pool).map_err(&mut refused))
             }
-            Framing::Chunked(decoder) => decoder.decode(input, &mut deliver),
+            Destination::Sink(SinkSlot(None)) => decode(framing, input, &mut |_| Ok(())),
+            Destination::Sink(SinkSlot(Some(sink))) => {
+                let mut gathered = Gathered { room: &mut buf[*head_len..], len: 0 };
+                decode(framing, input, &mut |data| gathered.add(data, &mut **sink).map_err(&mut refused))
+                    .and_then(|used| gathered.flush(&mut **sink).map(|()| used).map_err(&mut refused))
+            }
         };
         used.map_err(|e| match e {
             ChunkError::Malformed => HeadError::Malformed.status(),
@@ -157,14 +172,64 @@ impl BodyRx {
     /// The sink the body went to, to answer the request once it is whole.
     pub fn take_sink(&mut self) -> Option<Box<dyn BodySink>> {
         match &mut self.to {
-            Destination::Sink(sink) => sink.take(),
+            Destination::Sink(slot) => slot.0.take(),
             Destination::Buffer { .. } => None,
         }
     }
 
-    /// Returns the buffer to the pool.
+    /// Returns the buffer to the pool (and drops a sink still here: the
+    /// body was abandoned).
     pub fn release(self, pool: &mut SizeClasses) {
         pool.give(self.buf);
+    }
+}
+
+/// Takes the body's bytes from `input` as `framing` says, passing them to
+/// `deliver`; returns how many bytes of `input` were used.
+fn decode(
+    framing: &mut Framing,
+    input: &[u8],
+    deliver: &mut impl FnMut(&[u8]) -> Result<(), ChunkError>,
+) -> Result<usize, ChunkError> {
+    match framing {
+        Framing::Length(remaining) => {
+            let n = input.len().min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+            if n > 0 {
+                deliver(&input[..n])?;
+            }
+            *remaining -= n as u64;
+            Ok(n)
+        }
+        Framing::Chunked(decoder) => decoder.decode(input, deliver),
+    }
+}
+
+/// A read's worth of body pieces, gathered to reach the sink as one.
+struct Gathered<'a> {
+    room: &'a mut [u8],
+    len: usize,
+}
+
+impl Gathered<'_> {
+    fn add(&mut self, data: &[u8], sink: &mut dyn BodySink) -> Result<(), StatusCode> {
+        if self.len + data.len() > self.room.len() {
+            // More than a read's worth: never, as room was kept for one.
+            self.flush(sink)?;
+            if data.len() > self.room.len() {
+                return give(sink, data);
+            }
+        }
+        self.room[self.len..self.len + data.len()].copy_from_slice(data);
+        self.len += data.len();
+        Ok(())
+    }
+
+    fn flush(&mut self, sink: &mut dyn BodySink) -> Result<(), StatusCode> {
+        let len = std::mem::take(&mut self.len);
+        if len == 0 {
+            return Ok(());
+        }
+        give(sink, &self.room[..len])
     }
 }
 

@@ -16,7 +16,7 @@ use mio::net::TcpStream;
 use super::access::{Entry, LogBuffer};
 use super::after::After;
 use super::ctx::{Ctx, Timer};
-use super::incoming::{Answer, Incoming, Next, Plan, Received};
+use super::incoming::{Answer, Incoming, Next, Plan};
 use super::later::{self, Outcome, Pumped, Queue};
 use super::socket::Socket;
 use super::waiting::{Asked, Awaiting, Streaming, Waiting};
@@ -491,6 +491,9 @@ struct Serving<'s, T> {
 impl<H: Handler, T: Transport> Answer<H> for Serving<'_, T> {
     type Out = After;
 
+    // Out of line: only requests with a body come here, and inlined it
+    // would take the request's building out of line from `answer`.
+    #[inline(never)]
     fn intake(&mut self, head: &Head<'_>, ctx: &mut Ctx<H>) -> Plan {
         let req = request(head, &[], self.sock.peer);
         let handler = &*ctx.handler;
@@ -515,15 +518,20 @@ impl<H: Handler, T: Transport> Answer<H> for Serving<'_, T> {
         Plan::Refused
     }
 
-    fn answer(&mut self, head: Head<'_>, body: Received<'_>, ctx: &mut Ctx<H>) -> After {
-        match body {
-            Received::Whole(body) => {
-                respond(&request(&head, body, self.sock.peer), &head, None, self.key, ctx, self.sock)
-            }
-            Received::Streamed(sink) => {
-                respond(&request(&head, &[], self.sock.peer), &head, Some(sink), self.key, ctx, self.sock)
-            }
-        }
+    fn answer(&mut self, head: Head<'_>, body: &[u8], ctx: &mut Ctx<H>) -> After {
+        let req = request(&head, body, self.sock.peer);
+        respond(&req, &head, |h: &H, req, res| h.handle(req, res), self.key, ctx, self.sock)
+    }
+
+    #[inline(never)]
+    fn refuse(&mut self, head: Head<'_>, status: StatusCode, ctx: &mut Ctx<H>) {
+        queue_error(self.sock, status, Some(&request(&head, &[], self.sock.peer)), ctx);
+    }
+
+    #[inline(never)]
+    fn answer_streamed(&mut self, head: Head<'_>, sink: Box<dyn BodySink>, ctx: &mut Ctx<H>) -> After {
+        let req = request(&head, &[], self.sock.peer);
+        respond(&req, &head, move |_: &H, req, res| sink.end(req, res), self.key, ctx, self.sock)
     }
 }
 
@@ -560,13 +568,13 @@ fn queue_error<H: Handler, T: Transport>(
     sock.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
 }
 
-/// Calls the handler for `req` (or, for a body it streamed, its sink) and
-/// queues its response, or a 500 if the handler failed; says what the
-/// connection does next.
+/// Has `answer` fill the response to `req` (the handler, or for a body it
+/// streamed, the sink) and queues it, or a 500 if that failed; says what
+/// the connection does next.
 fn respond<H: Handler, T: Transport>(
     req: &Request<'_>,
     head: &Head<'_>,
-    sink: Option<Box<dyn BodySink>>,
+    answer: impl FnOnce(&H, &Request<'_>, &mut Response<'_>),
     key: usize,
     ctx: &mut Ctx<H>,
     sock: &mut Socket<T>,
@@ -575,7 +583,7 @@ fn respond<H: Handler, T: Transport>(
     ctx.scratch.later.key = key;
     let mut res = Response::new(&mut ctx.scratch);
     let start = ctx.access_log.is_some().then(Instant::now);
-    if !call_handler(&*ctx.handler, req, &mut res, sink) {
+    if !call_handler(&*ctx.handler, req, &mut res, answer) {
         ctx.tally.error(StatusCode::INTERNAL_SERVER_ERROR.as_u16());
     }
     let asked = Asked::of(req, head.keep_alive, head.keep_alive_explicit);
@@ -656,7 +664,7 @@ fn log_response(
     log.add(&entry, now);
 }
 
-/// Calls the handler; a panic, an invalid header or a 1xx as the final
+/// Calls `answer` (the handler, or a sink); a panic, an invalid header or a 1xx as the final
 /// status becomes a 500, logged. Returns whether the handler's answer
 /// stands.
 #[inline(always)]
@@ -664,13 +672,9 @@ fn call_handler<H: Handler>(
     handler: &H,
     req: &Request<'_>,
     res: &mut Response<'_>,
-    sink: Option<Box<dyn BodySink>>,
+    answer: impl FnOnce(&H, &Request<'_>, &mut Response<'_>),
 ) -> bool {
-    let answer = || match sink {
-        None => handler.handle(req, res),
-        Some(sink) => sink.end(req, res),
-    };
-    if panic::catch_unwind(AssertUnwindSafe(answer)).is_err() {
+    if panic::catch_unwind(AssertUnwindSafe(|| answer(handler, req, res))).is_err() {
         crate::logging::log_error!("handler panicked on {} {}; answered 500", req.method, req.path());
     } else if res.has_invalid_header() {
         crate::logging::log_error!(

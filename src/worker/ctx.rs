@@ -132,10 +132,11 @@ impl<H> Ctx<H> {
             handler,
             in_pool: BufPool::new(config.read_buffer_size, capacity),
             out_pool: BufPool::new(config.write_buffer_size, capacity),
-            // A body buffer holds its head too (at most a read buffer).
+            // A body buffer holds its head too (at most a read buffer),
+            // then the body, or a read's worth of a streamed body.
             body_pool: SizeClasses::doubling(
                 2 * config.read_buffer_size,
-                config.read_buffer_size + config.max_body_size,
+                config.read_buffer_size + config.max_body_size.max(config.read_buffer_size),
                 BODY_CLASS_BUDGET,
                 capacity,
             ),

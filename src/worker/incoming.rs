@@ -72,8 +72,13 @@ pub trait Answer<H> {
     type Out;
     /// How the body of the request whose head is `head` is taken in.
     fn intake(&mut self, head: &Head<'_>, ctx: &mut Ctx<H>) -> Plan;
-    /// Answers the whole request.
-    fn answer(&mut self, head: Head<'_>, body: Received<'_>, ctx: &mut Ctx<H>) -> Self::Out;
+    /// Answers the whole request, its body in one slice.
+    fn answer(&mut self, head: Head<'_>, body: &[u8], ctx: &mut Ctx<H>) -> Self::Out;
+    /// Answers the whole request whose body went to `sink`, which answers.
+    fn answer_streamed(&mut self, head: Head<'_>, sink: Box<dyn BodySink>, ctx: &mut Ctx<H>) -> Self::Out;
+    /// Queues the refusal (`status`) of the request whose body could not
+    /// be taken in (malformed, over a limit, or refused by its sink).
+    fn refuse(&mut self, head: Head<'_>, status: StatusCode, ctx: &mut Ctx<H>);
 }
 
 /// How a body is taken in ([`Answer::intake`]).
@@ -84,14 +89,6 @@ pub enum Plan {
     Stream(Box<dyn BodySink>),
     /// Not at all: the request was refused, its answer queued.
     Refused,
-}
-
-/// A whole request's body, as it was taken in.
-pub enum Received<'b> {
-    /// All of it.
-    Whole(&'b [u8]),
-    /// Given to this sink, which answers.
-    Streamed(Box<dyn BodySink>),
 }
 
 /// A connection's read buffer and the request arriving in it.
@@ -179,28 +176,35 @@ impl Incoming {
                     self.skip_empty_lines(ctx.rules.bare_lf);
                     return Ok(Next::Incomplete);
                 };
-                let has_body = head.chunked || head.content_length > 0;
-                let plan = if has_body { app.intake(&head, ctx) } else { Plan::Buffer };
-                let declared =
-                    if head.chunked { Declared::Chunked } else { Declared::Length(head.content_length) };
-                // 100 Continue is for a client still holding its body back.
-                let waits = head.expect_continue && pending.len() == head.len;
-                let head_len = head.len;
-                let total = head.len as u64 + head.content_length;
-                match plan {
-                    Plan::Buffer if head.content_length > ctx.max_body as u64 => {
-                        return Err(HeadError::BodyTooLarge.status())
-                    }
-                    Plan::Buffer if pending.len() as u64 >= total && !head.chunked => {
-                        // The common case: the whole request came at once.
-                        let total = total as usize;
-                        let body = &pending[head.len..total];
-                        (head, Received::Whole(body), total)
-                    }
-                    Plan::Refused => return Ok(Next::Refused),
-                    plan => {
-                        let next = self.start_body(head_len, declared, plan, ctx)?;
-                        return Ok(if waits { Next::Continue } else { next });
+                if !head.chunked && head.content_length == 0 {
+                    // The common case: a request without a body, come whole.
+                    let used = head.len;
+                    (head, &[][..], used)
+                } else {
+                    let plan = app.intake(&head, ctx);
+                    let total = head.len as u64 + head.content_length;
+                    match plan {
+                        Plan::Buffer if head.content_length > ctx.max_body as u64 => {
+                            return Err(HeadError::BodyTooLarge.status())
+                        }
+                        Plan::Buffer if !head.chunked && pending.len() as u64 >= total => {
+                            // A body that came with its head.
+                            let total = total as usize;
+                            let body = &pending[head.len..total];
+                            (head, body, total)
+                        }
+                        Plan::Refused => return Ok(Next::Refused),
+                        plan => {
+                            // 100 Continue is for a client still holding its body back.
+                            let waits = head.expect_continue && pending.len() == head.len;
+                            let declared = if head.chunked {
+                                Declared::Chunked
+                            } else {
+                                Declared::Length(head.content_length)
+                            };
+                            let next = self.start_body(head.len, declared, plan, ctx)?;
+                            return Ok(if waits { Next::Continue } else { next });
+                        }
                     }
                 }
             }
@@ -212,20 +216,25 @@ impl Incoming {
                 let head = head::parse(pending, &mut slots, ctx.rules, &mut ctx.hosts)?
                     .ok_or(HeadError::Malformed)?;
                 let body = &pending[head.len..total];
-                (head, Received::Whole(body), total)
+                (head, body, total)
             }
             Receiving::Apart(ref mut rx) => {
-                let used = rx.absorb(self.input.pending(), &mut ctx.body_pool)?;
+                let used = match rx.absorb(self.input.pending(), &mut ctx.body_pool) {
+                    Ok(used) => used,
+                    Err(status) => return refuse_body(rx, status, ctx, app).map(|()| Next::Refused),
+                };
                 self.input.consume(used);
                 self.progress += used as u64;
                 if !rx.is_complete() {
                     return Ok(Next::Incomplete);
                 }
-                let body = match rx.take_sink() {
-                    Some(sink) => Received::Streamed(sink),
-                    None => Received::Whole(rx.body()),
-                };
-                (reparse(rx.head(), &mut slots, ctx.rules)?, body, 0)
+                if let Some(sink) = rx.take_sink() {
+                    let answered = answer_streamed(rx, sink, ctx, app)?;
+                    self.progress += 1;
+                    self.end_request(ctx);
+                    return Ok(Next::Answered(answered));
+                }
+                (reparse(rx.head(), &mut slots, ctx.rules)?, rx.body(), 0)
             }
         };
         let answered = app.answer(head, body, ctx);
@@ -236,7 +245,9 @@ impl Incoming {
     }
 
     /// Sends the body of the request whose `head_len` bytes of head are at
-    /// the front of the read buffer where `plan` says.
+    /// the front of the read buffer where `plan` says. Out of line: the
+    /// common path has no body to start.
+    #[inline(never)]
     fn start_body<H, R>(
         &mut self,
         head_len: usize,
@@ -252,7 +263,10 @@ impl Incoming {
                 self.receiving = Receiving::Body { total: head_len + length as usize };
                 return Ok(Next::Incomplete);
             }
-            (Plan::Stream(sink), _) => BodyRx::start_streaming(head, declared, sink, &mut ctx.body_pool)?,
+            (Plan::Stream(sink), _) => {
+                let reads = ctx.in_pool.buf_size();
+                BodyRx::start_streaming(head, declared, sink, reads, &mut ctx.body_pool)?
+            }
             _ => BodyRx::start(head, declared, ctx.max_body, &mut ctx.body_pool)?,
         };
         self.input.consume(head_len);
@@ -319,6 +333,37 @@ fn parse_head<'b, H>(
     }
 }
 
+/// Has `app` answer the request whose body went to `sink`, once it is
+/// whole. Out of the way of the common path.
+#[cold]
+#[inline(never)]
+fn answer_streamed<H, A: Answer<H>>(
+    rx: &BodyRx,
+    sink: Box<dyn BodySink>,
+    ctx: &mut Ctx<H>,
+    app: &mut A,
+) -> Result<A::Out, StatusCode> {
+    let mut slots = head::header_slots();
+    let head = reparse(rx.head(), &mut slots, ctx.rules)?;
+    Ok(app.answer_streamed(head, sink, ctx))
+}
+
+/// Has `app` refuse, with `status`, the request whose body could not be
+/// taken in, its head at hand.
+#[cold]
+#[inline(never)]
+fn refuse_body<H, A: Answer<H>>(
+    rx: &BodyRx,
+    status: StatusCode,
+    ctx: &mut Ctx<H>,
+    app: &mut A,
+) -> Result<(), StatusCode> {
+    let mut slots = head::header_slots();
+    let head = reparse(rx.head(), &mut slots, ctx.rules).map_err(|_| status)?;
+    app.refuse(head, status, ctx);
+    Ok(())
+}
+
 /// The head of a request whose body was received apart, parsed again: it
 /// was valid when it arrived. Out of the way of the common path.
 #[cold]
@@ -358,12 +403,13 @@ mod tests {
         fn intake(&mut self, _: &Head<'_>, _: &mut Ctx<()>) -> Plan {
             Plan::Buffer
         }
-        fn answer(&mut self, _: Head<'_>, body: Received<'_>, _: &mut Ctx<()>) -> Vec<u8> {
-            match body {
-                Received::Whole(body) => body.to_vec(),
-                Received::Streamed(_) => panic!("buffered bodies only"),
-            }
+        fn answer(&mut self, _: Head<'_>, body: &[u8], _: &mut Ctx<()>) -> Vec<u8> {
+            body.to_vec()
         }
+        fn answer_streamed(&mut self, _: Head<'_>, _: Box<dyn BodySink>, _: &mut Ctx<()>) -> Vec<u8> {
+            panic!("buffered bodies only")
+        }
+        fn refuse(&mut self, _: Head<'_>, _: StatusCode, _: &mut Ctx<()>) {}
     }
 
     /// What `next` makes of the input, the body of an answered request
