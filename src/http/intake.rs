@@ -2,10 +2,13 @@
 //! slice (the default), piece by piece into a [`BodySink`], or not at all.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::request::Request;
 use super::response::Response;
 use super::status::StatusCode;
+use crate::rt::exchange::Ready;
+use crate::rt::mailbox::Mailbox;
 
 /// What [`Handler::intake`](crate::Handler::intake) decides for a request
 /// whose head is in and whose body is still to be read.
@@ -104,9 +107,60 @@ pub trait BodySink: Send + 'static {
     /// the connection closes. A panic here is a `500`.
     fn data(&mut self, piece: &[u8]) -> Result<(), StatusCode>;
 
+    /// Whether the sink takes another piece now. Asked after each `data`
+    /// while the body has more to come; the default says yes.
+    ///
+    /// A sink that hands pieces to another thread (which is behind) says
+    /// no and keeps `waker` (clone it): the worker then reads no more of
+    /// this connection, so the client is held back by TCP's flow control
+    /// and memory stays bounded, and other connections are served as
+    /// usual. Once it has room again, the sink's other side calls
+    /// [`BodyWaker::wake`] (from any thread), and the worker asks again.
+    /// A sink that stays paused past
+    /// [`response_timeout`](crate::Config::response_timeout) is abandoned
+    /// and the client gets `503`. See [`body_channel`](crate::body_channel)
+    /// for a sink that does all this.
+    fn poll_ready(&mut self, waker: &BodyWaker) -> bool {
+        let _ = waker;
+        true
+    }
+
     /// The whole body arrived: answer `req` as
     /// [`Handler::handle`](crate::Handler::handle) would (`req.body()` is
     /// empty; the body went to [`data`](BodySink::data)), in place or
     /// later through [`Response::defer`].
     fn end(self: Box<Self>, req: &Request<'_>, res: &mut Response<'_>);
+}
+
+/// Wakes the worker of a paused body ([`BodySink::poll_ready`]), from any
+/// thread; cheap to clone. A wake for a connection that has gone, or that
+/// is no longer paused, is ignored.
+#[derive(Clone)]
+pub struct BodyWaker {
+    mailbox: Arc<Mailbox<Ready>>,
+    name: Ready,
+}
+
+impl BodyWaker {
+    /// A waker announcing `name` in a worker's `mailbox`.
+    pub(crate) fn new(mailbox: Arc<Mailbox<Ready>>, name: Ready) -> Self {
+        BodyWaker { mailbox, name }
+    }
+
+    /// Which use of a connection it wakes.
+    pub(crate) fn id(&self) -> u64 {
+        self.name.id
+    }
+
+    /// Asks the worker to ask the sink again whether it takes more.
+    pub fn wake(&self) {
+        // Refused only once the worker has stopped: nobody to wake.
+        let _ = self.mailbox.push(self.name);
+    }
+}
+
+impl fmt::Debug for BodyWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyWaker").field("key", &self.name.key).field("id", &self.name.id).finish()
+    }
 }

@@ -1,6 +1,7 @@
 //! HTTP/1.x codecs: pure functions and types over byte slices, no sockets.
 
 pub mod body;
+pub mod body_channel;
 pub mod date;
 pub mod field;
 pub mod head;

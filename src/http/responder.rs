@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::field::{add_field, Added};
+use super::intake::BodyWaker;
 use super::reply::{Body, Exchanged, Phase, Reply, StreamEnd, StreamKind};
 use super::status::StatusCode;
 use super::stream::Stream;
@@ -226,6 +227,13 @@ impl Deferrals {
         };
         reset(&mut reply);
         Exchange::new(mailbox, name, reply, self.limit)
+    }
+
+    /// A waker for a paused body of connection `key`.
+    pub fn body_waker(&mut self, key: usize) -> BodyWaker {
+        self.next_id += 1;
+        let mailbox = self.mailbox.clone().expect("a body paused outside a worker");
+        BodyWaker::new(mailbox, Ready { key, id: self.next_id })
     }
 
     /// A responder for the current request, starting from what the

@@ -8,7 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::http::body::{ChunkError, ChunkedDecoder};
 use crate::http::head::HeadError;
-use crate::http::intake::BodySink;
+use crate::http::intake::{BodySink, BodyWaker};
 use crate::http::status::StatusCode;
 use crate::rt::pool::SizeClasses;
 use crate::sys::AlignedBuf;
@@ -59,6 +59,10 @@ pub struct BodyRx {
     head_len: usize,
     framing: Framing,
     to: Destination,
+    /// How the sink wakes the worker, once it was asked whether it takes
+    /// more; `paused`: it said no, and has not been asked again since.
+    waker: Option<BodyWaker>,
+    paused: bool,
 }
 
 impl BodyRx {
@@ -115,7 +119,7 @@ impl BodyRx {
         };
         let mut buf = pool.take_at_least(head.len() + 1).ok_or(HeadError::BodyTooLarge.status())?;
         buf[..head.len()].copy_from_slice(head);
-        Ok(BodyRx { buf, head_len: head.len(), framing, to })
+        Ok(BodyRx { buf, head_len: head.len(), framing, to, waker: None, paused: false })
     }
 
     /// Moves body bytes from the front of `input` (what follows the head)
@@ -123,7 +127,7 @@ impl BodyRx {
     /// end of the body are left (a pipelined request). An `Err` is the
     /// status the request is refused with.
     pub fn absorb(&mut self, input: &[u8], pool: &mut SizeClasses) -> Result<usize, StatusCode> {
-        let BodyRx { buf, head_len, framing, to } = self;
+        let BodyRx { buf, head_len, framing, to, .. } = self;
         // Why the body was refused (the chunked decoder only stops).
         let mut refusal = HeadError::BodyTooLarge.status();
         let mut refused = |status| {
@@ -146,6 +150,25 @@ impl BodyRx {
             ChunkError::Malformed => HeadError::Malformed.status(),
             ChunkError::TooLarge => refusal,
         })
+    }
+
+    /// Asks the sink whether it takes more now (always yes without one);
+    /// `waker` makes the waker it may keep, the first time. Pauses if it
+    /// does not; an `Err` (it panicked) is the status to refuse with.
+    pub fn ready(&mut self, waker: impl FnOnce() -> BodyWaker) -> Result<bool, StatusCode> {
+        let Destination::Sink(SinkSlot(Some(sink))) = &mut self.to else { return Ok(true) };
+        let waker = self.waker.get_or_insert_with(waker);
+        let ready = panic::catch_unwind(AssertUnwindSafe(|| sink.poll_ready(waker))).map_err(|_| {
+            crate::logging::log_error!("a body sink panicked in poll_ready; answered 500");
+            StatusCode::INTERNAL_SERVER_ERROR
+        })?;
+        self.paused = !ready;
+        Ok(ready)
+    }
+
+    /// The id a wake of the paused sink comes with, if it is paused.
+    pub fn paused_for(&self) -> Option<u64> {
+        self.waker.as_ref().filter(|_| self.paused).map(BodyWaker::id)
     }
 
     /// Whether the whole body has arrived.

@@ -22,7 +22,7 @@ use super::socket::Socket;
 use super::waiting::{Asked, Awaiting, Streaming, Waiting};
 use crate::handler::Handler;
 use crate::http::head::{self, Head};
-use crate::http::intake::{BodySink, Intake};
+use crate::http::intake::{BodySink, BodyWaker, Intake};
 use crate::http::peer::Peer;
 use crate::http::reply::StreamKind;
 use crate::http::request::{Headers, Method, Request};
@@ -111,6 +111,8 @@ impl<T: Transport> Conn<T> {
         match &self.state {
             State::Awaiting(a) => a.id == id,
             State::Streaming(s) => s.id == id,
+            // A sink that paused the body being received.
+            State::Open => self.incoming.paused_for() == Some(id),
             _ => false,
         }
     }
@@ -220,6 +222,9 @@ impl<T: Transport> Conn<T> {
             if emptied {
                 break;
             }
+            if self.paused(key, ctx) {
+                break;
+            }
             if reads == READS_PER_TURN {
                 // More may be waiting, and bytes already there raise no
                 // new edge: come back next turn.
@@ -259,6 +264,10 @@ impl<T: Transport> Conn<T> {
                 return self.drain_idle(key, ctx);
             }
             ctx.timers.arm(key, Timer::Idle, ctx.now);
+        } else if self.incoming.paused_for().is_some() {
+            // Waiting for the application, not the client: timed as a
+            // response another thread completes, from when it paused.
+            ctx.timers.arm_once(key, Timer::Response, ctx.now);
         } else {
             // A client whose requests move on (requests answered, body
             // bytes taken) is not stalled: time the request pending now
@@ -267,6 +276,22 @@ impl<T: Transport> Conn<T> {
             ctx.timers.arm_since_progress(key, Timer::Request, progressed, ctx.now);
         }
         Verdict::Keep
+    }
+
+    /// Whether the application's sink paused the body being received
+    /// (asked again now): then the connection is not read.
+    fn paused<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) -> bool {
+        if self.incoming.paused_for().is_none() {
+            return false;
+        }
+        let Conn { incoming, sock, .. } = self;
+        match incoming.stays_paused(ctx, &mut Serving { sock, key }) {
+            Ok(paused) => paused,
+            Err(status) => {
+                self.refuse(status, ctx);
+                true
+            }
+        }
     }
 
     /// Takes a connection that is not serving requests a step further,
@@ -337,6 +362,14 @@ impl<T: Transport> Conn<T> {
                 ctx.tally.timeout(Timeout::Response);
                 awaiting.exchange.cancel();
                 self.go_on(After::Close, key, ctx);
+                self.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx);
+                self.drive(key, ctx, false)
+            }
+            (Timer::Response, State::Open) if self.incoming.paused_for().is_some() => {
+                crate::logging::log_warn!(
+                    "a request body's sink stayed paused longer than response_timeout; answered 503"
+                );
+                ctx.tally.timeout(Timeout::Response);
                 self.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx);
                 self.drive(key, ctx, false)
             }
@@ -521,6 +554,10 @@ impl<H: Handler, T: Transport> Answer<H> for Serving<'_, T> {
     fn answer(&mut self, head: Head<'_>, body: &[u8], ctx: &mut Ctx<H>) -> After {
         let req = request(&head, body, self.sock.peer);
         respond(&req, &head, |h: &H, req, res| h.handle(req, res), self.key, ctx, self.sock)
+    }
+
+    fn body_waker(&mut self, ctx: &mut Ctx<H>) -> BodyWaker {
+        ctx.scratch.later.body_waker(self.key)
     }
 
     #[inline(never)]

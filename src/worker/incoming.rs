@@ -28,7 +28,7 @@ use std::io::{self, Read};
 use super::body::{BodyRx, Declared};
 use super::ctx::Ctx;
 use crate::http::head::{self, Head, HeadError, HeaderSlots};
-use crate::http::intake::BodySink;
+use crate::http::intake::{BodySink, BodyWaker};
 use crate::http::status::StatusCode;
 use crate::http::target::HostMemo;
 use crate::rt::input::{Input, ReadOutcome};
@@ -76,6 +76,8 @@ pub trait Answer<H> {
     fn answer(&mut self, head: Head<'_>, body: &[u8], ctx: &mut Ctx<H>) -> Self::Out;
     /// Answers the whole request whose body went to `sink`, which answers.
     fn answer_streamed(&mut self, head: Head<'_>, sink: Box<dyn BodySink>, ctx: &mut Ctx<H>) -> Self::Out;
+    /// A waker for a sink that pauses its body.
+    fn body_waker(&mut self, ctx: &mut Ctx<H>) -> BodyWaker;
     /// Queues the refusal (`status`) of the request whose body could not
     /// be taken in (malformed, over a limit, or refused by its sink).
     fn refuse(&mut self, head: Head<'_>, status: StatusCode, ctx: &mut Ctx<H>);
@@ -145,6 +147,30 @@ impl Incoming {
         pool: &mut impl BufSource,
     ) -> io::Result<ReadOutcome> {
         self.input.read_from(stream, pool)
+    }
+
+    /// The id a wake of the sink that paused the body being received comes
+    /// with, if one did.
+    pub fn paused_for(&self) -> Option<u64> {
+        match &self.receiving {
+            Receiving::Apart(rx) => rx.paused_for(),
+            _ => None,
+        }
+    }
+
+    /// Whether a sink paused the body being received and, asked again, still
+    /// does: the connection is not to be read. An `Err` is the status to
+    /// refuse it with.
+    pub fn stays_paused<H, A: Answer<H>>(
+        &mut self,
+        ctx: &mut Ctx<H>,
+        app: &mut A,
+    ) -> Result<bool, StatusCode> {
+        let Receiving::Apart(rx) = &mut self.receiving else { return Ok(false) };
+        if rx.paused_for().is_none() {
+            return Ok(false);
+        }
+        rx.ready(|| app.body_waker(ctx)).map(|ready| !ready)
     }
 
     /// Returns the read buffer to `pool` if nothing is pending.
@@ -219,6 +245,9 @@ impl Incoming {
                 (head, body, total)
             }
             Receiving::Apart(ref mut rx) => {
+                if rx.paused_for().is_some() {
+                    return Ok(Next::Incomplete);
+                }
                 let used = match rx.absorb(self.input.pending(), &mut ctx.body_pool) {
                     Ok(used) => used,
                     Err(status) => return refuse_body(rx, status, ctx, app).map(|()| Next::Refused),
@@ -226,6 +255,10 @@ impl Incoming {
                 self.input.consume(used);
                 self.progress += used as u64;
                 if !rx.is_complete() {
+                    // The sink says whether the worker reads on.
+                    if let Err(status) = rx.ready(|| app.body_waker(ctx)) {
+                        return refuse_body(rx, status, ctx, app).map(|()| Next::Refused);
+                    }
                     return Ok(Next::Incomplete);
                 }
                 if let Some(sink) = rx.take_sink() {
@@ -410,6 +443,9 @@ mod tests {
             panic!("buffered bodies only")
         }
         fn refuse(&mut self, _: Head<'_>, _: StatusCode, _: &mut Ctx<()>) {}
+        fn body_waker(&mut self, _: &mut Ctx<()>) -> BodyWaker {
+            unreachable!("no sinks here")
+        }
     }
 
     /// What `next` makes of the input, the body of an answered request
