@@ -14,15 +14,7 @@ use support::{read_response, TestServer};
 /// `len` bytes of a pseudo-random pattern, so a dropped, repeated or
 /// reordered chunk shows.
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    support::xorshift_bytes(len, seed)
 }
 
 /// A 4 MiB body that lives for the whole test run.

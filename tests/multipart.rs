@@ -7,40 +7,18 @@ use peregrine::StatusCode;
 
 const TYPE: &[u8] = b"multipart/form-data; boundary=XyZ-b0undary";
 
-/// What a form yields: per part, `name|filename|content type|content`.
+/// What a form yields: per part, `name|filename|content type|content`
+/// (the events' order checked by the fuzz oracle's collector).
 fn parse_in(pieces: &[&[u8]], content_type: &[u8], limits: Limits) -> Result<Vec<String>, StatusCode> {
-    let mut form = Multipart::new(content_type, limits)?;
-    let mut parts: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut open = false;
-    for piece in pieces {
-        form.feed(piece, &mut |event| {
-            match event {
-                Event::Part(part) => {
-                    assert!(!open, "a part began inside another");
-                    open = true;
-                    let head = format!(
-                        "{}|{}|{}|",
-                        part.name(),
-                        part.filename().unwrap_or("-"),
-                        part.content_type().unwrap_or("-")
-                    );
-                    parts.push((head, Vec::new()));
-                }
-                Event::Data(data) => {
-                    assert!(open && !data.is_empty(), "data outside a part, or empty");
-                    parts.last_mut().unwrap().1.extend_from_slice(data);
-                }
-                Event::PartEnd => {
-                    assert!(open, "a part ended twice");
-                    open = false;
-                }
-            }
-            Ok(())
-        })?;
-    }
-    form.finish()?;
-    assert!(!open, "the last part never ended");
-    Ok(parts.into_iter().map(|(head, data)| head + &String::from_utf8_lossy(&data)).collect())
+    let parts = peregrine::__private::parse_form(pieces, content_type, limits)?;
+    Ok(parts
+        .into_iter()
+        .map(|p| {
+            let (filename, content_type) = (p.filename.as_deref(), p.content_type.as_deref());
+            let head = format!("{}|{}|{}|", p.name, filename.unwrap_or("-"), content_type.unwrap_or("-"));
+            head + &String::from_utf8_lossy(&p.data)
+        })
+        .collect())
 }
 
 fn parse(body: &[u8]) -> Result<Vec<String>, StatusCode> {

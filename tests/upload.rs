@@ -30,17 +30,9 @@ fn sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Bytes no two offsets of which are likely to repeat a pattern.
+/// Bytes no two stretches of which are alike.
 fn payload(n: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    support::xorshift_bytes(n, 0x2545_f491_4f6c_dd1d)
 }
 
 /// Names of this process's upload files left in the temporary directory.

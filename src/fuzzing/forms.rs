@@ -8,8 +8,18 @@ use crate::http::status::StatusCode;
 /// The boundary every fuzzed body is framed with.
 const BOUNDARY: &[u8] = b"B0undary";
 
-/// What a parse made of a body: per part, its name, filename and content.
-type Parts = Vec<(String, Option<String>, Vec<u8>)>;
+/// One part of a form, as a parse reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormPart {
+    /// Its field name.
+    pub name: String,
+    /// Its file name, if it is a file.
+    pub filename: Option<String>,
+    /// Its `Content-Type`, if it has one.
+    pub content_type: Option<String>,
+    /// Its content, whole.
+    pub data: Vec<u8>,
+}
 
 /// The first byte picks a split point; the rest is a form body with the
 /// boundary `B0undary` and a part head limit of 64 bytes. Whole, in two
@@ -18,6 +28,7 @@ type Parts = Vec<(String, Option<String>, Vec<u8>)>;
 /// model refuses, the parser refuses.
 pub fn check_multipart(data: &[u8]) {
     let Some((&seed, body)) = data.split_first() else { return };
+    let parse = |pieces: &[&[u8]]| parse_form(pieces, b"multipart/form-data; boundary=B0undary", limits());
     let whole = parse(&[body]);
     let at = usize::from(seed) * body.len() / 255;
     let (a, b) = body.split_at(at.min(body.len()));
@@ -26,7 +37,7 @@ pub fn check_multipart(data: &[u8]) {
     assert_eq!(parse(&bytes), whole, "byte by byte: {:?}", String::from_utf8_lossy(body));
     match (&whole, model(body)) {
         (Ok(parts), Some(contents)) => {
-            let got: Vec<&[u8]> = parts.iter().map(|(_, _, data)| &data[..]).collect();
+            let got: Vec<&[u8]> = parts.iter().map(|part| &part.data[..]).collect();
             assert_eq!(
                 got,
                 contents,
@@ -43,10 +54,15 @@ fn limits() -> Limits {
     Limits { part_head: 64, ..Limits::default() }
 }
 
-/// The parts the parser reports, fed `pieces` in turn.
-fn parse(pieces: &[&[u8]]) -> Result<Parts, StatusCode> {
-    let mut form = Multipart::new(b"multipart/form-data; boundary=B0undary", limits())?;
-    let mut parts: Parts = Vec::new();
+/// The parts the parser reports for a body of `content_type` fed in
+/// `pieces`, checking the order of its events on the way.
+pub fn parse_form(
+    pieces: &[&[u8]],
+    content_type: &[u8],
+    limits: Limits,
+) -> Result<Vec<FormPart>, StatusCode> {
+    let mut form = Multipart::new(content_type, limits)?;
+    let mut parts: Vec<FormPart> = Vec::new();
     let mut open = false;
     for piece in pieces {
         form.feed(piece, &mut |event| {
@@ -54,11 +70,16 @@ fn parse(pieces: &[&[u8]]) -> Result<Parts, StatusCode> {
                 Event::Part(part) => {
                     assert!(!open, "a part began inside another");
                     open = true;
-                    parts.push((part.name().into(), part.filename().map(Into::into), Vec::new()));
+                    parts.push(FormPart {
+                        name: part.name().into(),
+                        filename: part.filename().map(Into::into),
+                        content_type: part.content_type().map(Into::into),
+                        data: Vec::new(),
+                    });
                 }
                 Event::Data(data) => {
                     assert!(open && !data.is_empty(), "data outside a part, or empty");
-                    parts.last_mut().expect("a part").2.extend_from_slice(data);
+                    parts.last_mut().expect("a part").data.extend_from_slice(data);
                 }
                 Event::PartEnd => {
                     assert!(open, "a part ended that had not begun");

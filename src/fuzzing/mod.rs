@@ -19,7 +19,7 @@ mod ws;
 #[cfg(feature = "testing")]
 pub use conn::check_connection;
 pub use fields::{check_dates, check_entity_tags, check_host, check_range};
-pub use forms::check_multipart;
+pub use forms::{check_multipart, parse_form, FormPart};
 pub use paths::check_path;
 pub use ws::check_handshake;
 #[cfg(feature = "testing")]

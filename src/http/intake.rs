@@ -2,13 +2,11 @@
 //! slice (the default), piece by piece into a [`BodySink`], or not at all.
 
 use std::fmt;
-use std::sync::Arc;
 
+pub use super::body_waker::BodyWaker;
 use super::request::Request;
 use super::response::Response;
 use super::status::StatusCode;
-use crate::rt::exchange::Ready;
-use crate::rt::mailbox::Mailbox;
 
 /// What [`Handler::intake`](crate::Handler::intake) decides for a request
 /// whose head is in and whose body is still to be read.
@@ -130,37 +128,4 @@ pub trait BodySink: Send + 'static {
     /// empty; the body went to [`data`](BodySink::data)), in place or
     /// later through [`Response::defer`].
     fn end(self: Box<Self>, req: &Request<'_>, res: &mut Response<'_>);
-}
-
-/// Wakes the worker of a paused body ([`BodySink::poll_ready`]), from any
-/// thread; cheap to clone. A wake for a connection that has gone, or that
-/// is no longer paused, is ignored.
-#[derive(Clone)]
-pub struct BodyWaker {
-    mailbox: Arc<Mailbox<Ready>>,
-    name: Ready,
-}
-
-impl BodyWaker {
-    /// A waker announcing `name` in a worker's `mailbox`.
-    pub(crate) fn new(mailbox: Arc<Mailbox<Ready>>, name: Ready) -> Self {
-        BodyWaker { mailbox, name }
-    }
-
-    /// Which use of a connection it wakes.
-    pub(crate) fn id(&self) -> u64 {
-        self.name.id
-    }
-
-    /// Asks the worker to ask the sink again whether it takes more.
-    pub fn wake(&self) {
-        // Refused only once the worker has stopped: nobody to wake.
-        let _ = self.mailbox.push(self.name);
-    }
-}
-
-impl fmt::Debug for BodyWaker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BodyWaker").field("key", &self.name.key).field("id", &self.name.id).finish()
-    }
 }

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod body_channel;
+pub mod body_waker;
 pub mod date;
 pub mod field;
 pub mod head;

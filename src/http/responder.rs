@@ -6,8 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::body_waker::BodyWaker;
 use super::field::{add_field, Added};
-use super::intake::BodyWaker;
 use super::reply::{Body, Exchanged, Phase, Reply, StreamEnd, StreamKind};
 use super::status::StatusCode;
 use super::stream::Stream;
