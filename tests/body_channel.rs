@@ -196,3 +196,143 @@ fn a_reader_behind_for_longer_than_response_timeout_is_503() {
     drop(s);
     sender.join().unwrap();
 }
+
+/// A sink that takes a piece only every `every`: after each it says it
+/// is not ready until then, and (with `wake`) a thread wakes the worker
+/// at that time; records when it is dropped unanswered. With
+/// `panic_on_ask`, the second ask panics.
+struct Slow {
+    every: Duration,
+    ready_at: Instant,
+    taken: usize,
+    asked: usize,
+    panic_on_ask: bool,
+    wake: bool,
+    dropped: Arc<AtomicBool>,
+}
+
+impl peregrine::BodySink for Slow {
+    fn data(&mut self, piece: &[u8]) -> Result<(), StatusCode> {
+        self.taken += piece.len();
+        self.ready_at = Instant::now() + self.every;
+        Ok(())
+    }
+
+    fn poll_ready(&mut self, waker: &peregrine::BodyWaker) -> bool {
+        self.asked += 1;
+        if self.panic_on_ask && self.asked == 2 {
+            panic!("poll_ready panics");
+        }
+        if Instant::now() >= self.ready_at {
+            return true;
+        }
+        if self.wake {
+            let (waker, at) = (waker.clone(), self.ready_at);
+            std::thread::spawn(move || {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                waker.wake();
+            });
+        }
+        false
+    }
+
+    fn end(self: Box<Self>, _: &Request<'_>, res: &mut Response<'_>) {
+        let _ = write!(res, "{}", self.taken);
+    }
+}
+
+impl Drop for Slow {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::SeqCst);
+    }
+}
+
+struct SlowApp {
+    every: Duration,
+    panic_on_ask: bool,
+    wake: bool,
+    dropped: Arc<AtomicBool>,
+}
+
+impl Handler for SlowApp {
+    fn intake(&self, _: &Request<'_>) -> Intake {
+        Intake::stream(Slow {
+            every: self.every,
+            ready_at: Instant::now(),
+            taken: 0,
+            asked: 0,
+            panic_on_ask: self.panic_on_ask,
+            wake: self.wake,
+            dropped: self.dropped.clone(),
+        })
+    }
+
+    fn handle(&self, _: &Request<'_>, _: &mut Response<'_>) {}
+}
+
+fn post_in_background(s: &std::net::TcpStream, len: usize) -> std::thread::JoinHandle<()> {
+    let mut writer = s.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let _ = writer
+            .write_all(format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n").as_bytes());
+        let _ = writer.write_all(&vec![1u8; len]);
+    })
+}
+
+#[test]
+fn a_slow_sink_whose_body_keeps_moving_outlasts_response_timeout() {
+    // Paused after every read, woken 5 ms later: 64 reads take longer than
+    // the response timeout, but the body never stops moving.
+    let dropped = Arc::new(AtomicBool::new(false));
+    let app = SlowApp { every: Duration::from_millis(5), panic_on_ask: false, wake: true, dropped };
+    let config = Config::new().workers(1).response_timeout(Duration::from_millis(150));
+    let server = TestServer::start(config, app);
+    let mut s = server.connect();
+    let started = Instant::now();
+    let sender = post_in_background(&s, 512 << 10);
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    assert_eq!((res.status, res.body), (200, (512usize << 10).to_string().into_bytes()));
+    assert!(
+        started.elapsed() > Duration::from_millis(150),
+        "too fast to show anything: {:?}",
+        started.elapsed()
+    );
+    sender.join().unwrap();
+}
+
+#[test]
+fn a_sink_panicking_when_asked_again_is_answered_500() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let app = SlowApp { every: Duration::from_millis(20), panic_on_ask: true, wake: true, dropped };
+    let server = TestServer::start(Config::new().workers(1), app);
+    let mut s = server.connect();
+    let sender = post_in_background(&s, 1 << 20);
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    assert_eq!(res.status, 500);
+    drop(s);
+    sender.join().unwrap();
+}
+
+#[test]
+fn a_client_gone_while_its_body_is_paused_is_let_go_at_once() {
+    // Never woken, and a long response timeout: only noticing the reset
+    // drops the sink.
+    let dropped = Arc::new(AtomicBool::new(false));
+    let app = SlowApp {
+        every: Duration::from_secs(60),
+        panic_on_ask: false,
+        wake: false,
+        dropped: dropped.clone(),
+    };
+    let server = TestServer::start(Config::new().workers(1).response_timeout(Duration::from_secs(60)), app);
+    let s = server.connect();
+    let mut writer = s.try_clone().unwrap();
+    writer.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n").unwrap();
+    writer.write_all(&[1u8; 20_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!dropped.load(Ordering::SeqCst), "let go while the client was there");
+    socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+    drop(writer);
+    drop(s); // a reset
+    assert!(support::eventually(|| dropped.load(Ordering::SeqCst)), "the paused connection was kept");
+}

@@ -235,8 +235,10 @@ impl Read for BodyReader {
                 let at = pipe.taken;
                 buf[..n].copy_from_slice(&pipe.bytes[at..at + n]);
                 pipe.taken += n;
-                // Room again: the worker reads on.
-                if pipe.unread() < pipe.capacity {
+                // Room again (half the capacity, so that a reader taking
+                // little at a time does not wake the worker each time):
+                // the worker reads on.
+                if pipe.unread() <= pipe.capacity / 2 {
                     if let Some(waker) = pipe.waker.take() {
                         waker.wake();
                     }

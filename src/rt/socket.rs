@@ -42,9 +42,27 @@ pub trait Transport: Read + Sink {
 
     /// Closes this side for writing (the peer reads an end of stream).
     fn shutdown_write(&self) -> io::Result<()>;
+
+    /// Whether the peer reset the connection, or what a read would meet
+    /// next is its end of stream: nothing more will come. Looks without
+    /// taking anything.
+    fn peer_gone(&self) -> bool;
 }
 
 impl Transport for TcpStream {
+    fn peer_gone(&self) -> bool {
+        // A reset, whatever bytes came before it: no answer can reach the
+        // peer any more.
+        if !matches!(self.take_error(), Ok(None)) {
+            return true;
+        }
+        match self.peek(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock && e.kind() != io::ErrorKind::Interrupted,
+        }
+    }
+
     fn set_nodelay(&self, on: bool) -> io::Result<()> {
         TcpStream::set_nodelay(self, on)
     }

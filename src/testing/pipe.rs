@@ -132,4 +132,8 @@ impl Transport for Pipe {
         self.shut.set(true);
         Ok(())
     }
+
+    fn peer_gone(&self) -> bool {
+        self.fin && self.read == self.inbound.len()
+    }
 }

@@ -223,6 +223,16 @@ impl<T: Transport> Conn<T> {
                 break;
             }
             if self.paused(key, ctx) {
+                if !matches!(self.state, State::Open) {
+                    // Refused (its sink panicked): send the answer.
+                    continue;
+                }
+                if self.incoming.fin_reported_unread() && self.sock.stream.peer_gone() {
+                    // The client left (or reset) before its body's end,
+                    // which can then never come: no need to wait for the
+                    // application to take more.
+                    return Verdict::Close;
+                }
                 break;
             }
             if reads == READS_PER_TURN {
@@ -266,8 +276,10 @@ impl<T: Transport> Conn<T> {
             ctx.timers.arm(key, Timer::Idle, ctx.now);
         } else if self.incoming.paused_for().is_some() {
             // Waiting for the application, not the client: timed as a
-            // response another thread completes, from when it paused.
-            ctx.timers.arm_once(key, Timer::Response, ctx.now);
+            // response another thread completes, from the last piece it
+            // took (a slow reader whose body moves is not stalled).
+            let progressed = self.incoming.progress() != progress;
+            ctx.timers.arm_since_progress(key, Timer::Response, progressed, ctx.now);
         } else {
             // A client whose requests move on (requests answered, body
             // bytes taken) is not stalled: time the request pending now
@@ -365,7 +377,9 @@ impl<T: Transport> Conn<T> {
                 self.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx);
                 self.drive(key, ctx, false)
             }
-            (Timer::Response, State::Open) if self.incoming.paused_for().is_some() => {
+            (Timer::Response, State::Open)
+                if self.incoming.paused_for().is_some() && self.sock.out.is_empty() =>
+            {
                 crate::logging::log_warn!(
                     "a request body's sink stayed paused longer than response_timeout; answered 503"
                 );
