@@ -479,7 +479,10 @@ impl<H: Handler> TestClient<H> {
             let again = !self.again.is_empty();
             self.again.clear();
             self.completions.take_all(&mut self.completed);
-            let completed = self.completed.drain(..).any(|r| conn.awaits(r.id));
+            let mut completed = false;
+            for ready in self.completed.drain(..) {
+                completed |= conn.woken(ready.id, 0, &mut self.ctx);
+            }
             if !again && !completed && !conn.stream().goes_on(unread_before) {
                 return;
             }

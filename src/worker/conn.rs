@@ -105,14 +105,18 @@ impl<T: Transport> Conn<T> {
         &self.sock.stream
     }
 
-    /// Whether the connection waits for the exchange named `id` (a
-    /// deferred response, or a stream's writer).
-    pub fn awaits(&self, id: u64) -> bool {
+    /// Another thread announced `id`: returns whether the connection waits
+    /// for it (a deferred response, a stream's writer, or the sink that
+    /// paused the body being received, which is asked again now), and so
+    /// is to be driven.
+    pub fn woken<H: Handler>(&mut self, id: u64, key: usize, ctx: &mut Ctx<H>) -> bool {
         match &self.state {
             State::Awaiting(a) => a.id == id,
             State::Streaming(s) => s.id == id,
-            // A sink that paused the body being received.
-            State::Open => self.incoming.paused_for() == Some(id),
+            State::Open if self.incoming.paused_for() == Some(id) => {
+                self.ask_paused_sink(key, ctx);
+                true
+            }
             _ => false,
         }
     }
@@ -173,6 +177,11 @@ impl<T: Transport> Conn<T> {
     pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>, read_closed: bool) -> Verdict {
         if read_closed {
             self.incoming.fin_reported();
+            if self.incoming.paused_for().is_some() && self.sock.stream.peer_gone() {
+                // The client left (or reset) before its body's end, which
+                // then can never come: no need to wait for the application.
+                return Verdict::Close;
+            }
         }
         let progress = self.incoming.progress();
         // A short read means the socket was empty; the edge-triggered poll
@@ -222,19 +231,6 @@ impl<T: Transport> Conn<T> {
             if emptied {
                 break;
             }
-            if self.paused(key, ctx) {
-                if !matches!(self.state, State::Open) {
-                    // Refused (its sink panicked): send the answer.
-                    continue;
-                }
-                if self.incoming.fin_reported_unread() && self.sock.stream.peer_gone() {
-                    // The client left (or reset) before its body's end,
-                    // which can then never come: no need to wait for the
-                    // application to take more.
-                    return Verdict::Close;
-                }
-                break;
-            }
             if reads == READS_PER_TURN {
                 // More may be waiting, and bytes already there raise no
                 // new edge: come back next turn.
@@ -274,35 +270,30 @@ impl<T: Transport> Conn<T> {
                 return self.drain_idle(key, ctx);
             }
             ctx.timers.arm(key, Timer::Idle, ctx.now);
-        } else if self.incoming.paused_for().is_some() {
-            // Waiting for the application, not the client: timed as a
-            // response another thread completes, from the last piece it
-            // took (a slow reader whose body moves is not stalled).
-            let progressed = self.incoming.progress() != progress;
-            ctx.timers.arm_since_progress(key, Timer::Response, progressed, ctx.now);
         } else {
             // A client whose requests move on (requests answered, body
             // bytes taken) is not stalled: time the request pending now
-            // afresh.
+            // afresh. One whose body a sink paused waits for the
+            // application, not the client: timed as a response another
+            // thread completes, from the last piece the sink took (a slow
+            // reader whose body moves is not stalled either).
             let progressed = self.incoming.progress() != progress;
-            ctx.timers.arm_since_progress(key, Timer::Request, progressed, ctx.now);
+            let kind = if self.incoming.paused_for().is_some() { Timer::Response } else { Timer::Request };
+            ctx.timers.arm_since_progress(key, kind, progressed, ctx.now);
         }
         Verdict::Keep
     }
 
-    /// Whether the application's sink paused the body being received
-    /// (asked again now): then the connection is not read.
-    fn paused<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) -> bool {
-        if self.incoming.paused_for().is_none() {
-            return false;
-        }
+    /// Asks the sink that paused the body being received again, on its
+    /// wake: the next drive reads on if it now says yes. Out of line: the
+    /// ordinary path never pauses.
+    #[cold]
+    #[inline(never)]
+    fn ask_paused_sink<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) {
         let Conn { incoming, sock, .. } = self;
-        match incoming.stays_paused(ctx, &mut Serving { sock, key }) {
-            Ok(paused) => paused,
-            Err(status) => {
-                self.refuse(status, ctx);
-                true
-            }
+        if let Err(status) = incoming.stays_paused(ctx, &mut Serving { sock, key }) {
+            // It panicked: the answer goes out in the next drive.
+            self.refuse(status, ctx);
         }
     }
 

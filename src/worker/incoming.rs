@@ -140,17 +140,25 @@ impl Incoming {
         self.input.is_empty() && matches!(self.receiving, Receiving::Head { .. })
     }
 
-    /// Reads once from `stream` into the read buffer.
+    /// Reads once from `stream` into the read buffer; not while a sink
+    /// has paused the body (as if the socket were empty: the sink's wake
+    /// drives the connection again).
     pub fn read_from(
         &mut self,
         stream: &mut impl Read,
         pool: &mut impl BufSource,
     ) -> io::Result<ReadOutcome> {
+        if let Receiving::Apart(rx) = &self.receiving {
+            if rx.paused_for().is_some() {
+                return Ok(ReadOutcome::WouldBlock);
+            }
+        }
         self.input.read_from(stream, pool)
     }
 
     /// The id a wake of the sink that paused the body being received comes
     /// with, if one did.
+    #[inline]
     pub fn paused_for(&self) -> Option<u64> {
         match &self.receiving {
             Receiving::Apart(rx) => rx.paused_for(),

@@ -199,7 +199,7 @@ impl<H: Handler> Worker<H> {
         let mut completed = std::mem::take(&mut self.completed);
         self.completions.take_all(&mut completed);
         for ready in completed.drain(..) {
-            if self.conns.get_mut(ready.key).is_some_and(|c| c.awaits(ready.id)) {
+            if self.conns.get_mut(ready.key).is_some_and(|c| c.woken(ready.id, ready.key, &mut self.ctx)) {
                 self.drive(ready.key, false);
             }
         }
