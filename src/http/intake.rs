@@ -114,7 +114,7 @@ pub trait BodySink: Send + 'static {
     /// and memory stays bounded, and other connections are served as
     /// usual. Once it has room again, the sink's other side calls
     /// [`BodyWaker::wake`] (from any thread), and the worker asks again.
-    /// A sink that stays paused past
+    /// A body whose sink stays paused, taking nothing, for
     /// [`response_timeout`](crate::Config::response_timeout) is abandoned
     /// and the client gets `503`. See [`body_channel`](crate::body_channel)
     /// for a sink that does all this.
