@@ -45,10 +45,10 @@ for framing in content-length chunked; do
     else
         got=$(curl -sS -T "$work/body" "http://127.0.0.1:$PORT/upload")
     fi
-    secs=$(echo "$(date +%s.%N) - $start" | bc)
+    secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')
     kib=$(peak)
     printf '%-14s answer: %s  (%.1f s, %.0f MiB/s)  server peak RSS: %s KiB\n' \
-        "$framing" "$got" "$secs" "$(echo "$bytes / 1048576 / $secs" | bc -l)" "$kib"
+        "$framing" "$got" "$secs" "$(awk -v n="$bytes" -v s="$secs" 'BEGIN { print n / 1048576 / s }')" "$kib"
     [ "$got" = "$expected" ] || { echo "FAIL: $framing answer differs"; fail=1; }
     [ "$kib" -lt $((LIMIT_MIB * 1024)) ] || { echo "FAIL: peak RSS $kib KiB reached $LIMIT_MIB MiB"; fail=1; }
 done
