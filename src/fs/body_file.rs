@@ -76,9 +76,7 @@ impl BodyFile {
     fn new(file: File, path: PathBuf, limit: u64) -> Self {
         BodyFile { file, path: Removal { path, armed: true }, len: 0, limit }
     }
-}
 
-impl BodyFile {
     /// Creates a new file at `path` (an error if one is there: an upload
     /// that is then refused or abandoned removes its file, which must not
     /// be one it did not make), to take at most `limit` bytes. To replace
@@ -154,8 +152,8 @@ impl BodyFile {
         &self.path.path
     }
 
-    /// The open file (opened for reading too when made by
-    /// [`temp`](BodyFile::temp); seek to the start to read it back).
+    /// The open file (opened for reading too: seek to the start to read
+    /// it back).
     pub fn file(&mut self) -> &mut File {
         &mut self.file
     }
@@ -172,9 +170,8 @@ impl BodyFile {
     /// atomically; on the same file system only): the open file is the
     /// caller's. On an error the file is still this one's, and removed
     /// when it drops.
-    pub fn persist(mut self, path: impl AsRef<Path>) -> io::Result<File> {
-        fs::rename(&self.path.path, path.as_ref())?;
-        self.path.path = path.as_ref().to_path_buf();
+    pub fn persist(self, path: impl AsRef<Path>) -> io::Result<File> {
+        fs::rename(&self.path.path, path)?;
         Ok(self.keep().0)
     }
 

@@ -63,7 +63,7 @@ pub fn body_channel(capacity: usize) -> (Intake, BodyReader) {
         }),
         changed: Condvar::new(),
     });
-    let sink = ChannelSink { shared: Arc::clone(&shared), ended: false };
+    let sink = ChannelSink { shared: Arc::clone(&shared) };
     (Intake::stream(sink), BodyReader { shared })
 }
 
@@ -115,7 +115,6 @@ impl Pipe {
 /// The worker's end of a [`body_channel`].
 struct ChannelSink {
     shared: Arc<Shared>,
-    ended: bool,
 }
 
 impl BodySink for ChannelSink {
@@ -144,8 +143,7 @@ impl BodySink for ChannelSink {
         false
     }
 
-    fn end(mut self: Box<Self>, _req: &Request<'_>, res: &mut Response<'_>) {
-        self.ended = true;
+    fn end(self: Box<Self>, _req: &Request<'_>, res: &mut Response<'_>) {
         let mut pipe = self.shared.lock();
         if let End::Refused(status) = pipe.end {
             res.status(status);
@@ -159,12 +157,11 @@ impl BodySink for ChannelSink {
 }
 
 impl Drop for ChannelSink {
+    /// Dropped with the body still open (not after `end`): abandoned.
     fn drop(&mut self) {
-        if !self.ended {
-            let mut pipe = self.shared.lock();
-            if pipe.end == End::Open {
-                pipe.end = End::Abandoned;
-            }
+        let mut pipe = self.shared.lock();
+        if pipe.end == End::Open {
+            pipe.end = End::Abandoned;
             drop(pipe);
             self.shared.changed.notify_all();
         }

@@ -206,18 +206,29 @@ impl Multipart {
         while !input.is_empty() {
             let used = match self.state {
                 State::Preamble { matched } => {
-                    let (found, used) = self.search(input, matched, &mut |_| Ok(()))?;
-                    if found {
-                        self.state = State::Delimited { dash: false };
-                    }
+                    let delimiter = &self.delimiter[..self.delimiter_len];
+                    let (found, used, matched) = search(delimiter, input, matched, &mut |_| Ok(()))?;
+                    self.state =
+                        if found { State::Delimited { dash: false } } else { State::Preamble { matched } };
                     used
                 }
                 State::Data { matched } => {
-                    let (found, used) = self.data(input, matched, on)?;
+                    // Content, up to a delimiter: passed on, counted and bounded.
+                    let (limit, part_len) = (self.limits.part, &mut self.part_len);
+                    let delimiter = &self.delimiter[..self.delimiter_len];
+                    let mut pass = |data: &[u8]| {
+                        *part_len += data.len() as u64;
+                        if *part_len > limit {
+                            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+                        }
+                        on(Event::Data(data))
+                    };
+                    let (found, used, matched) = search(delimiter, input, matched, &mut pass)?;
                     if found {
                         on(Event::PartEnd)?;
-                        self.state = State::Delimited { dash: false };
                     }
+                    self.state =
+                        if found { State::Delimited { dash: false } } else { State::Data { matched } };
                     used
                 }
                 State::Head => self.gather_head(input, on)?,
@@ -243,44 +254,6 @@ impl Multipart {
     /// Whether the final delimiter came.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
-    }
-
-    /// Content bytes, up to a delimiter: passed on, counted and bounded.
-    fn data(
-        &mut self,
-        input: &[u8],
-        matched: usize,
-        on: &mut impl FnMut(Event<'_>) -> Result<(), StatusCode>,
-    ) -> Result<(bool, usize), StatusCode> {
-        let limit = self.limits.part;
-        let part_len = &mut self.part_len;
-        let delimiter = &self.delimiter[..self.delimiter_len];
-        let mut pass = |data: &[u8]| {
-            *part_len += data.len() as u64;
-            if *part_len > limit {
-                return Err(StatusCode::PAYLOAD_TOO_LARGE);
-            }
-            on(Event::Data(data))
-        };
-        let (found, used, matched) = search(delimiter, input, matched, &mut pass)?;
-        if !found {
-            self.state = State::Data { matched };
-        }
-        Ok((found, used))
-    }
-
-    /// Looks for the delimiter in the preamble.
-    fn search(
-        &mut self,
-        input: &[u8],
-        matched: usize,
-        pass: &mut impl FnMut(&[u8]) -> Result<(), StatusCode>,
-    ) -> Result<(bool, usize), StatusCode> {
-        let (found, used, matched) = search(&self.delimiter[..self.delimiter_len], input, matched, pass)?;
-        if !found {
-            self.state = State::Preamble { matched };
-        }
-        Ok((found, used))
     }
 
     /// One byte after a delimiter.

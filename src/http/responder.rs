@@ -200,8 +200,7 @@ impl Deferrals {
     /// A fresh exchange for the current connection (pooled if one is
     /// free), for a responder, or for a stream of `stream`'s kind.
     fn exchange(&mut self, stream: Option<StreamKind>) -> Exchanged {
-        self.next_id += 1;
-        let name = Ready { key: self.key, id: self.next_id };
+        let name = self.next_name(self.key);
         let reset = |reply: &mut Reply| {
             reply.status = StatusCode::OK;
             reply.headers.clear();
@@ -231,9 +230,15 @@ impl Deferrals {
 
     /// A waker for a paused body of connection `key`.
     pub fn body_waker(&mut self, key: usize) -> BodyWaker {
-        self.next_id += 1;
+        let name = self.next_name(key);
         let mailbox = self.mailbox.clone().expect("a body paused outside a worker");
-        BodyWaker::new(mailbox, Ready { key, id: self.next_id })
+        BodyWaker::new(mailbox, name)
+    }
+
+    /// A name for a new wait of connection `key`: ids are never reused.
+    fn next_name(&mut self, key: usize) -> Ready {
+        self.next_id += 1;
+        Ready { key, id: self.next_id }
     }
 
     /// A responder for the current request, starting from what the

@@ -82,13 +82,13 @@ impl BodyRx {
         // memory follows what a client sent, not what it declared (a
         // declared length costs it nothing to send, and could otherwise
         // pin `limit` bytes each).
-        Self::behind(head, declared, Destination::Buffer { len: 0, limit }, pool)
+        Self::behind(head, declared, Destination::Buffer { len: 0, limit }, 1, pool)
     }
 
     /// Starts giving the body of the request whose head is `head` (copied
     /// in) to `sink`, whatever its size. `reads`: the most one read gives
     /// (the read buffer's size), for which room is kept behind the head:
-    /// a read's pieces are gathered there, so the sink is called once per
+    /// a read's chunks are gathered there, so the sink is called once per
     /// read, however small the chunks a client sends.
     pub fn start_streaming(
         head: &[u8],
@@ -97,27 +97,23 @@ impl BodyRx {
         reads: usize,
         pool: &mut SizeClasses,
     ) -> Result<Self, StatusCode> {
-        let mut rx = Self::behind(head, declared, Destination::Sink(SinkSlot(Some(sink))), pool)?;
-        if rx.buf.len() < head.len() + reads {
-            let mut bigger =
-                pool.take_at_least(head.len() + reads).ok_or(HeadError::BodyTooLarge.status())?;
-            bigger[..head.len()].copy_from_slice(head);
-            pool.give(std::mem::replace(&mut rx.buf, bigger));
-        }
-        Ok(rx)
+        Self::behind(head, declared, Destination::Sink(SinkSlot(Some(sink))), reads, pool)
     }
 
+    /// A body framed as `declared`, going `to` its destination, behind a
+    /// copy of `head` in a pooled buffer with at least `room` bytes after it.
     fn behind(
         head: &[u8],
         declared: Declared,
         to: Destination,
+        room: usize,
         pool: &mut SizeClasses,
     ) -> Result<Self, StatusCode> {
         let framing = match declared {
             Declared::Length(length) => Framing::Length(length),
             Declared::Chunked => Framing::Chunked(ChunkedDecoder::new()),
         };
-        let mut buf = pool.take_at_least(head.len() + 1).ok_or(HeadError::BodyTooLarge.status())?;
+        let mut buf = pool.take_at_least(head.len() + room).ok_or(HeadError::BodyTooLarge.status())?;
         buf[..head.len()].copy_from_slice(head);
         Ok(BodyRx { buf, head_len: head.len(), framing, to, waker: None, paused: false })
     }
@@ -140,6 +136,10 @@ impl BodyRx {
                 decode(framing, input, &mut |data| body.append(data, pool).map_err(&mut refused))
             }
             Destination::Sink(SinkSlot(None)) => decode(framing, input, &mut |_| Ok(())),
+            // A read of a Content-Length body is one piece already.
+            Destination::Sink(SinkSlot(Some(sink))) if matches!(framing, Framing::Length(_)) => {
+                decode(framing, input, &mut |data| give(&mut **sink, data).map_err(&mut refused))
+            }
             Destination::Sink(SinkSlot(Some(sink))) => {
                 let mut gathered = Gathered { room: &mut buf[*head_len..], len: 0 };
                 decode(framing, input, &mut |data| gathered.add(data, &mut **sink).map_err(&mut refused))
@@ -227,7 +227,7 @@ fn decode(
     }
 }
 
-/// A read's worth of body pieces, gathered to reach the sink as one.
+/// A read's worth of chunks, gathered to reach the sink as one piece.
 struct Gathered<'a> {
     room: &'a mut [u8],
     len: usize,

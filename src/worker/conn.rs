@@ -291,7 +291,7 @@ impl<T: Transport> Conn<T> {
     #[inline(never)]
     fn ask_paused_sink<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) {
         let Conn { incoming, sock, .. } = self;
-        if let Err(status) = incoming.stays_paused(ctx, &mut Serving { sock, key }) {
+        if let Err(status) = incoming.ask_paused_sink(ctx, &mut Serving { sock, key }) {
             // It panicked: the answer goes out in the next drive.
             self.refuse(status, ctx);
         }

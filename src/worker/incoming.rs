@@ -166,19 +166,18 @@ impl Incoming {
         }
     }
 
-    /// Whether a sink paused the body being received and, asked again, still
-    /// does: the connection is not to be read. An `Err` is the status to
-    /// refuse it with.
-    pub fn stays_paused<H, A: Answer<H>>(
+    /// Asks the sink that paused the body being received again: reads go
+    /// on once it says yes. An `Err` (it panicked) is the status to refuse
+    /// the request with.
+    pub fn ask_paused_sink<H, A: Answer<H>>(
         &mut self,
         ctx: &mut Ctx<H>,
         app: &mut A,
-    ) -> Result<bool, StatusCode> {
-        let Receiving::Apart(rx) = &mut self.receiving else { return Ok(false) };
-        if rx.paused_for().is_none() {
-            return Ok(false);
+    ) -> Result<(), StatusCode> {
+        match &mut self.receiving {
+            Receiving::Apart(rx) if rx.paused_for().is_some() => rx.ready(|| app.body_waker(ctx)).map(|_| ()),
+            _ => Ok(()),
         }
-        rx.ready(|| app.body_waker(ctx)).map(|ready| !ready)
     }
 
     /// Returns the read buffer to `pool` if nothing is pending.
