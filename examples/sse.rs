@@ -107,6 +107,10 @@ impl Handler for Ticks {
             (Method::Get | Method::Head, "/") => {
                 res.header("Content-Type", "text/html; charset=utf-8").body_static(PAGE.as_bytes());
             }
+            (Method::Head, "/events") => {
+                // The head a GET gets; the stream ends unsent.
+                drop(EventStream::start(res));
+            }
             (Method::Get, "/events") => {
                 // `?limit=K`, K ≥ 1: end the stream after K events.
                 let limit = match req.query().get("limit") {
@@ -141,8 +145,7 @@ impl Handler for Ticks {
                 }
             }
             (_, "/" | "/events") => {
-                let allow = if req.path() == "/" { "GET, HEAD" } else { "GET" };
-                res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow);
+                res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET, HEAD");
             }
             _ => {
                 res.status(StatusCode::NOT_FOUND)

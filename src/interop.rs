@@ -70,14 +70,15 @@ impl<'a> From<&'a http::Method> for Method<'a> {
 
 impl From<StatusCode> for http::StatusCode {
     fn from(status: StatusCode) -> Self {
-        // Both are 100–999, so the fallback is never taken.
+        // Ours are 100–599, theirs 100–999: the fallback is never taken.
         http::StatusCode::from_u16(status.as_u16()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
 impl From<http::StatusCode> for StatusCode {
     fn from(status: http::StatusCode) -> Self {
-        // Both are 100–999, so the fallback is never taken.
+        // 600–999 are not HTTP statuses (RFC 9110 §15), which a client
+        // would read as a server error: they become one.
         StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
@@ -195,12 +196,14 @@ mod tests {
 
     #[test]
     fn statuses_and_versions_convert_both_ways() {
-        for code in [100, 101, 200, 204, 304, 404, 418, 503, 599, 999] {
+        for code in [100, 101, 200, 204, 304, 404, 418, 503, 599] {
             let ours = StatusCode::from_u16(code).unwrap();
             let theirs = http::StatusCode::from(ours);
             assert_eq!(theirs.as_u16(), code);
             assert_eq!(StatusCode::from(theirs), ours);
         }
+        let beyond = http::StatusCode::from_u16(600).unwrap();
+        assert_eq!(StatusCode::from(beyond), StatusCode::INTERNAL_SERVER_ERROR);
         for v in [Version::Http10, Version::Http11] {
             assert_eq!(Version::try_from(http::Version::from(v)), Ok(v));
         }

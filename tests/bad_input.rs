@@ -231,6 +231,9 @@ fn check_head_larger_than_read_buffer(target: &impl Target) {
 fn check_request_line_longer_than_read_buffer(target: &impl Target) {
     let raw = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
     expect_refused(target, raw.as_bytes(), 414);
+    // A method longer than any implemented is 501 (RFC 9112 §3).
+    let raw = format!("{} / HTTP/1.1\r\nHost: x\r\n\r\n", "G".repeat(9000));
+    expect_refused(target, raw.as_bytes(), 501);
 }
 
 fn check_body_over_the_limit(target: &impl Target) {

@@ -223,7 +223,11 @@ fn the_page_and_the_other_answers() {
     assert_eq!(request(&server, b"GET /events?limit=0 HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
     assert_eq!(request(&server, b"GET /events?limit=x HTTP/1.1\r\nHost: x\r\n\r\n").status, 400);
     let post = request(&server, b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
-    assert_eq!((post.status, post.header("Allow")), (405, Some("GET")));
+    assert_eq!((post.status, post.header("Allow")), (405, Some("GET, HEAD")));
+    // HEAD gets the head a GET gets (RFC 9110 §9.3.2), and no stream.
+    let head = request(&server, b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((head.status, head.header("Content-Type")), (200, Some("text/event-stream")));
+    assert!(head.body.is_empty());
     assert_eq!(request(&server, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").status, 404);
     server.stop().unwrap();
 }

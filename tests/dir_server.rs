@@ -124,6 +124,7 @@ fn directories_index_and_redirects() {
     assert_eq!(get(&server, "/docs/", "").body, b"docs");
     assert_eq!(get(&server, "/empty/", "").status, 404);
     assert_eq!(get(&server, "/missing.txt", "").status, 404);
+    assert_eq!(get(&server, "/digits.txt/", "").status, 404, "a file is no directory");
     assert_eq!(get(&server, "/a%20b/c.txt", "").body, b"spaced");
     let mut s = server.connect();
     s.write_all(b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").unwrap();
@@ -194,6 +195,8 @@ fn validators_give_304_without_a_body() {
         format!("If-None-Match: \"other\", W/{etag}\r\n"),
         "If-None-Match: *\r\n".to_string(),
         format!("If-Modified-Since: {modified}\r\n"),
+        // The lines of a list field are one list (RFC 9110 §5.3).
+        format!("If-None-Match: \"other\"\r\nIf-None-Match: {etag}\r\n"),
     ] {
         let mut s = server.connect();
         s.write_all(format!("GET /digits.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
@@ -213,6 +216,74 @@ fn validators_give_304_without_a_body() {
     assert_eq!(stale.status, 200);
     let old = get(&server, "/digits.txt", "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n");
     assert_eq!(old.status, 200);
+    // A date field sent twice is ignored (RFC 9110 §13.1.3).
+    let twice = get(
+        &server,
+        "/digits.txt",
+        &format!("If-Modified-Since: {modified}\r\nIf-Modified-Since: {modified}\r\n"),
+    );
+    assert_eq!(twice.status, 200);
+}
+
+#[test]
+fn if_match_and_if_unmodified_since_fail_with_412() {
+    let tree = Tree::new("preconditions");
+    let server = serve(&tree.root(), false);
+    let first = get(&server, "/digits.txt", "");
+    let etag = first.header("etag").unwrap().to_string();
+    let modified = first.header("last-modified").unwrap().to_string();
+    let long_ago = "Thu, 01 Jan 1970 00:00:00 GMT";
+    for (extra, status) in [
+        (format!("If-Match: {etag}\r\n"), 200),
+        ("If-Match: *\r\n".to_string(), 200),
+        (format!("If-Match: \"other\"\r\nIf-Match: {etag}\r\n"), 200),
+        ("If-Match: \"other\"\r\n".to_string(), 412),
+        // If-Match compares strongly: a weak tag never matches (§13.1.1).
+        (format!("If-Match: W/{etag}\r\n"), 412),
+        (format!("If-Unmodified-Since: {modified}\r\n"), 200),
+        (format!("If-Unmodified-Since: {long_ago}\r\n"), 412),
+        // An invalid date is ignored (§13.1.4).
+        ("If-Unmodified-Since: yesterday\r\n".to_string(), 200),
+        // If-Match present: If-Unmodified-Since is not looked at (§13.2.2).
+        (format!("If-Match: {etag}\r\nIf-Unmodified-Since: {long_ago}\r\n"), 200),
+        // A failed If-Match wins over a matching If-None-Match.
+        (format!("If-Match: \"other\"\r\nIf-None-Match: {etag}\r\n"), 412),
+        (format!("If-Match: {etag}\r\nIf-None-Match: {etag}\r\n"), 304),
+        ("If-Match: \"other\"\r\nRange: bytes=0-1\r\n".to_string(), 412),
+    ] {
+        let mut s = server.connect();
+        s.write_all(format!("GET /digits.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .unwrap();
+        let mut buf = Vec::new();
+        let res = read_response(&mut s, &mut buf, false);
+        assert_eq!(res.status, status, "{extra}");
+        if status == 200 {
+            assert_eq!(res.body, b"0123456789", "{extra}");
+        } else {
+            assert!(res.body.is_empty(), "{extra}");
+        }
+        assert_eq!(read_response(&mut s, &mut buf, false).body, b"h1 { color: red }", "{extra}");
+    }
+}
+
+#[test]
+fn unknown_methods_are_501_and_others_405() {
+    let tree = Tree::new("methods");
+    let server = serve(&tree.root(), false);
+    for (method, status) in
+        [("FOO", 501), ("PROPFIND", 501), ("POST", 405), ("DELETE", 405), ("OPTIONS", 405)]
+    {
+        let mut s = server.connect();
+        s.write_all(
+            format!("{method} /digits.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let res = read_response(&mut s, &mut Vec::new(), false);
+        assert_eq!(res.status, status, "{method}");
+        if status == 405 {
+            assert_eq!(res.header("allow"), Some("GET, HEAD"), "{method}");
+        }
+    }
 }
 
 #[test]
@@ -235,6 +306,8 @@ fn byte_ranges() {
     assert_eq!(res.header("content-range"), Some("bytes */10"));
     let several = get(&server, "/digits.txt", "Range: bytes=0-1,4-5\r\n");
     assert_eq!((several.status, several.body.as_slice()), (200, &b"0123456789"[..]));
+    let two_lines = get(&server, "/digits.txt", "Range: bytes=0-1\r\nRange: bytes=4-5\r\n");
+    assert_eq!((two_lines.status, two_lines.body.as_slice()), (200, &b"0123456789"[..]));
     let changed = get(&server, "/digits.txt", "Range: bytes=0-1\r\nIf-Range: \"stale\"\r\n");
     assert_eq!((changed.status, changed.body.len()), (200, 10));
 }

@@ -1,6 +1,8 @@
 //! Bodiless responses: HEAD gets GET's head without the body; 204 and 304
-//! carry neither body nor Content-Length. Through the connection code
-//! over memory (`peregrine::testing`): nothing here is about sockets.
+//! carry neither body nor Content-Length; 205 says `Content-Length: 0`;
+//! a 2xx to CONNECT (no tunnel here) carries neither and ends the
+//! connection. Through the connection code over memory
+//! (`peregrine::testing`): nothing here is about sockets.
 
 use std::io::Write;
 
@@ -29,6 +31,12 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
         }
         "/304" => {
             res.status(StatusCode::NOT_MODIFIED).body_static(b"must not be sent either");
+        }
+        "/205" => {
+            res.status(StatusCode::RESET_CONTENT).body(b"nor this");
+        }
+        "/205-large" => {
+            res.status(StatusCode::RESET_CONTENT).body_static(&LARGE);
         }
         _ => {
             res.body(b"plain");
@@ -88,4 +96,64 @@ fn no_content_and_not_modified_carry_no_body_or_length() {
     // The connection stays usable.
     s.send(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(s.response().unwrap().body, b"plain");
+}
+
+#[test]
+fn reset_content_has_a_zero_length_and_no_content() {
+    for path in ["/205", "/205-large"] {
+        let mut s = TestClient::new(handler);
+        s.send(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+                .as_bytes(),
+        );
+        let reset = s.response().unwrap();
+        assert_eq!(reset.status, 205, "{path}");
+        assert_eq!(reset.header("Content-Length"), Some("0"), "{path}: RFC 9110 §15.3.6");
+        assert!(reset.body.is_empty(), "{path}");
+        let plain = s.response().unwrap();
+        assert_eq!(plain.body, b"plain", "{path}: content was sent after the 205 head");
+        assert!(s.written().is_empty() && s.is_open(), "{path}");
+    }
+}
+
+/// Answers CONNECT as a handler that does not know better would: 200 with
+/// content; or, for `refuse:443`, 405 with content.
+fn connect_handler(req: &Request<'_>, res: &mut Response<'_>) {
+    if req.target() == "refuse:443" {
+        res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET").body(b"no tunnels");
+    } else {
+        res.body(b"would be tunnel bytes");
+    }
+}
+
+#[test]
+fn a_2xx_to_connect_has_no_length_no_content_and_ends_the_connection() {
+    let mut s = TestClient::new(connect_handler);
+    // What a client might send behind its CONNECT is tunnel data, not a
+    // request: nothing answers it.
+    s.send(
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    let raw = String::from_utf8_lossy(s.written()).into_owned();
+    let (head, after) = raw.split_once("\r\n\r\n").expect("a whole head");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{raw:?}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        !lower.contains("content-length") && !lower.contains("transfer-encoding"),
+        "RFC 9110 §9.3.6: {raw:?}"
+    );
+    assert_eq!(after, "", "no content, and no second response: {raw:?}");
+    assert!(!s.is_open(), "the connection must end");
+}
+
+#[test]
+fn other_answers_to_connect_are_sent_whole_and_end_the_connection() {
+    let mut s = TestClient::new(connect_handler);
+    s.send(b"CONNECT refuse:443 HTTP/1.1\r\nHost: refuse:443\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let refused = s.response().unwrap();
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.body, b"no tunnels");
+    assert_eq!(refused.header("Connection"), Some("close"));
+    assert!(s.written().is_empty(), "the bytes behind a CONNECT are not answered");
+    assert!(!s.is_open());
 }

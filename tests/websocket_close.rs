@@ -37,7 +37,15 @@ use support::WAIT;
 
 #[test]
 fn client_close_is_echoed_then_the_connection_closes() {
-    for (code, reason) in [(1000, &b""[..]), (4000, b"done here"), (1001, b"leaving"), (3000, b"")] {
+    for (code, reason) in [
+        (1000, &b""[..]),
+        (4000, b"done here"),
+        (1001, b"leaving"),
+        (3000, b""),
+        (1012, b"restart"),
+        (1013, b""),
+        (1014, b""),
+    ] {
         let mut raw = MemRaw::open().case(code);
         raw.send(&masked(0x88, &close_payload(code, reason)));
         // The code, echoed (§5.5.1); the reason is not.

@@ -15,7 +15,7 @@ use crate::http::date;
 use crate::http::request::{Method, Request};
 use crate::http::response::Response;
 use crate::http::status::StatusCode;
-use crate::http::tokens;
+use crate::http::tokens::{self, Comparison};
 
 const INDEX: &[u8] = b"/index.html";
 
@@ -33,7 +33,8 @@ const VARIANT_SUFFIX_MAX: usize = 3;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// - `GET` and `HEAD`; other methods get `405` with `Allow`.
+/// - `GET` and `HEAD`; the other methods RFC 9110 defines get `405` with
+///   `Allow`, others `501`.
 /// - A directory serves its `index.html`; asked for without the trailing
 ///   slash it is answered `301` to the slash form; missing files and
 ///   directories without an index are `404`.
@@ -45,9 +46,10 @@ const VARIANT_SUFFIX_MAX: usize = 3;
 ///   `404`, as if absent (an `index.html` too). Everything is opened
 ///   non-blocking, so a FIFO nobody writes to cannot hold up the worker.
 /// - The body goes out with `sendfile(2)`; `Content-Type` comes from the
-///   extension; `ETag`, `Last-Modified`, `If-None-Match`,
-///   `If-Modified-Since` (→ `304`) and single byte ranges (→ `206`, or
-///   `416`; several ranges get the whole file) are supported.
+///   extension; `ETag`, `Last-Modified`, the preconditions in RFC 9110
+///   §13.2.2's order (`If-Match`, `If-Unmodified-Since` → `412`;
+///   `If-None-Match`, `If-Modified-Since` → `304`) and single byte ranges
+///   (→ `206`, or `416`; several ranges get the whole file) are supported.
 /// - Containment: the path is percent-decoded once, segment by segment;
 ///   `..`, encoded separators, backslashes and NUL are refused, and so are
 ///   dotfiles unless [`dotfiles`](DirServer::dotfiles) allows them. On
@@ -230,9 +232,17 @@ impl DirServer {
     /// # let _ = router;
     /// ```
     pub fn serve_path(&self, req: &Request<'_>, res: &mut Response<'_>, path: &str) {
-        if !matches!(req.method(), Method::Get | Method::Head) {
-            res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET, HEAD");
-            return;
+        match req.method() {
+            Method::Get | Method::Head => {}
+            // A method no RFC defines: not implemented (RFC 9110 §9.1).
+            Method::Other(_) => {
+                res.status(StatusCode::NOT_IMPLEMENTED);
+                return;
+            }
+            _ => {
+                res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET, HEAD");
+                return;
+            }
         }
         let mut buf = [0u8; PATH_MAX + 1 + INDEX.len() + VARIANT_SUFFIX_MAX];
         let resolved = {
@@ -260,6 +270,10 @@ impl DirServer {
                 Ok((m, f)) => (meta, file) = (m, f),
                 Err(e) => return not_found(res, &e),
             }
+        } else if resolved.trailing_slash {
+            // `/a.txt/` names a directory, and `a.txt` is none.
+            res.status(StatusCode::NOT_FOUND);
+            return;
         }
         if !meta.is_file() {
             res.status(StatusCode::NOT_FOUND);
@@ -391,9 +405,13 @@ impl ETag {
         &self.buf[..self.len]
     }
 
-    /// `If-None-Match`: `*`, or a list holding this tag (weak comparison).
-    fn matches_any(&self, list: &[u8]) -> bool {
-        tokens::has_entity_tag(list, self.as_bytes())
+    /// Whether any line of the entity-tag list `name` (lines of a list
+    /// field are one list, RFC 9110 §5.3) is `*` or holds this tag by
+    /// `comparison`; `None` when the request has no such field.
+    fn listed_in(&self, req: &Request<'_>, name: &str, comparison: Comparison) -> Option<bool> {
+        let mut lines = req.headers().get_all(name).peekable();
+        lines.peek()?;
+        Some(lines.any(|list| tokens::has_entity_tag(list, self.as_bytes(), comparison)))
     }
 }
 
@@ -410,9 +428,16 @@ fn send(
     res.header("ETag", etag.as_bytes())
         .header("Last-Modified", date::render(modified))
         .header("Accept-Ranges", "bytes");
-    if not_modified(req, &etag, modified) {
-        res.status(StatusCode::NOT_MODIFIED);
-        return;
+    match precondition(req, &etag, modified) {
+        Precondition::Holds => {}
+        Precondition::NotModified => {
+            res.status(StatusCode::NOT_MODIFIED);
+            return;
+        }
+        Precondition::Failed => {
+            res.status(StatusCode::PRECONDITION_FAILED);
+            return;
+        }
     }
     res.header("Content-Type", mime);
     let size = meta.len();
@@ -421,8 +446,10 @@ fn send(
             res.header("Content-Encoding", coding.token());
         }
     };
-    let range = match req.header("range") {
-        Some(value) if if_range_holds(req, &etag, modified) => range::parse(value, size),
+    // Two `Range` lines are no valid range: ignored, as a server may.
+    let mut ranges = req.headers().get_all("range");
+    let range = match (ranges.next(), ranges.next()) {
+        (Some(value), None) if if_range_holds(req, &etag, modified) => range::parse(value, size),
         _ => ByteRange::Whole,
     };
     match range {
@@ -443,13 +470,45 @@ fn send(
     }
 }
 
-/// `If-None-Match` decides when present; otherwise `If-Modified-Since`
-/// (RFC 9110 §13.1.3).
-fn not_modified(req: &Request<'_>, etag: &ETag, modified: u64) -> bool {
-    if let Some(list) = req.header("if-none-match") {
-        return etag.matches_any(list);
+/// What a request's preconditions say of the file it names.
+#[derive(Debug, PartialEq, Eq)]
+enum Precondition {
+    /// None, or all hold: the request goes on.
+    Holds,
+    /// `304`: the client's copy is current.
+    NotModified,
+    /// `412`: the file is not the one the client's change was for.
+    Failed,
+}
+
+/// The preconditions in RFC 9110 §13.2.2's order: `If-Match`, else
+/// `If-Unmodified-Since` (412 when false); then `If-None-Match`, else
+/// `If-Modified-Since` (304 when false, for the GET and HEAD served here).
+fn precondition(req: &Request<'_>, etag: &ETag, modified: u64) -> Precondition {
+    let unchanged = match etag.listed_in(req, "if-match", Comparison::Strong) {
+        Some(listed) => listed,
+        None => one_date(req, "if-unmodified-since").is_none_or(|since| modified <= since),
+    };
+    if !unchanged {
+        return Precondition::Failed;
     }
-    req.header("if-modified-since").and_then(date::parse).is_some_and(|since| modified <= since)
+    let current = match etag.listed_in(req, "if-none-match", Comparison::Weak) {
+        Some(listed) => listed,
+        None => one_date(req, "if-modified-since").is_some_and(|since| modified <= since),
+    };
+    if current {
+        Precondition::NotModified
+    } else {
+        Precondition::Holds
+    }
+}
+
+/// The date of the date field `name` if it has one line with a valid
+/// date; a recipient ignores one that does not (RFC 9110 §13.1.3, §13.1.4).
+fn one_date(req: &Request<'_>, name: &str) -> Option<u64> {
+    let mut lines = req.headers().get_all(name);
+    let date = lines.next().and_then(date::parse)?;
+    lines.next().is_none().then_some(date)
 }
 
 /// `If-Range`: the range applies only if the validator still matches.

@@ -96,12 +96,14 @@ pub fn check_dates(data: &[u8]) {
 }
 
 /// Entity-tag lists: tags built from the input, rendered into a list
-/// with random weak prefixes, spaces and empty elements, are each found,
-/// and a tag not in the list is not; on the raw input, a match is only
-/// ever a tag that appears in it.
+/// with random weak prefixes, spaces and empty elements, are each found
+/// by the weak comparison, and by the strong one exactly when some copy
+/// has no `W/`; a tag not in the list is not; on the raw input, a match
+/// is only ever a tag that appears in it.
 pub fn check_entity_tags(data: &[u8]) {
+    use tokens::Comparison::{Strong, Weak};
     let ours = b"\"peregrine-fuzz-tag\"";
-    if tokens::has_entity_tag(data, ours) {
+    if tokens::has_entity_tag(data, ours, Weak) {
         let text = data.trim_ascii();
         assert!(text == b"*" || text.windows(ours.len()).any(|w| w == ours), "matched a tag not there");
     }
@@ -110,25 +112,36 @@ pub fn check_entity_tags(data: &[u8]) {
     let tags: Vec<Vec<u8>> =
         data.split(|&b| !is_etagc(b)).map(|t| [&b"\""[..], t, b"\""].concat()).take(8).collect();
     let mut list = Vec::new();
+    let mut strong = Vec::new();
     for (i, tag) in tags.iter().enumerate() {
         let noise = data.get(i).copied().unwrap_or(0);
         list.extend_from_slice(&b" ,"[..usize::from(noise & 3).min(2)]);
         if noise & 4 != 0 {
             list.extend_from_slice(b"W/");
+        } else {
+            strong.push(tag);
         }
         list.extend_from_slice(tag);
         list.extend_from_slice(if noise & 8 != 0 { b" , " } else { b"," });
     }
     for tag in &tags {
-        assert!(
-            tokens::has_entity_tag(&list, tag),
-            "{:?} not found in {:?}",
-            tag,
-            String::from_utf8_lossy(&list)
+        let shown = || format!("{:?} in {:?}", String::from_utf8_lossy(tag), String::from_utf8_lossy(&list));
+        assert!(tokens::has_entity_tag(&list, tag, Weak), "weakly: {}", shown());
+        assert_eq!(
+            tokens::has_entity_tag(&list, tag, Strong),
+            strong.contains(&tag),
+            "strongly: {}",
+            shown()
         );
     }
     if !tags.iter().any(|t| t == ours) {
-        assert!(!tokens::has_entity_tag(&list, ours), "found in {:?}", String::from_utf8_lossy(&list));
+        for comparison in [Weak, Strong] {
+            assert!(
+                !tokens::has_entity_tag(&list, ours, comparison),
+                "found in {:?}",
+                String::from_utf8_lossy(&list)
+            );
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! chunked decoder (RFC 9112 §7.1). Pure functions over byte slices.
 
 use super::hex_digit;
+use super::lex::TCHAR;
 
 /// Longest chunk-size line (size, extensions) accepted.
 const MAX_CHUNK_LINE: usize = 4096;
@@ -36,8 +37,10 @@ enum State {
     DataLf,
     /// At the start of a trailer line (or the final empty line).
     TrailerStart,
-    /// Inside a trailer field line, up to CR.
-    Trailer,
+    /// In a trailer field's name, up to its colon.
+    TrailerName,
+    /// In a trailer field's value, up to CR.
+    TrailerValue,
     /// Expecting LF ending a trailer line.
     TrailerLf,
     /// Expecting the LF of the final empty line.
@@ -152,24 +155,34 @@ impl ChunkedDecoder {
                 self.size = 0;
                 State::Size { any: false }
             }
-            State::TrailerStart | State::Trailer | State::TrailerLf | State::EndLf => self.trailer_step(b)?,
+            State::TrailerStart
+            | State::TrailerName
+            | State::TrailerValue
+            | State::TrailerLf
+            | State::EndLf => self.trailer_step(b)?,
             _ => return Err(Malformed),
         };
         Ok(())
     }
 
-    /// Trailer fields are accepted and ignored; only their size is bounded.
+    /// Trailer fields are ignored, but held to the syntax of header
+    /// fields (RFC 9112 §7.1.2, §5): a token, a colon with nothing before
+    /// it, a value of visible bytes, spaces and tabs; no line folding. Their
+    /// size is bounded.
     fn trailer_step(&mut self, b: u8) -> Result<State, ChunkError> {
         self.trailers += 1;
         if self.trailers > MAX_TRAILERS {
             return Err(ChunkError::Malformed);
         }
+        let value_byte = b == b'\t' || (b' '..=0x7e).contains(&b) || b >= 0x80;
         Ok(match (self.state, b) {
             (State::TrailerStart, b'\r') => State::EndLf,
             (State::EndLf, b'\n') => State::Done,
-            (State::Trailer, b'\r') => State::TrailerLf,
+            (State::TrailerStart | State::TrailerName, b) if TCHAR.contains(b) => State::TrailerName,
+            (State::TrailerName, b':') => State::TrailerValue,
+            (State::TrailerValue, b'\r') => State::TrailerLf,
+            (State::TrailerValue, _) if value_byte => State::TrailerValue,
             (State::TrailerLf, b'\n') => State::TrailerStart,
-            (State::TrailerStart | State::Trailer, b) if b != b'\n' && b != 0 => State::Trailer,
             _ => return Err(ChunkError::Malformed),
         })
     }
@@ -257,7 +270,7 @@ mod tests {
 
     #[test]
     fn decodes_in_any_fragmentation() {
-        let body = b"5\r\nhello\r\n1;ext=1\r\n \r\nA \t;e\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\nGET";
+        let body = b"5\r\nhello\r\n1;ext=1\r\n \r\nA \t;e\r\n0123456789\r\n0\r\nTrailer: x\r\nX-Empty:\r\nX-Obs:\t\xe9 v \r\n\r\nGET";
         for step in 1..body.len() {
             let (data, left) = decode_in_steps(body, step, 1 << 20).unwrap();
             assert_eq!(data, b"hello 0123456789", "step {step}");
@@ -277,6 +290,13 @@ mod tests {
             b"ffffffffffffffffff\r\n",
             b"-5\r\nhello\r\n0\r\n\r\n",
             b"0\r\nBad\nTrailer\r\n\r\n",
+            b"0\r\nBad Trailer\r\n\r\n",
+            b"0\r\nX : a\r\n\r\n",
+            b"0\r\n X: a\r\n\r\n",
+            b"0\r\nX: a\r\n folded\r\n\r\n",
+            b"0\r\n: a\r\n\r\n",
+            b"0\r\nX: a\x00b\r\n\r\n",
+            b"0\r\nX: a\rb\r\n\r\n",
             b"5 5\r\nhello\r\n0\r\n\r\n",
             b"5 junk\r\nhello\r\n0\r\n\r\n",
             b"5 \r\nhello\r\n0\r\n\r\n",

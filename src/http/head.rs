@@ -19,6 +19,9 @@ pub enum HeadError {
     Version,
     /// The request line does not fit the read buffer.
     UriTooLong,
+    /// The method alone does not fit the read buffer: longer than any
+    /// this server implements (RFC 9112 §3).
+    MethodTooLong,
     /// The head does not fit the read buffer, or has too many fields.
     HeadTooLarge,
     /// A `Content-Length` that is not one non-negative number.
@@ -53,7 +56,7 @@ impl HeadError {
             HeadError::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             HeadError::UriTooLong => StatusCode::URI_TOO_LONG,
             HeadError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            HeadError::UnsupportedEncoding => StatusCode::NOT_IMPLEMENTED,
+            HeadError::UnsupportedEncoding | HeadError::MethodTooLong => StatusCode::NOT_IMPLEMENTED,
             HeadError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             HeadError::Expectation => StatusCode::EXPECTATION_FAILED,
         }
@@ -160,7 +163,7 @@ pub fn parse<'b>(
         // HTTP/1.0 has no chunked framing: the message is faulty (RFC 9112 §6.1).
         return Err(HeadError::Malformed);
     }
-    target::classify(method, target).ok_or(HeadError::Malformed)?;
+    let form = target::classify(method, target).ok_or(HeadError::Malformed)?;
     // An absolute-form target's authority wins over `Host` (checked with
     // the target), but `Host` must still be there, once (and valid, which
     // `Summary::of` checked).
@@ -173,6 +176,9 @@ pub fn parse<'b>(
         return Err(HeadError::Expectation);
     }
     let (keep_alive, keep_alive_explicit) = keep_alive(version, &summary);
+    // What follows a CONNECT is a tunnel's bytes (this server opens none),
+    // not another request: the connection ends with the answer.
+    let keep_alive = keep_alive && form != target::Form::Authority;
     Ok(Some(Head {
         method,
         target,
@@ -189,8 +195,8 @@ pub fn parse<'b>(
 
 /// A head that filled the whole read buffer without ending: 400 if its
 /// bytes are malformed already (as they would have been found had they
-/// come in one read), else 414 if even the request line did not end, else
-/// 431.
+/// come in one read), else 501 if even the method did not end, 414 if the
+/// request line did not, else 431.
 #[cold]
 pub fn too_large(buf: &[u8], rules: Rules) -> HeadError {
     if let Err(malformed) = parse(buf, &mut header_slots(), rules, &mut HostMemo::new()) {
@@ -198,6 +204,8 @@ pub fn too_large(buf: &[u8], rules: Rules) -> HeadError {
     }
     if buf.contains(&b'\n') {
         HeadError::HeadTooLarge
+    } else if !buf[leading_empty_lines(buf, rules.bare_lf)..].contains(&b' ') {
+        HeadError::MethodTooLong
     } else {
         HeadError::UriTooLong
     }

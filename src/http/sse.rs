@@ -56,7 +56,9 @@ pub fn last_event_id<'r>(req: &Request<'r>) -> Option<&'r str> {
 /// the client joins them back with LF); line breaks in `id` and `event`,
 /// which would start fields of their own, are sent as spaces, and NUL is
 /// dropped from `id` (clients ignore an id holding one). An event with
-/// empty `data` is sent, but browsers do not dispatch it.
+/// empty `data` is sent as one empty `data` line, which clients dispatch
+/// as an event whose data is the empty string (only an event with no
+/// `data` line at all is not dispatched).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Event<'a> {
     data: &'a str,

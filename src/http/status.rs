@@ -2,13 +2,15 @@
 
 use std::fmt;
 
-/// An HTTP status code, 100–999.
+/// An HTTP status code, 100–599: the range RFC 9110 §15 defines (a
+/// client reads any other as a server error).
 ///
 /// ```
 /// use peregrine::StatusCode;
 /// assert_eq!(StatusCode::NOT_FOUND.as_u16(), 404);
 /// assert_eq!(StatusCode::NOT_FOUND.reason(), "Not Found");
-/// assert_eq!(StatusCode::from_u16(799).unwrap().reason(), "");
+/// assert_eq!(StatusCode::from_u16(599).unwrap().reason(), "");
+/// assert_eq!(StatusCode::from_u16(600), None);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StatusCode(u16);
@@ -82,9 +84,9 @@ codes! {
 }
 
 impl StatusCode {
-    /// A status from its number; `None` outside 100–999.
+    /// A status from its number; `None` outside 100–599.
     pub const fn from_u16(code: u16) -> Option<StatusCode> {
-        if code >= 100 && code <= 999 {
+        if code >= 100 && code <= 599 {
             Some(StatusCode(code))
         } else {
             None
@@ -102,9 +104,16 @@ impl StatusCode {
         self.0 < 200 || self.0 == 204
     }
 
-    /// Whether a response with this status never carries a body (1xx, 204, 304).
+    /// Whether a response with this status never carries a body (1xx,
+    /// 204, 205, 304). A 205 says so with `Content-Length: 0` (RFC 9110
+    /// §15.3.6).
     pub(crate) const fn forbids_body(self) -> bool {
-        self.forbids_content_length() || self.0 == 304
+        self.forbids_content_length() || self.0 == 205 || self.0 == 304
+    }
+
+    /// Whether this is a 2xx.
+    pub(crate) const fn is_success(self) -> bool {
+        self.0 >= 200 && self.0 < 300
     }
 }
 
@@ -127,8 +136,12 @@ mod tests {
     #[test]
     fn range_and_bodies() {
         assert!(StatusCode::from_u16(99).is_none());
-        assert!(StatusCode::from_u16(1000).is_none());
+        assert!(StatusCode::from_u16(600).is_none(), "RFC 9110 §15: 100–599");
+        assert!(StatusCode::from_u16(599).is_some() && StatusCode::from_u16(100).is_some());
         assert!(StatusCode::NO_CONTENT.forbids_body());
+        assert!(
+            StatusCode::RESET_CONTENT.forbids_body() && !StatusCode::RESET_CONTENT.forbids_content_length()
+        );
         assert!(StatusCode::NOT_MODIFIED.forbids_body());
         assert!(!StatusCode::NOT_MODIFIED.forbids_content_length());
         assert!(!StatusCode::OK.forbids_body());

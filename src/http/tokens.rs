@@ -42,11 +42,20 @@ impl<'a> Iterator for List<'a> {
     }
 }
 
-/// Whether the entity-tag list `value` (`If-None-Match`, RFC 9110 §8.8.3,
-/// §13.1.2) is `*` or holds `tag` (an opaque tag with its quotes) by the
-/// weak comparison: `W/` is ignored. A malformed list holds nothing from
+/// How two entity tags are compared (RFC 9110 §8.8.3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    /// Both strong and the same (`If-Match`, `If-Range`).
+    Strong,
+    /// The same, `W/` or not (`If-None-Match`).
+    Weak,
+}
+
+/// Whether the entity-tag list `value` (`If-Match`, `If-None-Match`,
+/// RFC 9110 §8.8.3, §13.1) is `*` or holds `tag` (a strong opaque tag
+/// with its quotes) by `comparison`. A malformed list holds nothing from
 /// the point where it breaks the grammar.
-pub fn has_entity_tag(value: &[u8], tag: &[u8]) -> bool {
+pub fn has_entity_tag(value: &[u8], tag: &[u8], comparison: Comparison) -> bool {
     let value = value.trim_ascii();
     if value == b"*" {
         return true;
@@ -59,8 +68,8 @@ pub fn has_entity_tag(value: &[u8], tag: &[u8]) -> bool {
         if rest.is_empty() {
             return false;
         }
-        let Some((opaque, after)) = entity_tag(rest) else { return false };
-        if opaque == tag {
+        let Some((weak, opaque, after)) = entity_tag(rest) else { return false };
+        if opaque == tag && !(weak && comparison == Comparison::Strong) {
             return true;
         }
         let after = after.trim_ascii_start();
@@ -71,14 +80,21 @@ pub fn has_entity_tag(value: &[u8], tag: &[u8]) -> bool {
     }
 }
 
-/// `[ W/ ] DQUOTE *etagc DQUOTE` at the start of `s`: the opaque tag (with
-/// its quotes) and what follows it.
-fn entity_tag(s: &[u8]) -> Option<(&[u8], &[u8])> {
-    let s = s.strip_prefix(b"W/").unwrap_or(s);
+/// `[ W/ ] DQUOTE *etagc DQUOTE` at the start of `s`: whether it is weak,
+/// the opaque tag (with its quotes) and what follows it.
+fn entity_tag(s: &[u8]) -> Option<(bool, &[u8], &[u8])> {
+    let (weak, s) = match s.strip_prefix(b"W/") {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
     let body = s.strip_prefix(b"\"")?;
     let close = body.iter().position(|&b| b == b'"')?;
     // etagc: %x21 / %x23-7E / obs-text (§8.8.3).
-    body[..close].iter().all(|&b| b == 0x21 || b >= 0x23 && b != 0x7F).then(|| s.split_at(close + 2))
+    let valid = body[..close].iter().all(|&b| b == 0x21 || b >= 0x23 && b != 0x7F);
+    valid.then(|| {
+        let (opaque, after) = s.split_at(close + 2);
+        (weak, opaque, after)
+    })
 }
 
 #[cfg(test)]
@@ -99,15 +115,20 @@ mod tests {
 
     #[test]
     fn entity_tag_lists() {
-        assert!(has_entity_tag(b"\"a\"", b"\"a\""));
-        assert!(has_entity_tag(b" * ", b"\"a\""));
-        assert!(has_entity_tag(b"W/\"x\", , \"a\"", b"\"a\""));
-        assert!(has_entity_tag(b"\"x,y\",\"a\"", b"\"a\""), "a comma inside a tag");
-        assert!(!has_entity_tag(b"\"x,\"a\"", b"\"a\""), "not a list of two tags");
-        assert!(!has_entity_tag(b"\"a", b"\"a\""));
-        assert!(!has_entity_tag(b"a", b"a"));
-        assert!(!has_entity_tag(b"\"x\" junk, \"a\"", b"\"a\""), "malformed from `junk` on");
-        assert!(!has_entity_tag(b"\"a b\"", b"\"a b\""), "a space is not etagc");
-        assert!(!has_entity_tag(b"w/\"a\"", b"\"a\""), "W/ is case-sensitive");
+        use Comparison::{Strong, Weak};
+        assert!(has_entity_tag(b"\"a\"", b"\"a\"", Weak));
+        assert!(has_entity_tag(b" * ", b"\"a\"", Weak));
+        assert!(has_entity_tag(b"W/\"x\", , \"a\"", b"\"a\"", Weak));
+        assert!(has_entity_tag(b"\"x,y\",\"a\"", b"\"a\"", Weak), "a comma inside a tag");
+        assert!(!has_entity_tag(b"\"x,\"a\"", b"\"a\"", Weak), "not a list of two tags");
+        assert!(!has_entity_tag(b"\"a", b"\"a\"", Weak));
+        assert!(!has_entity_tag(b"a", b"a", Weak));
+        assert!(!has_entity_tag(b"\"x\" junk, \"a\"", b"\"a\"", Weak), "malformed from `junk` on");
+        assert!(!has_entity_tag(b"\"a b\"", b"\"a b\"", Weak), "a space is not etagc");
+        assert!(!has_entity_tag(b"w/\"a\"", b"\"a\"", Weak), "W/ is case-sensitive");
+        assert!(has_entity_tag(b"W/\"x\", \"a\"", b"\"a\"", Strong));
+        assert!(!has_entity_tag(b"W/\"a\"", b"\"a\"", Strong), "a weak tag never matches strongly");
+        assert!(has_entity_tag(b"W/\"a\", \"a\"", b"\"a\"", Strong));
+        assert!(has_entity_tag(b"*", b"\"a\"", Strong));
     }
 }

@@ -33,8 +33,44 @@ pub struct ResponseMeta {
     pub confirm_keep_alive: bool,
     /// Idle timeout announced in `Keep-Alive: timeout=N` when confirming.
     pub keep_alive_secs: u64,
-    /// The request was `HEAD`: same head as for `GET`, no body.
-    pub head_only: bool,
+    /// What the request's method makes of the content.
+    pub content: ContentRule,
+}
+
+/// What a request's method makes of its response's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentRule {
+    /// Sent, framed by its length (every method but the two below).
+    Send,
+    /// `HEAD`: the head a `GET` would get, with its length, and no content.
+    HeadOnly,
+    /// `CONNECT`: a 2xx would open a tunnel, which this server does not
+    /// do; such a response goes out with neither length nor content
+    /// (RFC 9110 §9.3.6), and the connection closes after it (as after
+    /// any answer to `CONNECT`). Other statuses are sent as usual.
+    NoTunnel,
+}
+
+impl ContentRule {
+    /// Whether a response with `status` carries its content.
+    #[inline]
+    pub fn sends(self, status: StatusCode) -> bool {
+        match self {
+            ContentRule::Send => !status.forbids_body(),
+            ContentRule::HeadOnly => false,
+            ContentRule::NoTunnel => !status.is_success() && !status.forbids_body(),
+        }
+    }
+
+    /// How the head of a response with `status` frames content of `length`.
+    #[inline]
+    fn framing(self, status: StatusCode, length: Length) -> Length {
+        if self == ContentRule::NoTunnel && status.is_success() {
+            Length::UntilClose
+        } else {
+            length
+        }
+    }
 }
 
 /// How the end of a response's body is known.
@@ -263,7 +299,7 @@ impl Outgoing {
         make_room: impl FnOnce(&mut Self),
     ) {
         debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
-        let send_body = !meta.head_only && !res.status_code().forbids_body();
+        let send_body = meta.content.sends(res.status_code());
         // One look at the body: where it goes, its bytes in memory, its length.
         let (placement, body, body_len) = match res.body_source() {
             BodySource::Copied => {
@@ -451,7 +487,7 @@ impl Outgoing {
             keep_alive: false,
             confirm_keep_alive: false,
             keep_alive_secs: 0,
-            head_only: false,
+            content: ContentRule::Send,
         };
         self.push(pool, res, &meta, stamp);
     }
@@ -592,6 +628,7 @@ fn write_head(
     stamp: &Stamp,
 ) {
     let status = res.status_code();
+    let length = meta.content.framing(status, length);
     match length {
         Length::Known(body_len) if status == StatusCode::OK => {
             // The commonest head: status line, Date and the Content-Length
@@ -605,7 +642,11 @@ fn write_head(
             w.put(b"Date: ");
             w.put(stamp.date());
             w.put(b"\r\n");
-            if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
+            if status == StatusCode::RESET_CONTENT {
+                // No content, and the head says so, whatever the handler
+                // wrote (RFC 9110 §15.3.6).
+                w.put(b"Content-Length: 0\r\n");
+            } else if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
                 match length {
                     Length::Known(body_len) => {
                         w.put(b"Content-Length: ");
@@ -704,8 +745,12 @@ mod tests {
     }
 
     const DATE: &[u8; crate::http::date::DATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
-    const KA: ResponseMeta =
-        ResponseMeta { keep_alive: true, confirm_keep_alive: false, keep_alive_secs: 5, head_only: false };
+    const KA: ResponseMeta = ResponseMeta {
+        keep_alive: true,
+        confirm_keep_alive: false,
+        keep_alive_secs: 5,
+        content: ContentRule::Send,
+    };
 
     fn drain(out: &mut Outgoing, chunk: usize) -> Vec<u8> {
         let mut t = Trickle { out: Vec::new(), chunk, calls: 0 };
@@ -733,7 +778,7 @@ mod tests {
         let mut res = Response::new(&mut s);
         res.status(StatusCode::NOT_FOUND).body_static(b"gone");
         let mut out = Outgoing::new();
-        let meta = ResponseMeta { head_only: true, keep_alive: false, ..KA };
+        let meta = ResponseMeta { content: ContentRule::HeadOnly, keep_alive: false, ..KA };
         out.push(&mut Pool(4096), &mut res, &meta, &Stamp::new(*DATE));
         let sent = drain(&mut out, 7);
         assert!(sent.starts_with(b"HTTP/1.1 404 Not Found\r\n"));

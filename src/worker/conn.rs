@@ -665,7 +665,7 @@ fn respond<H: Handler, T: Transport>(
         // The status is final here: a refused upgrade became an error.
         let bytes = match after {
             After::Upgrade { .. } => None,
-            _ if asked.head_only || res.status_code().forbids_body() => Some(0),
+            _ if !asked.content.sends(res.status_code()) => Some(0),
             _ => Some(res.body_len()),
         };
         log_response(log, Some(req), req.peer_addr(), res.status_code(), bytes, start, ctx.date.secs());

@@ -81,7 +81,7 @@ pub fn answer_later<T: Transport>(
 }
 
 /// Queues the head of a streamed response and sets out how its body goes.
-/// A response that has no body (`HEAD`, 204, 304) is whole with its head:
+/// A response that has no body (`HEAD`, 204, 304, a 2xx to `CONNECT`) is whole with its head:
 /// its stream is cancelled at once, and requests behind it do not wait.
 fn start_stream<T: Transport>(
     exchange: Exchanged,
@@ -93,8 +93,7 @@ fn start_stream<T: Transport>(
     q: Queue<'_>,
 ) -> (After, Option<Waiting>) {
     let framing = match res.status_code() {
-        _ if asked.head_only => Framing::Discard,
-        s if s.forbids_body() => Framing::Discard,
+        s if !asked.content.sends(s) => Framing::Discard,
         _ if asked.http10 => Framing::UntilClose,
         _ => Framing::Chunked,
     };

@@ -4,7 +4,7 @@
 
 use crate::http::reply::{Exchanged, StreamKind};
 use crate::http::request::{Method, Request, Version};
-use crate::http::write::ResponseMeta;
+use crate::http::write::{ContentRule, ResponseMeta};
 
 /// What a request asked of its response that an answer given later must
 /// still honour (its head is gone by then).
@@ -14,8 +14,8 @@ pub struct Asked {
     pub keep_alive: bool,
     /// It asked for keep-alive explicitly (HTTP/1.0): the answer confirms.
     pub explicit: bool,
-    /// `HEAD`: the head of the response only.
-    pub head_only: bool,
+    /// What the method makes of the response's content (`HEAD`: none).
+    pub content: ContentRule,
     /// HTTP/1.0: no chunked bodies.
     pub http10: bool,
 }
@@ -26,7 +26,11 @@ impl Asked {
         Asked {
             keep_alive,
             explicit,
-            head_only: req.method == Method::Head,
+            content: match req.method {
+                Method::Head => ContentRule::HeadOnly,
+                Method::Connect => ContentRule::NoTunnel,
+                _ => ContentRule::Send,
+            },
             http10: req.version == Version::Http10,
         }
     }
@@ -37,7 +41,7 @@ impl Asked {
             keep_alive,
             confirm_keep_alive: keep_alive && self.explicit,
             keep_alive_secs,
-            head_only: self.head_only,
+            content: self.content,
         }
     }
 }
@@ -57,7 +61,7 @@ pub enum Framing {
     Chunked,
     /// As they are; the connection closes after them (HTTP/1.0).
     UntilClose,
-    /// Not at all: `HEAD`, 204, 304.
+    /// Not at all: `HEAD`, 204, 205, 304, a 2xx to `CONNECT`.
     Discard,
 }
 

@@ -113,9 +113,11 @@ impl CloseCode {
     pub const INTERNAL_ERROR: CloseCode = CloseCode(1011);
 
     /// Whether a close frame may carry this code (§7.4.1, §7.4.2): the
-    /// defined codes that are not reserved for local use, and 3000–4999.
+    /// defined codes that are not reserved for local use, with the three
+    /// IANA registered since (1012 service restart, 1013 try again later,
+    /// 1014 bad gateway, which clients send), and 3000–4999.
     pub fn may_be_sent(self) -> bool {
-        matches!(self.0, 1000..=1003 | 1007..=1011 | 3000..=4999)
+        matches!(self.0, 1000..=1003 | 1007..=1014 | 3000..=4999)
     }
 }
 
