@@ -163,7 +163,7 @@ pub fn parse<'b>(
         // HTTP/1.0 has no chunked framing: the message is faulty (RFC 9112 §6.1).
         return Err(HeadError::Malformed);
     }
-    let form = target::classify(method, target).ok_or(HeadError::Malformed)?;
+    target::classify(method, target).ok_or(HeadError::Malformed)?;
     // An absolute-form target's authority wins over `Host` (checked with
     // the target), but `Host` must still be there, once (and valid, which
     // `Summary::of` checked).
@@ -176,9 +176,6 @@ pub fn parse<'b>(
         return Err(HeadError::Expectation);
     }
     let (keep_alive, keep_alive_explicit) = keep_alive(version, &summary);
-    // What follows a CONNECT is a tunnel's bytes (this server opens none),
-    // not another request: the connection ends with the answer.
-    let keep_alive = keep_alive && form != target::Form::Authority;
     Ok(Some(Head {
         method,
         target,

@@ -628,9 +628,8 @@ fn write_head(
     stamp: &Stamp,
 ) {
     let status = res.status_code();
-    let length = meta.content.framing(status, length);
     match length {
-        Length::Known(body_len) if status == StatusCode::OK => {
+        Length::Known(body_len) if status == StatusCode::OK && meta.content != ContentRule::NoTunnel => {
             // The commonest head: status line, Date and the Content-Length
             // name in one copy.
             w.put(stamp.ok_head());
@@ -638,6 +637,7 @@ fn write_head(
             w.put(b"\r\n");
         }
         _ => {
+            let length = meta.content.framing(status, length);
             write_status_line(w, status);
             w.put(b"Date: ");
             w.put(stamp.date());

@@ -23,14 +23,17 @@ pub struct Asked {
 impl Asked {
     /// What `req` (whose head said `keep_alive`, `explicit`) asked.
     pub fn of(req: &Request<'_>, keep_alive: bool, explicit: bool) -> Self {
+        let content = match req.method {
+            Method::Head => ContentRule::HeadOnly,
+            Method::Connect => ContentRule::NoTunnel,
+            _ => ContentRule::Send,
+        };
         Asked {
-            keep_alive,
+            // What follows a CONNECT is a tunnel's bytes (this server opens
+            // none), not another request: the connection ends with the answer.
+            keep_alive: keep_alive && content != ContentRule::NoTunnel,
             explicit,
-            content: match req.method {
-                Method::Head => ContentRule::HeadOnly,
-                Method::Connect => ContentRule::NoTunnel,
-                _ => ContentRule::Send,
-            },
+            content,
             http10: req.version == Version::Http10,
         }
     }
