@@ -203,8 +203,11 @@ impl Config {
     ///
     /// Turn it off for clients that connect and wait to be spoken to, or
     /// for a silent connection to count against
-    /// [`max_connections`](Config::max_connections) at once. Elsewhere than
-    /// Linux it does nothing.
+    /// [`max_connections`](Config::max_connections) at once. A connection
+    /// the kernel still holds is not the server's yet: a drain does not
+    /// linger for it, and closing the listener resets it (unless another
+    /// process shares the listening socket). Elsewhere than Linux it does
+    /// nothing.
     pub fn defer_accept(mut self, on: bool) -> Self {
         self.defer_accept = on;
         self

@@ -125,6 +125,7 @@ fn directories_index_and_redirects() {
     assert_eq!(get(&server, "/empty/", "").status, 404);
     assert_eq!(get(&server, "/missing.txt", "").status, 404);
     assert_eq!(get(&server, "/digits.txt/", "").status, 404, "a file is no directory");
+    assert_eq!(get(&server, "/digits.txt/.", "").status, 404, "nor with a dot segment");
     assert_eq!(get(&server, "/a%20b/c.txt", "").body, b"spaced");
     let mut s = server.connect();
     s.write_all(b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").unwrap();

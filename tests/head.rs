@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use peregrine::testing::{TestClient, TestResponse};
-use peregrine::{Request, Response, StatusCode};
+use peregrine::{Handler, Request, Response, StatusCode};
 
 static LARGE: [u8; 5000] = [b'L'; 5000];
 
@@ -119,10 +119,22 @@ fn reset_content_has_a_zero_length_and_no_content() {
 /// Answers CONNECT as a handler that does not know better would: 200 with
 /// content; or, for `refuse:443`, 405 with content.
 fn connect_handler(req: &Request<'_>, res: &mut Response<'_>) {
-    if req.target() == "refuse:443" {
-        res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET").body(b"no tunnels");
-    } else {
-        res.body(b"would be tunnel bytes");
+    match req.target() {
+        "refuse:443" => {
+            res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", "GET").body(b"no tunnels");
+        }
+        "reset:443" => {
+            res.status(StatusCode::RESET_CONTENT);
+        }
+        "partial:443" => {
+            res.status(StatusCode::PARTIAL_CONTENT).body(b"part");
+        }
+        "streamed:443" => {
+            drop(res.stream());
+        }
+        _ => {
+            res.body(b"would be tunnel bytes");
+        }
     }
 }
 
@@ -156,4 +168,44 @@ fn other_answers_to_connect_are_sent_whole_and_end_the_connection() {
     assert_eq!(refused.header("Connection"), Some("close"));
     assert!(s.written().is_empty(), "the bytes behind a CONNECT are not answered");
     assert!(!s.is_open());
+}
+
+/// Streams, and shapes errors with a body: neither may reach a HEAD.
+struct Shaping;
+
+impl Handler for Shaping {
+    fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        res.status(if req.path() == "/205" { StatusCode::RESET_CONTENT } else { StatusCode::OK });
+        drop(res.stream());
+    }
+
+    fn error_response(&self, status: StatusCode, _: Option<&Request<'_>>, res: &mut Response<'_>) {
+        res.header("Content-Type", "text/plain").body(format!("{status}\n").as_bytes());
+    }
+}
+
+#[test]
+fn a_streamed_205_says_its_length_is_0_even_to_http10() {
+    let mut s = TestClient::new(Shaping);
+    // HTTP/1.0 kept alive: without `Content-Length: 0` its client would
+    // wait for the close.
+    s.send(b"GET /205 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /205 HTTP/1.1\r\nHost: x\r\n\r\n");
+    for _ in 0..2 {
+        let reset = s.response().unwrap();
+        assert_eq!((reset.status, reset.header("Content-Length")), (205, Some("0")));
+        assert!(reset.body.is_empty());
+    }
+    assert!(s.is_open());
+}
+
+#[test]
+fn an_error_to_head_carries_no_content_even_when_shaped() {
+    let mut s = TestClient::new(Shaping);
+    s.send(b"HEAD / HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n\r\n");
+    let raw = String::from_utf8_lossy(s.written()).into_owned();
+    assert!(raw.starts_with("HTTP/1.1 417 "), "{raw:?}");
+    assert!(raw.ends_with("\r\n\r\n"), "RFC 9110 §9.3.2: no content after the head: {raw:?}");
+    let mut s = TestClient::new(Shaping);
+    s.send(b"GET / HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n\r\n");
+    assert_eq!(s.response().unwrap().body, b"417 Expectation Failed\n", "a GET gets the shaped body");
 }

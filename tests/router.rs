@@ -48,6 +48,9 @@ fn app() -> Router {
         .get("/users/:id/posts/:post", echo_params)
         .get("/hello/:name", decoded_name)
         .get("/files/*path", echo_params)
+        // Same shapes, other names.
+        .delete("/users/:name", echo_params)
+        .put("/files/*rest", echo_params)
         .post("/form", |req: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
             res.body(req.body());
         })
@@ -82,6 +85,11 @@ fn routes_match_with_their_parameters() {
     assert_eq!(body(&get(&server, "/files/")), "path=");
     let r = ask(&server, "PUT /users/9 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(body(&r), "put 9");
+    // Each route names its own parameters.
+    let r = ask(&server, "DELETE /users/9 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(body(&r), "name=9");
+    let r = ask(&server, "PUT /files/a/b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(body(&r), "rest=a/b");
     let r = ask(&server, "POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
     assert_eq!(body(&r), "abc");
 }
@@ -89,12 +97,12 @@ fn routes_match_with_their_parameters() {
 #[test]
 fn unmatched_paths_are_404_and_unmatched_methods_405_with_allow() {
     let server = TestServer::with(app());
-    for path in ["/nope", "/users/", "/users/42/", "/users/42/posts", "/USERS/42"] {
+    for path in ["/nope", "/users/", "/users/42/", "/users/42/posts", "/USERS/42", "/files"] {
         assert_eq!(get(&server, path).status, 404, "{path}");
     }
-    let r = ask(&server, "DELETE /users/9 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = ask(&server, "PATCH /users/9 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
     assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("GET, PUT, HEAD"));
+    assert_eq!(r.header("allow"), Some("GET, PUT, DELETE, HEAD"));
     let r = ask(&server, "GET /form HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
     let with_fallback = TestServer::with(app().fallback(|req: &Request<'_>, res: &mut Response<'_>| {

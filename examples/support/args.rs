@@ -33,6 +33,10 @@ pub fn parse_with_switches(default_port: u16, extra: &[&str], switches: &[&str])
             args.extra.push((flag, String::new()));
             continue;
         }
+        if !flag.starts_with("--") {
+            eprintln!("error: unexpected argument {flag:?} (flags start with --)");
+            usage(default_port, extra, switches, 2);
+        }
         let Some(value) = it.next() else {
             eprintln!("error: {flag} needs a value");
             usage(default_port, extra, switches, 2);

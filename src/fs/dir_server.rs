@@ -33,8 +33,10 @@ const VARIANT_SUFFIX_MAX: usize = 3;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// - `GET` and `HEAD`; the other methods RFC 9110 defines get `405` with
-///   `Allow`, others `501`.
+/// - `GET` and `HEAD`; the other methods [`Method`] names (RFC 9110's and
+///   `PATCH`) get `405` with `Allow`, others (`Method::Other`) `501`.
+///   (A [`Router`](crate::Router) answers `405` for any method a matched
+///   path has no route for.)
 /// - A directory serves its `index.html`; asked for without the trailing
 ///   slash it is answered `301` to the slash form; missing files and
 ///   directories without an index are `404`.
@@ -234,7 +236,8 @@ impl DirServer {
     pub fn serve_path(&self, req: &Request<'_>, res: &mut Response<'_>, path: &str) {
         match req.method() {
             Method::Get | Method::Head => {}
-            // A method no RFC defines: not implemented (RFC 9110 §9.1).
+            // A method this server does not know: not implemented (RFC
+            // 9110 §15.6.2); the known ones are not allowed here (§15.5.6).
             Method::Other(_) => {
                 res.status(StatusCode::NOT_IMPLEMENTED);
                 return;
@@ -260,7 +263,8 @@ impl DirServer {
         };
         let mut name_len = resolved.len;
         if meta.is_dir() {
-            if !resolved.trailing_slash {
+            // Asked for as `/dir` (or `/dir/.`): to its one name, `/dir/`.
+            if !path.ends_with('/') {
                 return redirect_to_slash(req, res);
             }
             buf[name_len..name_len + INDEX.len()].copy_from_slice(INDEX);

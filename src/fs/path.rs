@@ -16,7 +16,8 @@ pub struct Resolved {
     /// Bytes of the relative path in the buffer (`.` for the root itself);
     /// a NUL follows them.
     pub len: usize,
-    /// The request path ended with `/` (a directory was asked for).
+    /// The request path ended with `/`, or with a `.` segment, which names
+    /// the same (RFC 3986 §5.2.4): a directory was asked for.
     pub trailing_slash: bool,
 }
 
@@ -30,6 +31,7 @@ pub struct Resolved {
 pub fn resolve(raw: &str, out: &mut [u8; PATH_MAX + 1], dotfiles: bool) -> Result<Resolved, Refused> {
     let rest = raw.strip_prefix('/').ok_or(Refused)?;
     let mut len = 0;
+    let mut trailing_slash = false;
     for segment in rest.split('/') {
         let decoded = Decoded::segment(segment);
         let start = len + usize::from(len > 0);
@@ -41,6 +43,7 @@ pub fn resolve(raw: &str, out: &mut [u8; PATH_MAX + 1], dotfiles: bool) -> Resul
             out[end] = b;
             end += 1;
         }
+        trailing_slash = matches!(&out[start..end], [] | [b'.']);
         match &out[start..end] {
             [] | [b'.'] => continue,
             [b'.', b'.'] => return Err(Refused),
@@ -57,7 +60,7 @@ pub fn resolve(raw: &str, out: &mut [u8; PATH_MAX + 1], dotfiles: bool) -> Resul
         len = 1;
     }
     out[len] = 0;
-    Ok(Resolved { len, trailing_slash: raw.ends_with('/') })
+    Ok(Resolved { len, trailing_slash })
 }
 
 #[cfg(test)]
@@ -77,6 +80,15 @@ mod tests {
         assert_eq!(r("/", false).unwrap(), ".");
         assert_eq!(r("/a/b.txt", false).unwrap(), "a/b.txt");
         assert_eq!(r("//a/./b//", false).unwrap(), "a/b");
+        let slash = |raw: &str| {
+            let mut out = [0u8; PATH_MAX + 1];
+            resolve(raw, &mut out, false).unwrap().trailing_slash
+        };
+        for (raw, want) in
+            [("/", true), ("/a", false), ("/a/", true), ("/a/.", true), ("/a/%2e", true), ("/a/./b", false)]
+        {
+            assert_eq!(slash(raw), want, "{raw}");
+        }
         assert_eq!(r("/a%20b/c%2Bd", false).unwrap(), "a b/c+d");
         assert_eq!(r("/%E2%82%AC", false).unwrap(), "€");
         assert_eq!(r("/.well-known/x", true).unwrap(), ".well-known/x");

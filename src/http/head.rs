@@ -201,7 +201,7 @@ pub fn too_large(buf: &[u8], rules: Rules) -> HeadError {
     }
     if buf.contains(&b'\n') {
         HeadError::HeadTooLarge
-    } else if !buf[leading_empty_lines(buf, rules.bare_lf)..].contains(&b' ') {
+    } else if !buf.contains(&b' ') {
         HeadError::MethodTooLong
     } else {
         HeadError::UriTooLong
@@ -491,6 +491,13 @@ mod tests {
     #[test]
     fn errors_map_to_statuses() {
         assert_eq!(parse_str("GET / HTTP/2.0\r\n\r\n").unwrap_err().status().as_u16(), 505);
+        let rules = STRICT;
+        assert_eq!(too_large(&[b'G'; 9000], rules), HeadError::MethodTooLong);
+        assert_eq!(too_large(format!("GET /{}", "a".repeat(9000)).as_bytes(), rules), HeadError::UriTooLong);
+        assert_eq!(
+            too_large(format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(9000)).as_bytes(), rules),
+            HeadError::HeadTooLarge
+        );
         assert_eq!(parse_str("GET / HTTP/1.2\r\n\r\n").unwrap_err().status().as_u16(), 505);
         // Found by fuzzing: the version is the request line's third part,
         // not its last word, and empty lines before it do not hide it.

@@ -342,7 +342,8 @@ impl<'w> Response<'w> {
     /// handler returns (the head is sent then), and a body of unknown
     /// length written through the returned [`Stream`], from any thread:
     /// chunked for HTTP/1.1 clients, delimited by closing the connection
-    /// for HTTP/1.0 ones, nothing for `HEAD` (and for 204 and 304).
+    /// for HTTP/1.0 ones, nothing for `HEAD` (and for 204, 205, 304 and
+    /// a 2xx to `CONNECT`).
     /// Any body set on this `Response` is not sent.
     ///
     /// The stream's bytes wait in a pipe of

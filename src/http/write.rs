@@ -8,6 +8,7 @@ use std::io::{self, IoSlice};
 
 use super::date::Stamp;
 use super::reply::FileBody;
+use super::request::Method;
 use super::response::{BodySource, Response};
 use super::status::StatusCode;
 use crate::rt::pool::BufSource;
@@ -52,6 +53,16 @@ pub enum ContentRule {
 }
 
 impl ContentRule {
+    /// The rule of a request's `method`.
+    #[inline]
+    pub fn for_method(method: Method<'_>) -> Self {
+        match method {
+            Method::Head => ContentRule::HeadOnly,
+            Method::Connect => ContentRule::NoTunnel,
+            _ => ContentRule::Send,
+        }
+    }
+
     /// Whether a response with `status` carries its content.
     #[inline]
     pub fn sends(self, status: StatusCode) -> bool {
@@ -64,9 +75,9 @@ impl ContentRule {
 
     /// How the head of a response with `status` frames content of `length`.
     #[inline]
-    fn framing(self, status: StatusCode, length: Length) -> Length {
+    fn head_length(self, status: StatusCode, length: Length) -> Length {
         if self == ContentRule::NoTunnel && status.is_success() {
-            Length::UntilClose
+            Length::Unframed
         } else {
             length
         }
@@ -82,6 +93,9 @@ pub enum Length {
     Chunked,
     /// The connection closes after it (a stream to an HTTP/1.0 client).
     UntilClose,
+    /// No framing field at all, whatever the status: a 2xx to `CONNECT`,
+    /// whose client takes what follows the head for a tunnel's bytes.
+    Unframed,
 }
 
 /// How far a [`Outgoing::flush`] got.
@@ -227,7 +241,7 @@ impl Default for Outgoing {
 /// Where a response's body goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Placement {
-    /// Not sent (HEAD, 204, 304…) or empty.
+    /// Not sent (HEAD, 204, 205, 304, a 2xx to CONNECT) or empty.
     None,
     /// Copied right behind its head.
     Behind,
@@ -326,7 +340,7 @@ impl Outgoing {
         if placement == Placement::Tail {
             self.set_tail(res);
         } else if body.len() > behind {
-            // A copied body not sent (HEAD, 204, 304) may have grown the
+            // A copied body not sent (HEAD, 204, 205, 304…) may have grown the
             // scratch space.
             res.trim_scratch();
         }
@@ -481,14 +495,16 @@ impl Outgoing {
         });
     }
 
-    /// Queues a server-generated, bodiless response that ends the connection.
-    pub fn push_error(&mut self, pool: &mut impl BufSource, res: &mut Response<'_>, stamp: &Stamp) {
-        let meta = ResponseMeta {
-            keep_alive: false,
-            confirm_keep_alive: false,
-            keep_alive_secs: 0,
-            content: ContentRule::Send,
-        };
+    /// Queues a server-generated response that ends the connection, to a
+    /// request whose method makes `content` of it.
+    pub fn push_error(
+        &mut self,
+        pool: &mut impl BufSource,
+        res: &mut Response<'_>,
+        content: ContentRule,
+        stamp: &Stamp,
+    ) {
+        let meta = ResponseMeta { keep_alive: false, confirm_keep_alive: false, keep_alive_secs: 0, content };
         self.push(pool, res, &meta, stamp);
     }
 
@@ -637,26 +653,11 @@ fn write_head(
             w.put(b"\r\n");
         }
         _ => {
-            let length = meta.content.framing(status, length);
             write_status_line(w, status);
             w.put(b"Date: ");
             w.put(stamp.date());
             w.put(b"\r\n");
-            if status == StatusCode::RESET_CONTENT {
-                // No content, and the head says so, whatever the handler
-                // wrote (RFC 9110 §15.3.6).
-                w.put(b"Content-Length: 0\r\n");
-            } else if !status.forbids_content_length() && status != StatusCode::NOT_MODIFIED {
-                match length {
-                    Length::Known(body_len) => {
-                        w.put(b"Content-Length: ");
-                        w.put_u64(body_len);
-                        w.put(b"\r\n");
-                    }
-                    Length::Chunked => w.put(b"Transfer-Encoding: chunked\r\n"),
-                    Length::UntilClose => {}
-                }
-            }
+            write_length(w, status, meta.content.head_length(status, length));
         }
     }
     if status == StatusCode::SWITCHING_PROTOCOLS {
@@ -674,6 +675,24 @@ fn write_head(
     }
     w.put(res.extra_headers());
     w.put(b"\r\n");
+}
+
+/// The framing field of a head other than the commonest.
+fn write_length(w: &mut HeadWriter<'_>, status: StatusCode, length: Length) {
+    match length {
+        Length::Unframed => {}
+        // No content, and the head says so, whatever the handler wrote
+        // (RFC 9110 §15.3.6), also to an HTTP/1.0 client kept alive.
+        _ if status == StatusCode::RESET_CONTENT => w.put(b"Content-Length: 0\r\n"),
+        _ if status.forbids_content_length() || status == StatusCode::NOT_MODIFIED => {}
+        Length::Known(body_len) => {
+            w.put(b"Content-Length: ");
+            w.put_u64(body_len);
+            w.put(b"\r\n");
+        }
+        Length::Chunked => w.put(b"Transfer-Encoding: chunked\r\n"),
+        Length::UntilClose => {}
+    }
 }
 
 fn write_status_line(w: &mut HeadWriter<'_>, status: StatusCode) {

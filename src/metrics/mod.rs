@@ -85,7 +85,7 @@ pub(crate) enum Stat {
     /// of [`ERROR_STATUSES`].
     Errors,
     /// The first of the responses by `status / 100`, in [`CLASSES`] slots
-    /// (1 to 5 in use; a status is never above 999).
+    /// (1 to 5 in use; a status is never above 599).
     Classes = Stat::Errors as usize + ERROR_STATUSES.len(),
 }
 

@@ -91,16 +91,24 @@ type Fallback = Box<dyn Fn(&Request<'_>, &mut Response<'_>) + Send + Sync>;
 /// One path shape, and what each method does there.
 struct Endpoint {
     pattern: Box<str>,
-    names: Vec<Box<str>>,
     /// Routes by method, in the order they were added.
-    methods: Vec<(Box<str>, Box<dyn Route>)>,
+    methods: Vec<MethodRoute>,
     /// The `Allow` value of a 405 here.
     allow: String,
 }
 
+/// What one method does at an endpoint, and the names its pattern gave
+/// the parameters: two methods may name one shape's segments differently
+/// (`GET /u/:id`, `DELETE /u/:name`).
+struct MethodRoute {
+    method: Box<str>,
+    names: Box<[Box<str>]>,
+    route: Box<dyn Route>,
+}
+
 impl Endpoint {
-    fn route(&self, method: &str) -> Option<&dyn Route> {
-        let find = |m: &str| self.methods.iter().find(|(name, _)| &**name == m).map(|(_, r)| &**r);
+    fn route(&self, method: &str) -> Option<&MethodRoute> {
+        let find = |m: &str| self.methods.iter().find(|r| &*r.method == m);
         find(method).or_else(|| if method == "HEAD" { find("GET") } else { None })
     }
 }
@@ -166,8 +174,10 @@ impl WsHooks for NoWebSockets {
 /// ```
 ///
 /// - **Patterns.** `/users/:id` names one segment (never empty);
-///   `/static/*rest` names the rest of the path (possibly empty), and
-///   comes last. A static segment wins over a parameter, which wins over a
+///   `/static/*rest` names the rest of the path after `/static/`
+///   (possibly empty; `/static` itself is another path), and comes last.
+///   Each route names its own parameters: `GET /u/:id` and
+///   `DELETE /u/:name` share a shape, not names. A static segment wins over a parameter, which wins over a
 ///   wildcard, whatever the order routes were added in; a path that
 ///   fails down the static branch is tried down the others. Matching is on
 ///   the path as sent (still percent-encoded, without the query);
@@ -223,16 +233,8 @@ impl<W: WsHooks> Router<W> {
         let next = self.endpoints.len();
         let index = match self.root.insert(&segments, next) {
             Ok(()) => {
-                let names = segments
-                    .iter()
-                    .filter_map(|s| match s {
-                        Segment::Param(n) | Segment::Rest(n) => Some(n.clone()),
-                        Segment::Static(_) => None,
-                    })
-                    .collect();
                 self.endpoints.push(Endpoint {
                     pattern: pattern.into(),
-                    names,
                     methods: Vec::new(),
                     allow: String::new(),
                 });
@@ -242,10 +244,17 @@ impl<W: WsHooks> Router<W> {
         };
         let endpoint = &mut self.endpoints[index];
         let method = method.as_str();
-        if endpoint.methods.iter().any(|(m, _)| &**m == method) {
+        if endpoint.methods.iter().any(|r| &*r.method == method) {
             panic!("route {method} {pattern:?} conflicts with {method} {:?}", endpoint.pattern);
         }
-        endpoint.methods.push((method.into(), Box::new(route)));
+        let names = segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(n) | Segment::Rest(n) => Some(n.clone()),
+                Segment::Static(_) => None,
+            })
+            .collect();
+        endpoint.methods.push(MethodRoute { method: method.into(), names, route: Box::new(route) });
         endpoint.allow = allow_list(&endpoint.methods);
         self
     }
@@ -296,17 +305,16 @@ impl<W: WsHooks> Router<W> {
     ) -> Result<(&'r dyn Route, Params<'r>), Option<&'r str>> {
         let Some(found) = self.root.find(path) else { return Err(None) };
         let endpoint = &self.endpoints[found.route];
-        let params = Params { names: &endpoint.names, values: found.values };
         match endpoint.route(method) {
-            Some(route) => Ok((route, params)),
+            Some(r) => Ok((&*r.route, Params { names: &r.names, values: found.values })),
             None => Err(Some(&endpoint.allow)),
         }
     }
 }
 
 /// The `Allow` value for these methods: `HEAD` goes with `GET`.
-fn allow_list(methods: &[(Box<str>, Box<dyn Route>)]) -> String {
-    let mut names: Vec<&str> = methods.iter().map(|(m, _)| &**m).collect();
+fn allow_list(methods: &[MethodRoute]) -> String {
+    let mut names: Vec<&str> = methods.iter().map(|r| &*r.method).collect();
     if names.contains(&"GET") && !names.contains(&"HEAD") {
         names.push("HEAD");
     }

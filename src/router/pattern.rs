@@ -13,7 +13,8 @@ pub enum Segment {
     Static(Box<str>),
     /// `:name`: matches any one non-empty segment.
     Param(Box<str>),
-    /// `*name`, last: matches the rest of the path (possibly empty).
+    /// `*name`, last: matches the rest of the path after its slash
+    /// (possibly empty: `/static/*rest` matches `/static/`, not `/static`).
     Rest(Box<str>),
 }
 
@@ -165,21 +166,14 @@ impl Node {
     /// Goes on with what follows a matched segment (`None`: the path ended).
     fn descend<'p>(&self, rest: Option<&'p str>, found: &mut Found<'p>) -> bool {
         match rest {
+            // `/static` ends here: `/static/*rest` wants the slash too
+            // (`/a` and `/a/` are different paths).
             None => match self.end {
                 Some(route) => {
                     found.route = route;
                     true
                 }
-                // `/static/` matches `/static/*rest` with an empty rest.
-                None => match self.rest {
-                    Some(route) if found.len < MAX_PARAMS => {
-                        found.route = route;
-                        found.values[found.len] = "";
-                        found.len += 1;
-                        true
-                    }
-                    _ => false,
-                },
+                None => false,
             },
             Some(rest) => self.find_from(rest, found),
         }
@@ -221,6 +215,7 @@ mod tests {
         assert_eq!(find(&root, "/users/42/posts/7"), Some((4, vec!["42", "7"])));
         assert_eq!(find(&root, "/files/a/b.txt"), Some((5, vec!["a/b.txt"])));
         assert_eq!(find(&root, "/files/"), Some((5, vec![""])));
+        assert_eq!(find(&root, "/files"), None, "a wildcard comes after a slash");
         // `/a/b/c`: the static `b` leads nowhere, so the parameter is tried.
         assert_eq!(find(&root, "/a/b/c"), Some((6, vec!["b"])));
         assert_eq!(find(&root, "/a/b/d"), Some((7, vec![])));

@@ -28,7 +28,7 @@ use crate::http::reply::StreamKind;
 use crate::http::request::{Headers, Method, Request};
 use crate::http::response::{Response, Ticket};
 use crate::http::status::StatusCode;
-use crate::http::write::Flushed;
+use crate::http::write::{ContentRule, Flushed};
 use crate::metrics::{Stat, Timeout};
 use crate::rt::input::ReadOutcome;
 use crate::rt::pool::BufSource;
@@ -255,7 +255,8 @@ impl<T: Transport> Conn<T> {
                     break;
                 }
                 Ok(ReadOutcome::Full) => {
-                    self.refuse(head::too_large(self.incoming.pending(), ctx.rules).status(), ctx)
+                    let status = head::too_large(self.incoming.pending(), ctx.rules).status();
+                    self.refuse(status, self.unparsed_content(), ctx)
                 }
                 Err(_) => return Verdict::Close,
             }
@@ -293,7 +294,7 @@ impl<T: Transport> Conn<T> {
         let Conn { incoming, sock, .. } = self;
         if let Err(status) = incoming.ask_paused_sink(ctx, &mut Serving { sock, key }) {
             // It panicked: the answer goes out in the next drive.
-            self.refuse(status, ctx);
+            self.refuse(status, ContentRule::Send, ctx);
         }
     }
 
@@ -349,7 +350,7 @@ impl<T: Transport> Conn<T> {
         match (kind, &self.state) {
             (Timer::Request, State::Open) if self.sock.out.is_empty() => {
                 ctx.tally.timeout(Timeout::Request);
-                self.refuse(StatusCode::REQUEST_TIMEOUT, ctx);
+                self.refuse(StatusCode::REQUEST_TIMEOUT, self.unparsed_content(), ctx);
                 self.drive(key, ctx, false)
             }
             (Timer::Response, State::Awaiting(awaiting)) if self.sock.out.is_empty() => {
@@ -364,8 +365,9 @@ impl<T: Transport> Conn<T> {
                 );
                 ctx.tally.timeout(Timeout::Response);
                 awaiting.exchange.cancel();
+                let content = awaiting.asked.content;
                 self.go_on(After::Close, key, ctx);
-                self.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx);
+                self.refuse(StatusCode::SERVICE_UNAVAILABLE, content, ctx);
                 self.drive(key, ctx, false)
             }
             (Timer::Response, State::Open)
@@ -375,7 +377,7 @@ impl<T: Transport> Conn<T> {
                     "a request body's sink stayed paused longer than response_timeout; answered 503"
                 );
                 ctx.tally.timeout(Timeout::Response);
-                self.refuse(StatusCode::SERVICE_UNAVAILABLE, ctx);
+                self.refuse(StatusCode::SERVICE_UNAVAILABLE, ContentRule::Send, ctx);
                 self.drive(key, ctx, false)
             }
             // A connection shutdown found fresh, whose request did not
@@ -454,7 +456,7 @@ impl<T: Transport> Conn<T> {
                     return true;
                 }
                 Err(status) => {
-                    self.refuse(status, ctx);
+                    self.refuse(status, self.unparsed_content(), ctx);
                     return true;
                 }
             }
@@ -462,11 +464,26 @@ impl<T: Transport> Conn<T> {
         queued
     }
 
-    /// Answers a request the server cannot accept, then closes.
-    fn refuse<H: Handler>(&mut self, status: StatusCode, ctx: &mut Ctx<H>) {
-        queue_error(&mut self.sock, status, None, ctx);
+    /// Answers a request the server cannot accept (whose method makes
+    /// `content` of the answer), then closes.
+    fn refuse<H: Handler>(&mut self, status: StatusCode, content: ContentRule, ctx: &mut Ctx<H>) {
+        queue_error(&mut self.sock, status, None, content, ctx);
         self.incoming.discard(ctx);
         self.state = State::Closing { linger: true };
+    }
+
+    /// What the method of a request refused before its head was whole
+    /// (or understood) makes of the answer: a `HEAD` gets no content, even
+    /// an error the handler shaped (RFC 9110 §9.3.2); its request line says
+    /// so as far as it came.
+    fn unparsed_content(&self) -> ContentRule {
+        let pending = self.incoming.pending();
+        let line = &pending[head::leading_empty_lines(pending, true)..];
+        if line.starts_with(b"HEAD ") {
+            ContentRule::HeadOnly
+        } else {
+            ContentRule::Send
+        }
     }
 
     /// Shutdown found the connection between requests.
@@ -552,7 +569,7 @@ impl<H: Handler, T: Transport> Answer<H> for Serving<'_, T> {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        queue_error(self.sock, status, Some(&req), ctx);
+        queue_error(self.sock, status, Some(&req), ContentRule::for_method(req.method), ctx);
         Plan::Refused
     }
 
@@ -567,7 +584,8 @@ impl<H: Handler, T: Transport> Answer<H> for Serving<'_, T> {
 
     #[inline(never)]
     fn refuse(&mut self, head: Head<'_>, status: StatusCode, ctx: &mut Ctx<H>) {
-        queue_error(self.sock, status, Some(&request(&head, &[], self.sock.peer)), ctx);
+        let req = request(&head, &[], self.sock.peer);
+        queue_error(self.sock, status, Some(&req), ContentRule::for_method(req.method), ctx);
     }
 
     #[inline(never)]
@@ -591,11 +609,13 @@ fn request<'r>(head: &Head<'r>, body: &'r [u8], peer: Peer) -> Request<'r> {
 }
 
 /// Queues the error `status` answers a request (`req`, if it can be
-/// trusted) with, shaped by the handler; counted and logged.
+/// trusted; its method makes `content` of the answer) with, shaped by the
+/// handler; counted and logged.
 fn queue_error<H: Handler, T: Transport>(
     sock: &mut Socket<T>,
     status: StatusCode,
     req: Option<&Request<'_>>,
+    content: ContentRule,
     ctx: &mut Ctx<H>,
 ) {
     ctx.tally.response(status.as_u16());
@@ -604,10 +624,10 @@ fn queue_error<H: Handler, T: Transport>(
     res.reset_to_error(status);
     shape_error(&*ctx.handler, status, req, &mut res);
     if let Some(log) = &mut ctx.access_log {
-        let (peer, bytes) = (sock.peer.addr(), Some(res.body_len()));
-        log_response(log, req, peer, status, bytes, Instant::now(), ctx.date.secs());
+        let bytes = if content.sends(status) { res.body_len() } else { 0 };
+        log_response(log, req, sock.peer.addr(), status, Some(bytes), Instant::now(), ctx.date.secs());
     }
-    sock.out.push_error(&mut ctx.out_pool, &mut res, ctx.date.get());
+    sock.out.push_error(&mut ctx.out_pool, &mut res, content, ctx.date.get());
 }
 
 /// Has `answer` fill the response to `req` (the handler, or for a body it

@@ -81,8 +81,9 @@ pub fn answer_later<T: Transport>(
 }
 
 /// Queues the head of a streamed response and sets out how its body goes.
-/// A response that has no body (`HEAD`, 204, 304, a 2xx to `CONNECT`) is whole with its head:
-/// its stream is cancelled at once, and requests behind it do not wait.
+/// A response that has no body (`HEAD`, 204, 205, 304, a 2xx to
+/// `CONNECT`) is whole with its head: its stream is cancelled at once, and
+/// requests behind it do not wait.
 fn start_stream<T: Transport>(
     exchange: Exchanged,
     kind: StreamKind,

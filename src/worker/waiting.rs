@@ -3,7 +3,7 @@
 //! does with it).
 
 use crate::http::reply::{Exchanged, StreamKind};
-use crate::http::request::{Method, Request, Version};
+use crate::http::request::{Request, Version};
 use crate::http::write::{ContentRule, ResponseMeta};
 
 /// What a request asked of its response that an answer given later must
@@ -23,11 +23,7 @@ pub struct Asked {
 impl Asked {
     /// What `req` (whose head said `keep_alive`, `explicit`) asked.
     pub fn of(req: &Request<'_>, keep_alive: bool, explicit: bool) -> Self {
-        let content = match req.method {
-            Method::Head => ContentRule::HeadOnly,
-            Method::Connect => ContentRule::NoTunnel,
-            _ => ContentRule::Send,
-        };
+        let content = ContentRule::for_method(req.method);
         Asked {
             // What follows a CONNECT is a tunnel's bytes (this server opens
             // none), not another request: the connection ends with the answer.

@@ -25,7 +25,7 @@ pub enum SendError {
     /// 125 bytes.
     TooLarge,
     /// The close code is not one a close frame may carry (1000–1003,
-    /// 1007–1011, 3000–4999).
+    /// 1007–1014, 3000–4999).
     InvalidCode,
 }
 
