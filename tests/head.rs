@@ -140,22 +140,29 @@ fn connect_handler(req: &Request<'_>, res: &mut Response<'_>) {
 
 #[test]
 fn a_2xx_to_connect_has_no_length_no_content_and_ends_the_connection() {
-    let mut s = TestClient::new(connect_handler);
-    // What a client might send behind its CONNECT is tunnel data, not a
-    // request: nothing answers it.
-    s.send(
-        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
-    );
-    let raw = String::from_utf8_lossy(s.written()).into_owned();
-    let (head, after) = raw.split_once("\r\n\r\n").expect("a whole head");
-    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{raw:?}");
-    let lower = head.to_ascii_lowercase();
-    assert!(
-        !lower.contains("content-length") && !lower.contains("transfer-encoding"),
-        "RFC 9110 §9.3.6: {raw:?}"
-    );
-    assert_eq!(after, "", "no content, and no second response: {raw:?}");
-    assert!(!s.is_open(), "the connection must end");
+    for (authority, status) in
+        [("example.com:443", 200), ("reset:443", 205), ("partial:443", 206), ("streamed:443", 200)]
+    {
+        for version in ["1.1", "1.0"] {
+            let mut s = TestClient::new(connect_handler);
+            // What a client might send behind its CONNECT is tunnel data,
+            // not a request: nothing answers it.
+            let raw = format!(
+                "CONNECT {authority} HTTP/{version}\r\nHost: {authority}\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+            );
+            s.send(raw.as_bytes());
+            let raw = String::from_utf8_lossy(s.written()).into_owned();
+            let (head, after) = raw.split_once("\r\n\r\n").expect("a whole head");
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{raw:?}");
+            let lower = head.to_ascii_lowercase();
+            assert!(
+                !lower.contains("content-length") && !lower.contains("transfer-encoding"),
+                "RFC 9110 §9.3.6: {raw:?}"
+            );
+            assert_eq!(after, "", "no content, and no second response: {raw:?}");
+            assert!(!s.is_open(), "the connection must end: {raw:?}");
+        }
+    }
 }
 
 #[test]

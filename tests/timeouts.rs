@@ -129,3 +129,34 @@ fn trickled_empty_lines_do_not_put_off_the_request_timeout() {
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 408 "), "no 408 while empty lines trickled in: {text:?}");
 }
+
+/// Answers `ok`, and shapes errors with a body.
+struct Shaping;
+
+impl peregrine::Handler for Shaping {
+    fn handle(&self, _: &Request<'_>, res: &mut Response<'_>) {
+        res.body(b"ok");
+    }
+
+    fn error_response(&self, status: peregrine::StatusCode, _: Option<&Request<'_>>, res: &mut Response<'_>) {
+        res.body(format!("{status}\n").as_bytes());
+    }
+}
+
+/// A HEAD whose body stalls past the request timeout gets its 408 without
+/// content (RFC 9110 §9.3.2), though its head was consumed long before
+/// (the body is received apart from it) and the error was shaped.
+#[test]
+fn a_stalled_head_body_gets_a_408_without_content() {
+    let config = Config::new().workers(1).request_timeout(Duration::from_millis(300));
+    let server = TestServer::start(config, Shaping);
+    let mut s = server.connect();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n").unwrap();
+    s.write_all(&[b'b'; 20000]).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text:?}");
+    assert!(text.ends_with("\r\n\r\n"), "content after the head of an answer to HEAD: {text:?}");
+}

@@ -90,7 +90,6 @@ type Fallback = Box<dyn Fn(&Request<'_>, &mut Response<'_>) + Send + Sync>;
 
 /// One path shape, and what each method does there.
 struct Endpoint {
-    pattern: Box<str>,
     /// Routes by method, in the order they were added.
     methods: Vec<MethodRoute>,
     /// The `Allow` value of a 405 here.
@@ -102,6 +101,8 @@ struct Endpoint {
 /// (`GET /u/:id`, `DELETE /u/:name`).
 struct MethodRoute {
     method: Box<str>,
+    /// As it was added (for the message when another conflicts with it).
+    pattern: Box<str>,
     names: Box<[Box<str>]>,
     route: Box<dyn Route>,
 }
@@ -175,10 +176,13 @@ impl WsHooks for NoWebSockets {
 ///
 /// - **Patterns.** `/users/:id` names one segment (never empty);
 ///   `/static/*rest` names the rest of the path after `/static/`
-///   (possibly empty; `/static` itself is another path), and comes last.
+///   (possibly empty), and comes last; `GET /static` itself, when no
+///   route takes it, is redirected (`301`) to `/static/`, as a
+///   `DirServer` does for a directory.
 ///   Each route names its own parameters: `GET /u/:id` and
-///   `DELETE /u/:name` share a shape, not names. A static segment wins over a parameter, which wins over a
-///   wildcard, whatever the order routes were added in; a path that
+///   `DELETE /u/:name` share a shape, not names. A static segment wins
+///   over a parameter, which wins over a wildcard, whatever the order
+///   routes were added in; a path that
 ///   fails down the static branch is tried down the others. Matching is on
 ///   the path as sent (still percent-encoded, without the query);
 ///   [`Params::decoded`] decodes a value on request. `/a` and `/a/` are
@@ -233,19 +237,15 @@ impl<W: WsHooks> Router<W> {
         let next = self.endpoints.len();
         let index = match self.root.insert(&segments, next) {
             Ok(()) => {
-                self.endpoints.push(Endpoint {
-                    pattern: pattern.into(),
-                    methods: Vec::new(),
-                    allow: String::new(),
-                });
+                self.endpoints.push(Endpoint { methods: Vec::new(), allow: String::new() });
                 next
             }
             Err(existing) => existing,
         };
         let endpoint = &mut self.endpoints[index];
         let method = method.as_str();
-        if endpoint.methods.iter().any(|r| &*r.method == method) {
-            panic!("route {method} {pattern:?} conflicts with {method} {:?}", endpoint.pattern);
+        if let Some(r) = endpoint.methods.iter().find(|r| &*r.method == method) {
+            panic!("route {method} {pattern:?} conflicts with {method} {:?}", r.pattern);
         }
         let names = segments
             .iter()
@@ -254,7 +254,12 @@ impl<W: WsHooks> Router<W> {
                 Segment::Static(_) => None,
             })
             .collect();
-        endpoint.methods.push(MethodRoute { method: method.into(), names, route: Box::new(route) });
+        endpoint.methods.push(MethodRoute {
+            method: method.into(),
+            pattern: pattern.into(),
+            names,
+            route: Box::new(route),
+        });
         endpoint.allow = allow_list(&endpoint.methods);
         self
     }
@@ -312,6 +317,28 @@ impl<W: WsHooks> Router<W> {
     }
 }
 
+impl<W: WsHooks> Router<W> {
+    /// Whether a `GET` or `HEAD` no route matches would be matched by a
+    /// wildcard with a slash after its path (`/static` for
+    /// `/static/*rest`): the address a user types for a mounted directory.
+    fn slash_form_is_routed(&self, req: &Request<'_>) -> bool {
+        let path = req.path();
+        // `//x/` would read as a host in `Location`: never sent.
+        matches!(req.method(), Method::Get | Method::Head)
+            && !path.starts_with("//")
+            && self.root.short_of_wildcard(path)
+    }
+}
+
+/// `301` to the path with a slash, the query kept: what a mounted
+/// directory asked for without its slash gets, as from a `DirServer`.
+fn redirect_to_slash(req: &Request<'_>, res: &mut Response<'_>) {
+    let query = req.query_str();
+    let sep = if query.is_empty() { "" } else { "?" };
+    res.status(StatusCode::MOVED_PERMANENTLY)
+        .header_fmt("Location", format_args!("{}/{sep}{query}", req.path()));
+}
+
 /// The `Allow` value for these methods: `HEAD` goes with `GET`.
 fn allow_list(methods: &[MethodRoute]) -> String {
     let mut names: Vec<&str> = methods.iter().map(|r| &*r.method).collect();
@@ -330,6 +357,7 @@ impl<W: WsHooks> Handler for Router<W> {
             Err(Some(allow)) => {
                 res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow);
             }
+            Err(None) if self.slash_form_is_routed(req) => redirect_to_slash(req, res),
             Err(None) => match &self.fallback {
                 Some(fallback) => fallback(req, res),
                 None => {

@@ -82,6 +82,9 @@ pub struct Found<'p> {
     pub route: usize,
     pub values: [&'p str; MAX_PARAMS],
     pub len: usize,
+    /// The path ended, on some branch tried, where a wildcard would have
+    /// matched the same path with a slash (`/static` for `/static/*rest`).
+    pub short_of_wildcard: bool,
 }
 
 impl Node {
@@ -122,9 +125,24 @@ impl Node {
     /// The route `path` (which starts with `/`) leads to, static segments
     /// first, then a parameter, then a wildcard, backtracking as needed.
     pub fn find<'p>(&self, path: &'p str) -> Option<Found<'p>> {
-        let mut found = Found { route: 0, values: [""; MAX_PARAMS], len: 0 };
-        let rest = path.strip_prefix('/')?;
-        self.find_from(rest, &mut found).then_some(found)
+        self.search(path).ok()
+    }
+
+    /// Whether `path`, which no route matches, would match a wildcard
+    /// route with a slash after it.
+    pub fn short_of_wildcard(&self, path: &str) -> bool {
+        matches!(self.search(path), Err(true))
+    }
+
+    /// What `path` leads to, or whether it ended short of a wildcard.
+    fn search<'p>(&self, path: &'p str) -> Result<Found<'p>, bool> {
+        let mut found = Found { route: 0, values: [""; MAX_PARAMS], len: 0, short_of_wildcard: false };
+        let Some(rest) = path.strip_prefix('/') else { return Err(false) };
+        if self.find_from(rest, &mut found) {
+            Ok(found)
+        } else {
+            Err(found.short_of_wildcard)
+        }
     }
 
     fn find_from<'p>(&self, path: &'p str, found: &mut Found<'p>) -> bool {
@@ -173,7 +191,10 @@ impl Node {
                     found.route = route;
                     true
                 }
-                None => false,
+                None => {
+                    found.short_of_wildcard |= self.rest.is_some();
+                    false
+                }
             },
             Some(rest) => self.find_from(rest, found),
         }
@@ -216,6 +237,8 @@ mod tests {
         assert_eq!(find(&root, "/files/a/b.txt"), Some((5, vec!["a/b.txt"])));
         assert_eq!(find(&root, "/files/"), Some((5, vec![""])));
         assert_eq!(find(&root, "/files"), None, "a wildcard comes after a slash");
+        assert!(root.short_of_wildcard("/files") && !root.short_of_wildcard("/nope"));
+        assert!(!root.short_of_wildcard("/users") && !root.short_of_wildcard("/files/"));
         // `/a/b/c`: the static `b` leads nowhere, so the parameter is tried.
         assert_eq!(find(&root, "/a/b/c"), Some((6, vec!["b"])));
         assert_eq!(find(&root, "/a/b/d"), Some((7, vec![])));

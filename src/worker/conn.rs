@@ -294,7 +294,8 @@ impl<T: Transport> Conn<T> {
         let Conn { incoming, sock, .. } = self;
         if let Err(status) = incoming.ask_paused_sink(ctx, &mut Serving { sock, key }) {
             // It panicked: the answer goes out in the next drive.
-            self.refuse(status, ContentRule::Send, ctx);
+            let content = self.unparsed_content();
+            self.refuse(status, content, ctx);
         }
     }
 
@@ -377,7 +378,7 @@ impl<T: Transport> Conn<T> {
                     "a request body's sink stayed paused longer than response_timeout; answered 503"
                 );
                 ctx.tally.timeout(Timeout::Response);
-                self.refuse(StatusCode::SERVICE_UNAVAILABLE, ContentRule::Send, ctx);
+                self.refuse(StatusCode::SERVICE_UNAVAILABLE, self.unparsed_content(), ctx);
                 self.drive(key, ctx, false)
             }
             // A connection shutdown found fresh, whose request did not
@@ -477,8 +478,8 @@ impl<T: Transport> Conn<T> {
     /// an error the handler shaped (RFC 9110 §9.3.2); its request line says
     /// so as far as it came.
     fn unparsed_content(&self) -> ContentRule {
-        let pending = self.incoming.pending();
-        let line = &pending[head::leading_empty_lines(pending, true)..];
+        let start = self.incoming.request_start();
+        let line = &start[head::leading_empty_lines(start, true)..];
         if line.starts_with(b"HEAD ") {
             ContentRule::HeadOnly
         } else {

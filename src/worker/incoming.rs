@@ -112,6 +112,15 @@ impl Incoming {
         self.input.pending()
     }
 
+    /// Where the request being received starts: its head, kept apart
+    /// once its body is received apart, else the bytes pending.
+    pub fn request_start(&self) -> &[u8] {
+        match &self.receiving {
+            Receiving::Apart(rx) => rx.head(),
+            _ => self.input.pending(),
+        }
+    }
+
     /// Requests answered and body bytes taken since the connection
     /// opened. A client whose count moves is not stalled; one that sends
     /// only what does not count (empty lines, a head byte by byte, a head
