@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use peregrine::{body_channel, Config, Handler, Intake, Request, Response, StatusCode};
 
 mod support;
-use support::{read_response, roundtrip, TestServer};
+use support::{chunked_post, read_response, roundtrip, TestServer};
 
 /// Streams `POST /up` to a reader thread that waits for `gate` to open,
 /// then sums the body and answers `N sum`; `POST /refuse` is refused by
@@ -87,14 +87,7 @@ fn a_body_read_on_another_thread_arrives_whole_and_is_answered_from_there() {
     let res = roundtrip(&mut s, &wire);
     assert_eq!(String::from_utf8(res.body).unwrap(), format!("3000000 {sum}"));
     // Chunked, on the same connection.
-    let mut wire = b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    for piece in body.chunks(100_000) {
-        wire.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-        wire.extend_from_slice(piece);
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire.extend_from_slice(b"0\r\n\r\n");
-    let res = roundtrip(&mut s, &wire);
+    let res = roundtrip(&mut s, &chunked_post("/up", &body, 100_000));
     assert_eq!(String::from_utf8(res.body).unwrap(), format!("3000000 {sum}"));
 }
 

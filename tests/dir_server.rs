@@ -183,13 +183,35 @@ fn content_types_by_extension() {
     }
 }
 
+/// The validators `/digits.txt` is served with: its ETag, Last-Modified.
+fn validators(server: &TestServer) -> (String, String) {
+    let first = get(server, "/digits.txt", "");
+    (first.header("etag").unwrap().to_string(), first.header("last-modified").unwrap().to_string())
+}
+
+/// `GET /digits.txt` with the fields `extra`, and a `GET /style.css` on
+/// the same connection behind it, which must be answered right after: the
+/// first answer carried no more than its head said.
+fn get_digits_then_style(server: &TestServer, extra: &str) -> RawResponse {
+    let mut s = server.connect();
+    s.write_all(
+        format!(
+            "GET /digits.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    let res = read_response(&mut s, &mut buf, false);
+    assert_eq!(read_response(&mut s, &mut buf, false).body, b"h1 { color: red }", "{extra}");
+    res
+}
+
 #[test]
 fn validators_give_304_without_a_body() {
     let tree = Tree::new("validators");
     let server = serve(&tree.root(), false);
-    let first = get(&server, "/digits.txt", "");
-    let etag = first.header("etag").unwrap().to_string();
-    let modified = first.header("last-modified").unwrap().to_string();
+    let (etag, modified) = validators(&server);
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
     for extra in [
         format!("If-None-Match: {etag}\r\n"),
@@ -199,15 +221,10 @@ fn validators_give_304_without_a_body() {
         // The lines of a list field are one list (RFC 9110 §5.3).
         format!("If-None-Match: \"other\"\r\nIf-None-Match: {etag}\r\n"),
     ] {
-        let mut s = server.connect();
-        s.write_all(format!("GET /digits.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-            .unwrap();
-        let mut buf = Vec::new();
-        let res = read_response(&mut s, &mut buf, false);
+        // The next response follows at once: the 304 carried no body.
+        let res = get_digits_then_style(&server, &extra);
         assert_eq!(res.status, 304, "{extra}");
         assert_eq!(res.header("etag"), Some(etag.as_str()));
-        // The next response follows at once: the 304 carried no body.
-        assert_eq!(read_response(&mut s, &mut buf, false).body, b"h1 { color: red }", "{extra}");
     }
     let stale = get(
         &server,
@@ -230,9 +247,7 @@ fn validators_give_304_without_a_body() {
 fn if_match_and_if_unmodified_since_fail_with_412() {
     let tree = Tree::new("preconditions");
     let server = serve(&tree.root(), false);
-    let first = get(&server, "/digits.txt", "");
-    let etag = first.header("etag").unwrap().to_string();
-    let modified = first.header("last-modified").unwrap().to_string();
+    let (etag, modified) = validators(&server);
     let long_ago = "Thu, 01 Jan 1970 00:00:00 GMT";
     for (extra, status) in [
         (format!("If-Match: {etag}\r\n"), 200),
@@ -252,18 +267,13 @@ fn if_match_and_if_unmodified_since_fail_with_412() {
         (format!("If-Match: {etag}\r\nIf-None-Match: {etag}\r\n"), 304),
         ("If-Match: \"other\"\r\nRange: bytes=0-1\r\n".to_string(), 412),
     ] {
-        let mut s = server.connect();
-        s.write_all(format!("GET /digits.txt HTTP/1.1\r\nHost: x\r\n{extra}\r\nGET /style.css HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-            .unwrap();
-        let mut buf = Vec::new();
-        let res = read_response(&mut s, &mut buf, false);
+        let res = get_digits_then_style(&server, &extra);
         assert_eq!(res.status, status, "{extra}");
         if status == 200 {
             assert_eq!(res.body, b"0123456789", "{extra}");
         } else {
             assert!(res.body.is_empty(), "{extra}");
         }
-        assert_eq!(read_response(&mut s, &mut buf, false).body, b"h1 { color: red }", "{extra}");
     }
 }
 

@@ -9,6 +9,9 @@ use std::time::Duration;
 use peregrine::testing::TestClient;
 use peregrine::{BodyFile, BodySink, Config, Handler, Intake, Request, Response, StatusCode};
 
+mod support;
+use support::chunked_post as chunked;
+
 /// What the sinks of one test saw.
 #[derive(Default)]
 struct Log {
@@ -145,18 +148,6 @@ fn post(path: &str, body: &[u8]) -> Vec<u8> {
     let mut wire =
         format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     wire.extend_from_slice(body);
-    wire
-}
-
-fn chunked(path: &str, body: &[u8], chunk: usize) -> Vec<u8> {
-    let mut wire =
-        format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
-    for piece in body.chunks(chunk) {
-        wire.extend_from_slice(format!("{:x};ext=1\r\n", piece.len()).as_bytes());
-        wire.extend_from_slice(piece);
-        wire.extend_from_slice(b"\r\n");
-    }
-    wire.extend_from_slice(b"0\r\nTrailer: x\r\n\r\n");
     wire
 }
 

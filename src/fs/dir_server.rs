@@ -360,8 +360,9 @@ fn not_found(res: &mut Response<'_>, e: &io::Error) {
 /// ignored anyway: `//evil.com/` is protocol-relative, a browser would
 /// follow it to the host `evil.com`. Whatever follows the one `/` is a
 /// name, and never a `\` (also read as `/` by browsers), which resolution
-/// refuses before this point.
-fn redirect_to_slash(req: &Request<'_>, res: &mut Response<'_>) {
+/// refuses before this point. (A router sends a directory it mounts
+/// under a wildcard here too, when asked for without its slash.)
+pub(crate) fn redirect_to_slash(req: &Request<'_>, res: &mut Response<'_>) {
     let path = skip_leading_dot_segments(req.path());
     let slash = if path.is_empty() { "" } else { "/" };
     let query = req.query_str();

@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use self::pattern::{Node, Segment, MAX_PARAMS};
+use crate::fs::dir_server::redirect_to_slash;
 use crate::handler::Handler;
 use crate::http::intake::Intake;
 use crate::http::query::Decoded;
@@ -322,21 +323,8 @@ impl<W: WsHooks> Router<W> {
     /// wildcard with a slash after its path (`/static` for
     /// `/static/*rest`): the address a user types for a mounted directory.
     fn slash_form_is_routed(&self, req: &Request<'_>) -> bool {
-        let path = req.path();
-        // `//x/` would read as a host in `Location`: never sent.
-        matches!(req.method(), Method::Get | Method::Head)
-            && !path.starts_with("//")
-            && self.root.short_of_wildcard(path)
+        matches!(req.method(), Method::Get | Method::Head) && self.root.short_of_wildcard(req.path())
     }
-}
-
-/// `301` to the path with a slash, the query kept: what a mounted
-/// directory asked for without its slash gets, as from a `DirServer`.
-fn redirect_to_slash(req: &Request<'_>, res: &mut Response<'_>) {
-    let query = req.query_str();
-    let sep = if query.is_empty() { "" } else { "?" };
-    res.status(StatusCode::MOVED_PERMANENTLY)
-        .header_fmt("Location", format_args!("{}/{sep}{query}", req.path()));
 }
 
 /// The `Allow` value for these methods: `HEAD` goes with `GET`.

@@ -480,11 +480,9 @@ impl<T: Transport> Conn<T> {
     fn unparsed_content(&self) -> ContentRule {
         let start = self.incoming.request_start();
         let line = &start[head::leading_empty_lines(start, true)..];
-        if line.starts_with(b"HEAD ") {
-            ContentRule::HeadOnly
-        } else {
-            ContentRule::Send
-        }
+        let method =
+            line.iter().position(|&b| b == b' ').and_then(|end| std::str::from_utf8(&line[..end]).ok());
+        method.map_or(ContentRule::Send, |m| ContentRule::for_method(Method::from_token(m)))
     }
 
     /// Shutdown found the connection between requests.

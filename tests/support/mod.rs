@@ -305,6 +305,20 @@ pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
     }
 }
 
+/// `POST path` with `body` chunked in pieces of `chunk` bytes, each with
+/// an extension, and a trailer after the last.
+pub fn chunked_post(path: &str, body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut wire =
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+    for piece in body.chunks(chunk) {
+        wire.extend_from_slice(format!("{:x};ext=1\r\n", piece.len()).as_bytes());
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\nTrailer: x\r\n\r\n");
+    wire
+}
+
 /// `len` bytes of a xorshift sequence from `seed`: no two stretches of a
 /// body alike, so a dropped, repeated or reordered piece shows.
 pub fn xorshift_bytes(len: usize, seed: u64) -> Vec<u8> {
