@@ -1,6 +1,7 @@
 //! Eight bytes at a time: flags for classes of bytes in a 64-bit word
 //! (SIMD within a register), for the short scans of heads, fields and
-//! ASCII checks. Safe code only.
+//! ASCII checks. Safe code only: the one SSE2 compare used on x86-64 is
+//! in `sys`.
 //!
 //! Each function sets bit 7 of every byte of `w` in the class. A flag can
 //! also appear, through a borrow, on a byte *above* a flagged one, never
@@ -59,6 +60,35 @@ pub fn any_high(bytes: &[u8]) -> bool {
     high(bytes.chunks_exact(8).fold(last, |acc, c| acc | word(c))) != 0
 }
 
+/// Index of the first byte of `block` below `n` (`n` ≤ 128) or equal to
+/// DEL: the stops of a request target or a field value. One SSE2 compare
+/// of all sixteen on x86-64, two words elsewhere.
+#[inline(always)]
+pub fn first_below_or_del(block: &[u8; 16], n: u8) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        let flags = crate::sys::sse2_below_or_del(block, n);
+        (flags != 0).then(|| flags.trailing_zeros() as usize)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        first_below_or_del_in_words(block, n)
+    }
+}
+
+/// [`first_below_or_del`] in two words, where there is no SSE2 (and in
+/// the tests, against it).
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[inline(always)]
+fn first_below_or_del_in_words(block: &[u8; 16], n: u8) -> Option<usize> {
+    let flags = |w| below(w, n) | equal(w, 0x7f);
+    match (flags(word(&block[..8])), flags(word(&block[8..]))) {
+        (0, 0) => None,
+        (0, hi) => Some(8 + first(hi)),
+        (lo, _) => Some(first(lo)),
+    }
+}
+
 /// Index of the byte the lowest flag marks (`flags` non-zero).
 #[inline(always)]
 pub fn first(flags: u64) -> usize {
@@ -78,6 +108,25 @@ mod tests {
                     bytes[pos] = probe;
                     let naive = bytes.iter().any(|&b| b >= 0x80);
                     assert_eq!(any(&bytes, high, |b| b >= 0x80), naive, "len {len}, {probe:#04x} at {pos}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn first_below_or_del_finds_the_first_stop_at_every_position() {
+        for pos in 0..16 {
+            for b in 0..=255u8 {
+                // A later byte that is a stop, or high but not one.
+                for last in [b'a', b'\r', 0xff] {
+                    let mut block = [b'a'; 16];
+                    block[15] = last;
+                    block[pos] = b;
+                    for n in [b' ', b'!'] {
+                        let want = block.iter().position(|&x| x < n || x == 0x7f);
+                        assert_eq!(first_below_or_del(&block, n), want, "{block:?} below {n:#x}");
+                        assert_eq!(first_below_or_del_in_words(&block, n), want, "{block:?} below {n:#x}");
+                    }
                 }
             }
         }

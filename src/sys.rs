@@ -125,6 +125,29 @@ impl AsciiSet {
     }
 }
 
+/// Bit k set: byte k of `block` is below `n` (`n` ≤ 128) or is DEL. One
+/// unsigned minimum and two compares over all sixteen bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+pub fn sse2_below_or_del(block: &[u8; 16], n: u8) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    debug_assert!((1..=128).contains(&n));
+    // SAFETY: the `cfg` admits this function only where SSE2 is enabled
+    // at compile time (it is part of the x86-64 baseline), so its
+    // intrinsics are available on every CPU the binary runs on. The one
+    // load reads exactly the sixteen bytes `block` borrows, and
+    // `_mm_loadu_si128` needs no alignment.
+    unsafe {
+        let x = _mm_loadu_si128(block.as_ptr().cast());
+        // min(x, n - 1) == x exactly when x ≤ n - 1, unsigned.
+        let low = _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8((n - 1) as i8)), x);
+        let del = _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f));
+        _mm_movemask_epi8(_mm_or_si128(low, del)) as u32
+    }
+}
+
 /// Uninitialised slots filled front to back; only the filled prefix can
 /// be read. Lets a parser fill caller-owned storage without paying to
 /// initialise slots it never uses.

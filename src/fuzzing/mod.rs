@@ -13,6 +13,7 @@ use crate::http::target::HostMemo;
 mod conn;
 mod fields;
 mod forms;
+mod lexer;
 mod paths;
 mod ws;
 
@@ -20,6 +21,7 @@ mod ws;
 pub use conn::check_connection;
 pub use fields::{check_dates, check_entity_tags, check_host, check_range};
 pub use forms::{check_multipart, parse_form, FormPart};
+pub use lexer::check_lexer;
 pub use paths::check_path;
 pub use ws::check_handshake;
 #[cfg(feature = "testing")]
@@ -44,8 +46,10 @@ pub(crate) fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Opti
 /// Fuzzing oracle: parses `data` as a request head at once and as two
 /// pieces (scanning for the end only in the new bytes, as a
 /// connection does), with and without bare LFs accepted, and panics if
-/// the two disagree.
+/// the two disagree; and checks the lexer against `httparse`
+/// ([`check_lexer`]).
 pub fn check_head_parser(data: &[u8]) {
+    check_lexer(data);
     for bare_lf in [false, true] {
         check_head_split(data, head::Rules { max_headers: MAX_HEADERS_LIMIT, bare_lf });
     }
