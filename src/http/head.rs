@@ -262,9 +262,13 @@ impl Summary {
                     f.hosts += 1;
                 }
                 6 if h.name.eq_ignore_ascii_case("expect") => {
-                    let continue_ = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
-                    f.expect_continue |= continue_;
-                    f.expect_other |= !continue_;
+                    // A list (RFC 9110 §10.1.1): empty elements are nothing,
+                    // and `100-continue` twice is still just that.
+                    for item in tokens::list(h.value) {
+                        let continue_ = item.eq_ignore_ascii_case(b"100-continue");
+                        f.expect_continue |= continue_;
+                        f.expect_other |= !continue_;
+                    }
                 }
                 10 if h.name.eq_ignore_ascii_case("connection") => {
                     for token in tokens::list(h.value) {

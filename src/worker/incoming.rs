@@ -224,7 +224,9 @@ impl Incoming {
                     (head, &[][..], used)
                 } else {
                     let plan = app.intake(&head, ctx);
-                    let total = head.len as u64 + head.content_length;
+                    // Saturating: a declared length near u64::MAX must meet the limit
+                    // below, not overflow.
+                    let total = (head.len as u64).saturating_add(head.content_length);
                     match plan {
                         Plan::Buffer if head.content_length > ctx.max_body as u64 => {
                             return Err(HeadError::BodyTooLarge.status())
@@ -307,7 +309,7 @@ impl Incoming {
         let head = &self.input.pending()[..head_len];
         let rx = match (plan, declared) {
             (Plan::Buffer, Declared::Length(length))
-                if head_len as u64 + length <= ctx.in_pool.buf_size() as u64 =>
+                if (head_len as u64).saturating_add(length) <= ctx.in_pool.buf_size() as u64 =>
             {
                 self.receiving = Receiving::Body { total: head_len + length as usize };
                 return Ok(Next::Incomplete);
