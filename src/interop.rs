@@ -17,18 +17,18 @@
 //! use peregrine::{Request, Response};
 //!
 //! // A function written against the `http` crate…
-//! fn teapot(method: &http::Method) -> http::Response<&'static str> {
+//! fn teapot(path: &str) -> http::Response<&'static str> {
 //!     http::Response::builder()
 //!         .status(http::StatusCode::IM_A_TEAPOT)
 //!         .header(http::header::CONTENT_TYPE, "text/plain")
-//!         .body(if method == http::Method::HEAD { "" } else { "short and stout" })
+//!         .body(if path == "/tea" { "short and stout" } else { "no tea here" })
 //!         .unwrap()
 //! }
 //!
-//! // …answers a peregrine request.
+//! // …answers a peregrine request (a `HEAD` too: the server sends the
+//! // same head, `Content-Length` included, without the body).
 //! fn handle(req: &Request<'_>, res: &mut Response<'_>) {
-//!     let method: http::Method = req.method().try_into().unwrap();
-//!     res.send_http(teapot(&method));
+//!     res.send_http(teapot(req.path()));
 //! }
 //! # fn is_handler<H: peregrine::Handler>(_: &H) {}
 //! # is_handler(&handle);

@@ -38,6 +38,15 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
         "/205-large" => {
             res.status(StatusCode::RESET_CONTENT).body_static(&LARGE);
         }
+        // A handler that leaves the body out for HEAD itself, and its
+        // status-only twin.
+        "/skips-body" if req.method() == peregrine::Method::Head => {}
+        "/skips-body" => {
+            res.body(b"only for GET");
+        }
+        "/418" => {
+            res.status(StatusCode::from_u16(418).unwrap());
+        }
         _ => {
             res.body(b"plain");
         }
@@ -73,6 +82,30 @@ fn head_gets_the_get_status_and_headers_without_body() {
         assert!(head.header("Date").is_some());
         assert!(s.written().is_empty(), "{path}: extra bytes {:?}", String::from_utf8_lossy(s.written()));
     }
+}
+
+#[test]
+fn head_without_the_get_body_states_no_length_rather_than_a_wrong_one() {
+    // RFC 9110 §8.6: a Content-Length to HEAD must be the GET's. The
+    // server cannot know it when the handler gave no body, so it says none.
+    for path in ["/skips-body", "/418"] {
+        let mut s = TestClient::new(handler);
+        s.send(
+            format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+                .as_bytes(),
+        );
+        let head = s.head_response().unwrap();
+        assert_eq!(head.header("Content-Length"), None, "{path}");
+        assert_eq!(head.header("Transfer-Encoding"), None, "{path}");
+        assert_eq!(head.header("X-Test"), Some("yes"), "{path}");
+        // The connection stays usable: nothing follows the HEAD's head.
+        assert_eq!(s.response().unwrap().body, b"plain", "{path}");
+        assert!(s.is_open(), "{path}");
+    }
+    // Its GET still states its length.
+    let mut s = TestClient::new(handler);
+    s.send(b"GET /skips-body HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(s.response().unwrap().header("Content-Length"), Some("12"));
 }
 
 #[test]

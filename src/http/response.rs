@@ -92,6 +92,11 @@ pub(crate) enum BodySource {
 /// that `Connection: close` closes the connection after this response (as
 /// does [`close`](Response::close)).
 ///
+/// Answer `HEAD` as `GET`: the server sends the same head, with the
+/// `Content-Length` of the body given, and leaves the body out. (A
+/// handler that gives a `HEAD` no body gets no `Content-Length`, since a
+/// wrong one is forbidden: RFC 9110 §8.6.)
+///
 /// ```
 /// use std::io::Write;
 /// use peregrine::{Handler, Request, Response, StatusCode};

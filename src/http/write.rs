@@ -43,7 +43,9 @@ pub struct ResponseMeta {
 pub enum ContentRule {
     /// Sent, framed by its length (every method but the two below).
     Send,
-    /// `HEAD`: the head a `GET` would get, with its length, and no content.
+    /// `HEAD`: the head a `GET` would get, and no content. Its length is
+    /// that of the content the handler gave, so a handler answers `HEAD`
+    /// as it answers `GET`; one that gives none gets no `Content-Length`.
     HeadOnly,
     /// `CONNECT`: a 2xx would open a tunnel, which this server does not
     /// do; such a response goes out with neither length nor content
@@ -76,11 +78,23 @@ impl ContentRule {
     /// How the head of a response with `status` frames content of `length`.
     #[inline]
     fn head_length(self, status: StatusCode, length: Length) -> Length {
-        if self == ContentRule::NoTunnel && status.is_success() {
-            Length::Unframed
-        } else {
-            length
+        match (self, length) {
+            (ContentRule::NoTunnel, _) if status.is_success() => Length::Unframed,
+            // A HEAD answered without the content a GET would get: that
+            // length is unknown here, and a wrong one is forbidden (RFC
+            // 9110 §8.6), so none is stated. (A 205's is always 0.)
+            (ContentRule::HeadOnly, Length::Known(0)) if status != StatusCode::RESET_CONTENT => {
+                Length::Unframed
+            }
+            _ => length,
         }
+    }
+
+    /// Whether a 200 with content of `length` goes out with the
+    /// commonest head, `Content-Length` and all.
+    #[inline(always)]
+    fn plain_ok(self, length: u64) -> bool {
+        self == ContentRule::Send || (self == ContentRule::HeadOnly && length > 0)
     }
 }
 
@@ -645,7 +659,7 @@ fn write_head(
 ) {
     let status = res.status_code();
     match length {
-        Length::Known(body_len) if status == StatusCode::OK && meta.content != ContentRule::NoTunnel => {
+        Length::Known(body_len) if status == StatusCode::OK && meta.content.plain_ok(body_len) => {
             // The commonest head: status line, Date and the Content-Length
             // name in one copy.
             w.put(stamp.ok_head());
