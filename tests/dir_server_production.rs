@@ -95,7 +95,10 @@ fn the_variant_the_client_prefers_is_served_with_its_own_length_and_tag() {
         }
     }
     assert_eq!(tags.len(), 3, "plain, br and gzip each have their own ETag: {tags:?}");
-    for accept in ["identity", "br;q=0, gzip;q=0", "*;q=0", "deflate"] {
+    // Two lines are one list (RFC 9110 §5.3).
+    let res = c.request("GET", "/x.js", &[("Accept-Encoding", "identity"), ("Accept-Encoding", "gzip")], b"");
+    assert_eq!((res.text().as_str(), res.header("content-encoding")), ("GZIP!", Some("gzip")));
+    for accept in ["identity", "br;q=0, gzip;q=0", "*;q=0", "deflate", "identity;q=1, gzip;q=0.2, br;q=0.5"] {
         let res = get(&mut c, "/x.js", &[("Accept-Encoding", accept)]);
         assert_eq!(
             (res.text().as_str(), res.header("content-encoding")),
@@ -190,6 +193,14 @@ fn cache_control_by_default_by_extension_and_for_fingerprinted_names() {
     assert_eq!((res.status, res.header("cache-control")), (304, Some("max-age=3600")));
     let res = get(&mut c, "/missing.js", &[]);
     assert_eq!((res.status, res.header("cache-control")), (404, None));
+    // A 206 does; a 412 and a 416 do not: a cache must not keep an
+    // error for the file's lifetime (RFC 9111 §3).
+    let res = get(&mut c, "/x.js", &[("Range", "bytes=0-3")]);
+    assert_eq!((res.status, res.header("cache-control")), (206, Some("max-age=3600")));
+    let res = get(&mut c, "/app.3f9a2c1e.js", &[("If-Match", "\"nope\"")]);
+    assert_eq!((res.status, res.header("cache-control")), (412, None));
+    let res = get(&mut c, "/app.3f9a2c1e.js", &[("Range", "bytes=500-")]);
+    assert_eq!((res.status, res.header("cache-control")), (416, None));
 }
 
 #[test]

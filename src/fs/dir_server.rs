@@ -144,9 +144,10 @@ impl DirServer {
 
     /// Whether `x` is answered from `x.br` or `x.gz` (default: no), when
     /// the request's `Accept-Encoding` allows that coding (q-values
-    /// honoured: `br;q=0` means no; Brotli first among equals) and the
-    /// file exists, is a regular file and is not older than `x` (to the
-    /// second). It goes
+    /// honoured: `br;q=0` means no; Brotli first among equals; a coding
+    /// weighed below a listed `identity` is not taken; several lines are
+    /// one list) and the file exists, is a regular file and is not older
+    /// than `x` (to the second). It goes
     /// with `Content-Encoding`, `x`'s `Content-Type`, its own length and
     /// `ETag`; ranges and `304` apply to it. Every file answer then says
     /// `Vary: Accept-Encoding`. A variant that cannot be opened (gone
@@ -156,8 +157,8 @@ impl DirServer {
         self
     }
 
-    /// `Cache-Control: VALUE` on every file's answer (`200`, `206`, `304`),
-    /// unless a rule below says otherwise.
+    /// `Cache-Control: VALUE` on every file's answer (`200`, `206`, `304`;
+    /// not a `412` or `416`), unless a rule below says otherwise.
     ///
     /// # Panics
     ///
@@ -284,17 +285,15 @@ impl DirServer {
             return;
         }
         let name = &buf[..name_len];
-        let mime = content_type(name);
-        if let Some(cache_control) = self.cache.for_name(name) {
-            res.header("Cache-Control", cache_control);
-        }
+        let mut labels = Labels { mime: content_type(name), coding: None, cache: self.cache.for_name(name) };
         if self.precompressed {
             res.header("Vary", "Accept-Encoding");
             if let Some((coding, variant, vmeta)) = self.variant(req, &mut buf, name_len, &meta) {
-                return send(req, res, variant, &vmeta, mime, Some(coding));
+                labels.coding = Some(coding);
+                return send(req, res, variant, &vmeta, &labels);
             }
         }
-        send(req, res, file, &meta, mime, None);
+        send(req, res, file, &meta, &labels);
     }
 
     /// The precompressed variant of the file named by `buf[..name_len]`
@@ -306,8 +305,8 @@ impl DirServer {
         name_len: usize,
         original: &Metadata,
     ) -> Option<(Coding, File, Metadata)> {
-        let accept = req.header("accept-encoding")?;
-        encoding::preferred(accept).find_map(|coding| {
+        let headers = req.headers();
+        encoding::preferred(|| headers.get_all("accept-encoding")).find_map(|coding| {
             let suffix = coding.suffix();
             let end = name_len + suffix.len();
             buf[name_len..end].copy_from_slice(suffix);
@@ -420,14 +419,24 @@ impl ETag {
     }
 }
 
-fn send(
-    req: &Request<'_>,
-    res: &mut Response<'_>,
-    file: File,
-    meta: &Metadata,
-    mime: &str,
+/// What an answer says of the file besides its validators.
+struct Labels<'a> {
+    mime: &'a str,
+    /// The coding of a precompressed variant.
     coding: Option<Coding>,
-) {
+    /// `Cache-Control`, for the answers that carry the file or stand for
+    /// it (200, 206, 304), not for a 412 or 416, which a cache must not
+    /// keep as long.
+    cache: Option<&'a str>,
+}
+
+fn send(req: &Request<'_>, res: &mut Response<'_>, file: File, meta: &Metadata, labels: &Labels<'_>) {
+    let Labels { mime, coding, cache } = *labels;
+    let cached = |res: &mut Response<'_>| {
+        if let Some(value) = cache {
+            res.header("Cache-Control", value);
+        }
+    };
     let etag = ETag::of(meta, coding);
     let modified = u64::try_from(meta.mtime()).unwrap_or(0);
     res.header("ETag", etag.as_bytes())
@@ -436,6 +445,7 @@ fn send(
     match precondition(req, &etag, modified) {
         Precondition::Holds => {}
         Precondition::NotModified => {
+            cached(res);
             res.status(StatusCode::NOT_MODIFIED);
             return;
         }
@@ -459,10 +469,12 @@ fn send(
     };
     match range {
         ByteRange::Whole => {
+            cached(res);
             encoded(res);
             res.body_file(file, 0, size);
         }
         ByteRange::Part { start, end } => {
+            cached(res);
             encoded(res);
             res.status(StatusCode::PARTIAL_CONTENT)
                 .header_fmt("Content-Range", format_args!("bytes {start}-{end}/{size}"))

@@ -1,6 +1,9 @@
 //! `Accept-Encoding` (RFC 9110 §12.5.3): which precompressed variant of a
 //! file a client takes.
 
+use std::array;
+use std::iter::Flatten;
+
 use crate::http::tokens;
 
 /// A content coding served from a precompressed file beside the original.
@@ -30,29 +33,59 @@ impl Coding {
     }
 }
 
-/// The codings `accept` (an `Accept-Encoding` value) allows, best first:
-/// by q-value, Brotli before gzip among equals. A coding with `q=0` is
+/// The codings an `Accept-Encoding` field allows, best first: by
+/// q-value, Brotli before gzip among equals. `lines` gives the field's
+/// lines, which are one list (RFC 9110 §5.3). A coding with `q=0` is
 /// refused; one not listed is allowed only through `*`; a q-value that
-/// does not parse counts as 0.
-pub fn preferred(accept: &[u8]) -> impl Iterator<Item = Coding> {
-    let (br, gzip) = (weight(accept, Coding::Br), weight(accept, Coding::Gzip));
-    let order = if gzip > br { [Coding::Gzip, Coding::Br] } else { [Coding::Br, Coding::Gzip] };
-    order.into_iter().filter(move |&c| if c == Coding::Br { br > 0 } else { gzip > 0 })
+/// does not parse counts as 0; and a coding the client likes less than
+/// an `identity` it lists is not taken (§12.5.3).
+pub fn preferred<'a, I>(lines: impl Fn() -> I) -> Flatten<array::IntoIter<Option<Coding>, 2>>
+where
+    I: Iterator<Item = &'a [u8]>,
+{
+    let weight = |name: Name| weight(lines().flat_map(tokens::list), name);
+    let identity = weight(Name::Identity);
+    let taken = |coding: Coding| {
+        let w = weight(Name::Coding(coding));
+        (w > 0 && w >= identity).then_some((w, coding))
+    };
+    let (br, gzip) = (taken(Coding::Br), taken(Coding::Gzip));
+    let order = if gzip.map(|g| g.0) > br.map(|b| b.0) { [gzip, br] } else { [br, gzip] };
+    order.map(|taken| taken.map(|(_, coding)| coding)).into_iter().flatten()
 }
 
-/// How much `accept` wants `coding`, in thousandths (0: not at all).
-fn weight(accept: &[u8], coding: Coding) -> u16 {
+/// What an element of `Accept-Encoding` can name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Name {
+    Coding(Coding),
+    /// No coding; weighed only where listed by name (not through `*`).
+    Identity,
+}
+
+impl Name {
+    fn is(self, name: &[u8]) -> bool {
+        match self {
+            Name::Coding(c) => {
+                name.eq_ignore_ascii_case(c.token().as_bytes())
+                    || (c == Coding::Gzip && name.eq_ignore_ascii_case(b"x-gzip"))
+            }
+            Name::Identity => name.eq_ignore_ascii_case(b"identity"),
+        }
+    }
+}
+
+/// How much the list `elements` wants `wanted`, in thousandths (0: not
+/// at all, or not said, for identity).
+fn weight<'a>(elements: impl Iterator<Item = &'a [u8]>, wanted: Name) -> u16 {
     let mut any = 0;
-    for element in tokens::list(accept) {
+    for element in elements {
         let mut parts = element.split(|&b| b == b';');
         let name = parts.next().unwrap_or_default().trim_ascii();
         let q = parts.find_map(q_value).unwrap_or(Some(1000)).unwrap_or(0);
-        let names_it = name.eq_ignore_ascii_case(coding.token().as_bytes())
-            || (coding == Coding::Gzip && name.eq_ignore_ascii_case(b"x-gzip"));
-        if names_it {
+        if wanted.is(name) {
             return q;
         }
-        if name == b"*" {
+        if name == b"*" && wanted != Name::Identity {
             any = q;
         }
     }
@@ -89,7 +122,11 @@ mod tests {
     use super::*;
 
     fn order(accept: &str) -> Vec<&'static str> {
-        preferred(accept.as_bytes()).map(Coding::token).collect()
+        lines_order(&[accept])
+    }
+
+    fn lines_order(lines: &[&str]) -> Vec<&'static str> {
+        preferred(|| lines.iter().map(|l| l.as_bytes())).map(Coding::token).collect()
     }
 
     #[test]
@@ -112,5 +149,23 @@ mod tests {
         }
         // Other parameters do not matter.
         assert_eq!(order("gzip;level=9;q=0.3, br;q=0.2"), ["gzip", "br"]);
+    }
+
+    #[test]
+    fn several_lines_are_one_list() {
+        assert_eq!(lines_order(&["identity", "gzip"]), ["gzip"]);
+        assert_eq!(lines_order(&["", "br;q=0.5", "gzip;q=0.8"]), ["gzip", "br"]);
+        assert_eq!(lines_order(&["br;q=0", "*"]), ["gzip"]);
+    }
+
+    #[test]
+    fn a_preferred_identity_wins_over_codings_it_outweighs() {
+        assert_eq!(order("identity;q=1, gzip;q=0.2"), Vec::<&str>::new());
+        assert_eq!(order("identity;q=0.5, gzip;q=0.8, br;q=0.2"), ["gzip"]);
+        // Equal weights: the coding, which is smaller on the wire.
+        assert_eq!(order("identity, gzip"), ["gzip"]);
+        // `*` does not speak for identity.
+        assert_eq!(order("*;q=0.3, identity;q=0.1"), ["br", "gzip"]);
+        assert_eq!(order("identity;q=0, gzip"), ["gzip"]);
     }
 }
