@@ -819,3 +819,32 @@ fn pipelined_requests_behind_a_stream_wait_for_it_and_follow_it() {
     assert!(buf.is_empty());
     silent_for(&mut s, Duration::from_millis(50)).expect("nothing more, and the connection stays open");
 }
+
+#[test]
+fn an_event_stream_has_one_content_type_even_over_the_handlers() {
+    use peregrine::sse::{Event, EventStream};
+    use peregrine::testing::TestClient;
+    // A handler that set a default type before it knew it would stream.
+    let mut client = TestClient::new(|_: &Request<'_>, res: &mut Response<'_>| {
+        res.header("content-type", "text/plain").header("Cache-Control", "private");
+        let mut events = EventStream::start(res);
+        events.send(&Event::new("hi")).unwrap();
+        events.finish();
+    });
+    let res = client.get("/events");
+    let types: Vec<&str> = res
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(types, ["text/event-stream"], "RFC 9110 §5.3: Content-Type is no list");
+    let caches: Vec<&str> = res
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(caches, ["private", "no-cache"], "a list: the handler's directives stay");
+    assert_eq!(res.text(), "data: hi\n\n");
+}

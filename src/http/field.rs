@@ -187,6 +187,26 @@ pub(crate) enum Added {
     Invalid,
 }
 
+/// Drops every line named `name` (ASCII case-insensitive) from a
+/// response's extra headers, in place: for a field that must be sent
+/// once, set over whatever the handler set before.
+pub(crate) fn remove_field(h: &mut Vec<u8>, name: &str) {
+    let (mut read, mut kept) = (0, 0);
+    while read < h.len() {
+        let end = h[read..].windows(2).position(|w| w == b"\r\n").map_or(h.len(), |i| read + i + 2);
+        let line = &h[read..end];
+        let named = line.len() > name.len()
+            && line[name.len()] == b':'
+            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes());
+        if !named {
+            h.copy_within(read..end, kept);
+            kept += end - read;
+        }
+        read = end;
+    }
+    h.truncate(kept);
+}
+
 /// Appends `name: value` to a response's extra headers, unless it is
 /// invalid or one the server writes itself.
 #[inline(always)]

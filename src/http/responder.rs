@@ -90,6 +90,12 @@ impl Responder {
         self
     }
 
+    /// Drops the header fields named `name` set so far.
+    pub(crate) fn remove_header(&mut self, name: &str) -> &mut Self {
+        super::field::remove_field(&mut self.headers, name);
+        self
+    }
+
     /// Closes the connection after this response.
     pub fn close(&mut self) -> &mut Self {
         self.close = true;

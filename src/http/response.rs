@@ -453,6 +453,12 @@ impl<'w> Response<'w> {
         self.invalid_header
     }
 
+    /// Drops the header fields named `name` set so far.
+    pub(crate) fn remove_header(&mut self, name: &str) -> &mut Self {
+        super::field::remove_field(&mut self.scratch.headers, name);
+        self
+    }
+
     pub(crate) fn extra_headers(&self) -> &[u8] {
         &self.scratch.headers
     }

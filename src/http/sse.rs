@@ -143,8 +143,12 @@ pub struct EventStream {
 impl EventStream {
     /// Answers the request with an event stream: sets
     /// `Content-Type: text/event-stream` and `Cache-Control: no-cache`
-    /// on `res` and sends its head now.
+    /// on `res` (the first in place of any `Content-Type` set before) and
+    /// sends its head now.
     pub fn start(res: &mut Response<'_>) -> EventStream {
+        // One Content-Type (RFC 9110 §5.3); Cache-Control is a list, so a
+        // handler's own directives stay beside `no-cache`.
+        res.remove_header(EVENT_STREAM.name());
         res.field(&EVENT_STREAM).field(&NO_CACHE);
         EventStream { stream: res.stream_of(StreamKind::Events), buf: Vec::new() }
     }
@@ -152,6 +156,7 @@ impl EventStream {
     /// Answers a deferred request with an event stream (as
     /// [`start`](EventStream::start) does).
     pub fn from_responder(mut responder: Responder) -> EventStream {
+        responder.remove_header(EVENT_STREAM.name());
         responder.header(EVENT_STREAM.name(), EVENT_STREAM.value());
         responder.header(NO_CACHE.name(), NO_CACHE.value());
         EventStream { stream: responder.stream_of(StreamKind::Events), buf: Vec::new() }
