@@ -1,11 +1,19 @@
 //! An access log: a line per response in the Common or Combined Log Format
-//! (as Apache's and nginx's), followed by the time taken in microseconds
-//! (Apache's `%D`). Off unless [`Config::access_log`] sets one.
+//! (as Apache's and nginx's), followed by the time taken in microseconds.
+//! Off unless [`Config::access_log`] sets one.
+//!
+//! A line is written when the response is answered, not when its last
+//! byte leaves: the size is the body's length as answered (an aborted
+//! download shows in full, where nginx's `$body_bytes_sent` counts what
+//! was sent), and the time is the request's, from its head to its
+//! answer (Apache's `%D` and nginx's `$request_time` also count the
+//! sending).
 //!
 //! Each worker writes its lines into a buffer of its own, without
 //! allocating, and hands the buffer on in batches: once 32 KiB are
 //! waiting, or 100 ms after the oldest line waiting was written, whichever
-//! comes first (the worker wakes for it when idle), and when it stops. A writer given with [`AccessLog::to_writer`] is shared by the
+//! comes first (the worker wakes for it when idle), and when it stops. A
+//! writer given with [`AccessLog::to_writer`] is shared by the
 //! workers behind a lock taken once per batch; [`AccessLog::to_log`] sends
 //! each line through the `log` facade (target `peregrine::access`, level
 //! `info`).
