@@ -80,21 +80,33 @@ impl ContentRule {
     fn head_length(self, status: StatusCode, length: Length) -> Length {
         match (self, length) {
             (ContentRule::NoTunnel, _) if status.is_success() => Length::Unframed,
-            // A HEAD answered without the content a GET would get: that
-            // length is unknown here, and a wrong one is forbidden (RFC
-            // 9110 §8.6), so none is stated. (A 205's is always 0.)
-            (ContentRule::HeadOnly, Length::Known(0)) if status != StatusCode::RESET_CONTENT => {
-                Length::Unframed
-            }
             _ => length,
         }
     }
+}
 
-    /// Whether a 200 with content of `length` goes out with the
-    /// commonest head, `Content-Length` and all.
+/// Who made a response: what its head can say of a `HEAD`'s length.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A handler, which may have left out the body a `GET` would get.
+    Handler,
+    /// The server, whose error body is the same for `GET` and `HEAD`.
+    Server,
+}
+
+impl Origin {
+    /// How the head of a response with `status` frames its content of
+    /// `length` bytes.
     #[inline(always)]
-    fn plain_ok(self, length: u64) -> bool {
-        self == ContentRule::Send || (self == ContentRule::HeadOnly && length > 0)
+    fn length(self, content: ContentRule, status: StatusCode, length: u64) -> Length {
+        let unknown = self == Origin::Handler && content == ContentRule::HeadOnly && length == 0;
+        if unknown && status != StatusCode::RESET_CONTENT {
+            // A HEAD answered without the content a GET would get: that
+            // length is unknown here, and a wrong one is forbidden (RFC
+            // 9110 §8.6), so none is stated. (A 205's is always 0.)
+            return Length::Unframed;
+        }
+        Length::Known(length)
     }
 }
 
@@ -287,7 +299,7 @@ impl Outgoing {
 
     /// Queues the response `res` to a request (taking its file, or its
     /// copied body if that is too large for the buffer).
-    #[inline]
+    #[cfg(test)]
     pub fn push(
         &mut self,
         pool: &mut impl BufSource,
@@ -295,7 +307,7 @@ impl Outgoing {
         meta: &ResponseMeta,
         stamp: &Stamp,
     ) {
-        self.push_with(pool, res, meta, stamp, |_| {});
+        self.push_with(pool, res, meta, stamp, Origin::Handler, |_| {});
     }
 
     /// [`push`](Outgoing::push), first sending what is queued to `w` if
@@ -310,7 +322,7 @@ impl Outgoing {
         stamp: &Stamp,
         w: &mut impl Sink,
     ) {
-        self.push_with(pool, res, meta, stamp, |out| {
+        self.push_with(pool, res, meta, stamp, Origin::Handler, |out| {
             let _ = out.flush(w);
         });
     }
@@ -324,6 +336,7 @@ impl Outgoing {
         res: &mut Response<'_>,
         meta: &ResponseMeta,
         stamp: &Stamp,
+        origin: Origin,
         make_room: impl FnOnce(&mut Self),
     ) {
         debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
@@ -344,11 +357,11 @@ impl Outgoing {
         self.queued.rewind_if_empty();
         let need = FIXED_HEAD_MAX + res.extra_headers().len() + behind;
         if need > buf.len() - self.queued.end() {
-            return self.push_crowded(res, meta, stamp, placement, make_room);
+            return self.push_crowded(res, meta, stamp, origin, placement, make_room);
         }
         // The common case: head and copied body behind what is queued.
         let mut w = HeadWriter { out: &mut buf[self.queued.end()..], pos: 0 };
-        write_head(&mut w, res, Length::Known(body_len), meta, stamp);
+        write_head(&mut w, res, origin.length(meta.content, res.status_code(), body_len), meta, stamp);
         w.put(&body[..behind]);
         self.queued.grow(w.pos);
         if placement == Placement::Tail {
@@ -371,6 +384,7 @@ impl Outgoing {
         res: &mut Response<'_>,
         meta: &ResponseMeta,
         stamp: &Stamp,
+        origin: Origin,
         placement: Placement,
         make_room: impl FnOnce(&mut Self),
     ) {
@@ -405,7 +419,7 @@ impl Outgoing {
             &mut spill
         };
         let mut w = HeadWriter { out, pos: 0 };
-        write_head(&mut w, res, Length::Known(res.body_len()), meta, stamp);
+        write_head(&mut w, res, origin.length(meta.content, res.status_code(), res.body_len()), meta, stamp);
         if placement == Placement::Behind {
             w.put(res.body_bytes());
         }
@@ -519,7 +533,7 @@ impl Outgoing {
         stamp: &Stamp,
     ) {
         let meta = ResponseMeta { keep_alive: false, confirm_keep_alive: false, keep_alive_secs: 0, content };
-        self.push(pool, res, &meta, stamp);
+        self.push_with(pool, res, &meta, stamp, Origin::Server, |_| {});
     }
 
     /// Writes as much as `w` takes, until all is sent or `w` would block.
@@ -659,7 +673,7 @@ fn write_head(
 ) {
     let status = res.status_code();
     match length {
-        Length::Known(body_len) if status == StatusCode::OK && meta.content.plain_ok(body_len) => {
+        Length::Known(body_len) if status == StatusCode::OK && meta.content != ContentRule::NoTunnel => {
             // The commonest head: status line, Date and the Content-Length
             // name in one copy.
             w.put(stamp.ok_head());
