@@ -671,6 +671,32 @@ fn a_client_that_never_reads_is_dropped_after_write_timeout_and_the_writer_cance
 }
 
 #[test]
+fn a_half_close_cancels_a_stream_whose_writes_are_blocked() {
+    // A client that stopped reading, then half-closed: its FIN arrives
+    // while the server's writes would block. It is the documented
+    // cancellation, not a wait for the write timeout.
+    const PIECE: usize = 64 << 10;
+    let (server, held) = start(Config::new().workers(1).write_timeout(Duration::from_secs(600)));
+    let s = server.connect();
+    (&s).write_all(get("/hold-stream?id=stalled").as_bytes()).unwrap();
+    let mut stream = next_stream(&held, "stalled");
+    let writer = std::thread::spawn(move || {
+        let piece = vec![b'x'; PIECE];
+        let mut written = 0u64;
+        while stream.send(&piece).is_ok() {
+            written += PIECE as u64;
+            assert!(written < 1 << 30, "1 GiB taken for a client that reads nothing");
+        }
+        stream.is_cancelled()
+    });
+    // Long enough for both sockets' buffers to fill and the writes to block.
+    std::thread::sleep(Duration::from_millis(500));
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let cancelled = join_within(writer, WAIT, "a stream not cancelled by its client's half-close");
+    assert!(cancelled);
+}
+
+#[test]
 fn shutdown_waits_for_an_open_stream_and_cancels_it_when_the_grace_ends() {
     const GRACE: Duration = Duration::from_millis(600);
     let (server, held) = start(Config::new().workers(1).shutdown_grace(GRACE));

@@ -177,9 +177,13 @@ impl<T: Transport> Conn<T> {
     pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>, read_closed: bool) -> Verdict {
         if read_closed {
             self.incoming.fin_reported();
-            if self.incoming.paused_for().is_some() && self.sock.stream.peer_gone() {
-                // The client left (or reset) before its body's end, which
-                // then can never come: no need to wait for the application.
+            // The client left (or reset) before its body's end, which then
+            // can never come; or while an answer is made for it, which a
+            // client's close cancels. Seen here, before any write: one that
+            // blocks (a client no longer reading) would return before the
+            // reads that reach the FIN.
+            let waiting = matches!(self.state, State::Awaiting(_) | State::Streaming(_));
+            if (waiting || self.incoming.paused_for().is_some()) && self.sock.stream.peer_gone() {
                 return Verdict::Close;
             }
         }
