@@ -115,6 +115,25 @@ fn unmatched_paths_are_404_and_unmatched_methods_405_with_allow() {
 }
 
 #[test]
+fn a_method_the_first_matching_pattern_lacks_goes_to_the_next() {
+    // `/users/me` is `GET /users/me`'s, and also matches `/users/:id` and
+    // `DELETE /users/:name`: a DELETE there is routed, not refused.
+    let server = TestServer::with(app());
+    let r = ask(&server, "DELETE /users/me HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!((r.status, body(&r)), (200, "name=me".to_owned()));
+    let r = ask(&server, "PUT /users/me HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!((r.status, body(&r)), (200, "put me".to_owned()));
+    assert_eq!(body(&get(&server, "/users/me")), "me");
+    // Refused by all of them: Allow names every method the path has
+    // (RFC 9110 §10.2.1), each once.
+    let r = ask(&server, "PATCH /users/me HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD, PUT, DELETE")));
+    // A wildcard behind a parameter: `PUT /files/*rest` under `GET /files/*path`.
+    let r = ask(&server, "PUT /files/a/b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!((r.status, body(&r)), (200, "rest=a/b".to_owned()));
+}
+
+#[test]
 fn head_is_served_by_the_get_route() {
     let server = TestServer::with(app());
     let r = ask(&server, "HEAD /users/42 HTTP/1.1\r\nHost: x\r\n\r\n");

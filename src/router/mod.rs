@@ -5,10 +5,11 @@
 
 mod pattern;
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
-use self::pattern::{Node, Segment, MAX_PARAMS};
+use self::pattern::{Miss, Node, Segment, MAX_PARAMS};
 use crate::fs::dir_server::redirect_to_slash;
 use crate::handler::Handler;
 use crate::http::intake::Intake;
@@ -183,14 +184,17 @@ impl WsHooks for NoWebSockets {
 ///   Each route names its own parameters: `GET /u/:id` and
 ///   `DELETE /u/:name` share a shape, not names. A static segment wins
 ///   over a parameter, which wins over a wildcard, whatever the order
-///   routes were added in; a path that
-///   fails down the static branch is tried down the others. Matching is on
+///   routes were added in; a path that fails down the static branch, or
+///   whose pattern there has no route for the method, is tried down the
+///   others (`DELETE /u/me` goes to `DELETE /u/:name` beside
+///   `GET /u/me`). Matching is on
 ///   the path as sent (still percent-encoded, without the query);
 ///   [`Params::decoded`] decodes a value on request. `/a` and `/a/` are
 ///   different paths.
 /// - **Answers of its own.** A path no route matches: `404` (or the
 ///   [`fallback`](Router::fallback)). A path that matches, with a method no
-///   route takes: `405` with `Allow`. `HEAD` is served by the `GET` route
+///   route takes: `405` with `Allow`, naming the methods of every
+///   pattern it matches. `HEAD` is served by the `GET` route
 ///   when there is no `HEAD` route (the server sends the head only).
 /// - **Mistakes** (a pattern that does not parse, two routes for one
 ///   method and path shape) panic when the route is added, before the
@@ -303,18 +307,33 @@ impl<W: WsHooks> Router<W> {
 
     /// Finds the route for `method` and `path`: `Ok` with the route and
     /// its parameters, `Err(Some(allow))` when the path matches but the
-    /// method does not (the `Allow` value), `Err(None)` when nothing does.
+    /// method does not (the `Allow` value of the first pattern it
+    /// matches), `Err(None)` when nothing does. A path that more than one
+    /// pattern matches (`/users/me` for `GET /users/me` and
+    /// `DELETE /users/:name`) goes to the first, in the order static,
+    /// parameter, wildcard, whose pattern has a route for `method`.
     pub fn find<'r, 'p: 'r>(
         &'r self,
         method: &str,
         path: &'p str,
     ) -> Result<(&'r dyn Route, Params<'r>), Option<&'r str>> {
-        let Some(found) = self.root.find(path) else { return Err(None) };
-        let endpoint = &self.endpoints[found.route];
-        match endpoint.route(method) {
-            Some(r) => Ok((&*r.route, Params { names: &r.names, values: found.values })),
-            None => Err(Some(&endpoint.allow)),
-        }
+        self.search(method, path).map_err(|miss| miss.rejected().first().map(|&e| &*self.endpoints[e].allow))
+    }
+
+    /// [`find`](Router::find), with all the search met when it fails.
+    fn search<'r, 'p: 'r>(
+        &'r self,
+        method: &str,
+        path: &'p str,
+    ) -> Result<(&'r dyn Route, Params<'r>), Miss> {
+        // The route a search accepts, kept rather than looked up again.
+        let taken = Cell::new(None);
+        let found = self.root.search(path, &|endpoint| {
+            taken.set(self.endpoints[endpoint].route(method));
+            taken.get().is_some()
+        })?;
+        let r: &MethodRoute = taken.get().expect("a route search accepted");
+        Ok((&*r.route, Params { names: &r.names, values: found.values }))
     }
 }
 
@@ -322,8 +341,35 @@ impl<W: WsHooks> Router<W> {
     /// Whether a `GET` or `HEAD` no route matches would be matched by a
     /// wildcard with a slash after its path (`/static` for
     /// `/static/*rest`): the address a user types for a mounted directory.
-    fn slash_form_is_routed(&self, req: &Request<'_>) -> bool {
-        matches!(req.method(), Method::Get | Method::Head) && self.root.short_of_wildcard(req.path())
+    fn slash_form_is_routed(&self, req: &Request<'_>, miss: &Miss) -> bool {
+        matches!(req.method(), Method::Get | Method::Head) && miss.short_of_wildcard
+    }
+
+    /// Answers `405` with the methods of the patterns `path` matched.
+    fn not_allowed(&self, res: &mut Response<'_>, endpoints: &[usize]) {
+        res.status(StatusCode::METHOD_NOT_ALLOWED);
+        match endpoints {
+            [one] => res.header("Allow", &self.endpoints[*one].allow),
+            several => res.header_fmt("Allow", format_args!("{}", AllowOf(&self.endpoints, several))),
+        };
+    }
+}
+
+/// The `Allow` value of several endpoints: their methods, each once.
+struct AllowOf<'a>(&'a [Endpoint], &'a [usize]);
+
+impl fmt::Display for AllowOf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let methods = || self.1.iter().flat_map(|&e| self.0[e].allow.split(", "));
+        for (i, method) in methods().enumerate() {
+            if methods().take(i).all(|earlier| earlier != method) {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str(method)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -340,13 +386,11 @@ impl<W: WsHooks> Handler for Router<W> {
     const WEBSOCKETS: bool = W::UPGRADES;
 
     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
-        match self.find(req.method().as_str(), req.path()) {
+        match self.search(req.method().as_str(), req.path()) {
             Ok((route, params)) => route.call(req, res, &params),
-            Err(Some(allow)) => {
-                res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow);
-            }
-            Err(None) if self.slash_form_is_routed(req) => redirect_to_slash(req, res),
-            Err(None) => match &self.fallback {
+            Err(miss) if !miss.rejected().is_empty() => self.not_allowed(res, miss.rejected()),
+            Err(miss) if self.slash_form_is_routed(req, &miss) => redirect_to_slash(req, res),
+            Err(_) => match &self.fallback {
                 Some(fallback) => fallback(req, res),
                 None => {
                     res.status(StatusCode::NOT_FOUND);

@@ -77,14 +77,51 @@ pub struct Node {
     end: Option<usize>,
 }
 
+/// Routes a path matched but the caller turned down (for their method),
+/// kept to say which methods the path has: the first few.
+pub const MAX_REJECTED: usize = 4;
+
 /// Where a path led: a route, and its parameters' values in order.
 pub struct Found<'p> {
     pub route: usize,
     pub values: [&'p str; MAX_PARAMS],
     pub len: usize,
+    /// What the search met on the way.
+    miss: Miss,
+}
+
+/// What a search met short of a route it could take.
+#[derive(Default)]
+pub struct Miss {
     /// The path ended, on some branch tried, where a wildcard would have
     /// matched the same path with a slash (`/static` for `/static/*rest`).
     pub short_of_wildcard: bool,
+    /// Routes the path matched that were turned down, in the order tried.
+    rejected: [usize; MAX_REJECTED],
+    rejected_len: usize,
+}
+
+impl Miss {
+    /// The routes the path matched that were turned down.
+    pub fn rejected(&self) -> &[usize] {
+        &self.rejected[..self.rejected_len]
+    }
+}
+
+impl Found<'_> {
+    /// Takes `route` if `accept` does, else notes it as turned down.
+    fn offer(&mut self, route: usize, accept: &impl Fn(usize) -> bool) -> bool {
+        if accept(route) {
+            self.route = route;
+            return true;
+        }
+        let miss = &mut self.miss;
+        if miss.rejected_len < MAX_REJECTED && !miss.rejected().contains(&route) {
+            miss.rejected[miss.rejected_len] = route;
+            miss.rejected_len += 1;
+        }
+        false
+    }
 }
 
 impl Node {
@@ -124,28 +161,26 @@ impl Node {
 
     /// The route `path` (which starts with `/`) leads to, static segments
     /// first, then a parameter, then a wildcard, backtracking as needed.
+    #[cfg(test)]
     pub fn find<'p>(&self, path: &'p str) -> Option<Found<'p>> {
-        self.search(path).ok()
+        self.search(path, &|_| true).ok()
     }
 
-    /// Whether `path`, which no route matches, would match a wildcard
-    /// route with a slash after it.
-    pub fn short_of_wildcard(&self, path: &str) -> bool {
-        matches!(self.search(path), Err(true))
-    }
-
-    /// What `path` leads to, or whether it ended short of a wildcard.
-    fn search<'p>(&self, path: &'p str) -> Result<Found<'p>, bool> {
-        let mut found = Found { route: 0, values: [""; MAX_PARAMS], len: 0, short_of_wildcard: false };
-        let Some(rest) = path.strip_prefix('/') else { return Err(false) };
-        if self.find_from(rest, &mut found) {
+    /// The first route `path` (which starts with `/`) leads to that
+    /// `accept` takes — static segments first, then a parameter, then a
+    /// wildcard, backtracking as needed — or, in `Err`, what the search
+    /// met: routes turned down, a wildcard it ended short of.
+    pub fn search<'p>(&self, path: &'p str, accept: &impl Fn(usize) -> bool) -> Result<Found<'p>, Miss> {
+        let mut found = Found { route: 0, values: [""; MAX_PARAMS], len: 0, miss: Miss::default() };
+        let Some(rest) = path.strip_prefix('/') else { return Err(found.miss) };
+        if self.find_from(rest, &mut found, accept) {
             Ok(found)
         } else {
-            Err(found.short_of_wildcard)
+            Err(found.miss)
         }
     }
 
-    fn find_from<'p>(&self, path: &'p str, found: &mut Found<'p>) -> bool {
+    fn find_from<'p>(&self, path: &'p str, found: &mut Found<'p>, accept: &impl Fn(usize) -> bool) -> bool {
         // Segments are short: a plain scan beats a general searcher's set-up.
         let (segment, rest) = match path.bytes().position(|b| b == b'/') {
             Some(at) => (&path[..at], Some(&path[at + 1..])),
@@ -156,7 +191,7 @@ impl Node {
         let first = segment.as_bytes().first();
         let same = |s: &str| s.len() == segment.len() && s.as_bytes().first() == first && s == segment;
         if let Some((_, child)) = self.statics.iter().find(|(s, _)| same(s)) {
-            if child.descend(rest, found) {
+            if child.descend(rest, found, accept) {
                 return true;
             }
         }
@@ -164,7 +199,7 @@ impl Node {
             if !segment.is_empty() && found.len < MAX_PARAMS {
                 found.values[found.len] = segment;
                 found.len += 1;
-                if param.descend(rest, found) {
+                if param.descend(rest, found, accept) {
                     return true;
                 }
                 found.len -= 1;
@@ -174,29 +209,30 @@ impl Node {
             if found.len < MAX_PARAMS {
                 found.values[found.len] = path;
                 found.len += 1;
-                found.route = route;
-                return true;
+                if found.offer(route, accept) {
+                    return true;
+                }
+                found.len -= 1;
             }
         }
         false
     }
 
     /// Goes on with what follows a matched segment (`None`: the path ended).
-    fn descend<'p>(&self, rest: Option<&'p str>, found: &mut Found<'p>) -> bool {
+    fn descend<'p>(
+        &self,
+        rest: Option<&'p str>,
+        found: &mut Found<'p>,
+        accept: &impl Fn(usize) -> bool,
+    ) -> bool {
         match rest {
             // `/static` ends here: `/static/*rest` wants the slash too
             // (`/a` and `/a/` are different paths).
-            None => match self.end {
-                Some(route) => {
-                    found.route = route;
-                    true
-                }
-                None => {
-                    found.short_of_wildcard |= self.rest.is_some();
-                    false
-                }
-            },
-            Some(rest) => self.find_from(rest, found),
+            None => {
+                found.miss.short_of_wildcard |= self.end.is_none() && self.rest.is_some();
+                self.end.is_some_and(|route| found.offer(route, accept))
+            }
+            Some(rest) => self.find_from(rest, found, accept),
         }
     }
 }
@@ -237,8 +273,9 @@ mod tests {
         assert_eq!(find(&root, "/files/a/b.txt"), Some((5, vec!["a/b.txt"])));
         assert_eq!(find(&root, "/files/"), Some((5, vec![""])));
         assert_eq!(find(&root, "/files"), None, "a wildcard comes after a slash");
-        assert!(root.short_of_wildcard("/files") && !root.short_of_wildcard("/nope"));
-        assert!(!root.short_of_wildcard("/users") && !root.short_of_wildcard("/files/"));
+        let short = |path| root.search(path, &|_| true).err().is_some_and(|miss| miss.short_of_wildcard);
+        assert!(short("/files") && !short("/nope"));
+        assert!(!short("/users") && !short("/files/"));
         // `/a/b/c`: the static `b` leads nowhere, so the parameter is tried.
         assert_eq!(find(&root, "/a/b/c"), Some((6, vec!["b"])));
         assert_eq!(find(&root, "/a/b/d"), Some((7, vec![])));
@@ -246,6 +283,20 @@ mod tests {
         assert_eq!(find(&root, "/users/42/"), None);
         assert_eq!(find(&root, "/nope"), None);
         assert_eq!(find(&root, "nope"), None);
+    }
+
+    #[test]
+    fn a_route_turned_down_is_backtracked_over_and_noted() {
+        let root = tree(&["/users/me", "/users/:name", "/users/*rest"]);
+        let only = |taken: usize| move |route: usize| route == taken;
+        let found = root.search("/users/me", &only(1)).ok().unwrap();
+        assert_eq!((found.route, &found.values[..found.len]), (1, &["me"][..]));
+        assert_eq!(found.miss.rejected(), [0]);
+        let found = root.search("/users/me", &only(2)).ok().unwrap();
+        assert_eq!((found.route, &found.values[..found.len]), (2, &["me"][..]));
+        let miss = root.search("/users/me", &|_| false).err().unwrap();
+        assert_eq!(miss.rejected(), [0, 1, 2]);
+        assert_eq!(root.search("/nope", &|_| false).err().unwrap().rejected(), [] as [usize; 0]);
     }
 
     #[test]
