@@ -265,3 +265,17 @@ fn a_route_streams_its_uploads() {
     );
     assert_eq!(res.status, 413, "an unmatched path buffers, within max_body_size");
 }
+
+#[test]
+fn a_wildcard_decodes_as_a_path_keeping_encoded_slashes() {
+    let decoded = |_: &Request<'_>, res: &mut Response<'_>, p: &Params<'_>| {
+        let _ = write!(res, "{}", p.decoded(p.iter().last().unwrap().0).unwrap());
+    };
+    let server = TestServer::with(Router::new().get("/raw/*rest", decoded).get("/one/:seg", decoded));
+    // Across segments, %2F stays a byte of a name, never a separator that
+    // `..` could climb (as Request::path_decoded does).
+    assert_eq!(body(&get(&server, "/raw/a%2F..%2F..%2Fetc%2Fpasswd%20x")), "a%2F..%2F..%2Fetc%2Fpasswd x");
+    assert_eq!(body(&get(&server, "/raw/b%5Cc/%2e%00")), "b%5Cc/.%00");
+    // One segment decodes whole.
+    assert_eq!(body(&get(&server, "/one/a%2Fb%20c")), "a/b c");
+}

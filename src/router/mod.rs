@@ -50,6 +50,8 @@ where
 pub struct Params<'a> {
     names: &'a [Box<str>],
     values: [&'a str; MAX_PARAMS],
+    /// The last parameter is a wildcard's (`*rest`).
+    wildcard: bool,
 }
 
 impl<'a> Params<'a> {
@@ -59,10 +61,19 @@ impl<'a> Params<'a> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// The value of `name`, decoded lazily: `%2F` becomes `/` here, as in
-    /// any one path segment (see [`Decoded::segment`]).
+    /// The value of `name`, decoded lazily. A parameter's is one path
+    /// segment, so `%2F` becomes `/` (see [`Decoded::segment`]); a
+    /// wildcard's spans segments, and keeps `%2F`, `%5C` and `%00`
+    /// encoded, as [`Decoded::path`] does, so that `a%2F..%2Fetc` cannot
+    /// turn into `a/../etc` on its way to a file path.
     pub fn decoded(&self, name: &str) -> Option<Decoded<'a>> {
-        self.get(name).map(Decoded::segment)
+        let at = self.names.iter().position(|n| &**n == name)?;
+        let value = self.values[at];
+        Some(if self.wildcard && at + 1 == self.names.len() {
+            Decoded::path(value)
+        } else {
+            Decoded::segment(value)
+        })
     }
 
     /// Every `(name, value)`, in the pattern's order.
@@ -106,6 +117,8 @@ struct MethodRoute {
     /// As it was added (for the message when another conflicts with it).
     pattern: Box<str>,
     names: Box<[Box<str>]>,
+    /// The pattern ends in a wildcard.
+    wildcard: bool,
     route: Box<dyn Route>,
 }
 
@@ -263,6 +276,7 @@ impl<W: WsHooks> Router<W> {
             method: method.into(),
             pattern: pattern.into(),
             names,
+            wildcard: matches!(segments.last(), Some(Segment::Rest(_))),
             route: Box::new(route),
         });
         endpoint.allow = allow_list(&endpoint.methods);
@@ -333,7 +347,7 @@ impl<W: WsHooks> Router<W> {
             taken.get().is_some()
         })?;
         let r: &MethodRoute = taken.get().expect("a route search accepted");
-        Ok((&*r.route, Params { names: &r.names, values: found.values }))
+        Ok((&*r.route, Params { names: &r.names, values: found.values, wildcard: r.wildcard }))
     }
 }
 
