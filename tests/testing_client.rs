@@ -287,3 +287,23 @@ fn an_upgrade_by_a_handler_without_websockets_is_a_500() {
     assert_eq!(client.upgrade("/ws").status, 500);
     assert!(!client.is_open() && !client.is_websocket());
 }
+
+#[test]
+fn a_response_with_hundreds_of_fields_is_read_whole() {
+    let mut client = TestClient::new(|_: &Request<'_>, res: &mut Response<'_>| {
+        for i in 0..300 {
+            res.header_fmt("X-Field", format_args!("{i}"));
+        }
+        res.body(b"done");
+    });
+    let res = client.get("/");
+    assert_eq!(res.body, b"done");
+    assert_eq!(res.headers.iter().filter(|(n, _)| n == "X-Field").count(), 300);
+}
+
+#[test]
+#[should_panic(expected = "would not be one field")]
+fn a_header_value_with_a_line_break_is_refused_by_the_client() {
+    let mut client = TestClient::new(|_: &Request<'_>, _: &mut Response<'_>| {});
+    client.request("GET", "/", &[("X-A", "1\r\nX-B: 2")], b"");
+}

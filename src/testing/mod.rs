@@ -315,7 +315,9 @@ impl<H: Handler> TestClient<H> {
     ///
     /// # Panics
     ///
-    /// As [`get`](TestClient::get).
+    /// As [`get`](TestClient::get); and if a header name or value holds a
+    /// line break (or the name a colon), which would not make one field
+    /// ([`send`](TestClient::send) takes any bytes).
     pub fn request(
         &mut self,
         method: &str,
@@ -331,6 +333,10 @@ impl<H: Handler> TestClient<H> {
             n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding")
         });
         for (name, value) in headers {
+            assert!(
+                !value.contains(['\r', '\n']) && !name.contains(['\r', '\n', ':']),
+                "header {name:?}: {value:?} would not be one field; send() takes raw bytes"
+            );
             raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         }
         if !framed && (!body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH")) {
