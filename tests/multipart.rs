@@ -81,6 +81,29 @@ fn empty_parts_and_a_form_with_no_parts() {
 }
 
 #[test]
+fn an_empty_part_needs_no_line_of_its_own() {
+    // RFC 2046 §5.1.1: body-part := MIME-part-headers [CRLF *OCTET]; the
+    // head's empty line is then the next delimiter's CRLF (as Python's
+    // email package and Werkzeug read it).
+    let ct = b"multipart/form-data; boundary=XyZ";
+    let cd = |name: &str| format!("Content-Disposition: form-data; name=\"{name}\"\r\n");
+    for (body, want) in [
+        (format!("--XyZ\r\n{}\r\n--XyZ\r\n{}\r\nw\r\n--XyZ--\r\n", cd("a"), cd("b")), vec!["a|-|-|", "b|-|-|w"]),
+        (format!("--XyZ\r\n{}\r\nv\r\n--XyZ\r\n{}\r\n--XyZ--\r\n", cd("a"), cd("b")), vec!["a|-|-|v", "b|-|-|"]),
+        // Content that starts as the boundary does, and is not it.
+        (format!("--XyZ\r\n{}\r\n--XyQ\r\n--Xy\r\n--XyZ--", cd("a")), vec!["a|-|-|--XyQ\r\n--Xy"]),
+        (format!("--XyZ\r\n{}\r\n-\r\n--XyZ--", cd("a")), vec!["a|-|-|-"]),
+    ] {
+        let body = body.as_bytes();
+        for at in 0..=body.len() {
+            let (x, y) = body.split_at(at);
+            let got = parse_in(&[x, y], ct, Limits::default()).unwrap();
+            assert_eq!(got, want, "split at {at}: {:?}", String::from_utf8_lossy(body));
+        }
+    }
+}
+
+#[test]
 fn a_100_mb_part_passes_through_in_pieces() {
     const SIZE: usize = 100 << 20;
     let ct = b"multipart/form-data; boundary=----big";

@@ -124,6 +124,12 @@ fn model(body: &[u8]) -> Option<Vec<&[u8]>> {
             return None;
         }
         let content_start = head_start + head_len;
+        // The head's empty line doubles as an empty part's delimiter CRLF.
+        if body[content_start..].starts_with(&dash_boundary) {
+            contents.push(&body[content_start..content_start]);
+            at = content_start + dash_boundary.len();
+            continue;
+        }
         let end = content_start + find(&body[content_start..], &delimiter)?;
         contents.push(&body[content_start..end]);
         at = end + delimiter.len();

@@ -105,6 +105,11 @@ enum State {
     Padding { cr: bool },
     /// A part's head, gathered into the head buffer.
     Head,
+    /// The start of a part's content, `matched` bytes of `--boundary`
+    /// seen: there, the head's empty line doubles as the delimiter's CRLF
+    /// (RFC 2046 §5.1.1: `body-part := MIME-part-headers [CRLF *OCTET]`),
+    /// so a part may be empty with no line of its own.
+    Fresh { matched: usize },
     /// A part's content; `matched` bytes of a delimiter held back.
     Data { matched: usize },
     /// After the final delimiter: the epilogue, ignored.
@@ -212,17 +217,12 @@ impl Multipart {
                         if found { State::Delimited { dash: false } } else { State::Preamble { matched } };
                     used
                 }
+                State::Fresh { matched } => self.fresh(matched, input, on)?,
                 State::Data { matched } => {
                     // Content, up to a delimiter: passed on, counted and bounded.
                     let (limit, part_len) = (self.limits.part, &mut self.part_len);
                     let delimiter = &self.delimiter[..self.delimiter_len];
-                    let mut pass = |data: &[u8]| {
-                        *part_len += data.len() as u64;
-                        if *part_len > limit {
-                            return Err(StatusCode::PAYLOAD_TOO_LARGE);
-                        }
-                        on(Event::Data(data))
-                    };
+                    let mut pass = |data: &[u8]| content(data, part_len, limit, on);
                     let (found, used, matched) = search(delimiter, input, matched, &mut pass)?;
                     if found {
                         on(Event::PartEnd)?;
@@ -241,6 +241,34 @@ impl Multipart {
             input = &input[used..];
         }
         Ok(())
+    }
+
+    /// At the start of a part's content: a delimiter without its CRLF ends
+    /// an empty part; else what looked like one is content. The bytes
+    /// used (none when the content starts, to be searched as such).
+    fn fresh(
+        &mut self,
+        matched: usize,
+        input: &[u8],
+        on: &mut impl FnMut(Event<'_>) -> Result<(), StatusCode>,
+    ) -> Result<usize, StatusCode> {
+        let dash_boundary = &self.delimiter[2..self.delimiter_len];
+        let want = &dash_boundary[matched..];
+        let n = want.len().min(input.len());
+        if input[..n] == want[..n] {
+            self.state = if n == want.len() {
+                on(Event::PartEnd)?;
+                State::Delimited { dash: false }
+            } else {
+                State::Fresh { matched: matched + n }
+            };
+            return Ok(n);
+        }
+        if matched > 0 {
+            content(&dash_boundary[..matched], &mut self.part_len, self.limits.part, on)?;
+        }
+        self.state = State::Data { matched: 0 };
+        Ok(0)
     }
 
     /// The body ended: `400` unless the final delimiter came.
@@ -336,9 +364,23 @@ impl Multipart {
         let part = Part { name, filename, content_type, headers };
         self.part_len = 0;
         on(Event::Part(&part))?;
-        self.state = State::Data { matched: 0 };
+        self.state = State::Fresh { matched: 0 };
         Ok(())
     }
+}
+
+/// Passes on a part's content, counted against its limit.
+fn content(
+    data: &[u8],
+    part_len: &mut u64,
+    limit: u64,
+    on: &mut impl FnMut(Event<'_>) -> Result<(), StatusCode>,
+) -> Result<(), StatusCode> {
+    *part_len += data.len() as u64;
+    if *part_len > limit {
+        return Err(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    on(Event::Data(data))
 }
 
 /// Searches `input` for `delimiter`, `matched` bytes of which ended the
