@@ -697,6 +697,42 @@ fn a_half_close_cancels_a_stream_whose_writes_are_blocked() {
 }
 
 #[test]
+fn a_half_close_behind_direct_answers_cancels_the_deferred_one_only() {
+    // Ten 1 MiB answers queued (the client not reading yet), then a
+    // deferred one, then the client's FIN: the direct answers, already
+    // made, all arrive whole; the deferred one is cancelled.
+    const BIG: usize = 1 << 20;
+    static BODY: [u8; BIG] = [b'x'; BIG];
+    let (tx, held) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let handler = move |req: &Request<'_>, res: &mut Response<'_>| match req.path() {
+        "/defer" => {
+            let _ = tx.lock().unwrap().send(res.defer());
+        }
+        _ => {
+            res.body(&BODY[..]);
+        }
+    };
+    let server = Running::start(Config::new().workers(1).write_buffer_size(16 << 20), handler);
+    let mut s = server.connect();
+    let requests = get("/big").repeat(10) + &get("/defer");
+    s.write_all(requests.as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let responder: Responder =
+        held.recv_timeout(WAIT).expect("the deferred request never reached the handler");
+    // Long enough for the FIN to be seen while the writes are blocked.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut got = Vec::new();
+    read_to_close(&mut s, &mut got);
+    let head = b"HTTP/1.1 200 OK\r\n";
+    let heads = got.windows(head.len()).filter(|w| w == head).count();
+    assert_eq!(heads, 10, "{} bytes came", got.len());
+    let one = got.len() / 10;
+    assert!(one > BIG && got.len() == 10 * one, "not every answer whole: {} bytes", got.len());
+    assert!(responder.is_cancelled(), "the deferred answer outlived its client");
+}
+
+#[test]
 fn shutdown_waits_for_an_open_stream_and_cancels_it_when_the_grace_ends() {
     const GRACE: Duration = Duration::from_millis(600);
     let (server, held) = start(Config::new().workers(1).shutdown_grace(GRACE));
@@ -850,27 +886,33 @@ fn pipelined_requests_behind_a_stream_wait_for_it_and_follow_it() {
 fn an_event_stream_has_one_content_type_even_over_the_handlers() {
     use peregrine::sse::{Event, EventStream};
     use peregrine::testing::TestClient;
-    // A handler that set a default type before it knew it would stream.
-    let mut client = TestClient::new(|_: &Request<'_>, res: &mut Response<'_>| {
+    // A handler that set a default type before it knew it would stream,
+    // then streams now or, deferred, from its responder.
+    let mut client = TestClient::new(|req: &Request<'_>, res: &mut Response<'_>| {
         res.header("content-type", "text/plain").header("Cache-Control", "private");
-        let mut events = EventStream::start(res);
+        let mut events = match req.path() {
+            "/later" => EventStream::from_responder(res.defer()),
+            _ => EventStream::start(res),
+        };
         events.send(&Event::new("hi")).unwrap();
         events.finish();
     });
-    let res = client.get("/events");
-    let types: Vec<&str> = res
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-        .map(|(_, v)| v.as_str())
-        .collect();
-    assert_eq!(types, ["text/event-stream"], "RFC 9110 §5.3: Content-Type is no list");
-    let caches: Vec<&str> = res
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
-        .map(|(_, v)| v.as_str())
-        .collect();
-    assert_eq!(caches, ["private", "no-cache"], "a list: the handler's directives stay");
-    assert_eq!(res.text(), "data: hi\n\n");
+    for path in ["/now", "/later"] {
+        client.send(get(path).as_bytes());
+        let res = client.wait_response(WAIT).unwrap_or_else(|| panic!("no answer to {path}"));
+        let all = |name: &str| -> Vec<String> {
+            res.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect()
+        };
+        assert_eq!(
+            all("content-type"),
+            ["text/event-stream"],
+            "{path}: RFC 9110 §5.3, Content-Type is no list"
+        );
+        assert_eq!(
+            all("cache-control"),
+            ["private", "no-cache"],
+            "{path}: a list, the handler's directives stay"
+        );
+        assert_eq!(res.text(), "data: hi\n\n", "{path}");
+    }
 }

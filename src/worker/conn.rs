@@ -177,14 +177,23 @@ impl<T: Transport> Conn<T> {
     pub fn drive<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>, read_closed: bool) -> Verdict {
         if read_closed {
             self.incoming.fin_reported();
-            // The client left (or reset) before its body's end, which then
-            // can never come; or while an answer is made for it, which a
-            // client's close cancels. Seen here, before any write: one that
-            // blocks (a client no longer reading) would return before the
-            // reads that reach the FIN.
             let waiting = matches!(self.state, State::Awaiting(_) | State::Streaming(_));
             if (waiting || self.incoming.paused_for().is_some()) && self.sock.stream.peer_gone() {
-                return Verdict::Close;
+                match &self.state {
+                    // An answer made for a client that closed: cancelled
+                    // now, as a client's close cancels it, even when writes
+                    // ahead of it are blocked (the reads that reach the FIN
+                    // come after them); what is queued still goes out, and
+                    // a reply already made is still sent.
+                    State::Awaiting(Awaiting { exchange, .. })
+                    | State::Streaming(Streaming { exchange, .. }) => {
+                        exchange.cancel();
+                    }
+                    // The client left (or reset) before its body's end,
+                    // which then can never come: no need to wait for the
+                    // application.
+                    _ => return Verdict::Close,
+                }
             }
         }
         let progress = self.incoming.progress();
