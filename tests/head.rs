@@ -47,6 +47,10 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
         "/418" => {
             res.status(StatusCode::from_u16(418).unwrap());
         }
+        "/empty" => {
+            res.body_static(b"");
+        }
+        "/panic" => panic!("a handler that fails (expected by the test)"),
         _ => {
             res.body(b"plain");
         }
@@ -106,6 +110,14 @@ fn head_without_the_get_body_states_no_length_rather_than_a_wrong_one() {
     let mut s = TestClient::new(handler);
     s.send(b"GET /skips-body HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(s.response().unwrap().header("Content-Length"), Some("12"));
+    // A body given empty, and the server's own answer to a failed
+    // handler, are known to be empty: 0, as to GET.
+    for (path, status) in [("/empty", 200), ("/panic", 500)] {
+        let mut s = TestClient::new(handler);
+        s.send(format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+        let head = s.head_response().unwrap();
+        assert_eq!((head.status, head.header("Content-Length")), (status, Some("0")), "{path}");
+    }
 }
 
 #[test]

@@ -76,6 +76,9 @@ impl Scratch {
 /// Where a response's body comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BodySource {
+    /// None given: no bytes, and no length to state to a `HEAD`, whose
+    /// handler may have left out the body a `GET` gets.
+    Unset,
     /// The bytes in the scratch body buffer (possibly none).
     Copied,
     /// A static slice, sent without copying.
@@ -156,7 +159,7 @@ impl<'w> Response<'w> {
         Response {
             status: StatusCode::OK,
             scratch,
-            source: BodySource::Copied,
+            source: BodySource::Unset,
             close: false,
             invalid_header: false,
             upgrade: None,
@@ -425,7 +428,12 @@ impl<'w> Response<'w> {
     /// Sets the body from any [`Body`] source (replacing an earlier one).
     pub(crate) fn set_body(&mut self, body: Body) -> &mut Self {
         match body {
-            Body::Empty => self.body_static(b""),
+            Body::Empty => {
+                self.scratch.clear_body();
+                self.scratch.file = None;
+                self.source = BodySource::Unset;
+                self
+            }
             Body::Bytes(mut bytes) if bytes.len() > self.scratch.keep => {
                 // Large: sent from the application's own buffer, not copied.
                 self.body_static(b"");
@@ -470,7 +478,7 @@ impl<'w> Response<'w> {
     /// The body's bytes in memory (none for a file body).
     pub(crate) fn body_bytes(&self) -> &[u8] {
         match self.source {
-            BodySource::Copied => &self.scratch.body,
+            BodySource::Unset | BodySource::Copied => &self.scratch.body,
             BodySource::Static(s) => s,
             BodySource::File => &[],
         }
@@ -536,7 +544,7 @@ impl io::Write for Response<'_> {
                 self.scratch.body.extend_from_slice(s);
             }
             BodySource::File => self.scratch.file = None,
-            BodySource::Copied => {}
+            BodySource::Unset | BodySource::Copied => {}
         }
         self.source = BodySource::Copied;
         self.scratch.body.extend_from_slice(buf);

@@ -85,29 +85,17 @@ impl ContentRule {
     }
 }
 
-/// Who made a response: what its head can say of a `HEAD`'s length.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// A handler, which may have left out the body a `GET` would get.
-    Handler,
-    /// The server, whose error body is the same for `GET` and `HEAD`.
-    Server,
-}
-
-impl Origin {
-    /// How the head of a response with `status` frames its content of
-    /// `length` bytes.
-    #[inline(always)]
-    fn length(self, content: ContentRule, status: StatusCode, length: u64) -> Length {
-        let unknown = self == Origin::Handler && content == ContentRule::HeadOnly && length == 0;
-        if unknown && status != StatusCode::RESET_CONTENT {
-            // A HEAD answered without the content a GET would get: that
-            // length is unknown here, and a wrong one is forbidden (RFC
-            // 9110 §8.6), so none is stated. (A 205's is always 0.)
-            return Length::Unframed;
-        }
-        Length::Known(length)
+/// How the head of `res` frames its content of `length` bytes.
+#[inline(always)]
+fn answer_length(res: &Response<'_>, content: ContentRule, length: u64) -> Length {
+    let unset = content == ContentRule::HeadOnly && res.body_source() == BodySource::Unset;
+    if unset && res.status_code() != StatusCode::RESET_CONTENT {
+        // A HEAD answered without the content a GET would get: that
+        // length is unknown here, and a wrong one is forbidden (RFC 9110
+        // §8.6), so none is stated. (A 205's is always 0.)
+        return Length::Unframed;
     }
+    Length::Known(length)
 }
 
 /// How the end of a response's body is known.
@@ -120,7 +108,8 @@ pub enum Length {
     /// The connection closes after it (a stream to an HTTP/1.0 client).
     UntilClose,
     /// No framing field at all, whatever the status: a 2xx to `CONNECT`,
-    /// whose client takes what follows the head for a tunnel's bytes.
+    /// whose client takes what follows the head for a tunnel's bytes; a
+    /// `HEAD` answered with no body given, whose length is not known.
     Unframed,
 }
 
@@ -307,7 +296,7 @@ impl Outgoing {
         meta: &ResponseMeta,
         stamp: &Stamp,
     ) {
-        self.push_with(pool, res, meta, stamp, Origin::Handler, |_| {});
+        self.push_with(pool, res, meta, stamp, |_| {});
     }
 
     /// [`push`](Outgoing::push), first sending what is queued to `w` if
@@ -322,7 +311,7 @@ impl Outgoing {
         stamp: &Stamp,
         w: &mut impl Sink,
     ) {
-        self.push_with(pool, res, meta, stamp, Origin::Handler, |out| {
+        self.push_with(pool, res, meta, stamp, |out| {
             let _ = out.flush(w);
         });
     }
@@ -336,14 +325,13 @@ impl Outgoing {
         res: &mut Response<'_>,
         meta: &ResponseMeta,
         stamp: &Stamp,
-        origin: Origin,
         make_room: impl FnOnce(&mut Self),
     ) {
         debug_assert!(matches!(self.tail, Tail::None), "a response queued behind a tail");
         let send_body = meta.content.sends(res.status_code());
         // One look at the body: where it goes, its bytes in memory, its length.
         let (placement, body, body_len) = match res.body_source() {
-            BodySource::Copied => {
+            BodySource::Unset | BodySource::Copied => {
                 let b = res.body_bytes();
                 (Placement::Behind, b, b.len() as u64)
             }
@@ -357,11 +345,11 @@ impl Outgoing {
         self.queued.rewind_if_empty();
         let need = FIXED_HEAD_MAX + res.extra_headers().len() + behind;
         if need > buf.len() - self.queued.end() {
-            return self.push_crowded(res, meta, stamp, origin, placement, make_room);
+            return self.push_crowded(res, meta, stamp, placement, make_room);
         }
         // The common case: head and copied body behind what is queued.
         let mut w = HeadWriter { out: &mut buf[self.queued.end()..], pos: 0 };
-        write_head(&mut w, res, origin.length(meta.content, res.status_code(), body_len), meta, stamp);
+        write_head(&mut w, res, answer_length(res, meta.content, body_len), meta, stamp);
         w.put(&body[..behind]);
         self.queued.grow(w.pos);
         if placement == Placement::Tail {
@@ -384,7 +372,6 @@ impl Outgoing {
         res: &mut Response<'_>,
         meta: &ResponseMeta,
         stamp: &Stamp,
-        origin: Origin,
         placement: Placement,
         make_room: impl FnOnce(&mut Self),
     ) {
@@ -419,7 +406,7 @@ impl Outgoing {
             &mut spill
         };
         let mut w = HeadWriter { out, pos: 0 };
-        write_head(&mut w, res, origin.length(meta.content, res.status_code(), res.body_len()), meta, stamp);
+        write_head(&mut w, res, answer_length(res, meta.content, res.body_len()), meta, stamp);
         if placement == Placement::Behind {
             w.put(res.body_bytes());
         }
@@ -447,7 +434,7 @@ impl Outgoing {
             _ if res.body_len() == 0 => Tail::None,
             BodySource::File => Tail::File(res.take_file().expect("a file body holds its file")),
             BodySource::Static(s) => Tail::Static(s),
-            BodySource::Copied => Tail::Owned(res.take_body(capacity), 0),
+            BodySource::Unset | BodySource::Copied => Tail::Owned(res.take_body(capacity), 0),
         };
     }
 
@@ -533,7 +520,7 @@ impl Outgoing {
         stamp: &Stamp,
     ) {
         let meta = ResponseMeta { keep_alive: false, confirm_keep_alive: false, keep_alive_secs: 0, content };
-        self.push_with(pool, res, &meta, stamp, Origin::Server, |_| {});
+        self.push_with(pool, res, &meta, stamp, |_| {});
     }
 
     /// Writes as much as `w` takes, until all is sent or `w` would block.
