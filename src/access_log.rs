@@ -5,8 +5,9 @@
 //! A line is written when the response is answered, not when its last
 //! byte leaves: the size is the body's length as answered (an aborted
 //! download shows in full, where nginx's `$body_bytes_sent` counts what
-//! was sent), and the time is the request's, from its head to its
-//! answer (Apache's `%D` and nginx's `$request_time` also count the
+//! was sent), and the time is the handler's, from its call (the request
+//! read, or its head, for a body it reads as it comes) to its answer
+//! (Apache's `%D` and nginx's `$request_time` also count reading and
 //! sending).
 //!
 //! Each worker writes its lines into a buffer of its own, without

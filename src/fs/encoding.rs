@@ -58,7 +58,8 @@ where
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Name {
     Coding(Coding),
-    /// No coding; weighed only where listed by name (not through `*`).
+    /// No coding: weighed by name, else through `*` (RFC 9110 §12.5.3);
+    /// 0 where neither is listed, so that any coding wins.
     Identity,
 }
 
@@ -75,7 +76,7 @@ impl Name {
 }
 
 /// How much the list `elements` wants `wanted`, in thousandths (0: not
-/// at all, or not said, for identity).
+/// at all, or not said).
 fn weight<'a>(elements: impl Iterator<Item = &'a [u8]>, wanted: Name) -> u16 {
     let mut any = 0;
     for element in elements {
@@ -85,7 +86,7 @@ fn weight<'a>(elements: impl Iterator<Item = &'a [u8]>, wanted: Name) -> u16 {
         if wanted.is(name) {
             return q;
         }
-        if name == b"*" && wanted != Name::Identity {
+        if name == b"*" {
             any = q;
         }
     }
@@ -164,8 +165,9 @@ mod tests {
         assert_eq!(order("identity;q=0.5, gzip;q=0.8, br;q=0.2"), ["gzip"]);
         // Equal weights: the coding, which is smaller on the wire.
         assert_eq!(order("identity, gzip"), ["gzip"]);
-        // `*` does not speak for identity.
+        // `*` speaks for identity too, unless it is named.
         assert_eq!(order("*;q=0.3, identity;q=0.1"), ["br", "gzip"]);
+        assert_eq!(order("*;q=0.8, gzip;q=0.2"), ["br"]);
         assert_eq!(order("identity;q=0, gzip"), ["gzip"]);
     }
 }

@@ -32,7 +32,7 @@ pub use ws::check_ws_frames;
 pub(crate) fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Option<Request<'b>> {
     let rules = head::Rules { max_headers: MAX_HEADERS_LIMIT, bare_lf: false };
     let head = head::parse(raw, slots, rules, &mut HostMemo::new()).ok()??;
-    let body = raw.get(head.len..head.len + usize::try_from(head.content_length).ok()?)?;
+    let body = raw.get(head.len..head.len.checked_add(usize::try_from(head.content_length).ok()?)?)?;
     Some(Request {
         method: Method::from_token(head.method),
         target: head.target,
