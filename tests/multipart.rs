@@ -88,8 +88,14 @@ fn an_empty_part_needs_no_line_of_its_own() {
     let ct = b"multipart/form-data; boundary=XyZ";
     let cd = |name: &str| format!("Content-Disposition: form-data; name=\"{name}\"\r\n");
     for (body, want) in [
-        (format!("--XyZ\r\n{}\r\n--XyZ\r\n{}\r\nw\r\n--XyZ--\r\n", cd("a"), cd("b")), vec!["a|-|-|", "b|-|-|w"]),
-        (format!("--XyZ\r\n{}\r\nv\r\n--XyZ\r\n{}\r\n--XyZ--\r\n", cd("a"), cd("b")), vec!["a|-|-|v", "b|-|-|"]),
+        (
+            format!("--XyZ\r\n{}\r\n--XyZ\r\n{}\r\nw\r\n--XyZ--\r\n", cd("a"), cd("b")),
+            vec!["a|-|-|", "b|-|-|w"],
+        ),
+        (
+            format!("--XyZ\r\n{}\r\nv\r\n--XyZ\r\n{}\r\n--XyZ--\r\n", cd("a"), cd("b")),
+            vec!["a|-|-|v", "b|-|-|"],
+        ),
         // Content that starts as the boundary does, and is not it.
         (format!("--XyZ\r\n{}\r\n--XyQ\r\n--Xy\r\n--XyZ--", cd("a")), vec!["a|-|-|--XyQ\r\n--Xy"]),
         (format!("--XyZ\r\n{}\r\n-\r\n--XyZ--", cd("a")), vec!["a|-|-|-"]),
