@@ -1,7 +1,6 @@
 //! Eight bytes at a time: flags for classes of bytes in a 64-bit word
-//! (SIMD within a register), for the short scans of heads, fields and
-//! ASCII checks. Safe code only: the one SSE2 compare used on x86-64 is
-//! in `sys`.
+//! (SIMD within a register), for the short scans of heads and fields.
+//! Safe code only: the one SSE2 compare used on x86-64 is in `sys`.
 //!
 //! Each function sets bit 7 of every byte of `w` in the class. A flag can
 //! also appear, through a borrow, on a byte *above* a flagged one, never
@@ -29,12 +28,6 @@ pub fn equal(w: u64, b: u8) -> u64 {
     below(w ^ (ONES * u64::from(b)), 1)
 }
 
-/// Flags the bytes of `w` at or above 0x80 (not ASCII).
-#[inline(always)]
-pub fn high(w: u64) -> u64 {
-    w & HIGHS
-}
-
 /// Whether any byte of `bytes` is in a class: `flags` flags a word's
 /// bytes in it, eight at a time, and `is_in` decides bytes one by one
 /// when there are fewer than eight. No early exit, so no branch per word.
@@ -46,18 +39,6 @@ pub fn any(bytes: &[u8], flags: impl Fn(u64) -> u64, is_in: impl Fn(u8) -> bool)
     // The last eight bytes cover the remainder (overlapping is harmless).
     let last = flags(word(&bytes[bytes.len() - 8..]));
     bytes.chunks_exact(8).fold(last, |found, c| found | flags(word(c))) != 0
-}
-
-/// Whether any byte of `bytes` is at or above 0x80 (not ASCII). The
-/// class survives an OR of words, so the words are ORed first and looked
-/// at once.
-#[inline(always)]
-pub fn any_high(bytes: &[u8]) -> bool {
-    if bytes.len() < 8 {
-        return bytes.iter().any(|&b| b >= 0x80);
-    }
-    let last = word(&bytes[bytes.len() - 8..]);
-    high(bytes.chunks_exact(8).fold(last, |acc, c| acc | word(c))) != 0
 }
 
 /// Index of the first byte of `block` below `n` (`n` ≤ 128) or equal to
@@ -107,7 +88,11 @@ mod tests {
                     let mut bytes = vec![b'a'; len];
                     bytes[pos] = probe;
                     let naive = bytes.iter().any(|&b| b >= 0x80);
-                    assert_eq!(any(&bytes, high, |b| b >= 0x80), naive, "len {len}, {probe:#04x} at {pos}");
+                    assert_eq!(
+                        any(&bytes, |w| w & 0x8080_8080_8080_8080, |b| b >= 0x80),
+                        naive,
+                        "len {len}, {probe:#04x} at {pos}"
+                    );
                 }
             }
         }

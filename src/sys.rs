@@ -79,11 +79,11 @@ unsafe impl Send for AlignedBuf {}
 // which is sound from several threads at once, as for `Box<[u8]>`.
 unsafe impl Sync for AlignedBuf {}
 
-/// `bytes` as a `&str` if they are all ASCII: a check of eight bytes at a
-/// time instead of a full UTF-8 decode, for the short strings of a head.
+/// `bytes` as a `&str` if they are all ASCII: a check of a word at a time
+/// instead of a full UTF-8 decode, for the short strings of a head.
 #[inline]
 pub fn ascii_str(bytes: &[u8]) -> Option<&str> {
-    let ascii = !crate::swar::any_high(bytes);
+    let ascii = bytes.is_ascii();
     // SAFETY: every byte is below 0x80, and a sequence of ASCII bytes is
     // valid UTF-8 (each byte is a one-byte code point).
     ascii.then(|| unsafe { std::str::from_utf8_unchecked(bytes) })
