@@ -25,8 +25,8 @@ enum State {
     /// Whitespace after the size, which only an extension may follow
     /// (`BWS ";"`, RFC 9112 §7.1.1).
     SizeWs,
-    /// After the size: optional whitespace and `;ext` up to CR.
-    Extension,
+    /// In a chunk extension (RFC 9112 §7.1.1), up to CR.
+    Extension(Ext),
     /// Expecting the LF of the size line.
     SizeLf,
     /// Inside chunk data, this many bytes to go.
@@ -47,6 +47,27 @@ enum State {
     EndLf,
     /// The body is complete.
     Done,
+}
+
+/// Where a chunk extension stands: `*( BWS ";" BWS name [ BWS "=" BWS
+/// value ] )`, a name a token, a value a token or a quoted string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// After `;`: whitespace, then a name.
+    NameStart,
+    Name,
+    /// Whitespace after a name: `=`, or `;` for the next.
+    AfterName,
+    /// After `=`: whitespace, then a value.
+    ValueStart,
+    Token,
+    Quoted,
+    /// After a `\` in a quoted string.
+    QuotedPair,
+    /// Right after a quoted string's closing quote.
+    Closed,
+    /// Whitespace after a value: `;` for the next.
+    AfterValue,
 }
 
 /// Decodes a chunked body as it arrives, in any fragmentation.
@@ -116,7 +137,7 @@ impl ChunkedDecoder {
                         self.size = self.size.checked_mul(16).ok_or(Malformed)? | u64::from(d);
                         State::Size { any: true }
                     }
-                    (None, b';') if any => State::Extension,
+                    (None, b';') if any => State::Extension(Ext::NameStart),
                     (None, b' ' | b'\t') if any => State::SizeWs,
                     (None, b'\r') if any => State::SizeLf,
                     _ => return Err(Malformed),
@@ -127,20 +148,16 @@ impl ChunkedDecoder {
                 match b {
                     _ if self.line > MAX_CHUNK_LINE => return Err(Malformed),
                     b' ' | b'\t' => State::SizeWs,
-                    b';' => State::Extension,
+                    b';' => State::Extension(Ext::NameStart),
                     _ => return Err(Malformed),
                 }
             }
-            State::Extension => {
+            State::Extension(ext) => {
                 self.line += 1;
                 if self.line > MAX_CHUNK_LINE {
                     return Err(Malformed);
                 }
-                match b {
-                    b'\r' => State::SizeLf,
-                    b'\n' | 0 => return Err(Malformed),
-                    _ => State::Extension,
-                }
+                ext_step(ext, b).ok_or(Malformed)?
             }
             State::SizeLf if b == b'\n' => {
                 self.line = 0;
@@ -186,6 +203,36 @@ impl ChunkedDecoder {
             _ => return Err(ChunkError::Malformed),
         })
     }
+}
+
+/// One byte of a chunk extension: the next state, or `None` if the
+/// extension is malformed (400: a proxy could read it otherwise).
+fn ext_step(ext: Ext, b: u8) -> Option<State> {
+    let ws = b == b' ' || b == b'\t';
+    let token = TCHAR.contains(b);
+    Some(State::Extension(match (ext, b) {
+        (Ext::Name | Ext::Token | Ext::Closed, b'\r') => return Some(State::SizeLf),
+        (Ext::NameStart | Ext::ValueStart | Ext::AfterName | Ext::AfterValue, _) if ws => ext,
+        (Ext::NameStart | Ext::Name, _) if token => Ext::Name,
+        (Ext::Name | Ext::Token, _) if ws => {
+            if ext == Ext::Name {
+                Ext::AfterName
+            } else {
+                Ext::AfterValue
+            }
+        }
+        (Ext::Name | Ext::AfterName, b'=') => Ext::ValueStart,
+        (Ext::Name | Ext::AfterName | Ext::Token | Ext::Closed | Ext::AfterValue, b';') => Ext::NameStart,
+        (Ext::ValueStart, b'"') => Ext::Quoted,
+        (Ext::ValueStart | Ext::Token, _) if token => Ext::Token,
+        (Ext::Quoted, b'"') => Ext::Closed,
+        (Ext::Quoted, b'\\') => Ext::QuotedPair,
+        // qdtext: HTAB, SP, visible ASCII but `"` and `\`, obs-text.
+        (Ext::Quoted, _) if ws || (0x21..=0x7e).contains(&b) || b >= 0x80 => Ext::Quoted,
+        // quoted-pair: `\` then HTAB, SP, VCHAR or obs-text.
+        (Ext::QuotedPair, _) if ws || (0x21..=0x7e).contains(&b) || b >= 0x80 => Ext::Quoted,
+        _ => return None,
+    }))
 }
 
 /// What a `Transfer-Encoding` field list asks for.
@@ -305,6 +352,52 @@ mod tests {
         }
         let long_ext = format!("1;{}\r\nx\r\n0\r\n\r\n", "e".repeat(MAX_CHUNK_LINE));
         assert_eq!(decode_in_steps(long_ext.as_bytes(), 64, 1 << 20), Err(ChunkError::Malformed));
+    }
+
+    #[test]
+    fn chunk_extensions_follow_their_grammar() {
+        // RFC 9112 §7.1.1: *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )
+        let body = |line: &[u8]| [line, b"hello\r\n0\r\n\r\n"].concat();
+        for good in [
+            &b"5;a\r\n"[..],
+            b"5;a=b\r\n",
+            b"5 ;a\r\n",
+            b"5; a = b ;c;d=\"\"\r\n",
+            b"5;a=\"x y;z=\\\"q\\\\\"\r\n",
+            b"5;a=\"\t\x80\xff\"\r\n",
+            b"5;!#$%&'*+-.^_`|~=1\r\n",
+        ] {
+            let body = body(good);
+            for step in [1, 3, body.len()] {
+                let got = decode_in_steps(&body, step, 1 << 20);
+                assert_eq!(
+                    got,
+                    Ok((b"hello".to_vec(), 0)),
+                    "{:?} in steps of {step}",
+                    good.escape_ascii().to_string()
+                );
+            }
+        }
+        for bad in [
+            &b"5;\r\n"[..],
+            b"5;;\r\n",
+            b"5;=v\r\n",
+            b"5;a b\r\n",
+            b"5;a=\r\n",
+            b"5;a=v\"\r\n",
+            b"5;a=\"open\r\n",
+            b"5;a=\"x\"y\r\n",
+            b"5;a=\x80\r\n",
+            b"5;\x01\r\n",
+            b"5;a\x7f\r\n",
+            b"5;a=\"\x7f\"\r\n",
+            b"5;a \r\n",
+            b"5;a=b \r\n",
+            b"5;(a)\r\n",
+        ] {
+            let got = decode_in_steps(&body(bad), 1, 1 << 20);
+            assert_eq!(got, Err(ChunkError::Malformed), "{:?}", bad.escape_ascii().to_string());
+        }
     }
 
     #[test]
