@@ -81,7 +81,7 @@ impl Handler for Uploads {
             }
             // `intake` is asked only about requests with a body.
             (Method::Post | Method::Put, "/upload") => {
-                res.header("Content-Type", "text/plain");
+                res.header("Content-Type", "text/plain; charset=utf-8");
                 let _ = writeln!(res, "0 {}", hex(&Sha256::digest(b"")));
             }
             (Method::Post, "/form") => {
@@ -98,7 +98,7 @@ impl Handler for Uploads {
     }
 
     fn error_response(&self, status: StatusCode, _req: Option<&Request<'_>>, res: &mut Response<'_>) {
-        res.header("Content-Type", "text/plain");
+        res.header("Content-Type", "text/plain; charset=utf-8");
         let _ = writeln!(res, "{} {}", status.as_u16(), status.reason());
     }
 }
@@ -118,7 +118,7 @@ impl BodySink for Upload {
 
     fn end(self: Box<Self>, _req: &Request<'_>, res: &mut Response<'_>) {
         let Upload { file, hash } = *self;
-        res.header("Content-Type", "text/plain");
+        res.header("Content-Type", "text/plain; charset=utf-8");
         let _ = writeln!(res, "{} {}", file.len(), hex(&hash.finalize()));
         // `file` drops here: the temporary file is removed.
     }
@@ -161,7 +161,7 @@ impl BodySink for Form {
     }
 
     fn end(self: Box<Self>, _req: &Request<'_>, res: &mut Response<'_>) {
-        res.header("Content-Type", "text/plain");
+        res.header("Content-Type", "text/plain; charset=utf-8");
         if let Err(status) = self.form.finish() {
             res.status(status);
             let _ = writeln!(res, "the form ended before its final boundary");
