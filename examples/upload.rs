@@ -145,7 +145,11 @@ impl BodySink for Form {
             match event {
                 Event::Part(part) => parts.push(PartSum {
                     name: part.name().to_owned(),
-                    filename: part.filename().map(str::to_owned),
+                    // `filename*` (RFC 8187) where a client sent only that.
+                    filename: part
+                        .filename()
+                        .map(str::to_owned)
+                        .or_else(|| part.filename_ext().map(|f| f.to_string())),
                     size: 0,
                     hash: Sha256::new(),
                 }),

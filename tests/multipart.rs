@@ -257,3 +257,29 @@ fn what_the_application_refuses_stops_the_form() {
     });
     assert_eq!(refused, Err(StatusCode::INSUFFICIENT_STORAGE));
 }
+
+#[test]
+fn an_extended_file_name_is_read_in_utf8_only() {
+    use peregrine::multipart::{Event, Multipart};
+    let names = |disposition: &str| {
+        let body = format!("--B\r\nContent-Disposition: form-data; name=f; {disposition}\r\n\r\nx\r\n--B--");
+        let mut form = Multipart::new(b"multipart/form-data; boundary=B", Limits::default()).unwrap();
+        let mut got = None;
+        form.feed(body.as_bytes(), &mut |event| {
+            if let Event::Part(part) = event {
+                got = Some((part.filename().map(str::to_owned), part.filename_ext().map(|f| f.to_string())));
+            }
+            Ok(())
+        })
+        .unwrap();
+        got.unwrap()
+    };
+    assert_eq!(names("filename*=UTF-8''%E2%82%AC%20rates.txt"), (None, Some("€ rates.txt".into())));
+    assert_eq!(names("filename*=utf-8'en'a.txt"), (None, Some("a.txt".into())));
+    assert_eq!(
+        names("filename=\"plain.txt\"; filename*=UTF-8''pl%C3%A4in.txt"),
+        (Some("plain.txt".into()), Some("pläin.txt".into()))
+    );
+    assert_eq!(names("filename*=ISO-8859-1''%E9t%E9.txt"), (None, None));
+    assert_eq!(names("filename*=no-quotes"), (None, None));
+}

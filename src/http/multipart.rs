@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use super::query::Decoded;
 use super::status::StatusCode;
 
 /// Longest boundary (RFC 2046 §5.1.1).
@@ -53,6 +54,8 @@ pub enum Event<'a> {
 pub struct Part<'a> {
     name: &'a str,
     filename: Option<&'a str>,
+    /// `filename*`, as sent.
+    filename_ext: Option<&'a str>,
     content_type: Option<&'a str>,
     headers: &'a [httparse::Header<'a>],
 }
@@ -68,6 +71,34 @@ impl<'a> Part<'a> {
     /// it is): never use it as a path without checking it.
     pub fn filename(&self) -> Option<&'a str> {
         self.filename
+    }
+
+    /// The file name of a `filename*` parameter (RFC 8187:
+    /// `UTF-8''na%C3%AFve.txt`), percent-decoded lazily, when it is in
+    /// UTF-8. RFC 7578 §4.2 tells senders not to use it, but some send a
+    /// non-ASCII name only so (Python's urllib3 1.x); browsers send
+    /// [`filename`](Part::filename). Never use it as a path unchecked.
+    ///
+    /// ```
+    /// use peregrine::multipart::{Event, Limits, Multipart};
+    ///
+    /// let body = b"--B\r\nContent-Disposition: form-data; name=f; filename*=UTF-8''na%C3%AFve.txt\r\n\r\nx\r\n--B--";
+    /// let mut form = Multipart::new(b"multipart/form-data; boundary=B", Limits::default()).unwrap();
+    /// let mut name = String::new();
+    /// form.feed(body, &mut |event| {
+    ///     if let Event::Part(part) = event {
+    ///         assert_eq!(part.filename(), None);
+    ///         name = part.filename_ext().unwrap().to_string();
+    ///     }
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// assert_eq!(name, "naïve.txt");
+    /// ```
+    pub fn filename_ext(&self) -> Option<Decoded<'a>> {
+        let mut fields = self.filename_ext?.splitn(3, '\'');
+        let (charset, _language, encoded) = (fields.next()?, fields.next()?, fields.next()?);
+        charset.eq_ignore_ascii_case("utf-8").then(|| Decoded::segment(encoded))
     }
 
     /// The part's `Content-Type`, if it has one (`text/plain` is meant
@@ -87,6 +118,7 @@ impl fmt::Debug for Part<'_> {
         f.debug_struct("Part")
             .field("name", &self.name)
             .field("filename", &self.filename)
+            .field("filename_ext", &self.filename_ext)
             .field("content_type", &self.content_type)
             .finish()
     }
@@ -347,11 +379,12 @@ impl Multipart {
         if !kind.eq_ignore_ascii_case(b"form-data") {
             return Err(StatusCode::BAD_REQUEST);
         }
-        let (mut name, mut filename) = (None, None);
+        let (mut name, mut filename, mut filename_ext) = (None, None, None);
         for (key, value) in Params(params) {
             let slot = match key {
                 _ if key.eq_ignore_ascii_case(b"name") => &mut name,
                 _ if key.eq_ignore_ascii_case(b"filename") => &mut filename,
+                _ if key.eq_ignore_ascii_case(b"filename*") => &mut filename_ext,
                 _ => continue,
             };
             if slot.is_none() {
@@ -360,8 +393,9 @@ impl Multipart {
         }
         let name = text(name.ok_or(StatusCode::BAD_REQUEST)?)?;
         let filename = filename.map(text).transpose()?;
+        let filename_ext = filename_ext.map(text).transpose()?;
         let content_type = field("content-type").map(text).transpose()?;
-        let part = Part { name, filename, content_type, headers };
+        let part = Part { name, filename, filename_ext, content_type, headers };
         self.part_len = 0;
         on(Event::Part(&part))?;
         self.state = State::Fresh { matched: 0 };
