@@ -272,3 +272,25 @@ fn a_half_closed_upload_is_answered_and_closed_at_once() {
     assert!(res.body == body, "the body differs");
     assert!(is_closed(&mut reader), "the connection was not closed after the client's FIN");
 }
+
+#[test]
+fn a_chunk_declared_past_the_limit_is_refused_before_it_comes() {
+    // The size line alone says the body cannot fit: 413 now, rather than
+    // after the client has sent the limit's worth.
+    for size in ["400", "ffffffffffffffff", "1;x=y"] {
+        let mut c = client(1000);
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n{}\r\n{size}\r\n",
+            "a".repeat(1000)
+        );
+        c.send(head.as_bytes());
+        assert_eq!(response(&mut c).status, 413, "{size}");
+        assert!(!c.is_open(), "{size}");
+    }
+    // Exactly the limit, in two chunks, is taken.
+    let mut c = client(1000);
+    let body = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1f4\r\n{a}\r\n1f4\r\n{a}\r\n0\r\n\r\n", a = "a".repeat(500));
+    c.send(body.as_bytes());
+    let res = response(&mut c);
+    assert_eq!((res.status, res.body.len()), (200, 1000));
+}

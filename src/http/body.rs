@@ -96,6 +96,15 @@ impl ChunkedDecoder {
         self.state == State::Done
     }
 
+    /// Bytes of the current chunk still to come (0 between chunks).
+    pub fn data_left(&self) -> u64 {
+        if self.state == State::Data {
+            self.size
+        } else {
+            0
+        }
+    }
+
     /// Decodes from `input`, passing chunk data to `sink` (which refuses
     /// data over the limit). Returns how many input bytes were used; stops
     /// right after the body ends, so bytes after it (a pipelined request)

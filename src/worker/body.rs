@@ -133,7 +133,17 @@ impl BodyRx {
         let used = match to {
             Destination::Buffer { len, limit } => {
                 let mut body = Growing { buf, head_len: *head_len, len, limit: *limit };
-                decode(framing, input, &mut |data| body.append(data, pool).map_err(&mut refused))
+                let used = decode(framing, input, &mut |data| body.append(data, pool).map_err(&mut refused));
+                // A chunk declared past the limit is refused now, not once
+                // it has come.
+                let declared = match framing {
+                    Framing::Chunked(decoder) => decoder.data_left(),
+                    Framing::Length(_) => 0,
+                };
+                if used.is_ok() && (*len as u64).saturating_add(declared) > *limit as u64 {
+                    return Err(HeadError::BodyTooLarge.status());
+                }
+                used
             }
             Destination::Sink(SinkSlot(None)) => decode(framing, input, &mut |_| Ok(())),
             // A read of a Content-Length body is one piece already.
