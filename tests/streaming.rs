@@ -700,7 +700,9 @@ fn a_half_close_cancels_a_stream_whose_writes_are_blocked() {
 fn a_half_close_behind_direct_answers_cancels_the_deferred_one_only() {
     // Ten 1 MiB answers queued (the client not reading yet), then a
     // deferred one, then the client's FIN: the direct answers, already
-    // made, all arrive whole; the deferred one is cancelled.
+    // made, all arrive whole; the deferred one is cancelled, and when the
+    // application then gives up (drops its Responder) nothing more is
+    // sent, neither a 500 for it nor an answer to the request behind it.
     const BIG: usize = 1 << 20;
     static BODY: [u8; BIG] = [b'x'; BIG];
     let (tx, held) = mpsc::channel();
@@ -715,21 +717,49 @@ fn a_half_close_behind_direct_answers_cancels_the_deferred_one_only() {
     };
     let server = Running::start(Config::new().workers(1).write_buffer_size(16 << 20), handler);
     let mut s = server.connect();
-    let requests = get("/big").repeat(10) + &get("/defer");
+    let requests = get("/big").repeat(10) + &get("/defer") + &get("/behind");
     s.write_all(requests.as_bytes()).unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let responder: Responder =
         held.recv_timeout(WAIT).expect("the deferred request never reached the handler");
-    // Long enough for the FIN to be seen while the writes are blocked.
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + WAIT;
+    while !responder.is_cancelled() {
+        assert!(Instant::now() < deadline, "the deferred answer outlived its client");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(responder);
     let mut got = Vec::new();
     read_to_close(&mut s, &mut got);
-    let head = b"HTTP/1.1 200 OK\r\n";
-    let heads = got.windows(head.len()).filter(|w| w == head).count();
-    assert_eq!(heads, 10, "{} bytes came", got.len());
+    let heads = got.windows(9).filter(|w| w == b"HTTP/1.1 ").count();
+    let ok = got.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+    assert_eq!((heads, ok), (10, 10), "{} bytes came", got.len());
     let one = got.len() / 10;
     assert!(one > BIG && got.len() == 10 * one, "not every answer whole: {} bytes", got.len());
-    assert!(responder.is_cancelled(), "the deferred answer outlived its client");
+}
+
+#[test]
+fn a_stream_cut_by_a_half_close_never_ends_as_if_whole() {
+    // Its writer stops on the error and finishes: the last chunk must not
+    // go out, or the client would take the cut body for the whole.
+    let (server, held) = start(Config::new().workers(1));
+    let mut s = server.connect();
+    s.write_all(get("/hold-stream?id=cut").as_bytes()).unwrap();
+    let mut stream = next_stream(&held, "cut");
+    stream.send(b"first").unwrap();
+    let mut got = Vec::new();
+    while !got.windows(5).any(|w| w == b"first") {
+        assert!(fill_or_eof(&mut s, &mut got), "closed before the first chunk");
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(stream.wait_cancelled(WAIT), "a half-close did not cancel the stream");
+    assert!(stream.send(b"more").is_err());
+    stream.finish();
+    read_to_close(&mut s, &mut got);
+    assert!(
+        !got.ends_with(b"0\r\n\r\n"),
+        "a cut stream ended with its last chunk: {:?}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[test]

@@ -130,6 +130,50 @@ fn trickled_empty_lines_do_not_put_off_the_request_timeout() {
     assert!(text.starts_with("HTTP/1.1 408 "), "no 408 while empty lines trickled in: {text:?}");
 }
 
+/// Whole empty lines are not progress either: a client that sends only
+/// CRLFs, fresh or after a request, is closed at the idle timeout (each
+/// one used to restart it, so four such clients could hold every slot).
+#[test]
+fn whole_empty_lines_do_not_put_off_the_idle_timeout() {
+    let config = Config::new().workers(1).keep_alive_timeout(Duration::from_millis(300));
+    let server = TestServer::start(config, |_: &Request<'_>, res: &mut Response<'_>| {
+        res.body(b"ok");
+    });
+    for after_a_request in [false, true] {
+        let mut s = server.connect();
+        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        if after_a_request {
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        }
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 512];
+        let mut closed = false;
+        // Ten times the timeout of empty lines: the close must come meanwhile.
+        for _ in 0..30 {
+            if s.write_all(b"\r\n").is_err() {
+                closed = true;
+                break;
+            }
+            match s.read(&mut chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        assert!(closed, "open after 3 s of empty lines (after a request: {after_a_request})");
+        let answers = got.windows(9).filter(|w| w == b"HTTP/1.1 ").count();
+        assert_eq!(answers, usize::from(after_a_request), "{:?}", String::from_utf8_lossy(&got));
+    }
+}
+
 /// Answers `ok`, and shapes errors with a body.
 struct Shaping;
 

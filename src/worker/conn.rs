@@ -179,21 +179,13 @@ impl<T: Transport> Conn<T> {
             self.incoming.fin_reported();
             let waiting = matches!(self.state, State::Awaiting(_) | State::Streaming(_));
             if (waiting || self.incoming.paused_for().is_some()) && self.sock.stream.peer_gone() {
-                match &self.state {
-                    // An answer made for a client that closed: cancelled
-                    // now, as a client's close cancels it, even when writes
-                    // ahead of it are blocked (the reads that reach the FIN
-                    // come after them); what is queued still goes out, and
-                    // a reply already made is still sent.
-                    State::Awaiting(Awaiting { exchange, .. })
-                    | State::Streaming(Streaming { exchange, .. }) => {
-                        exchange.cancel();
-                    }
+                if !waiting {
                     // The client left (or reset) before its body's end,
                     // which then can never come: no need to wait for the
                     // application.
-                    _ => return Verdict::Close,
+                    return Verdict::Close;
                 }
+                self.client_gone(key, ctx);
             }
         }
         let progress = self.incoming.progress();
@@ -283,7 +275,10 @@ impl<T: Transport> Conn<T> {
             if ctx.draining {
                 return self.drain_idle(key, ctx);
             }
-            ctx.timers.arm(key, Timer::Idle, ctx.now);
+            // From the last answer (or the connection's start): empty
+            // lines, which are skipped, do not keep it open.
+            let progressed = self.incoming.progress() != progress;
+            ctx.timers.arm_since_progress(key, Timer::Idle, progressed, ctx.now);
         } else {
             // A client whose requests move on (requests answered, body
             // bytes taken) is not stalled: time the request pending now
@@ -439,6 +434,31 @@ impl<T: Transport> Conn<T> {
             }
             _ => {}
         }
+    }
+
+    /// The client closed while an answer was being made for it: a reply
+    /// made before that still goes out (and what is behind it is served
+    /// as usual); else the answer is cancelled, and the connection closes
+    /// once what is queued ahead of it is sent. Seen before any write,
+    /// since one that blocks (a client no longer reading) returns before
+    /// the reads that reach the FIN.
+    #[cold]
+    fn client_gone<H>(&mut self, key: usize, ctx: &mut Ctx<H>) {
+        if let State::Awaiting(awaiting) = &self.state {
+            if let Outcome::Answered(after, waiting) = later::take_reply(awaiting, &mut self.sock, ctx) {
+                ctx.waiting = waiting;
+                self.go_on(after, key, ctx);
+            }
+        }
+        match &self.state {
+            State::Awaiting(Awaiting { exchange, .. }) | State::Streaming(Streaming { exchange, .. }) => {
+                exchange.cancel();
+            }
+            _ => return,
+        }
+        // A stream is cut where it stands, its last chunk never sent: the
+        // client can tell it from a whole one.
+        self.go_on(After::Close, key, ctx);
     }
 
     /// Serves the complete requests buffered, as long as responses can be
