@@ -223,13 +223,8 @@ fn ext_step(ext: Ext, b: u8) -> Option<State> {
         (Ext::Name | Ext::Token | Ext::Closed, b'\r') => return Some(State::SizeLf),
         (Ext::NameStart | Ext::ValueStart | Ext::AfterName | Ext::AfterValue, _) if ws => ext,
         (Ext::NameStart | Ext::Name, _) if token => Ext::Name,
-        (Ext::Name | Ext::Token, _) if ws => {
-            if ext == Ext::Name {
-                Ext::AfterName
-            } else {
-                Ext::AfterValue
-            }
-        }
+        (Ext::Name, _) if ws => Ext::AfterName,
+        (Ext::Token | Ext::Closed, _) if ws => Ext::AfterValue,
         (Ext::Name | Ext::AfterName, b'=') => Ext::ValueStart,
         (Ext::Name | Ext::AfterName | Ext::Token | Ext::Closed | Ext::AfterValue, b';') => Ext::NameStart,
         (Ext::ValueStart, b'"') => Ext::Quoted,
@@ -372,6 +367,7 @@ mod tests {
             b"5;a=b\r\n",
             b"5 ;a\r\n",
             b"5; a = b ;c;d=\"\"\r\n",
+            b"5;a=\"x\" ;b\r\n",
             b"5;a=\"x y;z=\\\"q\\\\\"\r\n",
             b"5;a=\"\t\x80\xff\"\r\n",
             b"5;!#$%&'*+-.^_`|~=1\r\n",
