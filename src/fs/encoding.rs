@@ -38,7 +38,7 @@ impl Coding {
 /// lines, which are one list (RFC 9110 §5.3). A coding with `q=0` is
 /// refused; one not listed is allowed only through `*`; a q-value that
 /// does not parse counts as 0; and a coding the client likes less than
-/// an `identity` it lists is not taken (§12.5.3).
+/// identity (named, or else through `*`) is not taken (§12.5.3).
 pub fn preferred<'a, I>(lines: impl Fn() -> I) -> Flatten<array::IntoIter<Option<Coding>, 2>>
 where
     I: Iterator<Item = &'a [u8]>,

@@ -63,7 +63,7 @@ impl<'a> Params<'a> {
 
     /// The value of `name`, decoded lazily. A parameter's is one path
     /// segment, so `%2F` becomes `/` (see [`Decoded::segment`]); a
-    /// wildcard's spans segments, and keeps `%2F`, `%5C` and `%00`
+    /// wildcard's spans segments, and keeps `%2F`, `%5C`, `%00` and `%25`
     /// encoded, as [`Decoded::path`] does, so that `a%2F..%2Fetc` cannot
     /// turn into `a/../etc` on its way to a file path.
     pub fn decoded(&self, name: &str) -> Option<Decoded<'a>> {
@@ -206,8 +206,8 @@ impl WsHooks for NoWebSockets {
 ///   different paths.
 /// - **Answers of its own.** A path no route matches: `404` (or the
 ///   [`fallback`](Router::fallback)). A path that matches, with a method no
-///   route takes: `405` with `Allow`, naming the methods of every
-///   pattern it matches. `HEAD` is served by the `GET` route
+///   route takes: `405` with `Allow`, naming the methods of the patterns
+///   it matches (the first eight, in the order tried). `HEAD` is served by the `GET` route
 ///   when there is no `HEAD` route (the server sends the head only).
 /// - **Mistakes** (a pattern that does not parse, two routes for one
 ///   method and path shape) panic when the route is added, before the

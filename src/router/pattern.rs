@@ -79,7 +79,7 @@ pub struct Node {
 
 /// Routes a path matched but the caller turned down (for their method),
 /// kept to say which methods the path has: the first few.
-pub const MAX_REJECTED: usize = 4;
+pub const MAX_REJECTED: usize = 8;
 
 /// Where a path led: a route, and its parameters' values in order.
 pub struct Found<'p> {
