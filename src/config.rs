@@ -349,9 +349,14 @@ impl Config {
         self
     }
 
-    /// Whether [`Server::run`](crate::Server::run) installs SIGINT/SIGTERM
-    /// handlers (default on): the first signal starts a graceful shutdown,
-    /// a second one exits the process at once with status 1. Turn it off
+    /// Whether the server installs SIGINT/SIGTERM handlers (default on),
+    /// from [`Server::bind`](crate::Server::bind) on, so that a signal
+    /// that comes once it listens shuts it down gracefully, even before
+    /// [`run`](crate::Server::run) (which then drains at once); dropping an
+    /// unrun server uninstalls them. The first signal starts a graceful
+    /// shutdown, a second one exits the process at once with status 1.
+    /// Other signals keep their default action (SIGHUP, SIGQUIT and
+    /// SIGUSR1 end the process at once). Turn it off
     /// when the program handles signals itself and calls
     /// [`ShutdownHandle::shutdown`](crate::ShutdownHandle::shutdown).
     pub fn handle_signals(mut self, on: bool) -> Self {
@@ -447,9 +452,26 @@ impl Config {
                 return bad(format!("{name} must be longer than zero"));
             }
         }
+        // Deadlines are instants: one past the clock's range would not be.
+        for (name, t) in [
+            ("keep_alive_timeout", self.keep_alive_timeout),
+            ("request_timeout", self.request_timeout),
+            ("write_timeout", self.write_timeout),
+            ("linger_timeout", self.linger_timeout),
+            ("response_timeout", self.response_timeout),
+            ("event_stream_keep_alive", self.event_stream_keep_alive),
+            ("shutdown_grace", self.shutdown_grace),
+        ] {
+            if t > LONGEST_WAIT {
+                return bad(format!("{name} ({t:?}) must be at most a year"));
+            }
+        }
         Ok(())
     }
 }
+
+/// The longest timeout or grace period taken: a year.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[cfg(test)]
 mod tests {
@@ -465,6 +487,9 @@ mod tests {
         let cases = [
             (Config::new().workers(0), "workers"),
             (Config::new().max_headers(0), "max_headers"),
+            (Config::new().keep_alive_timeout(Duration::MAX), "keep_alive_timeout"),
+            (Config::new().response_timeout(Duration::MAX), "response_timeout"),
+            (Config::new().shutdown_grace(Duration::MAX), "shutdown_grace"),
             (Config::new().max_headers(MAX_HEADERS_LIMIT + 1), "max_headers"),
             (Config::new().read_buffer_size(10), "read_buffer_size"),
             (Config::new().write_buffer_size(10), "write_buffer_size"),

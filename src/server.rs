@@ -35,6 +35,9 @@ pub struct Server<H: Handler> {
     ws_threads: Vec<WsThread<H>>,
     shutdown: Arc<ShutdownState>,
     metrics: Metrics,
+    /// SIGINT/SIGTERM handlers, installed when the server is bound: once
+    /// it says it listens, a signal shuts it down gracefully.
+    signals: Option<SignalWatch>,
 }
 
 impl<H: Handler> Server<H> {
@@ -136,12 +139,14 @@ impl<H: Handler> Server<H> {
                     .map_err(setup("create an accept thread's poll"))?;
             acceptors.push(acceptor);
         }
+        let signals =
+            if config.handle_signals { Some(SignalWatch::start(Arc::clone(&shutdown))?) } else { None };
         if !metrics.attach(attachment) {
             return Err(in_use());
         }
         // `shared_listener` drops here: the acceptors (or workers) hold the
         // only descriptors, so the port closes as soon as they stop.
-        Ok(Server { config, local_addr, workers, acceptors, ws_threads, shutdown, metrics })
+        Ok(Server { config, local_addr, workers, acceptors, ws_threads, shutdown, metrics, signals })
     }
 
     /// The address the server listens on (with the actual port when the
@@ -166,9 +171,7 @@ impl<H: Handler> Server<H> {
     /// drains: stops accepting, answers in-flight requests, closes
     /// connections, joins every thread and returns `Ok(())`.
     pub fn run(self) -> Result<(), Error> {
-        let Server { config, workers, acceptors, ws_threads, shutdown, .. } = self;
-        let signals =
-            if config.handle_signals { Some(SignalWatch::start(Arc::clone(&shutdown))?) } else { None };
+        let Server { config, workers, acceptors, ws_threads, shutdown, signals, .. } = self;
         let cores =
             if config.pin_workers { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
         type Job = Box<dyn FnOnce() + Send>;
@@ -218,9 +221,7 @@ impl<H: Handler> Server<H> {
                 result = Err(Error::ThreadPanicked(name));
             }
         }
-        if let Some(signals) = signals {
-            signals.stop();
-        }
+        drop(signals);
         result
     }
 }

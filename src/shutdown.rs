@@ -99,7 +99,7 @@ impl std::fmt::Debug for ShutdownHandle {
 /// gracefully, a second exits the process at once.
 pub struct SignalWatch {
     handle: Handle,
-    thread: JoinHandle<()>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl SignalWatch {
@@ -124,12 +124,18 @@ impl SignalWatch {
                 }
             })
             .map_err(|source| Error::Setup { what: "spawn the signal thread", source })?;
-        Ok(SignalWatch { handle, thread })
+        Ok(SignalWatch { handle, thread: Some(thread) })
     }
+}
 
-    /// Uninstalls the handlers and ends the thread.
-    pub fn stop(self) {
+impl Drop for SignalWatch {
+    /// Uninstalls the handlers and ends the thread (also for a server
+    /// bound and never run, so that a signal then does what it would
+    /// without it).
+    fn drop(&mut self) {
         self.handle.close();
-        let _ = self.thread.join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

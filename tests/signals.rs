@@ -32,6 +32,10 @@ fn child_server() {
     let config = Config::new().addr("127.0.0.1:0".parse().unwrap()).workers(2);
     let server = Server::bind(config, handler).unwrap();
     println!("ADDR={}", server.local_addr());
+    if std::env::args().any(|arg| arg == "sigterm_right_after_the_address_is_printed_is_graceful") {
+        // An application that says it listens, then does more first.
+        std::thread::sleep(Duration::from_millis(300));
+    }
     server.run().unwrap();
     println!("RUN RETURNED OK");
 }
@@ -86,6 +90,22 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
     let status = wait_exit(&mut child);
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(TcpStream::connect(addr).is_err(), "still accepting after exit");
+}
+
+#[test]
+fn sigterm_right_after_the_address_is_printed_is_graceful() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return child_server();
+    }
+    // The handlers are in place once bind returns: a signal in the moment
+    // before run starts its threads drains (nothing to wait for) and exits
+    // 0, rather than killing the process.
+    for _ in 0..5 {
+        let (mut child, _) = spawn_child("sigterm_right_after_the_address_is_printed_is_graceful");
+        signal(&child, "-TERM");
+        let status = wait_exit(&mut child);
+        assert_eq!(status.code(), Some(0), "{status:?}");
+    }
 }
 
 #[test]
