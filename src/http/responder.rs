@@ -17,6 +17,9 @@ use crate::rt::mailbox::Mailbox;
 /// Exchanges a worker keeps for reuse at most.
 const POOLED: usize = 1024;
 
+/// Bytes of header fields a new exchange has room for.
+const REPLY_HEADERS: usize = 256;
+
 /// Pooled exchanges looked at for one nobody else holds, newest first.
 const REUSE_SCAN: usize = 8;
 
@@ -224,7 +227,10 @@ impl Deferrals {
         let mailbox = self.mailbox.clone().expect("a response deferred outside a worker");
         let mut reply = Reply {
             status: StatusCode::OK,
-            headers: Vec::new(),
+            // Room for a few fields from the start: a pooled exchange
+            // first used for a stream (which sets none here) and later
+            // for a deferred answer would else grow it then.
+            headers: Vec::with_capacity(REPLY_HEADERS),
             close: false,
             invalid: false,
             phase: Phase::Taken,
