@@ -146,7 +146,10 @@ impl Incoming {
 
     /// No part of a request has arrived (head or body).
     pub fn between_requests(&self) -> bool {
-        self.input.is_empty() && matches!(self.receiving, Receiving::Head { .. })
+        // A lone CR is the start of an empty line, which is skipped, not
+        // of a request: timed as idleness, so empty lines sent in halves
+        // restart no timer.
+        matches!(self.receiving, Receiving::Head { .. }) && matches!(self.input.pending(), [] | [b'\r'])
     }
 
     /// Reads once from `stream` into the read buffer; not while a sink
