@@ -2,7 +2,7 @@
 //! handle users hold, and SIGINT/SIGTERM.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 
 use mio::Waker;
@@ -106,7 +106,11 @@ impl SignalWatch {
     /// Installs the handlers and starts the thread that reacts to them.
     pub fn start(state: Arc<ShutdownState>) -> Result<Self, Error> {
         let setup = |source| Error::Setup { what: "install SIGINT/SIGTERM handlers", source };
-        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(setup)?;
+        watched(true).map_err(setup)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| {
+            let _ = watched(false);
+            setup(e)
+        })?;
         let handle = signals.handle();
         let thread = thread::Builder::new()
             .name("peregrine-signals".into())
@@ -137,5 +141,29 @@ impl Drop for SignalWatch {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let _ = watched(false);
     }
+}
+
+/// Counts a watch starting (`true`) or ending. signal-hook cannot
+/// uninstall its handler, which would then swallow SIGINT/SIGTERM: once no
+/// watch is left, a conditional action registered with the first runs
+/// the signal's default action (the process ends), as without a server.
+fn watched(starts: bool) -> std::io::Result<()> {
+    static UNWATCHED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    static LIVE: Mutex<usize> = Mutex::new(0);
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let unwatched = match UNWATCHED.get() {
+        Some(flag) => flag,
+        None => {
+            let flag = Arc::new(AtomicBool::new(false));
+            for signal in [SIGINT, SIGTERM] {
+                signal_hook::flag::register_conditional_default(signal, Arc::clone(&flag))?;
+            }
+            UNWATCHED.get_or_init(|| flag)
+        }
+    };
+    *live = if starts { *live + 1 } else { live.saturating_sub(1) };
+    unwatched.store(*live == 0, Ordering::SeqCst);
+    Ok(())
 }

@@ -32,6 +32,14 @@ fn child_server() {
     let config = Config::new().addr("127.0.0.1:0".parse().unwrap()).workers(2);
     let server = Server::bind(config, handler).unwrap();
     println!("ADDR={}", server.local_addr());
+    if std::env::args().any(|arg| arg == "a_server_dropped_unrun_gives_signals_back") {
+        // Bound, then given up on: a signal then does what it does
+        // without a server.
+        drop(server);
+        std::thread::sleep(Duration::from_secs(10));
+        println!("STILL ALIVE");
+        return;
+    }
     if std::env::args().any(|arg| arg == "sigterm_right_after_the_address_is_printed_is_graceful") {
         // An application that says it listens, then does more first.
         std::thread::sleep(Duration::from_millis(300));
@@ -106,6 +114,19 @@ fn sigterm_right_after_the_address_is_printed_is_graceful() {
         let status = wait_exit(&mut child);
         assert_eq!(status.code(), Some(0), "{status:?}");
     }
+}
+
+#[test]
+fn a_server_dropped_unrun_gives_signals_back() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return child_server();
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let (mut child, _) = spawn_child("a_server_dropped_unrun_gives_signals_back");
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, "-TERM");
+    let status = wait_exit(&mut child);
+    assert_eq!(status.signal(), Some(15), "SIGTERM did not end the process: {status:?}");
 }
 
 #[test]
