@@ -1,6 +1,7 @@
 //! What responses that take time allocate, as a tested fact: once warm, a
-//! worker serving deferred responses completed by another thread, and
-//! streamed bodies written from another thread, allocates nothing — the
+//! worker serving deferred responses completed by another thread,
+//! streamed bodies written from another thread, and deferred responses
+//! that turn into streams, allocates nothing — the
 //! exchanges are pooled, the completion queue and the stream pipes keep
 //! their capacity — and neither does the completing thread, given a body
 //! that needs no allocation of its own (`&'static` bytes) and a bounded
@@ -30,6 +31,8 @@ static GLOBAL: Counting = Counting;
 enum Job {
     Answer(Responder),
     Stream(Stream),
+    /// A deferred answer that turns into a stream.
+    AnswerStream(Responder),
 }
 
 /// The completing thread's queue (a bounded channel: a ring allocated once).
@@ -39,6 +42,7 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
     let job = match req.path() {
         "/deferred" => Job::Answer(res.defer()),
         "/stream" => Job::Stream(res.stream()),
+        "/deferred-stream" => Job::AnswerStream(res.defer()),
         _ => {
             res.body_static(b"now");
             return;
@@ -53,6 +57,11 @@ fn complete(jobs: Receiver<Job>) {
             Job::Answer(mut responder) => {
                 responder.header("X-Later", "1");
                 responder.send(&b"deferred"[..]);
+            }
+            Job::AnswerStream(responder) => {
+                let mut stream = responder.stream();
+                let _ = stream.send(b"streamed later");
+                stream.finish();
             }
             Job::Stream(mut stream) => {
                 let _ = stream.send(b"part one;");
@@ -112,8 +121,9 @@ fn read_more(s: &mut TcpStream, into: &mut [u8]) -> usize {
     n
 }
 
-const CASES: [(&[u8], &[u8]); 3] = [
+const CASES: [(&[u8], &[u8]); 4] = [
     (b"GET /deferred HTTP/1.1\r\nHost: x\r\n\r\n", b"deferred"),
+    (b"GET /deferred-stream HTTP/1.1\r\nHost: x\r\n\r\n", b"streamed later"),
     (b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", b"part one;part two"),
     (b"GET /now HTTP/1.1\r\nHost: x\r\n\r\n", b"now"),
 ];

@@ -430,7 +430,13 @@ impl<T: Transport> Conn<T> {
         match std::mem::replace(&mut self.state, next) {
             State::Awaiting(Awaiting { exchange, .. }) | State::Streaming(Streaming { exchange, .. }) => {
                 ctx.tally.add(Stat::DeferredFinished, 1);
-                ctx.scratch.later.give(exchange);
+                // A deferred answer that became a stream goes on in the
+                // same exchange, given back once, when the stream ends (a
+                // pool holding it twice could never reuse it).
+                let goes_on = matches!(&self.state, State::Streaming(s) if std::sync::Arc::ptr_eq(&s.exchange, &exchange));
+                if !goes_on {
+                    ctx.scratch.later.give(exchange);
+                }
             }
             _ => {}
         }
