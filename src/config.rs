@@ -356,7 +356,9 @@ impl Config {
     /// unrun server uninstalls them. The first signal starts a graceful
     /// shutdown, a second one exits the process at once with status 1.
     /// Other signals keep their default action (SIGHUP, SIGQUIT and
-    /// SIGUSR1 end the process at once). Turn it off
+    /// SIGUSR1 end the process at once). `bind` starts the thread that
+    /// waits for them, so do not fork between `bind` and `run` with it
+    /// on. Turn it off
     /// when the program handles signals itself and calls
     /// [`ShutdownHandle::shutdown`](crate::ShutdownHandle::shutdown).
     pub fn handle_signals(mut self, on: bool) -> Self {

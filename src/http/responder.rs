@@ -20,6 +20,9 @@ const POOLED: usize = 1024;
 /// Bytes of header fields a new exchange has room for.
 const REPLY_HEADERS: usize = 256;
 
+/// Bytes of header fields a reused exchange keeps room for, at most.
+const REPLY_HEADERS_KEPT: usize = 16 << 10;
+
 /// Pooled exchanges looked at for one nobody else holds, newest first.
 const REUSE_SCAN: usize = 8;
 
@@ -213,6 +216,10 @@ impl Deferrals {
         let reset = |reply: &mut Reply| {
             reply.status = StatusCode::OK;
             reply.headers.clear();
+            if reply.headers.capacity() > REPLY_HEADERS_KEPT {
+                // Not every pooled exchange keeps one answer's huge fields.
+                reply.headers = Vec::with_capacity(REPLY_HEADERS);
+            }
             reply.close = false;
             reply.invalid = false;
             reply.phase = stream.map_or(Phase::Building, Phase::Streaming);
