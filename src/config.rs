@@ -442,28 +442,19 @@ impl Config {
                 self.max_headers
             ));
         }
-        for (name, t) in [
-            ("keep_alive_timeout", self.keep_alive_timeout),
-            ("request_timeout", self.request_timeout),
-            ("write_timeout", self.write_timeout),
-            ("linger_timeout", self.linger_timeout),
-            ("response_timeout", self.response_timeout),
-            ("event_stream_keep_alive", self.event_stream_keep_alive),
+        // Deadlines are instants: one past the clock's range would not be.
+        for (name, t, may_be_zero) in [
+            ("keep_alive_timeout", self.keep_alive_timeout, false),
+            ("request_timeout", self.request_timeout, false),
+            ("write_timeout", self.write_timeout, false),
+            ("linger_timeout", self.linger_timeout, false),
+            ("response_timeout", self.response_timeout, false),
+            ("event_stream_keep_alive", self.event_stream_keep_alive, false),
+            ("shutdown_grace", self.shutdown_grace, true),
         ] {
-            if t.is_zero() {
+            if t.is_zero() && !may_be_zero {
                 return bad(format!("{name} must be longer than zero"));
             }
-        }
-        // Deadlines are instants: one past the clock's range would not be.
-        for (name, t) in [
-            ("keep_alive_timeout", self.keep_alive_timeout),
-            ("request_timeout", self.request_timeout),
-            ("write_timeout", self.write_timeout),
-            ("linger_timeout", self.linger_timeout),
-            ("response_timeout", self.response_timeout),
-            ("event_stream_keep_alive", self.event_stream_keep_alive),
-            ("shutdown_grace", self.shutdown_grace),
-        ] {
             if t > LONGEST_WAIT {
                 return bad(format!("{name} ({t:?}) must be at most a year"));
             }
