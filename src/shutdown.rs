@@ -111,7 +111,9 @@ impl SignalWatch {
             let _ = watched(false);
             setup(e)
         })?;
-        let handle = signals.handle();
+        // Made before its thread, so that a failure to spawn it undoes the
+        // rest as dropping it does.
+        let mut watch = SignalWatch { handle: signals.handle(), thread: None };
         let thread = thread::Builder::new()
             .name("peregrine-signals".into())
             .spawn(move || {
@@ -128,7 +130,8 @@ impl SignalWatch {
                 }
             })
             .map_err(|source| Error::Setup { what: "spawn the signal thread", source })?;
-        Ok(SignalWatch { handle, thread: Some(thread) })
+        watch.thread = Some(thread);
+        Ok(watch)
     }
 }
 
