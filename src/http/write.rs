@@ -538,7 +538,7 @@ impl Outgoing {
                     (Tail::File(f), _) if f.len > 0 => w.write_more(&bufs),
                     // A spilled head before its file.
                     (Tail::Owned(..), Some(next)) if matches!(**next, Tail::File(_)) => w.write_more(&bufs),
-                    _ => w.write_vectored(&bufs),
+                    _ => w.send(&bufs),
                 }
             } else {
                 match &mut self.tail {

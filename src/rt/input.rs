@@ -27,6 +27,19 @@ pub enum ReadOutcome {
     Full,
 }
 
+/// Where a connection's bytes come from: one read, as `Read::read` (a
+/// socket reads with [`sys::recv`](crate::sys::recv)).
+pub trait Receive {
+    /// Reads what is there into `buf`; `Ok(0)` is the end of the stream.
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl Receive for &[u8] {
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
+    }
+}
+
 /// How far the peer's sending side has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReadEnd {
@@ -127,7 +140,11 @@ impl<B: DerefMut<Target = [u8]>> Input<B> {
 
     /// Reads once from `r`, taking a buffer from `pool` if none is held
     /// and moving pending bytes to the front first if they do not start it.
-    pub fn read_from(&mut self, r: &mut impl Read, pool: &mut impl BufSource<B>) -> io::Result<ReadOutcome> {
+    pub fn read_from(
+        &mut self,
+        r: &mut impl Receive,
+        pool: &mut impl BufSource<B>,
+    ) -> io::Result<ReadOutcome> {
         let buf = self.buf.get_or_insert_with(|| pool.take());
         if self.start > 0 {
             buf.copy_within(self.start..self.end, 0);
@@ -138,7 +155,7 @@ impl<B: DerefMut<Target = [u8]>> Input<B> {
             return Ok(ReadOutcome::Full);
         }
         loop {
-            return match r.read(&mut buf[self.end..]) {
+            return match r.receive(&mut buf[self.end..]) {
                 Ok(0) => {
                     self.read_end = ReadEnd::Eof;
                     Ok(ReadOutcome::Eof)

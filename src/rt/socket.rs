@@ -7,6 +7,8 @@ use std::net::Shutdown;
 
 use mio::net::TcpStream;
 
+use super::input::Receive;
+
 /// Where responses are written: a byte stream that can also send file
 /// ranges (with `sendfile(2)` on a socket).
 pub trait Sink: Write {
@@ -19,9 +21,27 @@ pub trait Sink: Write {
     fn write_more(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.write_vectored(bufs)
     }
+
+    /// Writes what it can of `bufs` now, in order: `write_vectored`, for
+    /// which a socket makes the system call directly ([`sys::writev`]).
+    ///
+    /// [`sys::writev`]: crate::sys::writev
+    fn send(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored(bufs)
+    }
+}
+
+impl Receive for TcpStream {
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::sys::recv(self, buf)
+    }
 }
 
 impl Sink for TcpStream {
+    fn send(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        crate::sys::writev(self, bufs)
+    }
+
     fn send_file(&mut self, file: &std::fs::File, offset: u64, count: usize) -> io::Result<usize> {
         crate::sys::sendfile(self, file, offset, count)
     }
@@ -36,7 +56,7 @@ impl Sink for TcpStream {
 
 /// A connected byte stream an HTTP connection is served over: a TCP
 /// socket, or memory (for tests that need none).
-pub trait Transport: Read + Sink {
+pub trait Transport: Read + Receive + Sink {
     /// Turns Nagle's algorithm off (or on).
     fn set_nodelay(&self, on: bool) -> io::Result<()>;
 

@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::unix::fs::FileExt;
 
+use crate::rt::input::Receive;
 use crate::rt::socket::{Sink, Transport};
 
 /// The in-memory stream a [`TestClient`]'s connection is served over.
@@ -112,6 +113,12 @@ impl Write for Pipe {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl Receive for Pipe {
+    fn receive(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read(buf)
     }
 }
 

@@ -23,7 +23,7 @@
 //! is in and the body is wanted: the states below are entered once per
 //! request, so there is no flag to remember it by.
 
-use std::io::{self, Read};
+use std::io;
 
 use super::body::{BodyRx, Declared};
 use super::ctx::Ctx;
@@ -31,7 +31,7 @@ use crate::http::head::{self, Head, HeadError, HeaderSlots};
 use crate::http::intake::{BodySink, BodyWaker};
 use crate::http::status::StatusCode;
 use crate::http::target::HostMemo;
-use crate::rt::input::{Input, ReadOutcome};
+use crate::rt::input::{Input, ReadOutcome, Receive};
 use crate::rt::pool::BufSource;
 
 /// Where the request being received stands.
@@ -157,7 +157,7 @@ impl Incoming {
     /// drives the connection again).
     pub fn read_from(
         &mut self,
-        stream: &mut impl Read,
+        stream: &mut impl Receive,
         pool: &mut impl BufSource,
     ) -> io::Result<ReadOutcome> {
         if let Receiving::Apart(rx) = &self.receiving {
