@@ -24,7 +24,7 @@ fn lexed(buf: &[u8], n: usize, bare_lf: bool) -> Outcome {
         Ok(None) => Outcome::Partial,
         Err(e) => Outcome::Error(e),
         Ok(Some((l, h))) => Outcome::Complete {
-            method: l.method.into(),
+            method: l.method.as_str().into(),
             target: l.target.into(),
             minor: l.minor,
             headers: h.iter().map(|h| (h.name.into(), h.value.into())).collect(),

@@ -6,7 +6,7 @@
 use crate::config::MAX_HEADERS_LIMIT;
 use crate::http::head::{self, header_slots, HeaderSlots};
 use crate::http::query::Query;
-use crate::http::request::{Headers, Method, Request};
+use crate::http::request::{Headers, Request};
 use crate::http::target::HostMemo;
 
 #[cfg(feature = "testing")]
@@ -34,7 +34,7 @@ pub(crate) fn request<'b>(raw: &'b [u8], slots: &'b mut HeaderSlots<'b>) -> Opti
     let head = head::parse(raw, slots, rules, &mut HostMemo::new()).ok()??;
     let body = raw.get(head.len..head.len.checked_add(usize::try_from(head.content_length).ok()?)?)?;
     Some(Request {
-        method: Method::from_token(head.method),
+        method: head.method,
         target: head.target,
         version: head.version,
         headers: Headers::new(head.headers),

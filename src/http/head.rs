@@ -5,6 +5,7 @@ use std::mem::MaybeUninit;
 
 use super::body::{Coding, CodingList};
 use super::lex::{self, LexError, Lexed};
+use super::method::Method;
 use super::request::Version;
 use super::status::StatusCode;
 use super::target::{self, HostMemo};
@@ -66,8 +67,8 @@ impl HeadError {
 /// A parsed request head borrowing the buffer it came from.
 #[derive(Debug)]
 pub struct Head<'b> {
-    /// The method token.
-    pub method: &'b str,
+    /// The method.
+    pub method: Method<'b>,
     /// The request target.
     pub target: &'b str,
     /// The version.
@@ -416,7 +417,7 @@ mod tests {
         parse(raw.as_bytes(), &mut slots, STRICT, &mut HostMemo::new()).map(|h| {
             let h = h.expect("complete");
             let req = crate::Request {
-                method: crate::Method::from_token(h.method),
+                method: h.method,
                 target: h.target,
                 version: h.version,
                 headers: crate::Headers::new(h.headers),

@@ -15,6 +15,7 @@ use std::mem::MaybeUninit;
 
 use httparse::Header;
 
+use super::method::Method;
 use crate::swar;
 use crate::sys::{AsciiSet, Filling};
 
@@ -32,8 +33,8 @@ pub enum LexError {
 /// A complete request head, as lexed.
 #[derive(Debug)]
 pub struct Lexed<'b> {
-    /// The method token.
-    pub method: &'b str,
+    /// The method.
+    pub method: Method<'b>,
     /// The request target.
     pub target: &'b str,
     /// The minor version: 0 or 1.
@@ -147,9 +148,15 @@ pub fn lex<'s, 'b>(
         i = need!(newline(buf, i, bare_lf)?);
     }
     // Most requests are GETs: one comparison instead of a scan.
-    let method = if buf[i..].starts_with(b"GET ") { "GET" } else { TCHAR.run(&buf[i..]) };
-    i += method.len();
-    if *need!(buf.get(i)) != b' ' || method.is_empty() {
+    let (method, len) = match buf[i..].starts_with(b"GET ") {
+        true => (Method::Get, 3),
+        false => {
+            let token = TCHAR.run(&buf[i..]);
+            (Method::from_token(token), token.len())
+        }
+    };
+    i += len;
+    if *need!(buf.get(i)) != b' ' || len == 0 {
         return Err(LexError::Malformed);
     }
     i += 1;

@@ -8,6 +8,7 @@ pub mod field;
 pub mod head;
 pub mod intake;
 pub mod lex;
+pub mod method;
 pub mod multipart;
 pub mod peer;
 pub mod problem;

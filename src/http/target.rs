@@ -2,6 +2,8 @@
 //! request names: `Host`'s `uri-host [ ":" port ]`, checked without
 //! allocating, and the absolute form's authority, which wins over `Host`.
 
+use super::method::Method;
+
 /// What the request target is, once its form fits the method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
@@ -19,18 +21,18 @@ pub enum Form {
 /// Classifies `target` for `method`; `None` when the form is not one the
 /// method may use, or the target is none of the four (answered 400).
 #[inline(always)]
-pub fn classify(method: &str, target: &str) -> Option<Form> {
-    if target.as_bytes()[0] == b'/' && method != "CONNECT" {
+pub fn classify(method: Method<'_>, target: &str) -> Option<Form> {
+    if target.as_bytes()[0] == b'/' && method != Method::Connect {
         return Some(Form::Origin);
     }
     classify_other(method, target)
 }
 
 #[cold]
-fn classify_other(method: &str, target: &str) -> Option<Form> {
-    let connect = method == "CONNECT";
+fn classify_other(method: Method<'_>, target: &str) -> Option<Form> {
+    let connect = method == Method::Connect;
     match target.as_bytes()[0] {
-        b'*' if target.len() == 1 => (method == "OPTIONS").then_some(Form::Asterisk),
+        b'*' if target.len() == 1 => (method == Method::Options).then_some(Form::Asterisk),
         _ if connect => connect_target(target).then_some(Form::Authority),
         b'/' => None,
         _ => is_absolute(target).then_some(Form::Absolute),
@@ -328,31 +330,35 @@ mod tests {
 
     #[test]
     fn forms_fit_their_methods() {
-        assert_eq!(classify("GET", "/a?b"), Some(Form::Origin));
-        assert_eq!(classify("OPTIONS", "*"), Some(Form::Asterisk));
-        assert_eq!(classify("GET", "*"), None);
-        assert_eq!(classify("OPTIONS", "*x"), None);
-        assert_eq!(classify("GET", "http://h:80/p?q"), Some(Form::Absolute));
+        assert_eq!(classify(Method::Get, "/a?b"), Some(Form::Origin));
+        assert_eq!(classify(Method::Options, "*"), Some(Form::Asterisk));
+        assert_eq!(classify(Method::Get, "*"), None);
+        assert_eq!(classify(Method::Options, "*x"), None);
+        assert_eq!(classify(Method::Get, "http://h:80/p?q"), Some(Form::Absolute));
         assert_eq!(authority("http://h:80/p?q"), Some("h:80"));
-        assert_eq!(classify("GET", "HTTPS://[::1]:8443"), Some(Form::Absolute));
+        assert_eq!(classify(Method::Get, "HTTPS://[::1]:8443"), Some(Form::Absolute));
         assert_eq!(authority("HTTPS://[::1]:8443"), Some("[::1]:8443"));
-        assert_eq!(classify("GET", "http://h?q"), Some(Form::Absolute));
+        assert_eq!(classify(Method::Get, "http://h?q"), Some(Form::Absolute));
         assert_eq!(authority("http://h?q"), Some("h"));
-        assert_eq!(classify("GET", "http:///p"), None, "an http URI needs a host");
-        assert_eq!(classify("GET", "http://:80/p"), None);
-        assert_eq!(classify("GET", "http://u@h/p"), None, "userinfo is an error");
-        assert_eq!(classify("GET", "ftp://h/p"), None);
-        assert_eq!(classify("GET", "http:/x://evil.example/"), None, "the scheme ends at the first ://");
-        assert_eq!(classify("GET", "http:x://evil.example/"), None);
-        assert_eq!(classify("GET", "http://a b/"), None);
-        assert_eq!(classify("GET", "example.com:80"), None);
-        assert_eq!(classify("GET", "foo"), None);
-        assert_eq!(classify("CONNECT", "example.com:443"), Some(Form::Authority));
-        assert_eq!(classify("CONNECT", "[::1]:443"), Some(Form::Authority));
-        assert_eq!(classify("CONNECT", "example.com"), None);
-        assert_eq!(classify("CONNECT", "example.com:"), None);
-        assert_eq!(classify("CONNECT", "/"), None);
-        assert_eq!(classify("CONNECT", "[::1]"), None);
+        assert_eq!(classify(Method::Get, "http:///p"), None, "an http URI needs a host");
+        assert_eq!(classify(Method::Get, "http://:80/p"), None);
+        assert_eq!(classify(Method::Get, "http://u@h/p"), None, "userinfo is an error");
+        assert_eq!(classify(Method::Get, "ftp://h/p"), None);
+        assert_eq!(
+            classify(Method::Get, "http:/x://evil.example/"),
+            None,
+            "the scheme ends at the first ://"
+        );
+        assert_eq!(classify(Method::Get, "http:x://evil.example/"), None);
+        assert_eq!(classify(Method::Get, "http://a b/"), None);
+        assert_eq!(classify(Method::Get, "example.com:80"), None);
+        assert_eq!(classify(Method::Get, "foo"), None);
+        assert_eq!(classify(Method::Connect, "example.com:443"), Some(Form::Authority));
+        assert_eq!(classify(Method::Connect, "[::1]:443"), Some(Form::Authority));
+        assert_eq!(classify(Method::Connect, "example.com"), None);
+        assert_eq!(classify(Method::Connect, "example.com:"), None);
+        assert_eq!(classify(Method::Connect, "/"), None);
+        assert_eq!(classify(Method::Connect, "[::1]"), None);
     }
 
     #[test]

@@ -637,7 +637,7 @@ impl<H: Handler, T: Transport> Answer<H> for Serving<'_, T> {
 #[inline(always)]
 fn request<'r>(head: &Head<'r>, body: &'r [u8], peer: Peer) -> Request<'r> {
     Request {
-        method: Method::from_token(head.method),
+        method: head.method,
         target: head.target,
         version: head.version,
         headers: Headers::new(head.headers),
