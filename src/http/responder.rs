@@ -2,6 +2,7 @@
 //! thread, and what it completes travels to the connection's worker
 //! through an exchange (`rt::exchange`).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use super::field::{add_field, Added};
 use super::reply::{Body, Exchanged, Phase, Reply, StreamEnd, StreamKind};
 use super::status::StatusCode;
 use super::stream::Stream;
-use crate::rt::exchange::{Exchange, Ready};
+use crate::rt::exchange::{Exchange, Held, Ready, Wake};
 use crate::rt::mailbox::Mailbox;
 
 /// Exchanges a worker keeps for reuse at most.
@@ -23,7 +24,7 @@ const REPLY_HEADERS: usize = 256;
 /// Bytes of header fields a reused exchange keeps room for, at most.
 const REPLY_HEADERS_KEPT: usize = 16 << 10;
 
-/// Pooled exchanges looked at for one nobody else holds, newest first.
+/// Pooled exchanges looked at for one nobody else holds, oldest first.
 const REUSE_SCAN: usize = 8;
 
 /// The right to answer one request, from any thread, once: taken in
@@ -68,7 +69,7 @@ const REUSE_SCAN: usize = 8;
 /// # is_handler(&report);
 /// ```
 pub struct Responder {
-    exchange: Exchanged,
+    exchange: Held<Reply>,
     status: StatusCode,
     headers: Vec<u8>,
     close: bool,
@@ -121,8 +122,9 @@ impl Responder {
     }
 
     pub(crate) fn stream_of(mut self, kind: StreamKind) -> Stream {
+        let stream = Stream::new(self.exchange.share());
         self.complete(Phase::Streaming(kind));
-        Stream::new(Arc::clone(&self.exchange))
+        stream
     }
 
     /// Whether the request was cancelled: nothing will be sent any more.
@@ -150,14 +152,15 @@ impl Responder {
 
     fn complete(&mut self, phase: Phase) {
         self.done = true;
-        let mut inner = self.exchange.lock();
-        let reply = &mut inner.payload;
-        reply.status = self.status;
-        std::mem::swap(&mut reply.headers, &mut self.headers);
-        reply.close = self.close;
-        reply.invalid = self.invalid;
-        reply.phase = phase;
-        self.exchange.announce(&mut inner);
+        self.exchange.let_go(|inner| {
+            let reply = &mut inner.payload;
+            reply.status = self.status;
+            std::mem::swap(&mut reply.headers, &mut self.headers);
+            reply.close = self.close;
+            reply.invalid = self.invalid;
+            reply.phase = phase;
+            Wake::Always
+        });
     }
 }
 
@@ -190,7 +193,9 @@ pub(crate) struct Deferrals {
     /// The exchange the handler being called handed its answer to.
     pub handed: Option<Exchanged>,
     mailbox: Option<Arc<Mailbox<Ready>>>,
-    free: Vec<Exchanged>,
+    /// Oldest first: the longer ago an exchange came back, the surer its
+    /// completing thread has let go of it too.
+    free: VecDeque<Exchanged>,
     /// The slab key of the connection whose request is being handled.
     pub key: usize,
     next_id: u64,
@@ -200,7 +205,7 @@ pub(crate) struct Deferrals {
 impl Deferrals {
     /// Not connected to a worker yet.
     pub fn new() -> Self {
-        Deferrals { handed: None, mailbox: None, free: Vec::new(), key: 0, next_id: 0, limit: 0 }
+        Deferrals { handed: None, mailbox: None, free: VecDeque::new(), key: 0, next_id: 0, limit: 0 }
     }
 
     /// Completions go to `mailbox`; streams queue `limit` bytes.
@@ -225,11 +230,14 @@ impl Deferrals {
             reply.phase = stream.map_or(Phase::Building, Phase::Streaming);
             reply.end = StreamEnd::Open;
         };
-        // The most recently pooled few: one may still be held for a moment
-        // by the thread that completed it (see `give`).
-        let recent = self.free.len().saturating_sub(REUSE_SCAN)..self.free.len();
-        if let Some(i) = recent.rev().find(|&i| Exchange::reuse(&mut self.free[i], name, reset)) {
-            return self.free.swap_remove(i);
+        // The thread that completed an exchange may hold it a moment after
+        // the worker pooled it (see `give`): the oldest are the likeliest
+        // free. Taking the newest would find them all still held when a
+        // burst of requests follows their answers.
+        if let Some(i) =
+            (0..self.free.len().min(REUSE_SCAN)).find(|&i| Exchange::reuse(&mut self.free[i], name, reset))
+        {
+            return self.free.remove(i).expect("an index below the length");
         }
         let mailbox = self.mailbox.clone().expect("a response deferred outside a worker");
         let mut reply = Reply {
@@ -267,7 +275,7 @@ impl Deferrals {
         let mut own = std::mem::take(&mut exchange.lock().payload.headers);
         own.extend_from_slice(headers);
         let responder = Responder {
-            exchange: Arc::clone(&exchange),
+            exchange: Held::new(Arc::clone(&exchange)),
             status,
             headers: own,
             close,
@@ -290,7 +298,7 @@ impl Deferrals {
     pub fn give(&mut self, mut exchange: Exchanged) {
         if self.free.len() < POOLED {
             Exchange::park(&mut exchange);
-            self.free.push(exchange);
+            self.free.push_back(exchange);
         }
     }
 }

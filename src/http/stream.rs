@@ -6,7 +6,8 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use super::reply::{Exchanged, StreamEnd};
+use super::reply::{Exchanged, Reply, StreamEnd};
+use crate::rt::exchange::{Held, Wake};
 
 /// The body of a streamed response, written from any thread; made by
 /// [`Response::stream`](crate::Response::stream) or
@@ -39,7 +40,7 @@ use super::reply::{Exchanged, StreamEnd};
 /// write timed out, shutdown's grace period ended), writes fail with
 /// [`StreamError::Cancelled`].
 pub struct Stream {
-    exchange: Exchanged,
+    exchange: Held<Reply>,
     ended: bool,
 }
 
@@ -67,7 +68,7 @@ impl std::error::Error for StreamError {}
 
 impl Stream {
     pub(crate) fn new(exchange: Exchanged) -> Self {
-        Stream { exchange, ended: false }
+        Stream { exchange: Held::new(exchange), ended: false }
     }
 
     /// Queues `bytes`, waiting while the pipe is full.
@@ -144,12 +145,13 @@ impl Stream {
 
     fn end(&mut self, how: StreamEnd) {
         self.ended = true;
-        let mut inner = self.exchange.lock();
-        // The worker may have ended it first (an event stream at shutdown).
-        if inner.payload.end == StreamEnd::Open {
-            inner.payload.end = how;
-        }
-        self.exchange.announce_if_wanted(&mut inner);
+        self.exchange.let_go(|inner| {
+            // The worker may have ended it first (an event stream at shutdown).
+            if inner.payload.end == StreamEnd::Open {
+                inner.payload.end = how;
+            }
+            Wake::IfWanted
+        });
     }
 }
 

@@ -8,7 +8,10 @@
 //! serves another) is dropped without touching anything.
 //!
 //! Exchanges are pooled by the loop: one whose only holder is the loop is
-//! reset and used again, so steady traffic allocates none.
+//! reset and used again, so steady traffic allocates none. The completing
+//! side holds its end as a [`Held`], which lets go before its last
+//! announcement: the loop, once told, is the only holder, so an exchange
+//! is free for the next request as soon as its answer is sent.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -29,6 +32,12 @@ pub struct Ready {
 /// Pipe capacity a pooled exchange keeps.
 const KEPT_PIPE: usize = 4096;
 
+/// Pipe capacity a new exchange starts with: room for the usual burst of
+/// small writes (an event, a few chunks) before the loop takes them, so
+/// a stream that gets any pooled exchange, not only one that once grew,
+/// writes them without allocating.
+const FIRST_PIPE: usize = 1024;
+
 /// A callback run once, when the exchange is cancelled.
 type OnCancel = Box<dyn FnOnce() + Send>;
 
@@ -38,6 +47,66 @@ fn run_callback(f: OnCancel) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
         crate::logging::log_error!("an on_cancel callback panicked");
     }
+}
+
+/// The completing side's end of an exchange: the exchange while it is
+/// held, let go of by [`Held::let_go`] before the last announcement.
+pub struct Held<P>(Option<Arc<Exchange<P>>>);
+
+impl<P> Held<P> {
+    /// Holds `exchange`.
+    pub fn new(exchange: Arc<Exchange<P>>) -> Self {
+        Held(Some(exchange))
+    }
+
+    /// Another holder of the same exchange.
+    pub fn share(&self) -> Arc<Exchange<P>> {
+        Arc::clone(self.0.as_ref().expect("held"))
+    }
+
+    /// The last word of the completing side: `finish` updates the shared
+    /// state under its lock and says whether to announce the change
+    /// ([`Wake`]); then this end lets go of the exchange, and only then is
+    /// the change announced. Were it announced first, the loop could send
+    /// the answer and pool the exchange while this thread still held it,
+    /// and a burst of requests right after would find every pooled
+    /// exchange held and allocate new ones. Nothing is done once let go.
+    pub fn let_go(&mut self, finish: impl FnOnce(&mut Inner<P>) -> Wake) {
+        let Some(exchange) = self.0.take() else { return };
+        let name = {
+            let mut inner = exchange.lock();
+            match finish(&mut inner) {
+                Wake::Always => Some(inner.name),
+                Wake::IfWanted if inner.wanted => Some(inner.name),
+                Wake::IfWanted => None,
+            }
+            .inspect(|_| inner.wanted = false)
+        };
+        let Some(name) = name else { return };
+        let mailbox = Arc::clone(&exchange.mailbox);
+        drop(exchange);
+        let _ = mailbox.push(name);
+    }
+}
+
+impl<P> std::ops::Deref for Held<P> {
+    type Target = Exchange<P>;
+
+    fn deref(&self) -> &Exchange<P> {
+        // Let go of only by the owner's last word, after which it is not
+        // used.
+        self.0.as_deref().expect("used only while held")
+    }
+}
+
+/// Whether the last change of a [`Held`] exchange is announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Always: the loop waits for it (an answer).
+    Always,
+    /// If the loop asked to hear of the next write (a stream's end, which
+    /// it also finds when it drains the pipe).
+    IfWanted,
 }
 
 /// The shared state of one exchange.
@@ -97,7 +166,7 @@ impl<P> Exchange<P> {
             inner: Mutex::new(Inner {
                 name,
                 payload,
-                pipe: Vec::new(),
+                pipe: Vec::with_capacity(FIRST_PIPE),
                 taken: 0,
                 limit,
                 wanted: false,
