@@ -204,24 +204,32 @@ fn a_head_that_fills_the_read_buffer_still_takes_a_body() {
 fn slow_body_is_fine_while_it_keeps_coming() {
     let config = Config::new().workers(1).request_timeout(Duration::from_millis(500));
     let server = TestServer::start(config, echo);
-    let mut s = server.connect();
-    let body = pattern(20_000);
-    let raw = post_length("/", &body);
-    // About a second in all, never silent for the whole timeout.
-    for piece in raw.chunks(raw.len() / 10 + 1) {
-        s.write_all(piece).unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+    // Larger than the read buffer (received apart), and within it
+    // (received in place, where no sink takes its bytes as they come).
+    for size in [20_000, 2_000] {
+        let mut s = server.connect();
+        let body = pattern(size);
+        let raw = post_length("/", &body);
+        // About a second in all, never silent for the whole timeout.
+        for piece in raw.chunks(raw.len() / 10 + 1) {
+            s.write_all(piece).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let res = read_response(&mut s, &mut Vec::new(), false);
+        assert_eq!(res.status, 200, "a body of {size} bytes");
+        assert!(res.body == body, "a body of {size} bytes");
     }
-    let res = read_response(&mut s, &mut Vec::new(), false);
-    assert_eq!(res.status, 200);
-    assert!(res.body == body);
 }
 
 #[test]
 fn stalled_body_is_timed_out() {
     let config = Config::new().workers(1).request_timeout(Duration::from_millis(300));
     let server = TestServer::start(config, echo);
-    for raw in [post_length("/", &pattern(20_000)), post_chunked("/", &pattern(20_000), 1000)] {
+    for raw in [
+        post_length("/", &pattern(20_000)),
+        post_chunked("/", &pattern(20_000), 1000),
+        post_length("/", &pattern(2_000)),
+    ] {
         let mut s = server.connect();
         s.write_all(&raw[..raw.len() / 2]).unwrap();
         let res = read_response(&mut s, &mut Vec::new(), false);

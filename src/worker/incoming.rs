@@ -42,8 +42,10 @@ enum Receiving {
     /// 0 for a head that may come whole, which is parsed at once.
     Head { scanned: usize },
     /// Its head is in, and its body is arriving behind it in the read
-    /// buffer, which will then hold `total` bytes of this request.
-    Body { total: usize },
+    /// buffer, which will then hold `total` bytes of this request and
+    /// holds `arrived` so far (both within the read buffer's size, at most
+    /// 1 GiB).
+    Body { total: u32, arrived: u32 },
     /// Its body is arriving apart, behind a copy of its head.
     /// Boxed (from the worker's pool): rare, and a connection's size counts.
     Apart(Box<BodyRx>),
@@ -255,8 +257,14 @@ impl Incoming {
                     }
                 }
             }
-            Receiving::Body { total } => {
+            Receiving::Body { total, ref mut arrived } => {
                 let pending = self.input.pending();
+                // Body bytes are progress as they come: a slow body may
+                // take longer than the request timeout, only not pause
+                // for longer.
+                self.progress += (pending.len() as u64).saturating_sub(u64::from(*arrived));
+                *arrived = pending.len() as u32;
+                let total = total as usize;
                 if pending.len() < total {
                     return Ok(Next::Incomplete);
                 }
@@ -314,7 +322,8 @@ impl Incoming {
             (Plan::Buffer, Declared::Length(length))
                 if (head_len as u64).saturating_add(length) <= ctx.in_pool.buf_size() as u64 =>
             {
-                self.receiving = Receiving::Body { total: head_len + length as usize };
+                let arrived = self.input.pending().len() as u32;
+                self.receiving = Receiving::Body { total: (head_len as u64 + length) as u32, arrived };
                 return Ok(Next::Incomplete);
             }
             (Plan::Stream(sink), _) => {
