@@ -288,7 +288,8 @@ pub fn sendfile(out: &impl AsRawFd, file: &File, offset: u64, count: usize) -> i
 /// is: a FIFO would otherwise hold the thread in `open` until a writer
 /// came, and a device may wait for its line; for regular files and
 /// directories it changes nothing.
-/// `Ok(None)`: this kernel has no `openat2` (before Linux 5.6).
+/// `Ok(None)`: `openat2` is not there (a kernel before Linux 5.6) or not
+/// allowed (a seccomp filter), and the caller checks containment itself.
 #[cfg(target_os = "linux")]
 pub fn open_beneath(root: &File, path: &CStr) -> io::Result<Option<File>> {
     use std::os::fd::{FromRawFd, RawFd};
@@ -312,7 +313,9 @@ pub fn open_beneath(root: &File, path: &CStr) -> io::Result<Option<File>> {
     if fd < 0 {
         let err = io::Error::last_os_error();
         return match err.raw_os_error() {
-            Some(libc::ENOSYS) => Ok(None),
+            // EPERM: a seccomp filter that refuses system calls it does not
+            // know (as some container runtimes' did) says so this way.
+            Some(libc::ENOSYS | libc::EPERM) => Ok(None),
             _ => Err(err),
         };
     }

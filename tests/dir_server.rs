@@ -9,6 +9,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use peregrine::{Config, DirServer, Request, Response};
 
@@ -321,6 +322,75 @@ fn byte_ranges() {
     assert_eq!((two_lines.status, two_lines.body.as_slice()), (200, &b"0123456789"[..]));
     let changed = get(&server, "/digits.txt", "Range: bytes=0-1\r\nIf-Range: \"stale\"\r\n");
     assert_eq!((changed.status, changed.body.len()), (200, 10));
+}
+
+/// Sets the modification time of `path`.
+fn set_mtime(path: &Path, t: SystemTime) {
+    File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+}
+
+#[test]
+fn if_range_takes_a_date_only_once_the_file_has_settled() {
+    let tree = Tree::new("if-range");
+    let server = serve(&tree.root(), false);
+    let digits = tree.root().join("digits.txt");
+    let range = |if_range: &str| get(&server, "/digits.txt", &format!("Range: bytes=0-1\r\n{if_range}"));
+    // Changed just now: a second change within the same second would
+    // keep the date, so the date is a weak validator (RFC 9110 §8.8.2.2)
+    // and If-Range sends the whole file (§13.1.5).
+    set_mtime(&digits, SystemTime::now());
+    let (etag, modified) = validators(&server);
+    let res = range(&format!("If-Range: {modified}\r\n"));
+    assert_eq!((res.status, res.body.len()), (200, 10), "a date the file may still change within");
+    let res = range(&format!("If-Range: {etag}\r\n"));
+    assert_eq!((res.status, res.body.as_slice()), (206, &b"01"[..]), "the entity tag is strong");
+    set_mtime(&digits, SystemTime::now() - Duration::from_secs(3600));
+    let (etag, modified) = validators(&server);
+    let res = range(&format!("If-Range: {modified}\r\n"));
+    assert_eq!((res.status, res.body.as_slice()), (206, &b"01"[..]), "a settled date");
+    // If-Range is one value: two lines are no valid field.
+    let res = range(&format!("If-Range: {etag}\r\nIf-Range: \"other\"\r\n"));
+    assert_eq!((res.status, res.body.len()), (200, 10), "two If-Range lines");
+}
+
+#[test]
+fn a_head_ignores_range() {
+    // Ranges are defined for GET only (RFC 9110 §14.2): a HEAD states
+    // what a plain GET would get.
+    let tree = Tree::new("head-range");
+    let server = serve(&tree.root(), false);
+    for range in ["bytes=0-1", "bytes=50-"] {
+        let mut s = server.connect();
+        s.write_all(format!("HEAD /digits.txt HTTP/1.1\r\nHost: x\r\nRange: {range}\r\n\r\n").as_bytes())
+            .unwrap();
+        let res = read_response(&mut s, &mut Vec::new(), true);
+        assert_eq!(res.status, 200, "{range}");
+        assert_eq!(res.header("content-length"), Some("10"), "{range}");
+        assert_eq!(res.header("content-range"), None, "{range}");
+    }
+}
+
+#[test]
+fn last_modified_is_never_later_than_date() {
+    // A file dated in the future (made where the clock was ahead) is
+    // stated as modified now (RFC 9110 §8.8.2.1): otherwise a cache
+    // revalidating with that date would be told 304 after a real change.
+    let tree = Tree::new("future");
+    let server = serve(&tree.root(), false);
+    set_mtime(&tree.root().join("digits.txt"), SystemTime::now() + Duration::from_secs(400 * 24 * 3600));
+    let res = get(&server, "/digits.txt", "");
+    let (modified, date) = (res.header("last-modified").unwrap(), res.header("date").unwrap());
+    assert!(sortable(modified) <= sortable(date), "Last-Modified {modified} after Date {date}");
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as a tuple that sorts
+/// as the dates do.
+fn sortable(date: &str) -> (u32, usize, u32, String) {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let parts: Vec<&str> = date.split(' ').collect();
+    let month = MONTHS.iter().position(|m| *m == parts[2]).expect("a month");
+    (parts[3].parse().unwrap(), month, parts[1].parse().unwrap(), parts[4].to_string())
 }
 
 #[test]

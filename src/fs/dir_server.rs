@@ -6,6 +6,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::encoding::{self, Coding};
 use super::mime::content_type;
@@ -57,7 +58,13 @@ const VARIANT_SUFFIX_MAX: usize = 3;
 ///   dotfiles unless [`dotfiles`](DirServer::dotfiles) allows them. On
 ///   Linux the file is opened with `openat2(RESOLVE_BENEATH)` relative to
 ///   the directory, so the kernel refuses anything — a symlink included —
-///   that resolves outside it; refused paths are `404`.
+///   that resolves outside it; refused paths are `404`. The kernel also
+///   refuses absolute symlinks, even to a file inside the directory: link
+///   relatively within the tree.
+/// - The directory is the one `root` named when the server was made: it
+///   is opened once, so swapping a symlink that `root` went through (a
+///   `current -> releases/N` deploy) changes nothing until a new
+///   `DirServer` is made; point it at the release, and restart.
 /// - With [`precompressed`](DirServer::precompressed), `x.js` is answered
 ///   from `x.js.br` or `x.js.gz` when the client's `Accept-Encoding`
 ///   allows it and that file exists and is not older (as nginx's
@@ -438,11 +445,11 @@ fn send(req: &Request<'_>, res: &mut Response<'_>, file: File, meta: &Metadata, 
         }
     };
     let etag = ETag::of(meta, coding);
-    let modified = u64::try_from(meta.mtime()).unwrap_or(0);
+    let modified = Modified::of(meta);
     res.header("ETag", etag.as_bytes())
-        .header("Last-Modified", date::render(modified))
+        .header("Last-Modified", date::render(modified.secs))
         .header("Accept-Ranges", "bytes");
-    match precondition(req, &etag, modified) {
+    match precondition(req, &etag, modified.secs) {
         Precondition::Holds => {}
         Precondition::NotModified => {
             cached(res);
@@ -462,9 +469,13 @@ fn send(req: &Request<'_>, res: &mut Response<'_>, file: File, meta: &Metadata, 
         }
     };
     // Two `Range` lines are no valid range: ignored, as a server may.
+    // Ranges are defined for GET only; a HEAD's is ignored (RFC 9110
+    // §14.2), so it states what a plain GET gets.
     let mut ranges = req.headers().get_all("range");
     let range = match (ranges.next(), ranges.next()) {
-        (Some(value), None) if if_range_holds(req, &etag, modified) => range::parse(value, size),
+        (Some(value), None) if req.method() == Method::Get && if_range_holds(req, &etag, &modified) => {
+            range::parse(value, size)
+        }
         _ => ByteRange::Whole,
     };
     match range {
@@ -528,12 +539,41 @@ fn one_date(req: &Request<'_>, name: &str) -> Option<u64> {
     lines.next().is_none().then_some(date)
 }
 
-/// `If-Range`: the range applies only if the validator still matches.
-fn if_range_holds(req: &Request<'_>, etag: &ETag, modified: u64) -> bool {
-    match req.header("if-range") {
-        None => true,
-        Some(v) if v.starts_with(b"\"") => v.trim_ascii() == etag.as_bytes(),
-        Some(v) => date::parse(v) == Some(modified),
+/// `If-Range`: the range applies only if the validator still matches,
+/// strongly (RFC 9110 §13.1.5); two lines are no valid field, and the
+/// whole file is sent.
+fn if_range_holds(req: &Request<'_>, etag: &ETag, modified: &Modified) -> bool {
+    let mut lines = req.headers().get_all("if-range");
+    match (lines.next(), lines.next()) {
+        (None, _) => true,
+        (Some(v), None) if v.starts_with(b"\"") => v.trim_ascii() == etag.as_bytes(),
+        (Some(v), None) => modified.settled && date::parse(v) == Some(modified.secs),
+        (Some(_), Some(_)) => false,
+    }
+}
+
+/// A file's modification time as its `Last-Modified` states it.
+struct Modified {
+    /// Whole seconds since the epoch, never later than now: a date in the
+    /// future (a clock that was ahead where the file was made) is stated
+    /// as now (RFC 9110 §8.8.2.1), so a later change still moves it.
+    secs: u64,
+    /// The file has not changed for a second or more: a change within the
+    /// second its date names would now be seen, so the date is a strong
+    /// validator (RFC 9110 §8.8.2.2) where `If-Range` needs one. Where a
+    /// change could still come in the same second, a resumed download
+    /// could join two versions.
+    settled: bool,
+}
+
+impl Modified {
+    fn of(meta: &Metadata) -> Self {
+        let now = SystemTime::now();
+        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
+        let settled = now.duration_since(mtime).is_ok_and(|age| age >= Duration::from_secs(1));
+        let secs = u64::try_from(meta.mtime()).unwrap_or(0).min(now_secs);
+        Modified { secs, settled }
     }
 }
 
