@@ -151,8 +151,8 @@ impl Config {
         self
     }
 
-    /// Number of threads accepting connections, which hand them to the
-    /// workers round-robin; `0`: none, each worker accepts on a listener
+    /// Number of threads accepting connections (at most one per worker),
+    /// which hand them to the workers round-robin; `0`: none, each worker accepts on a listener
     /// of its own (`SO_REUSEPORT`), and the kernel spreads new connections
     /// over them.
     ///
@@ -214,8 +214,9 @@ impl Config {
     }
 
     /// Open connections the server holds at most (default 10 000), split
-    /// evenly between workers. A worker that is full answers a new
-    /// connection `503 Service Unavailable` and closes it.
+    /// evenly between workers, at most 1,048,576 (2^20) each. A worker that
+    /// is full answers a new connection `503 Service Unavailable` and
+    /// closes it.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n;
         self
@@ -412,8 +413,21 @@ impl Config {
         if self.max_body_size > 1 << 40 {
             return bad(format!("max_body_size ({}) must be at most 1 TiB", self.max_body_size));
         }
-        if self.max_connections > u32::MAX as usize / 2 {
-            return bad(format!("max_connections ({}) is too large", self.max_connections));
+        // Each worker sets its connections' room aside at start-up; more
+        // than a process may have descriptors (fs.nr_open, 2^20 unless
+        // raised) is no use, and far more would fail as memory, not as an
+        // error.
+        if self.connections_per_worker() > MAX_CONNECTIONS_PER_WORKER {
+            return bad(format!(
+                "max_connections ({}) over {} worker(s) is more than {MAX_CONNECTIONS_PER_WORKER} per worker",
+                self.max_connections, self.workers
+            ));
+        }
+        if self.accept_threads > self.workers {
+            return bad(format!(
+                "accept_threads ({}) must be at most the number of workers ({})",
+                self.accept_threads, self.workers
+            ));
         }
         for (name, size) in [
             ("read_buffer_size", self.read_buffer_size),
@@ -463,6 +477,9 @@ impl Config {
     }
 }
 
+/// Connections one worker may be configured to hold.
+const MAX_CONNECTIONS_PER_WORKER: usize = 1 << 20;
+
 /// The longest timeout or grace period taken: a year.
 const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -487,6 +504,10 @@ mod tests {
             (Config::new().read_buffer_size(10), "read_buffer_size"),
             (Config::new().write_buffer_size(10), "write_buffer_size"),
             (Config::new().workers(4).max_connections(2), "max_connections"),
+            (Config::new().workers(1).max_connections(100_000_000), "max_connections"),
+            (Config::new().workers(2).max_connections(usize::MAX), "max_connections"),
+            (Config::new().workers(2).accept_threads(usize::MAX), "accept_threads"),
+            (Config::new().workers(2).accept_threads(3), "accept_threads"),
             (Config::new().request_timeout(Duration::ZERO), "request_timeout"),
             (Config::new().websocket_threads(0), "websocket_threads"),
             (Config::new().max_message_size(0), "max_message_size"),
