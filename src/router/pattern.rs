@@ -54,6 +54,14 @@ pub fn parse(pattern: &str) -> Result<Vec<Segment>, String> {
             _ if part.contains([':', '*']) => {
                 return Err(format!("route {pattern:?}: ':' and '*' may only start a segment"));
             }
+            // Matched against the path as sent (percent-encoded, no query):
+            // a segment with any other byte could never match.
+            _ if !part.bytes().all(is_path_char) => {
+                return Err(format!(
+                    "route {pattern:?}: {part:?} has a character no request path holds \
+                     (a space, '?', '#', non-ASCII: write it percent-encoded)"
+                ));
+            }
             _ => Segment::Static((*part).into()),
         };
         segments.push(segment);
@@ -62,6 +70,12 @@ pub fn parse(pattern: &str) -> Result<Vec<Segment>, String> {
         return Err(format!("route {pattern:?} has more than {MAX_PARAMS} parameters"));
     }
     Ok(segments)
+}
+
+/// A byte a path segment holds as sent (RFC 3986 `pchar`, with `%` of
+/// its escapes).
+fn is_path_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b)
 }
 
 /// A node of the tree: what may follow the path so far.
@@ -301,7 +315,19 @@ mod tests {
 
     #[test]
     fn bad_patterns_and_conflicts_are_refused() {
-        for bad in ["users", "/a/:", "/a/*", "/*rest/more", "/a/b:c", "/:a/:a", "/:x-y"] {
+        for bad in [
+            "users",
+            "/a/:",
+            "/a/*",
+            "/*rest/more",
+            "/a/b:c",
+            "/:a/:a",
+            "/:x-y",
+            "/a b",
+            "/a?x=1",
+            "/a#b",
+            "/é",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
         let mut root = tree(&["/users/:id"]);
