@@ -44,7 +44,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot listen on {addr}: {source}")?;
                 match source.kind() {
                     io::ErrorKind::AddrInUse => {
-                        f.write_str(" (another process holds this port; pick another with --port)")
+                        f.write_str(" (another process holds this port; choose another)")
                     }
                     io::ErrorKind::PermissionDenied => {
                         f.write_str(" (ports below 1024 need privileges; use a higher port)")

@@ -50,8 +50,9 @@ pub enum StreamError {
     /// The pipe is full ([`Stream::try_send`] only): wait with
     /// [`Stream::wait_ready`] and write again.
     Full,
-    /// Nobody will read it: the client left, a write timed out, or the
-    /// server shut down.
+    /// Nobody will read it: the client left, a write timed out, the
+    /// server shut down, or the request was a `HEAD` (whose answer has no
+    /// body: the head went out, and the stream can stop at once).
     Cancelled,
 }
 
