@@ -528,3 +528,26 @@ fn refused_upload_is_drained_to_the_end() {
     assert!(support::eventually(|| upload.is_finished()), "the upload stalled: the server stopped draining");
     upload.join().unwrap().expect("the whole upload was accepted by the draining server");
 }
+
+/// A refused upload sent slowly, for longer than the linger timeout: the
+/// linger lasts while bytes keep coming (as nginx's lingering close), so
+/// the client, which reads only once it has sent everything (as Python's
+/// `http.client` does), reads the 413 instead of a reset.
+#[test]
+fn a_slow_refused_upload_still_reads_its_error() {
+    let _serial = serial();
+    let server = TestServer::start(config().linger_timeout(Duration::from_millis(300)), handler);
+    let mut s = server.connect();
+    let head = format!("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", 32 << 20);
+    s.write_all(head.as_bytes()).unwrap();
+    // About 1.5 s in all, never silent for the linger timeout.
+    let chunk = vec![b'u'; 4096];
+    for _ in 0..15 {
+        s.write_all(&chunk).expect("the server drains while the upload goes on");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let res = read_response(&mut s, &mut Vec::new(), false);
+    assert_eq!(res.status, 413);
+}

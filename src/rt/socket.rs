@@ -116,18 +116,19 @@ pub enum Lingered {
 /// A lingering close: after this side's half-close, reads and drops what
 /// the client still sends, `reads` reads at most, until it closes. The
 /// client then reads the last answer instead of a reset that could destroy
-/// it; a timer bounds the whole linger.
-pub fn linger(stream: &mut impl Read, scratch: &mut [u8], reads: usize) -> Lingered {
+/// it; a timer bounds the linger. Also says whether anything came.
+pub fn linger(stream: &mut impl Read, scratch: &mut [u8], reads: usize) -> (Lingered, bool) {
+    let mut came = false;
     for _ in 0..reads {
         match stream.read(scratch) {
-            Ok(0) => return Lingered::Done,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Lingered::Blocked,
+            Ok(0) => return (Lingered::Done, came),
+            Ok(_) => came = true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (Lingered::Blocked, came),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Lingered::Done,
+            Err(_) => return (Lingered::Done, came),
         }
     }
-    Lingered::More
+    (Lingered::More, came)
 }
 
 #[cfg(test)]
@@ -152,8 +153,12 @@ mod tests {
     #[test]
     fn lingering_reads_to_the_end_within_its_budget() {
         let mut scratch = [0u8; 8];
-        assert_eq!(linger(&mut Script(vec![b"ab", b"cd"], true), &mut scratch, 8), Lingered::Done);
-        assert_eq!(linger(&mut Script(vec![b"ab"], false), &mut scratch, 8), Lingered::Blocked);
-        assert_eq!(linger(&mut Script(vec![b"a", b"b", b"c"], true), &mut scratch, 2), Lingered::More);
+        assert_eq!(linger(&mut Script(vec![b"ab", b"cd"], true), &mut scratch, 8), (Lingered::Done, true));
+        assert_eq!(linger(&mut Script(vec![b"ab"], false), &mut scratch, 8), (Lingered::Blocked, true));
+        assert_eq!(linger(&mut Script(vec![], false), &mut scratch, 8), (Lingered::Blocked, false));
+        assert_eq!(
+            linger(&mut Script(vec![b"a", b"b", b"c"], true), &mut scratch, 2),
+            (Lingered::More, true)
+        );
     }
 }

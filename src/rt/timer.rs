@@ -105,6 +105,13 @@ impl<K: TimerKind> Timers<K> {
         }
     }
 
+    /// Whether `key`'s timer has run at least half its course by `now`
+    /// (false if it is not armed).
+    pub fn half_gone(&self, key: usize, now: Instant) -> bool {
+        let Link { deadline, kind, .. } = self.links[key];
+        kind.is_some_and(|k| deadline.saturating_duration_since(now) <= self.durations[k.index()] / 2)
+    }
+
     /// Removes `key`'s timer, if armed.
     pub fn disarm(&mut self, key: usize) {
         let Link { prev, next, kind, .. } = self.links[key];

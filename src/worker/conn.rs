@@ -52,8 +52,11 @@ enum State {
     /// response before the client reads it.
     Closing { linger: bool },
     /// Half-closed; discarding input until the client closes or the linger
-    /// timer fires.
-    Lingering,
+    /// timer fires. The timer restarts while input comes, `restarts` more
+    /// times at most: a client still sending a body it was refused (at its
+    /// own pace) reads the refusal once done, as nginx's lingering close
+    /// lets it, yet one that never stops cannot hold the connection.
+    Lingering { restarts: u8 },
     /// A `101` is queued; once it is sent, the connection goes to the
     /// WebSocket thread `thread` (which holds a place for it).
     Upgrading { ticket: Ticket, thread: usize },
@@ -83,6 +86,12 @@ pub struct Conn<T = TcpStream> {
 /// connections have their turn: a client that keeps its socket full (a
 /// pipelining flood) is then served in turns, not to the end.
 const READS_PER_TURN: usize = 8;
+
+/// Times a lingering close's timer restarts at most while the client
+/// keeps sending, each after half its time or more: a linger lasts at most
+/// about 16 linger timeouts (32 s by default; nginx's `lingering_time` is
+/// 30 s).
+const LINGER_RESTARTS: u8 = 30;
 
 /// Write-buffer loads of a streamed body one `drive` sends at most, for
 /// the same reason.
@@ -158,7 +167,7 @@ impl<T: Transport> Conn<T> {
     /// The connection is leaving the worker: cancels the response another
     /// thread was completing, and returns the buffers to the pools.
     pub fn release<H>(&mut self, ctx: &mut Ctx<H>) {
-        match std::mem::replace(&mut self.state, State::Lingering) {
+        match std::mem::replace(&mut self.state, State::Lingering { restarts: 0 }) {
             State::Awaiting(Awaiting { exchange, .. }) | State::Streaming(Streaming { exchange, .. }) => {
                 ctx.tally.add(Stat::DeferredFinished, 1);
                 exchange.cancel();
@@ -331,7 +340,7 @@ impl<T: Transport> Conn<T> {
                 }
             },
             &State::Closing { linger } => Step::Done(self.begin_close(linger, key, ctx)),
-            State::Lingering => Step::Done(self.linger(key, ctx)),
+            State::Lingering { .. } => Step::Done(self.linger(key, ctx)),
             // Its `101` is out: the worker hands it over.
             State::Upgrading { .. } => Step::Done(Verdict::Close),
         }
@@ -548,7 +557,7 @@ impl<T: Transport> Conn<T> {
         if self.sock.stream.shutdown_write().is_err() {
             return Verdict::Close;
         }
-        self.state = State::Lingering;
+        self.state = State::Lingering { restarts: LINGER_RESTARTS };
         ctx.timers.arm(key, Timer::Linger, ctx.now);
         self.linger(key, ctx)
     }
@@ -560,8 +569,16 @@ impl<T: Transport> Conn<T> {
         self.incoming.discard(ctx);
         // A pooled buffer, lent as scratch for what is thrown away.
         let mut scratch = ctx.in_pool.take();
-        let lingered = linger(&mut self.sock.stream, &mut scratch, READS_PER_TURN);
+        let (lingered, came) = linger(&mut self.sock.stream, &mut scratch, READS_PER_TURN);
         ctx.in_pool.give(scratch);
+        if let State::Lingering { restarts } = &mut self.state {
+            // Restarted once at most per half its time: however often the
+            // client's bytes come, the linger lasts a bounded time in all.
+            if came && *restarts > 0 && ctx.timers.half_gone(key, ctx.now) {
+                *restarts -= 1;
+                ctx.timers.arm(key, Timer::Linger, ctx.now);
+            }
+        }
         match lingered {
             Lingered::Done => Verdict::Close,
             Lingered::Blocked => Verdict::Keep,

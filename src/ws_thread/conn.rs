@@ -328,7 +328,7 @@ impl<T: Transport> WsConn<T> {
     /// it closes (a lingering close); the linger timer ends it anyway.
     fn linger<H>(&mut self, ctx: &mut WsCtx<H>) -> Verdict {
         let mut scratch = [0u8; 4096];
-        match linger(&mut self.stream, &mut scratch, 8) {
+        match linger(&mut self.stream, &mut scratch, 8).0 {
             Lingered::Done => Verdict::Close,
             Lingered::Blocked => Verdict::Keep,
             Lingered::More => {
