@@ -101,7 +101,10 @@ fn start_stream<T: Transport>(
     // A HEAD answer says what a GET's would.
     let length = if asked.http10 { Length::UntilClose } else { Length::Chunked };
     let keep_alive = keep_alive && framing != Framing::UntilClose;
-    sock.no_delay(keep_alive);
+    // A body's pieces go as they come, on any connection: with Nagle on,
+    // each would wait for the last one's ACK (an event stream behind a
+    // proxy that speaks HTTP/1.0 to its upstreams, as nginx does).
+    sock.no_delay(keep_alive || framing != Framing::Discard);
     let meta = asked.meta(keep_alive, q.keep_alive_secs);
     sock.out.push_stream_head(q.pool, res, length, &meta, q.stamp);
     let after = if keep_alive { After::KeepAlive } else { After::Close };

@@ -31,16 +31,17 @@ impl<T: Transport> Socket<T> {
         Socket { stream, peer: Peer::from(peer), out: Outgoing::new(), nagle: Nagle::On }
     }
 
-    /// Before queuing a response after which the connection stays open
-    /// (`keep_alive`): turns Nagle off if it is on.
+    /// Before queuing a response after which more will be written (the
+    /// connection stays open, or the body is streamed): turns Nagle off if
+    /// it is on.
     ///
     /// Nagle holds a small write back only while earlier data is
     /// unacknowledged, so a connection's first response never waits;
-    /// later ones could, behind a delayed ACK. A connection that closes
-    /// after one response never needs the syscall.
+    /// later writes could, behind a delayed ACK. A connection that closes
+    /// after one response written at once never needs the syscall.
     #[inline]
-    pub fn no_delay(&mut self, keep_alive: bool) {
-        if keep_alive && self.nagle == Nagle::On {
+    pub fn no_delay(&mut self, more_writes: bool) {
+        if more_writes && self.nagle == Nagle::On {
             self.nagle = Nagle::Off;
             if let Err(e) = self.stream.set_nodelay(true) {
                 crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", self.peer.addr());
