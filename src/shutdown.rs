@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
 use mio::Waker;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -15,6 +16,9 @@ use crate::error::Error;
 #[derive(Default)]
 pub struct ShutdownState {
     requested: AtomicBool,
+    /// When it was first requested: the grace period runs from then, not
+    /// from when a thread busy in a handler got round to seeing it.
+    requested_at: OnceLock<Instant>,
     wakers: Mutex<Vec<Arc<Waker>>>,
     /// Lets `run` sleep until shutdown is requested.
     signalled: (Mutex<bool>, Condvar),
@@ -26,6 +30,11 @@ impl ShutdownState {
         self.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(waker);
     }
 
+    /// When shutdown was requested, if it was.
+    pub fn requested_at(&self) -> Option<Instant> {
+        self.requested_at.get().copied()
+    }
+
     /// Whether shutdown was requested.
     pub fn is_requested(&self) -> bool {
         self.requested.load(Ordering::Acquire)
@@ -33,6 +42,8 @@ impl ShutdownState {
 
     /// Requests shutdown and wakes every thread (idempotent).
     pub fn request(&self) {
+        // Set before the flag, so whoever sees the flag finds the time.
+        let _ = self.requested_at.set(Instant::now());
         if self.requested.swap(true, Ordering::AcqRel) {
             return;
         }

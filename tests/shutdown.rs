@@ -154,3 +154,42 @@ fn shutdown_under_load_answers_every_in_flight_request() {
     server.stop().unwrap();
     assert!(TcpStream::connect(addr).is_err(), "still accepting after shutdown");
 }
+
+/// The grace period runs from the shutdown request, even when the worker
+/// sees it late, at the end of a turn a handler held: a deferred answer
+/// completed within the grace period of the request still goes out.
+#[test]
+fn the_grace_period_runs_from_the_request_not_from_a_late_turn() {
+    let t0 = std::time::Instant::now();
+    let started = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&started);
+    let config = peregrine::Config::new().workers(1).shutdown_grace(Duration::from_millis(1500));
+    let server = TestServer::start(config, move |req: &Request<'_>, res: &mut Response<'_>| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        if req.path() == "/later" {
+            // Completed 1.75 s after the start: 1.25 s after the shutdown
+            // request below, within its grace period; 0.25 s after the end
+            // of a grace period counted from the turn the request ended.
+            let responder = res.defer();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1750).saturating_sub(t0.elapsed()));
+                responder.send(&b"later"[..]);
+            });
+        } else {
+            std::thread::sleep(Duration::from_millis(1500).saturating_sub(t0.elapsed()));
+            res.body(b"busy");
+        }
+    });
+    let mut later = server.connect();
+    later.write_all(b"GET /later HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(eventually(|| started.load(Ordering::SeqCst) == 1), "the deferred handler never ran");
+    let mut busy = server.connect();
+    busy.write_all(b"GET /busy HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert!(eventually(|| started.load(Ordering::SeqCst) == 2), "the busy handler never ran");
+    std::thread::sleep(Duration::from_millis(500).saturating_sub(t0.elapsed()));
+    server.handle.shutdown();
+    let res = read_response(&mut later, &mut Vec::new(), false);
+    assert_eq!((res.status, res.body.as_slice()), (200, &b"later"[..]));
+    assert_eq!(read_response(&mut busy, &mut Vec::new(), false).body, b"busy");
+    server.stop().unwrap();
+}

@@ -135,7 +135,9 @@ pub fn run<S: Service>(service: &mut S, shutdown: &ShutdownState, grace: Duratio
             service.on_timer(key, kind);
         }
         if drain_deadline.is_none() && shutdown.is_requested() {
-            drain_deadline = Some(now + grace);
+            // From the request, not from `now`, which a handler that ran
+            // long this turn may have left behind.
+            drain_deadline = Some(shutdown.requested_at().unwrap_or(now) + grace);
             service.begin_drain();
         }
         if let Some(deadline) = drain_deadline {
