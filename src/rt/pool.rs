@@ -2,8 +2,9 @@
 //! size (a connection's read and write buffers), and in size classes
 //! (request bodies; WebSocket frames and messages). Grown on demand up to
 //! a cap, then reused, so steady-state serving allocates nothing; each
-//! class keeps a bounded number of free buffers, so a burst does not pin
-//! its memory forever.
+//! class keeps a bounded number of free buffers, and [`trim`](BufPool::trim)
+//! lets go of half of those no take reached in a while, so what a burst
+//! grew goes back to the system once the burst is over.
 
 use crate::sys::AlignedBuf;
 
@@ -55,13 +56,16 @@ pub trait GrowingSource<B>: BufSource<B> {
 pub struct BufPool<B = AlignedBuf> {
     free: Vec<B>,
     size: usize,
+    /// The fewest free buffers since the last trim: that many were of no
+    /// use in that time.
+    low: usize,
 }
 
 impl<B: PoolBuf> BufPool<B> {
     /// A pool of `size`-byte buffers keeping at most `max_free` free ones
     /// (the free list is allocated now, so giving back never allocates).
     pub fn new(size: usize, max_free: usize) -> Self {
-        BufPool { free: Vec::with_capacity(max_free), size }
+        BufPool { free: Vec::with_capacity(max_free), size, low: 0 }
     }
 
     /// Size of the buffers.
@@ -72,7 +76,20 @@ impl<B: PoolBuf> BufPool<B> {
     /// A free buffer, or a new one.
     #[inline]
     pub fn take_buf(&mut self) -> B {
-        self.free.pop().unwrap_or_else(|| B::with_size(self.size))
+        let buf = self.free.pop().unwrap_or_else(|| B::with_size(self.size));
+        self.low = self.low.min(self.free.len());
+        buf
+    }
+
+    /// Lets go of half the free buffers no take reached since the last
+    /// trim (the oldest kept), and starts counting afresh; returns the
+    /// bytes let go. Called now and then, it gives back what a burst grew
+    /// while keeping what steady traffic uses.
+    pub fn trim(&mut self) -> usize {
+        let unused = self.low / 2;
+        self.free.drain(..unused);
+        self.low = self.free.len();
+        unused * self.size
     }
 
     /// Keeps `buf` for reuse, unless as many are kept as the pool may.
@@ -152,6 +169,11 @@ impl<B: PoolBuf> SizeClasses<B> {
         self.classes.iter().map(BufPool::free_bytes).sum()
     }
 
+    /// [`BufPool::trim`] for every class.
+    pub fn trim(&mut self) -> usize {
+        self.classes.iter_mut().map(BufPool::trim).sum()
+    }
+
     /// Gives a buffer back to the largest class it can serve; one smaller
     /// than every class, or more than twice the largest, is dropped.
     pub fn give(&mut self, buf: B) {
@@ -179,6 +201,26 @@ mod tests {
         pool.give(b); // over the cap: freed
         assert_eq!(pool.take().as_ptr(), a_ptr);
         assert_eq!(pool.buf_size(), 4096);
+    }
+
+    #[test]
+    fn trimming_lets_go_of_half_of_what_was_not_used() {
+        let mut pool: BufPool = BufPool::new(4096, 16);
+        let bufs: Vec<_> = (0..8).map(|_| pool.take()).collect();
+        bufs.into_iter().for_each(|b| pool.give(b));
+        // Since the start, as few as none were free: nothing goes.
+        assert_eq!(pool.trim(), 0);
+        // Then two at a time are used: six of eight stay free throughout.
+        for _ in 0..3 {
+            let (a, b) = (pool.take(), pool.take());
+            pool.give(a);
+            pool.give(b);
+        }
+        assert_eq!(pool.trim(), 3 * 4096, "half of the six never taken");
+        assert_eq!(pool.free_bytes(), 5 * 4096);
+        // Idle: halves each time, down to one kept.
+        assert_eq!((pool.trim(), pool.trim(), pool.trim()), (2 * 4096, 4096, 4096));
+        assert_eq!((pool.trim(), pool.free_bytes()), (0, 4096));
     }
 
     #[test]

@@ -24,6 +24,11 @@ use crate::ws_thread::WsRoute;
 /// Free memory a body buffer class keeps at most, per worker.
 const BODY_CLASS_BUDGET: usize = 64 << 20;
 
+/// How often the buffer pools let go of half of the free buffers they
+/// did not need since the last time: memory a burst grew goes back within
+/// minutes, while steady traffic keeps what it uses.
+pub const TRIM_EVERY: Duration = Duration::from_secs(10);
+
 /// Empty body-state boxes a worker keeps for reuse at most.
 const BODY_RX_KEPT: usize = 256;
 
@@ -100,6 +105,8 @@ pub struct Ctx<H> {
     pub keep_alive_secs: u64,
     /// The time of the current loop iteration.
     pub now: Instant,
+    /// When the pools next let go of free buffers they did not need.
+    pub trim_at: Instant,
     /// Shutting down: idle connections close.
     pub draining: bool,
     /// Read per response, so one being made when shutdown starts already
@@ -120,6 +127,18 @@ pub struct Ctx<H> {
 }
 
 impl<H> Ctx<H> {
+    /// Trims the buffer pools if it is time; returns the bytes of free
+    /// buffers they still hold (which the next trim may let go of).
+    pub fn trim_pools(&mut self) -> usize {
+        if self.now >= self.trim_at {
+            self.trim_at = self.now + TRIM_EVERY;
+            self.in_pool.trim();
+            self.out_pool.trim();
+            self.body_pool.trim();
+        }
+        self.in_pool.free_bytes() + self.out_pool.free_bytes() + self.body_pool.free_bytes()
+    }
+
     /// A worker's context for `config`, its pools empty.
     pub fn new(
         config: &Config,
@@ -149,6 +168,7 @@ impl<H> Ctx<H> {
             max_body: config.max_body_size,
             keep_alive_secs: config.keep_alive_timeout.as_secs().max(1),
             now: Instant::now(),
+            trim_at: Instant::now() + TRIM_EVERY,
             draining: false,
             shutdown,
             ws,

@@ -69,6 +69,9 @@ pub struct Worker<H> {
     next_peer: usize,
     /// Accepting paused (out of descriptors) until then.
     accept_paused: Option<Instant>,
+    /// The pools hold free buffers: a wake is due to trim them, even with
+    /// nothing else to do.
+    pools_hold: bool,
     accept_exhausted: bool,
     /// What the inbox held, taken out at once (allocated once).
     admitted: Vec<Accepted>,
@@ -121,6 +124,7 @@ impl<H: Handler> Worker<H> {
             peers: Vec::new(),
             next_peer: 0,
             accept_paused: None,
+            pools_hold: false,
             accept_exhausted: false,
             admitted: Vec::with_capacity(in_flight),
             idle: Vec::with_capacity(capacity),
@@ -319,9 +323,9 @@ impl<H: Handler> Service for Worker<H> {
         self.ctx.date.update(now);
         if self.ctx.date.secs() != second {
             // Once a second: what the pools hold moves slowly.
-            let ctx = &mut self.ctx;
-            let held = ctx.in_pool.free_bytes() + ctx.out_pool.free_bytes() + ctx.body_pool.free_bytes();
-            ctx.tally.set(Stat::PoolBytes, held as u64);
+            let held = self.ctx.trim_pools();
+            self.pools_hold = held > 0;
+            self.ctx.tally.set(Stat::PoolBytes, held as u64);
         }
     }
 
@@ -329,7 +333,8 @@ impl<H: Handler> Service for Worker<H> {
     /// counts due to be published.
     fn wake_at(&self) -> Option<Instant> {
         let log_due = self.ctx.access_log.as_ref().and_then(LogBuffer::due);
-        [self.accept_paused, log_due, self.ctx.tally.wake_at()].into_iter().flatten().min()
+        let trim = self.pools_hold.then_some(self.ctx.trim_at);
+        [self.accept_paused, log_due, self.ctx.tally.wake_at(), trim].into_iter().flatten().min()
     }
 
     fn on_wake(&mut self) {
