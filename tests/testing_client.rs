@@ -132,6 +132,28 @@ fn deferred_and_streamed_answers_are_awaited() {
 }
 
 #[test]
+fn a_deferred_answer_to_head_is_awaited_as_one() {
+    let (tx, rx) = channel();
+    let tx = Mutex::new(tx);
+    let handler = move |req: &Request<'_>, res: &mut Response<'_>| {
+        if req.path() == "/later" {
+            tx.lock().unwrap().send(res.defer()).unwrap();
+        } else {
+            res.body(b"now");
+        }
+    };
+    let mut client = TestClient::new(handler);
+    client.send(b"HEAD /later HTTP/1.1\r\nHost: x\r\n\r\nGET /now HTTP/1.1\r\nHost: x\r\n\r\n");
+    let responder = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    std::thread::spawn(move || responder.send(&b"a body a GET would get"[..]));
+    let head = client.wait_head_response(Duration::from_secs(5)).expect("the HEAD's answer");
+    assert_eq!((head.status, head.header("content-length")), (200, Some("22")));
+    assert!(head.body.is_empty());
+    // The answer behind it is read as its own, not as the HEAD's body.
+    assert_eq!(client.response().expect("the GET's answer").text(), "now");
+}
+
+#[test]
 fn a_routed_handler_under_test() {
     let router = Router::new().get(
         "/users/:id",

@@ -299,6 +299,12 @@ impl<H: Handler> TestClient<H> {
         self.wait(timeout, Self::response)
     }
 
+    /// [`wait_response`](TestClient::wait_response) for a response to a
+    /// `HEAD` request (no body follows its head).
+    pub fn wait_head_response(&mut self, timeout: Duration) -> Option<TestResponse> {
+        self.wait(timeout, Self::head_response)
+    }
+
     /// Sends `GET path` (HTTP/1.1, `Host: test`) and returns its response.
     ///
     /// # Panics
