@@ -156,6 +156,9 @@ impl Response<'_> {
     /// Answers with `response`: its status, its headers (checked as
     /// [`header`](Response::header) checks them; the ones the server writes
     /// itself are dropped, `Connection: close` is honoured) and its body.
+    /// Not carried over: a status of 600–999, which `http` allows and HTTP
+    /// does not (RFC 9110 §15; sent as `500`), the version (the server
+    /// answers in the request's) and the extensions.
     pub fn send_http<B: Into<Body>>(&mut self, response: http::Response<B>) -> &mut Self {
         let (parts, body) = response.into_parts();
         self.status(parts.status.into());
