@@ -102,17 +102,21 @@ fn the_dashboard_plots_a_server_under_load() {
     page.wait_until("document.getElementById('requests') !== null", context);
     let chart = rect(&mut page, "document.getElementById('requests').getBoundingClientRect()");
     let before = (page.evaluate_string("document.body.dataset.points"), page.screenshot(Some(chart)));
-    page.wait_until("Number(document.body.dataset.points) >= 8", context);
+    page.wait_until("Number(document.body.dataset.points) >= 16", context);
     let rps = page.evaluate_string("document.getElementById('rps').textContent");
     let rps: f64 = rps.trim_matches(|c| c == '(' || c == ')').parse().unwrap_or(0.0);
     assert!(rps > 0.0, "requests per second drawn: {rps}");
     let lines = page.evaluate_string("document.getElementById('legend').textContent");
     assert_eq!(lines, "worker 0worker 1", "one line per worker");
-    for canvas in ["requests", "open"] {
+    // Ink beyond the grey scale label (a few dozen pixels), in colour. The
+    // open connections stay level under this load: two flat lines, 2 px
+    // thick, over 15 of the 119 steps of a 480 px canvas, about 120 px
+    // each (they may overlap).
+    for (canvas, least) in [("requests", 200), ("open", 100)] {
         let seen = page.evaluate_string(&drawn(canvas));
         let (ink, colours) = seen.split_once(' ').unwrap();
         let (ink, colours): (u32, u32) = (ink.parse().unwrap(), colours.parse().unwrap());
-        assert!(ink > 200 && colours >= 1, "canvas {canvas}: {ink} pixels drawn, {colours} colours");
+        assert!(ink > least && colours >= 1, "canvas {canvas}: {ink} pixels drawn, {colours} colours");
     }
     let png = page.screenshot(None);
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
