@@ -44,6 +44,21 @@ impl<'a> Query<'a> {
     pub fn get(&self, key: &str) -> Option<Decoded<'a>> {
         self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
+
+    /// The values of every pair whose decoded key equals `key`, in order
+    /// (`?tag=a&tag=b`, as forms send a multiple choice).
+    ///
+    /// ```
+    /// let q = peregrine::Query::new("tag=a&x=1&tag=b%20c&tag");
+    /// let tags: Vec<String> = q.get_all("tag").map(|v| v.to_string()).collect();
+    /// assert_eq!(tags, ["a", "b c", ""]);
+    /// ```
+    pub fn get_all<'k>(&self, key: &'k str) -> impl Iterator<Item = Decoded<'a>> + 'k
+    where
+        'a: 'k,
+    {
+        self.iter().filter(move |(k, _)| *k == key).map(|(_, v)| v)
+    }
 }
 
 /// Iterator over the pairs of a [`Query`].
