@@ -127,15 +127,16 @@ pub struct Ctx<H> {
 }
 
 impl<H> Ctx<H> {
-    /// Trims the buffer pools if it is time; returns the bytes of free
-    /// buffers they still hold (which the next trim may let go of).
-    pub fn trim_pools(&mut self) -> usize {
-        if self.now >= self.trim_at {
-            self.trim_at = self.now + TRIM_EVERY;
-            self.in_pool.trim();
-            self.out_pool.trim();
-            self.body_pool.trim();
-        }
+    /// Trims the buffer pools, and sets when next.
+    pub fn trim_pools(&mut self) {
+        self.trim_at = self.now + TRIM_EVERY;
+        self.in_pool.trim();
+        self.out_pool.trim();
+        self.body_pool.trim();
+    }
+
+    /// Bytes of the free buffers the pools hold.
+    pub fn pool_bytes(&self) -> usize {
         self.in_pool.free_bytes() + self.out_pool.free_bytes() + self.body_pool.free_bytes()
     }
 

@@ -69,9 +69,6 @@ pub struct Worker<H> {
     next_peer: usize,
     /// Accepting paused (out of descriptors) until then.
     accept_paused: Option<Instant>,
-    /// The pools hold free buffers: a wake is due to trim them, even with
-    /// nothing else to do.
-    pools_hold: bool,
     accept_exhausted: bool,
     /// What the inbox held, taken out at once (allocated once).
     admitted: Vec<Accepted>,
@@ -124,7 +121,6 @@ impl<H: Handler> Worker<H> {
             peers: Vec::new(),
             next_peer: 0,
             accept_paused: None,
-            pools_hold: false,
             accept_exhausted: false,
             admitted: Vec::with_capacity(in_flight),
             idle: Vec::with_capacity(capacity),
@@ -321,19 +317,23 @@ impl<H: Handler> Service for Worker<H> {
         self.ctx.tally.touch();
         let second = self.ctx.date.secs();
         self.ctx.date.update(now);
+        if now >= self.ctx.trim_at {
+            // Checked every turn: a wake for the trim must find it due.
+            self.ctx.trim_pools();
+        }
         if self.ctx.date.secs() != second {
             // Once a second: what the pools hold moves slowly.
-            let held = self.ctx.trim_pools();
-            self.pools_hold = held > 0;
-            self.ctx.tally.set(Stat::PoolBytes, held as u64);
+            self.ctx.tally.set(Stat::PoolBytes, self.ctx.pool_bytes() as u64);
         }
     }
 
-    /// A paused accept's retry, access log lines due to be written, or
-    /// counts due to be published.
+    /// A paused accept's retry, access log lines due to be written,
+    /// counts due to be published, or the pools' next trim.
     fn wake_at(&self) -> Option<Instant> {
         let log_due = self.ctx.access_log.as_ref().and_then(LogBuffer::due);
-        let trim = self.pools_hold.then_some(self.ctx.trim_at);
+        // While the pools hold anything, a trim is due even with nothing
+        // else to do (an idle worker gives back what a burst grew).
+        let trim = (self.ctx.pool_bytes() > 0).then_some(self.ctx.trim_at);
         [self.accept_paused, log_due, self.ctx.tally.wake_at(), trim].into_iter().flatten().min()
     }
 
