@@ -24,7 +24,8 @@ const REPLY_HEADERS: usize = 256;
 /// Bytes of header fields a reused exchange keeps room for, at most.
 const REPLY_HEADERS_KEPT: usize = 16 << 10;
 
-/// Pooled exchanges looked at for one nobody else holds, oldest first.
+/// Pooled exchanges looked at for one nobody else holds, from the front;
+/// one still held goes to the back.
 const REUSE_SCAN: usize = 8;
 
 /// The right to answer one request, from any thread, once: taken in
@@ -193,8 +194,8 @@ pub(crate) struct Deferrals {
     /// The exchange the handler being called handed its answer to.
     pub handed: Option<Exchanged>,
     mailbox: Option<Arc<Mailbox<Ready>>>,
-    /// Oldest first: the longer ago an exchange came back, the surer its
-    /// completing thread has let go of it too.
+    /// Pooled exchanges: those nobody else held when given back in front,
+    /// the others behind.
     free: VecDeque<Exchanged>,
     /// The slab key of the connection whose request is being handled.
     pub key: usize,
@@ -230,14 +231,16 @@ impl Deferrals {
             reply.phase = stream.map_or(Phase::Building, Phase::Streaming);
             reply.end = StreamEnd::Open;
         };
-        // The thread that completed an exchange may hold it a moment after
-        // the worker pooled it (see `give`): the oldest are the likeliest
-        // free. Taking the newest would find them all still held when a
-        // burst of requests follows their answers.
-        if let Some(i) =
-            (0..self.free.len().min(REUSE_SCAN)).find(|&i| Exchange::reuse(&mut self.free[i], name, reset))
-        {
-            return self.free.remove(i).expect("an index below the length");
+        // Free ones are at the front (see `give`). One found still held (a
+        // Responder whose request timed out, kept by a slow thread) goes
+        // to the back, so a few such cannot stand in front of every free
+        // one, and are looked at again in turn.
+        for _ in 0..self.free.len().min(REUSE_SCAN) {
+            let Some(mut exchange) = self.free.pop_front() else { break };
+            if Exchange::reuse(&mut exchange, name, reset) {
+                return exchange;
+            }
+            self.free.push_back(exchange);
         }
         let mailbox = self.mailbox.clone().expect("a response deferred outside a worker");
         let mut reply = Reply {
@@ -293,12 +296,50 @@ impl Deferrals {
 
     /// Takes back an exchange the worker is done with, for reuse once
     /// nobody else holds it. Kept even while another thread still does:
-    /// a Responder lets go of its end just after announcing its answer,
-    /// and the worker may be done with the answer before that.
+    /// a Responder whose request was cancelled (a timeout, the client
+    /// gone) may be held for long after, and a Stream's end may be found
+    /// in the pipe a moment before its writer lets go.
     pub fn give(&mut self, mut exchange: Exchanged) {
         if self.free.len() < POOLED {
-            Exchange::park(&mut exchange);
-            self.free.push_back(exchange);
+            // Free ones in front, taken first (the newest, warm in cache);
+            // still held ones behind.
+            if Exchange::park(&mut exchange) {
+                self.free.push_front(exchange);
+            } else {
+                self.free.push_back(exchange);
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exchanges still held by their completing threads (answers that
+    /// timed out, whose slow threads have not returned) must not stand in
+    /// front of the free ones: every deferral would make a new exchange.
+    #[test]
+    fn exchanges_still_held_do_not_hide_free_ones() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let mut later = Deferrals::new();
+        later.connect(Arc::new(Mailbox::growing(1024, waker)), 4096);
+        let mut slow = Vec::new();
+        for _ in 0..REUSE_SCAN {
+            let (exchange, responder) = later.responder(StatusCode::OK, b"", false);
+            exchange.cancel();
+            later.give(exchange);
+            slow.push(responder);
+        }
+        // Answers completed and sent one after the other: one exchange
+        // serves them all.
+        for _ in 0..20 {
+            let (exchange, responder) = later.responder(StatusCode::OK, b"", false);
+            responder.send(&b"x"[..]);
+            later.give(exchange);
+        }
+        assert_eq!(later.free.len(), REUSE_SCAN + 1, "exchanges made for 20 answers in turn");
+        drop(slow);
     }
 }
