@@ -210,9 +210,9 @@ impl WsHooks for NoWebSockets {
 ///   it matches (the first eight, in the order tried). `HEAD` is served by the `GET` route
 ///   when there is no `HEAD` route (the server sends the head only).
 /// - **Mistakes** (a pattern that does not parse, one no request path
-///   could match, such as `/a b` or `/a?x=1`, two routes for one method
-///   and path shape) panic when the route is added, before the server
-///   starts, saying which.
+///   could match, with a space, a control byte, `?` or `#`, two routes
+///   for one method and path shape) panic when the route is added,
+///   before the server starts, saying which.
 /// - **Composes**: a route can call [`DirServer::serve_path`](crate::DirServer::serve_path)
 ///   with its wildcard, or [`ws::upgrade`](crate::ws::upgrade) (set
 ///   [`websockets`](Router::websockets), and the hooks, through
@@ -250,8 +250,8 @@ impl<W: WsHooks> Router<W> {
     /// # Panics
     ///
     /// If `pattern` does not parse, has a character no request path holds
-    /// (write it percent-encoded), or a route for `method` and the same
-    /// path shape was added before.
+    /// (a space, a control byte, `?` or `#`), or a route for `method` and
+    /// the same path shape was added before.
     pub fn route(mut self, method: Method<'_>, pattern: &str, route: impl Route) -> Self {
         let segments = pattern::parse(pattern).unwrap_or_else(|e| panic!("{e}"));
         let next = self.endpoints.len();
