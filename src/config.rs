@@ -319,10 +319,11 @@ impl Config {
 
     /// How long a closing connection waits for its client (default 2 s):
     /// an HTTP connection closed after an error drains what the client
-    /// still sends until it has been silent this long (and for at most
-    /// about 16 times this long in all), so the client reads the error
-    /// rather than a reset; a WebSocket waits this long for the client's
-    /// answer to a close frame.
+    /// still sends for this long, and longer while it keeps sending (the
+    /// wait starts again at most once per half of it, and lasts 15 times
+    /// this long at most), so the client reads the error rather than a
+    /// reset; a WebSocket waits this long for the client's answer to a
+    /// close frame.
     pub fn linger_timeout(mut self, t: Duration) -> Self {
         self.linger_timeout = t;
         self

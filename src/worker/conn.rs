@@ -88,10 +88,9 @@ pub struct Conn<T = TcpStream> {
 const READS_PER_TURN: usize = 8;
 
 /// Times a lingering close's timer restarts at most while the client
-/// keeps sending, each after half its time or more: a linger lasts at most
-/// about 16 linger timeouts (32 s by default; nginx's `lingering_time` is
-/// 30 s).
-const LINGER_RESTARTS: u8 = 30;
+/// keeps sending (once per half its time at most): a linger lasts at most
+/// 15 linger timeouts in all (30 s by default, nginx's `lingering_time`).
+const LINGER_RESTARTS: u8 = 14;
 
 /// Write-buffer loads of a streamed body one `drive` sends at most, for
 /// the same reason.
