@@ -60,7 +60,9 @@ const VARIANT_SUFFIX_MAX: usize = 3;
 ///   the directory, so the kernel refuses anything — a symlink included —
 ///   that resolves outside it; refused paths are `404`. The kernel also
 ///   refuses absolute symlinks, even to a file inside the directory: link
-///   relatively within the tree.
+///   relatively within the tree. (Without `openat2`, an older kernel or a
+///   seccomp filter that refuses it, the path is resolved and checked to
+///   stay inside instead, and such links are followed.)
 /// - The directory is the one `root` named when the server was made: it
 ///   is opened once, so swapping a symlink that `root` went through (a
 ///   `current -> releases/N` deploy) changes nothing until a new
@@ -554,9 +556,10 @@ fn if_range_holds(req: &Request<'_>, etag: &ETag, modified: &Modified) -> bool {
 
 /// A file's modification time as its `Last-Modified` states it.
 struct Modified {
-    /// Whole seconds since the epoch, never later than now: a date in the
-    /// future (a clock that was ahead where the file was made) is stated
-    /// as now (RFC 9110 §8.8.2.1), so a later change still moves it.
+    /// Whole seconds since the epoch, never later than the response's
+    /// `Date`: a date in the future (a clock that was ahead where the
+    /// file was made) is stated as now (RFC 9110 §8.8.2.1), so a later
+    /// change still moves it.
     secs: u64,
     /// The file has not changed for a second or more: a change within the
     /// second its date names would now be seen, so the date is a strong
@@ -572,7 +575,9 @@ impl Modified {
         let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
         let settled = now.duration_since(mtime).is_ok_and(|age| age >= Duration::from_secs(1));
-        let secs = u64::try_from(meta.mtime()).unwrap_or(0).min(now_secs);
+        // The second before now: the response's Date is the worker's
+        // clock at the start of its turn, which may be a second behind.
+        let secs = u64::try_from(meta.mtime()).unwrap_or(0).min(now_secs.saturating_sub(1));
         Modified { secs, settled }
     }
 }

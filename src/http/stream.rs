@@ -51,8 +51,10 @@ pub enum StreamError {
     /// [`Stream::wait_ready`] and write again.
     Full,
     /// Nobody will read it: the client left, a write timed out, the
-    /// server shut down, or the request was a `HEAD` (whose answer has no
-    /// body: the head went out, and the stream can stop at once).
+    /// server shut down, or the answer carries no body (to a `HEAD`, a
+    /// `204` or `304`, a 2xx to `CONNECT`, or a `500` that replaced an
+    /// answer with an invalid header): the head went out, and the writer
+    /// can stop at once.
     Cancelled,
 }
 
