@@ -191,56 +191,62 @@ impl<'s, T> Filling<'s, T> {
 
 /// Reads what a socket has into `buf` (`recv(2)`).
 ///
-/// On Linux the system call is made directly. The C library's `recv` is a
-/// thread-cancellation point: it spends about 60 instructions per call
-/// where `syscall(2)` spends about 11 (callgrind, glibc 2.36), once per
-/// request on a keep-alive connection. This crate never cancels threads,
-/// so the cancellation point buys nothing.
+/// On 64-bit Linux the system call is made directly. The C library's
+/// `recv` is a thread-cancellation point: it spends about 60 instructions
+/// per call where `syscall(2)` spends about 11 (callgrind, glibc 2.36),
+/// once per request on a keep-alive connection. This crate never cancels
+/// threads, so the cancellation point buys nothing.
 pub fn recv(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
     // SAFETY: `sock` is an open descriptor for the whole call (borrowed
     // from its owner); the kernel writes at most `buf.len()` bytes to
     // `buf`, which is valid and exclusively borrowed; the null address
     // pointers ask for no sender address, so nothing else is written.
+    // Every argument is a full register: no variadic argument is narrower
+    // than the kernel reads.
     let n = unsafe {
         libc::syscall(
             libc::SYS_recvfrom,
-            sock.as_raw_fd(),
+            libc::c_long::from(sock.as_raw_fd()),
             buf.as_mut_ptr(),
             buf.len(),
-            0,
+            0 as libc::c_long,
             std::ptr::null_mut::<libc::sockaddr>(),
             std::ptr::null_mut::<libc::socklen_t>(),
         )
     };
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
     // SAFETY: as above: an open descriptor, and a valid, exclusive buffer
     // of `buf.len()` bytes that is all the call may write.
     let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    byte_count(n as isize)
+    byte_count(n)
 }
 
 /// Writes the slices of `bufs` to a socket in order (`writev(2)`); made
-/// directly on Linux, as [`recv`] is.
+/// directly on 64-bit Linux, as [`recv`] is. More slices than the system
+/// takes (`IOV_MAX`) are refused with `EINVAL`.
 pub fn writev(sock: &impl AsRawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-    // `IoSlice` is ABI-compatible with `iovec` (std guarantees it), and the
-    // kernel refuses more than IOV_MAX slices with EINVAL on its own.
-    let count = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
-    #[cfg(target_os = "linux")]
-    // SAFETY: `sock` is open for the whole call; `bufs` is `count` valid
-    // `iovec`s whose memory the kernel only reads, and stays borrowed
-    // until the call returns.
-    let n = unsafe { libc::syscall(libc::SYS_writev, sock.as_raw_fd(), bufs.as_ptr(), count) };
-    #[cfg(not(target_os = "linux"))]
+    // `IoSlice` is ABI-compatible with `iovec` (std guarantees it).
+    #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    // SAFETY: `sock` is open for the whole call; `bufs` is `bufs.len()`
+    // valid `iovec`s whose memory the kernel only reads, and stays
+    // borrowed until the call returns. Every argument is a full register.
+    let n = unsafe {
+        libc::syscall(libc::SYS_writev, libc::c_long::from(sock.as_raw_fd()), bufs.as_ptr(), bufs.len())
+    };
+    #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
     // SAFETY: as above.
-    let n = unsafe { libc::writev(sock.as_raw_fd(), bufs.as_ptr().cast(), count) };
-    byte_count(n as isize)
+    let n = unsafe {
+        let count = libc::c_int::try_from(bufs.len()).unwrap_or(libc::c_int::MAX);
+        libc::writev(sock.as_raw_fd(), bufs.as_ptr().cast(), count)
+    };
+    byte_count(n)
 }
 
 /// A system call's byte count, or the error `errno` holds when it is
 /// negative.
-fn byte_count(n: isize) -> io::Result<usize> {
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+fn byte_count<N: TryInto<usize>>(n: N) -> io::Result<usize> {
+    n.try_into().map_err(|_| io::Error::last_os_error())
 }
 
 /// Sends up to `count` bytes of `file` from `offset` to the socket `out`
