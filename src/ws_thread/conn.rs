@@ -268,7 +268,7 @@ impl<T: Transport> WsConn<T> {
         self.dirty = false;
         let key = self.key();
         let written = self.out.write_to(&mut self.stream, &mut ctx.spent);
-        if self.read_paused && self.out.queued() <= ctx.high_water / 2 {
+        if self.read_paused && self.out.held() <= ctx.high_water / 2 {
             self.read_paused = false;
             ctx.again.push(key);
         }
@@ -348,7 +348,7 @@ impl<T: Transport> WsConn<T> {
         // Out of `self` while frames borrow it and hooks run.
         let mut input = std::mem::take(&mut self.input);
         while matches!(self.state, State::Open | State::CloseSent) && !input.is_empty() {
-            if self.out.queued() >= ctx.high_water {
+            if self.out.held() >= ctx.high_water {
                 // Back-pressure: the rest waits until the client reads.
                 self.read_paused = true;
                 break;
@@ -552,11 +552,12 @@ impl<T: Transport> WsConn<T> {
     }
 
     fn put<H>(&mut self, frame: Vec<u8>, ctx: &mut WsCtx<H>) {
-        if self.out.queued() + frame.len() > ctx.max_buffered {
+        let cost = OutQueue::cost(&frame);
+        if self.out.held() + cost > ctx.max_buffered {
             // Over the cap only counts once the client has had the chance
             // to take what is queued (an error shows in the next flush).
             let _ = self.out.write_to(&mut self.stream, &mut ctx.spent);
-            if self.out.queued() + frame.len() > ctx.max_buffered {
+            if self.out.held() + cost > ctx.max_buffered {
                 self.overflow = true;
                 ctx.spent.push(frame);
                 return;

@@ -7,14 +7,20 @@ use std::io::{self, IoSlice, Write};
 /// Frames a `writev` takes at most.
 const IOV_MAX: usize = 64;
 
+/// Memory a queued frame takes besides its buffer: its place in the queue
+/// and the allocator's bookkeeping, rounded up. Counted, so that a client
+/// sending tiny frames (each answered: pings, empty messages echoed) and
+/// reading nothing is held to the limits as one sending large ones is.
+const FRAME_OVERHEAD: usize = 64;
+
 /// Frames queued for one connection.
 #[derive(Default)]
 pub struct OutQueue {
     frames: VecDeque<Vec<u8>>,
     /// Bytes of the first frame already written.
     sent: usize,
-    /// Unsent bytes in all.
-    queued: usize,
+    /// Memory the unsent frames take ([`OutQueue::cost`] of each).
+    held: usize,
 }
 
 /// How far a [`OutQueue::write_to`] got.
@@ -32,14 +38,20 @@ impl OutQueue {
         self.frames.is_empty()
     }
 
-    /// Unsent bytes.
-    pub fn queued(&self) -> usize {
-        self.queued
+    /// Memory the unsent frames take: what the limits on a client's
+    /// unread output count.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Memory `frame` takes once queued: its buffer and its overhead.
+    pub fn cost(frame: &Vec<u8>) -> usize {
+        frame.capacity() + FRAME_OVERHEAD
     }
 
     /// Queues a whole frame.
     pub fn push(&mut self, frame: Vec<u8>) {
-        self.queued += frame.len();
+        self.held += Self::cost(&frame);
         self.frames.push_back(frame);
     }
 
@@ -71,7 +83,6 @@ impl OutQueue {
     }
 
     fn advance(&mut self, mut written: usize, spent: &mut Vec<Vec<u8>>) {
-        self.queued -= written;
         while written > 0 {
             let left = self.frames[0].len() - self.sent;
             if written < left {
@@ -80,20 +91,37 @@ impl OutQueue {
             }
             written -= left;
             self.sent = 0;
-            spent.extend(self.frames.pop_front());
+            if let Some(frame) = self.frames.pop_front() {
+                self.held -= Self::cost(&frame);
+                spent.push(frame);
+            }
         }
     }
 
     /// Gives every queued frame to `spent`, unsent.
     pub fn discard(&mut self, spent: &mut Vec<Vec<u8>>) {
         spent.extend(self.frames.drain(..));
-        (self.sent, self.queued) = (0, 0);
+        (self.sent, self.held) = (0, 0);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiny_frames_count_what_they_take_not_only_their_bytes() {
+        // 2-byte pongs to a client that reads nothing: a queue of 1 MiB
+        // of them would be half a million buffers.
+        let mut q = OutQueue::default();
+        for _ in 0..1000 {
+            q.push(vec![0x8a, 0]);
+        }
+        assert!(q.held() >= 1000 * (2 + FRAME_OVERHEAD), "held {}", q.held());
+        let mut spent = Vec::new();
+        q.discard(&mut spent);
+        assert_eq!((q.held(), spent.len()), (0, 1000));
+    }
 
     /// Takes at most `cap` bytes per call, then blocks once.
     struct Trickle {
@@ -141,7 +169,7 @@ mod tests {
             }
         }
         assert!(q.is_empty());
-        assert_eq!(q.queued(), 0);
+        assert_eq!(q.held(), 0);
         assert_eq!(w.got, expected);
         assert_eq!(spent.len(), 100);
     }
