@@ -123,7 +123,7 @@ fn data_after_the_client_close_is_not_answered() {
     burst.extend(masked(0x81, b"too late"));
     raw.send(&burst);
     raw.expect(0x8, &1000u16.to_be_bytes());
-    raw.expect_ended(CloseCode::NORMAL);
+    raw.expect_drained(CloseCode::NORMAL);
 }
 
 // ---------------------------------------------------------------------------

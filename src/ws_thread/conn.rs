@@ -120,13 +120,16 @@ enum State {
     Open,
     /// We sent a close frame and wait for the client's.
     CloseSent,
-    /// The client's close was answered: close once that is written.
+    /// The client's close was answered: once that is written, close, or
+    /// drain if the client sent more.
     Closing,
     /// We failed the connection (a close frame with the error is queued):
-    /// write it, half-close, drain until the client closes.
-    Failing {
-        shut: bool,
-    },
+    /// once it is written, drain.
+    Failing,
+    /// Half-closed after the last close frame went out: what the client
+    /// still sends is read and dropped until it closes (or the linger
+    /// timer fires), so it reads that frame rather than a reset.
+    Draining,
 }
 
 /// A WebSocket connection owned by one WebSocket thread, over a TCP
@@ -209,12 +212,12 @@ impl<T: Transport> WsConn<T> {
             self.process(ctx);
         }
         for _ in 0..READS_PER_TURN {
-            if matches!(self.state, State::Closing | State::Failing { shut: false }) || self.read_paused {
+            if matches!(self.state, State::Closing | State::Failing) || self.read_paused {
                 // Nothing more is read until the last frame is out, or the
                 // client has read enough of its replies.
                 return Verdict::Keep;
             }
-            if let State::Failing { shut: true } = self.state {
+            if let State::Draining = self.state {
                 return self.linger(ctx);
             }
             match self.input.read_from(&mut self.stream, &mut ctx.pool) {
@@ -282,14 +285,17 @@ impl<T: Transport> WsConn<T> {
             }
             Err(_) => return Verdict::Close,
         }
+        if self.state == State::Closing && !self.unread() {
+            return Verdict::Close;
+        }
         match self.state {
             State::Open if ctx.timers.armed(key) == Some(Timer::Write) => ctx.timers.disarm(key),
-            State::Closing => return Verdict::Close,
-            State::Failing { shut: false } => {
+            State::Closing | State::Failing => {
                 if self.stream.shutdown_write().is_err() {
                     return Verdict::Close;
                 }
-                self.state = State::Failing { shut: true };
+                self.state = State::Draining;
+                self.input.discard(&mut ctx.pool);
                 ctx.timers.arm(key, Timer::Linger, ctx.now);
                 return self.linger(ctx);
             }
@@ -322,6 +328,20 @@ impl<T: Transport> WsConn<T> {
             ctx.pool.give(buf);
         }
         self.out.discard(&mut ctx.spent);
+    }
+
+    /// Whether the client sent more than its close frame (against §5.5.1,
+    /// but a client may): closing with bytes unread would send a reset,
+    /// which can destroy the close frame before the client reads it, so
+    /// such a connection is drained first. One read looks; what it takes
+    /// is dropped.
+    fn unread(&mut self) -> bool {
+        if !self.input.is_empty() {
+            return true;
+        }
+        let mut scratch = [0u8; 512];
+        let (lingered, came) = linger(&mut self.stream, &mut scratch, 1);
+        came && lingered != Lingered::Done
     }
 
     /// Reads and drops what a failed connection's client still sends, until
@@ -372,7 +392,7 @@ impl<T: Transport> WsConn<T> {
             self.on_frame(&head, payload, ctx);
             input.consume(total);
         }
-        if let State::Failing { .. } = self.state {
+        if let State::Failing = self.state {
             // Failed by a frame of this pass: the rest is not read either.
             input.discard(&mut ctx.pool);
         }
@@ -464,7 +484,7 @@ impl<T: Transport> WsConn<T> {
             self.put_control(Opcode::Close, &code.0.to_be_bytes(), ctx);
         }
         self.code.get_or_insert(code);
-        self.state = State::Failing { shut: false };
+        self.state = State::Failing;
         if let Some((_, buf)) = self.partial.take() {
             ctx.pool.give(buf);
         }
@@ -555,9 +575,11 @@ impl<T: Transport> WsConn<T> {
         let cost = OutQueue::cost(&frame);
         if self.out.held() + cost > ctx.max_buffered {
             // Over the cap only counts once the client has had the chance
-            // to take what is queued (an error shows in the next flush).
+            // to take what is queued (an error shows in the next flush);
+            // a frame alone never is (what is sent is refused above the
+            // cap before it gets here).
             let _ = self.out.write_to(&mut self.stream, &mut ctx.spent);
-            if self.out.held() + cost > ctx.max_buffered {
+            if self.out.held() > 0 && self.out.held() + cost > ctx.max_buffered {
                 self.overflow = true;
                 ctx.spent.push(frame);
                 return;

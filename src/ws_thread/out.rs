@@ -7,11 +7,14 @@ use std::io::{self, IoSlice, Write};
 /// Frames a `writev` takes at most.
 const IOV_MAX: usize = 64;
 
-/// Memory a queued frame takes besides its buffer: its place in the queue
-/// and the allocator's bookkeeping, rounded up. Counted, so that a client
+/// Memory a queued frame takes besides its bytes: a small frame's buffer
+/// is of the smallest class (128 bytes), and its place in the queue and
+/// the allocator's bookkeeping add to it. Counted, so that a client
 /// sending tiny frames (each answered: pings, empty messages echoed) and
 /// reading nothing is held to the limits as one sending large ones is.
-const FRAME_OVERHEAD: usize = 64;
+/// (A large frame's buffer may be up to twice its bytes; that is not
+/// counted, so limits stay what they say for large messages.)
+const FRAME_OVERHEAD: usize = 128;
 
 /// Frames queued for one connection.
 #[derive(Default)]
@@ -44,9 +47,9 @@ impl OutQueue {
         self.held
     }
 
-    /// Memory `frame` takes once queued: its buffer and its overhead.
-    pub fn cost(frame: &Vec<u8>) -> usize {
-        frame.capacity() + FRAME_OVERHEAD
+    /// What `frame` counts for once queued: its bytes and the overhead.
+    pub fn cost(frame: &[u8]) -> usize {
+        frame.len() + FRAME_OVERHEAD
     }
 
     /// Queues a whole frame.

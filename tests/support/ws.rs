@@ -445,6 +445,21 @@ impl MemRaw {
         assert_eq!(self.codes(), [CloseCode(code)], "{case}the codes ws_close saw");
     }
 
+    /// The closing handshake is over, but the client sent more after its
+    /// close: the server half-closed after its close frame and drains
+    /// until the client closes (a close with bytes unread would be a
+    /// reset, which can destroy the close frame), then `ws_close`
+    /// reported `code`, once.
+    pub fn expect_drained(mut self, code: CloseCode) {
+        let case = &self.case;
+        let after = self.client.written();
+        assert!(after.is_empty(), "{case}the server sent {after:?} after its close frame");
+        assert!(!self.client.is_open(), "{case}the server did not half-close after its close frame");
+        self.client.close_write();
+        assert!(!self.client.is_websocket(), "{case}the connection outlived the client's close");
+        assert_eq!(self.codes(), [code], "{case}the codes ws_close saw");
+    }
+
     /// The closing handshake is over (the server answered the client's
     /// close, whose frame the test took): nothing follows the server's
     /// close frame, the server closed the connection without waiting for
