@@ -152,9 +152,9 @@ impl Config {
     }
 
     /// Number of threads accepting connections (at most one per worker),
-    /// which hand them to the workers round-robin; `0`: none, each worker accepts on a listener
-    /// of its own (`SO_REUSEPORT`), and the kernel spreads new connections
-    /// over them.
+    /// which hand them to the workers round-robin; `0`: none, each worker
+    /// accepts on a listener of its own (`SO_REUSEPORT`), and the kernel
+    /// spreads new connections over them.
     ///
     /// Default: 0 on Linux, 1 elsewhere. Own listeners save a hand-off to
     /// another thread (a queue and a wake-up) per connection, and with

@@ -135,6 +135,20 @@ fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
 }
 
+/// A client of `/hold-stream?id=ID` that has read the stream's first
+/// chunk, `first`: the client, the stream, and what the client read.
+fn stream_begun(server: &Running, held: &Receiver<Held>, id: &str) -> (TcpStream, Stream, Vec<u8>) {
+    let mut s = server.connect();
+    s.write_all(get(&format!("/hold-stream?id={id}")).as_bytes()).unwrap();
+    let mut stream = next_stream(held, id);
+    stream.send(b"first").unwrap();
+    let mut got = Vec::new();
+    while !got.windows(5).any(|w| w == b"first") {
+        assert!(fill_or_eof(&mut s, &mut got), "closed before the first chunk");
+    }
+    (s, stream, got)
+}
+
 fn next_stream(held: &Receiver<Held>, id: &str) -> Stream {
     match held.recv_timeout(WAIT) {
         Ok(Held::Stream(stream, got)) if got == id => stream,
@@ -434,14 +448,7 @@ fn a_stream_dropped_unfinished_cuts_the_body_short_and_closes() {
 #[test]
 fn client_leaving_cancels_a_stream() {
     let (server, held) = start(Config::new().workers(1));
-    let mut s = server.connect();
-    s.write_all(get("/hold-stream?id=gone").as_bytes()).unwrap();
-    let mut stream = next_stream(&held, "gone");
-    stream.send(b"first").unwrap();
-    let mut buf = Vec::new();
-    while !buf.windows(5).any(|w| w == b"first") {
-        assert!(fill_or_eof(&mut s, &mut buf), "closed before the first chunk");
-    }
+    let (s, mut stream, _) = stream_begun(&server, &held, "gone");
     let (tx, called) = mpsc::channel();
     stream.on_cancel(move || {
         let _ = tx.send(());
@@ -742,14 +749,7 @@ fn a_stream_cut_by_a_half_close_never_ends_as_if_whole() {
     // Its writer stops on the error and finishes: the last chunk must not
     // go out, or the client would take the cut body for the whole.
     let (server, held) = start(Config::new().workers(1));
-    let mut s = server.connect();
-    s.write_all(get("/hold-stream?id=cut").as_bytes()).unwrap();
-    let mut stream = next_stream(&held, "cut");
-    stream.send(b"first").unwrap();
-    let mut got = Vec::new();
-    while !got.windows(5).any(|w| w == b"first") {
-        assert!(fill_or_eof(&mut s, &mut got), "closed before the first chunk");
-    }
+    let (mut s, mut stream, mut got) = stream_begun(&server, &held, "cut");
     s.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(stream.wait_cancelled(WAIT), "a half-close did not cancel the stream");
     assert!(stream.send(b"more").is_err());

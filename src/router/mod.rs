@@ -207,8 +207,9 @@ impl WsHooks for NoWebSockets {
 /// - **Answers of its own.** A path no route matches: `404` (or the
 ///   [`fallback`](Router::fallback)). A path that matches, with a method no
 ///   route takes: `405` with `Allow`, naming the methods of the patterns
-///   it matches (the first eight, in the order tried). `HEAD` is served by the `GET` route
-///   when there is no `HEAD` route (the server sends the head only).
+///   it matches (the first eight, in the order tried). `HEAD` is served
+///   by the `GET` route when there is no `HEAD` route (the server sends
+///   the head only).
 /// - **Mistakes** (a pattern that does not parse, one no request path
 ///   could match, with a space, a control byte, `?` or `#`, two routes
 ///   for one method and path shape) panic when the route is added,

@@ -75,12 +75,8 @@ impl<P> Held<P> {
         let Some(exchange) = self.0.take() else { return };
         let name = {
             let mut inner = exchange.lock();
-            match finish(&mut inner) {
-                Wake::Always => Some(inner.name),
-                Wake::IfWanted if inner.wanted => Some(inner.name),
-                Wake::IfWanted => None,
-            }
-            .inspect(|_| inner.wanted = false)
+            let wake = finish(&mut inner);
+            inner.announcement(wake)
         };
         let Some(name) = name else { return };
         let mailbox = Arc::clone(&exchange.mailbox);
@@ -99,7 +95,7 @@ impl<P> std::ops::Deref for Held<P> {
     }
 }
 
-/// Whether the last change of a [`Held`] exchange is announced.
+/// Whether a change is announced to the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
     /// Always: the loop waits for it (an answer).
@@ -148,6 +144,19 @@ impl<P> Inner<P> {
     /// Whether the loop has taken every byte written.
     pub fn pipe_is_empty(&self) -> bool {
         self.taken == self.pipe.len()
+    }
+
+    /// The name to announce a change by, if `wake` says the loop is to
+    /// hear of it; the loop then waits for no further write.
+    fn announcement(&mut self, wake: Wake) -> Option<Ready> {
+        let announce = match wake {
+            Wake::Always => true,
+            Wake::IfWanted => self.wanted,
+        };
+        announce.then(|| {
+            self.wanted = false;
+            self.name
+        })
     }
 
     /// Writer side: adds `bytes` to the pipe.
@@ -211,17 +220,12 @@ impl<P> Exchange<P> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Tells the loop the exchange changed (a push to its mailbox; one
-    /// that finds the loop gone is dropped, as nobody waits for it).
-    pub fn announce(&self, inner: &mut Inner<P>) {
-        inner.wanted = false;
-        let _ = self.mailbox.push(inner.name);
-    }
-
-    /// Tells the loop of bytes written, if it waits for them.
+    /// Tells the loop of bytes written, if it waits for them (a push to
+    /// its mailbox; one that finds the loop gone is dropped, as nobody
+    /// waits for it).
     pub fn announce_if_wanted(&self, inner: &mut Inner<P>) {
-        if inner.wanted {
-            self.announce(inner);
+        if let Some(name) = inner.announcement(Wake::IfWanted) {
+            let _ = self.mailbox.push(name);
         }
     }
 
