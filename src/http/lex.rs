@@ -83,33 +83,40 @@ static TARGET: Class = class(&[(b'!', 0x7e), (0x80, 0xff)]);
 static VALUE: Class = class(&[(b'\t', b'\t'), (b' ', 0x7e), (0x80, 0xff)]);
 
 /// Index of the first byte at or after `i` outside `class` (or the end),
-/// for a class that holds every byte neither below `n` nor DEL: sixteen
-/// bytes per step (one SSE2 compare on x86-64), then eight, until a
-/// flagged byte, which `class` then decides.
+/// for a class that holds every byte neither below `n` nor DEL: the
+/// next such byte is found a block at a time ([`next_stop`]), and only
+/// that byte is looked up in `class`.
 #[inline(always)]
 fn scan_words(buf: &[u8], mut i: usize, class: &Class, n: u8) -> usize {
     loop {
-        while let Some(block) = buf.get(i..i + 16) {
-            if let Some(at) = swar::first_below_or_del(block.try_into().expect("16 bytes"), n) {
-                i += at;
-                break;
-            }
-            i += 16;
-        }
-        while let Some(word) = buf.get(i..i + 8) {
-            let w = swar::word(word);
-            let flags = swar::below(w, n) | swar::equal(w, 0x7f);
-            if flags != 0 {
-                i += swar::first(flags);
-                break;
-            }
-            i += 8;
-        }
+        i = next_stop(buf, i, n);
         match buf.get(i) {
             Some(&b) if class[usize::from(b)] => i += 1,
             _ => return i,
         }
     }
+}
+
+/// Index of the first byte at or after `i` below `n` or DEL: sixteen bytes
+/// per step (one SSE2 compare on x86-64), then eight. Fewer than eight
+/// bytes before the end are not looked at: the first of them is returned
+/// (or the end), for the caller to decide.
+#[inline(always)]
+fn next_stop(buf: &[u8], mut i: usize, n: u8) -> usize {
+    while let Some(block) = buf.get(i..i + 16) {
+        match swar::first_below_or_del(block.try_into().expect("16 bytes"), n) {
+            Some(at) => return i + at,
+            None => i += 16,
+        }
+    }
+    while let Some(word) = buf.get(i..i + 8) {
+        let w = swar::word(word);
+        match swar::below(w, n) | swar::equal(w, 0x7f) {
+            0 => i += 8,
+            flags => return i + swar::first(flags),
+        }
+    }
+    i
 }
 
 /// Where a line ending at `i` (`\r\n`, or `\n` if `bare_lf`) is followed
