@@ -113,6 +113,31 @@ pub enum Length {
     Unframed,
 }
 
+/// What one write of a flush came to.
+enum Step {
+    /// This many bytes (more than none) went out.
+    Sent(usize),
+    /// Interrupted by a signal: try again.
+    Again,
+    /// The writer would block.
+    Blocked,
+}
+
+impl Step {
+    /// The step a write's result means; an error that ends the flush
+    /// (a write of nothing among them) is returned as such.
+    #[inline(always)]
+    fn of(written: io::Result<usize>) -> io::Result<Step> {
+        match written {
+            Ok(0) => Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => Ok(Step::Sent(n)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Step::Again),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Step::Blocked),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// How far a [`Outgoing::flush`] got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flushed {
@@ -525,6 +550,33 @@ impl Outgoing {
 
     /// Writes as much as `w` takes, until all is sent or `w` would block.
     pub fn flush(&mut self, w: &mut impl Sink) -> io::Result<Flushed> {
+        match self.tail {
+            Tail::None => self.flush_queued(w),
+            _ => self.flush_with_tail(w),
+        }
+    }
+
+    /// `flush` when only the buffer's bytes are queued, as behind every
+    /// answer whose body was copied: one slice, and no tail to consider.
+    fn flush_queued(&mut self, w: &mut impl Sink) -> io::Result<Flushed> {
+        debug_assert!(self.next.is_none(), "a tail to follow, but none before it");
+        let mut sent = 0;
+        while let Some(buf) = self.buf.as_ref().filter(|_| !self.queued.is_empty()) {
+            match Step::of(w.send(&[IoSlice::new(&buf[self.queued.range()])]))? {
+                Step::Sent(n) => {
+                    sent += n;
+                    self.queued.consume(n);
+                }
+                Step::Again => {}
+                Step::Blocked => return Ok(Flushed::Blocked { sent }),
+            }
+        }
+        Ok(Flushed::All { sent })
+    }
+
+    /// `flush` with a tail (a body sent from where it is, or a spilled
+    /// head) behind the buffer's bytes, and perhaps another behind it.
+    fn flush_with_tail(&mut self, w: &mut impl Sink) -> io::Result<Flushed> {
         let mut sent = 0;
         loop {
             let head: &[u8] = match &self.buf {
@@ -562,15 +614,14 @@ impl Outgoing {
                     }
                 }
             };
-            let n = match written {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked { sent }),
-                Err(e) => return Err(e),
-            };
-            sent += n;
-            self.advance(n);
+            match Step::of(written)? {
+                Step::Sent(n) => {
+                    sent += n;
+                    self.advance(n);
+                }
+                Step::Again => continue,
+                Step::Blocked => return Ok(Flushed::Blocked { sent }),
+            }
             if self.queued.is_empty() && matches!(self.tail, Tail::None) {
                 // All sent: no second trip round the loop to find that out.
                 return Ok(Flushed::All { sent });
