@@ -353,20 +353,21 @@ impl Incoming {
     }
 
     /// Back to awaiting a head, returning a body buffer if one is held.
+    #[inline(always)]
     fn end_request<H>(&mut self, ctx: &mut Ctx<H>) {
-        match self.receiving {
-            // The common case, a head that came whole: nothing to undo.
-            Receiving::Head { scanned: 0 } => {}
-            Receiving::Head { .. } | Receiving::Body { .. } => {
-                self.receiving = Receiving::Head { scanned: 0 }
-            }
-            Receiving::Apart(_) => {
-                if let Receiving::Apart(rx) =
-                    std::mem::replace(&mut self.receiving, Receiving::Head { scanned: 0 })
-                {
-                    ctx.body_rx.unboxed(rx).release(&mut ctx.body_pool);
-                }
-            }
+        // The common case, a head that came whole: nothing to undo, and
+        // no call.
+        if !matches!(self.receiving, Receiving::Head { scanned: 0 }) {
+            self.end_request_apart(ctx);
+        }
+    }
+
+    /// `end_request` after a head that came in parts, or a body.
+    #[inline(never)]
+    fn end_request_apart<H>(&mut self, ctx: &mut Ctx<H>) {
+        match std::mem::replace(&mut self.receiving, Receiving::Head { scanned: 0 }) {
+            Receiving::Apart(rx) => ctx.body_rx.unboxed(rx).release(&mut ctx.body_pool),
+            Receiving::Head { .. } | Receiving::Body { .. } => {}
         }
     }
 }
