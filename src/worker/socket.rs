@@ -39,13 +39,21 @@ impl<T: Transport> Socket<T> {
     /// unacknowledged, so a connection's first response never waits;
     /// later writes could, behind a delayed ACK. A connection that closes
     /// after one response written at once never needs the syscall.
-    #[inline]
+    #[inline(always)]
     pub fn no_delay(&mut self, more_writes: bool) {
         if more_writes && self.nagle == Nagle::On {
-            self.nagle = Nagle::Off;
-            if let Err(e) = self.stream.set_nodelay(true) {
-                crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", self.peer.addr());
-            }
+            self.turn_nagle_off();
+        }
+    }
+
+    /// The system call behind [`no_delay`](Socket::no_delay), once per
+    /// connection: out of line.
+    #[cold]
+    #[inline(never)]
+    fn turn_nagle_off(&mut self) {
+        self.nagle = Nagle::Off;
+        if let Err(e) = self.stream.set_nodelay(true) {
+            crate::logging::log_debug!("TCP_NODELAY failed for {}: {e}", self.peer.addr());
         }
     }
 }
