@@ -6,6 +6,12 @@
 //! keeps each list sorted by deadline: arming, disarming and finding the
 //! next expiry are O(1) and allocate nothing (the links are preallocated,
 //! one per connection slot).
+//!
+//! Deadlines are counted in ticks of [`TICK_MS`] from the lists' start,
+//! rounded up: a timer fires at most a tick late, never early. A busy
+//! keep-alive connection is re-armed after every request, mostly within
+//! the tick it was last armed in; its deadline is then the same, and it
+//! keeps its place in its list instead of being unlinked and appended.
 
 use std::time::{Duration, Instant};
 
@@ -22,11 +28,17 @@ pub trait TimerKind: Copy + Eq + std::fmt::Debug + 'static {
 pub const MAX_KINDS: usize = 6;
 const NIL: u32 = u32::MAX;
 
+/// Milliseconds in a tick: short against any timeout (the shortest
+/// default is seconds), long against the gap between a busy connection's
+/// requests.
+pub const TICK_MS: u64 = 8;
+
 #[derive(Clone, Copy)]
 struct Link<K> {
     prev: u32,
     next: u32,
-    deadline: Instant,
+    /// In ticks from [`Timers::start`].
+    deadline: u64,
     kind: Option<K>,
 }
 
@@ -35,12 +47,14 @@ pub struct Timers<K: TimerKind> {
     heads: [u32; MAX_KINDS],
     tails: [u32; MAX_KINDS],
     durations: [Duration; MAX_KINDS],
-    /// `since[k] + durations[k]` for the last `since[k]` kind `k` was
-    /// armed with: a turn of the worker arms many timers with the same
-    /// `now`, so each deadline is added up once per turn and kind, not
-    /// once per timer (and only for the kinds the turn uses).
+    /// When tick 0 began.
+    start: Instant,
+    /// The deadline of kind `k` armed at `since[k]`, the last time it was
+    /// armed: a turn of the worker arms many timers with the same `now`,
+    /// so each deadline is worked out once per turn and kind, not once
+    /// per timer (and only for the kinds the turn uses).
     since: [Instant; MAX_KINDS],
-    deadlines: [Instant; MAX_KINDS],
+    deadlines: [u64; MAX_KINDS],
     links: Vec<Link<K>>,
 }
 
@@ -52,16 +66,39 @@ impl<K: TimerKind> Timers<K> {
         for &kind in K::ALL {
             durations[kind.index()] = duration(kind);
         }
-        let unarmed = Link { prev: NIL, next: NIL, deadline: Instant::now(), kind: None };
-        let since = unarmed.deadline;
+        let start = Instant::now();
+        let unarmed = Link { prev: NIL, next: NIL, deadline: 0, kind: None };
         Timers {
             heads: [NIL; MAX_KINDS],
             tails: [NIL; MAX_KINDS],
             durations,
-            since: [since; MAX_KINDS],
-            deadlines: durations.map(|d| since + d),
+            start,
+            since: [start; MAX_KINDS],
+            deadlines: durations.map(ticks_after),
             links: vec![unarmed; capacity],
         }
+    }
+
+    /// The tick at which a timer of `kind` armed at `now` is due.
+    #[inline]
+    fn deadline(&mut self, kind: K, now: Instant) -> u64 {
+        let k = kind.index();
+        if now != self.since[k] {
+            self.since[k] = now;
+            self.deadlines[k] = ticks_after(now.saturating_duration_since(self.start) + self.durations[k]);
+        }
+        self.deadlines[k]
+    }
+
+    /// The tick under way at `now`: timers due at it or before have expired.
+    fn tick_at(&self, now: Instant) -> u64 {
+        let d = now.saturating_duration_since(self.start);
+        d.as_secs().saturating_mul(1000).saturating_add(u64::from(d.subsec_millis())) / TICK_MS
+    }
+
+    /// When `tick` begins.
+    fn instant(&self, tick: u64) -> Instant {
+        self.start + Duration::from_millis(tick.saturating_mul(TICK_MS))
     }
 
     /// The kind `key` is armed with, if any.
@@ -69,16 +106,19 @@ impl<K: TimerKind> Timers<K> {
         self.links[key].kind
     }
 
-    /// (Re)arms `key` to fire `kind`'s duration after `now`.
+    /// (Re)arms `key` to fire `kind`'s duration after `now` (rounded up to
+    /// a tick).
     pub fn arm(&mut self, key: usize, kind: K, now: Instant) {
+        let deadline = self.deadline(kind, now);
+        let link = self.links[key];
+        if link.kind == Some(kind) && link.deadline == deadline {
+            // Armed again within the same tick: its place stays right.
+            return;
+        }
         self.disarm(key);
         let k = kind.index();
-        if now != self.since[k] {
-            self.since[k] = now;
-            self.deadlines[k] = now + self.durations[k];
-        }
         let tail = self.tails[k];
-        self.links[key] = Link { prev: tail, next: NIL, deadline: self.deadlines[k], kind: Some(kind) };
+        self.links[key] = Link { prev: tail, next: NIL, deadline, kind: Some(kind) };
         match tail {
             NIL => self.heads[k] = key as u32,
             t => self.links[t as usize].next = key as u32,
@@ -109,7 +149,9 @@ impl<K: TimerKind> Timers<K> {
     /// (false if it is not armed).
     pub fn half_gone(&self, key: usize, now: Instant) -> bool {
         let Link { deadline, kind, .. } = self.links[key];
-        kind.is_some_and(|k| deadline.saturating_duration_since(now) <= self.durations[k.index()] / 2)
+        kind.is_some_and(|k| {
+            self.instant(deadline).saturating_duration_since(now) <= self.durations[k.index()] / 2
+        })
     }
 
     /// Removes `key`'s timer, if armed.
@@ -136,13 +178,15 @@ impl<K: TimerKind> Timers<K> {
             .filter(|&h| h != NIL)
             .map(|h| self.links[h as usize].deadline)
             .min()
+            .map(|tick| self.instant(tick))
     }
 
     /// Disarms and returns one timer whose deadline is at or before `now`.
     pub fn pop_expired(&mut self, now: Instant) -> Option<(usize, K)> {
+        let tick = self.tick_at(now);
         for &kind in K::ALL {
             let head = self.heads[kind.index()];
-            if head != NIL && self.links[head as usize].deadline <= now {
+            if head != NIL && self.links[head as usize].deadline <= tick {
                 self.disarm(head as usize);
                 return Some((head as usize, kind));
             }
@@ -160,6 +204,13 @@ impl<K: TimerKind> Timers<K> {
             at = self.links[at as usize].next;
         }
     }
+}
+
+/// The first tick that begins at or after `d` from the start.
+fn ticks_after(d: Duration) -> u64 {
+    let millis =
+        d.as_secs().saturating_mul(1000).saturating_add(u64::from(d.subsec_nanos().div_ceil(1_000_000)));
+    millis.div_ceil(TICK_MS)
 }
 
 #[cfg(test)]
@@ -186,6 +237,18 @@ mod tests {
         Timers::new(8, |k| Duration::from_secs(1 + k as u64))
     }
 
+    const TICK: Duration = Duration::from_millis(TICK_MS);
+
+    /// `got` is `want`, or later by less than a tick.
+    fn within_a_tick(got: Option<Instant>, want: Instant) {
+        let got = got.expect("a deadline");
+        assert!(
+            got >= want && got - want < TICK,
+            "{:?} after the exact deadline",
+            got.checked_duration_since(want)
+        );
+    }
+
     #[test]
     fn expire_in_deadline_order() {
         let mut t = timers();
@@ -193,7 +256,7 @@ mod tests {
         t.arm(3, Kind::Idle, t0);
         t.arm(1, Kind::Idle, t0 + Duration::from_millis(10));
         t.arm(5, Kind::Request, t0);
-        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(1)));
+        within_a_tick(t.next_deadline(), t0 + Duration::from_secs(1));
         assert_eq!(t.pop_expired(t0), None);
         let later = t0 + Duration::from_secs(5);
         assert_eq!(t.pop_expired(later), Some((3, Kind::Idle)));
@@ -219,9 +282,46 @@ mod tests {
         t.keys_of(Kind::Write, &mut keys);
         assert_eq!(keys, [2]);
         t.arm_once(2, Kind::Write, t0 + Duration::from_secs(9));
-        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(1)));
+        within_a_tick(t.next_deadline(), t0 + Duration::from_secs(1));
         t.disarm(0);
         t.disarm(3);
-        assert_eq!(t.next_deadline(), Some(t0 + Duration::from_secs(3)));
+        within_a_tick(t.next_deadline(), t0 + Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_timer_never_fires_early_and_at_most_a_tick_late() {
+        let mut t = timers();
+        let t0 = Instant::now();
+        // Arm times all over a tick and beyond, to the nanosecond.
+        for step in 0..200u64 {
+            let armed = t0 + Duration::from_nanos(step * 123_457);
+            t.arm(0, Kind::Idle, armed);
+            let due = armed + Duration::from_secs(1);
+            within_a_tick(t.next_deadline(), due);
+            assert_eq!(t.pop_expired(due - Duration::from_nanos(1)), None, "early, armed at step {step}");
+            assert_eq!(t.pop_expired(due + TICK), Some((0, Kind::Idle)), "late, armed at step {step}");
+        }
+    }
+
+    #[test]
+    fn rearming_within_the_tick_keeps_the_place_and_later_moves_to_the_back() {
+        let mut t = timers();
+        // A millisecond into a tick: half a tick later is still in it.
+        let t0 = t.instant(t.tick_at(Instant::now()) + 1) + Duration::from_millis(1);
+        let mut keys = Vec::new();
+        t.arm(0, Kind::Idle, t0);
+        t.arm(1, Kind::Idle, t0);
+        t.arm(0, Kind::Idle, t0 + Duration::from_millis(TICK_MS / 2));
+        t.keys_of(Kind::Idle, &mut keys);
+        assert_eq!(keys, [0, 1], "same deadline: no move");
+        t.arm(0, Kind::Idle, t0 + TICK);
+        t.keys_of(Kind::Idle, &mut keys);
+        assert_eq!(keys, [1, 0], "a later tick: to the back");
+        // The kept place is still in deadline order: both fire in turn.
+        let late = t0 + Duration::from_secs(2);
+        assert_eq!(
+            (t.pop_expired(late), t.pop_expired(late)),
+            (Some((1, Kind::Idle)), Some((0, Kind::Idle)))
+        );
     }
 }
