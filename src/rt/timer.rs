@@ -289,17 +289,31 @@ mod tests {
     }
 
     #[test]
-    fn a_timer_never_fires_early_and_at_most_a_tick_late() {
-        let mut t = timers();
-        let t0 = Instant::now();
-        // Arm times all over a tick and beyond, to the nanosecond.
-        for step in 0..200u64 {
-            let armed = t0 + Duration::from_nanos(step * 123_457);
-            t.arm(0, Kind::Idle, armed);
-            let due = armed + Duration::from_secs(1);
-            within_a_tick(t.next_deadline(), due);
-            assert_eq!(t.pop_expired(due - Duration::from_nanos(1)), None, "early, armed at step {step}");
-            assert_eq!(t.pop_expired(due + TICK), Some((0, Kind::Idle)), "late, armed at step {step}");
+    fn a_timer_never_fires_early_and_pops_at_its_next_deadline() {
+        let year = Duration::from_secs(365 * 86_400);
+        for duration in
+            [Duration::from_nanos(1), Duration::from_nanos(7_999_999), TICK, Duration::from_secs(1), year]
+        {
+            let mut t = Timers::new(8, |_: Kind| duration);
+            let t0 = Instant::now();
+            // Arm times all over a tick and beyond, to the nanosecond.
+            for step in 0..200u64 {
+                let armed = t0 + Duration::from_nanos(step * 123_457);
+                t.arm(0, Kind::Idle, armed);
+                let due = armed + duration;
+                let next = t.next_deadline();
+                within_a_tick(next, due);
+                assert_eq!(
+                    t.pop_expired(due - Duration::from_nanos(1)),
+                    None,
+                    "early, {duration:?} at {step}"
+                );
+                // The loop sleeps until `next_deadline`: the timer is due
+                // then, not a turn later.
+                let next = next.expect("armed");
+                assert_eq!(t.pop_expired(next - Duration::from_nanos(1)), None, "{duration:?} at {step}");
+                assert_eq!(t.pop_expired(next), Some((0, Kind::Idle)), "late, {duration:?} at {step}");
+            }
         }
     }
 
