@@ -219,6 +219,71 @@ fn characters_split_across_fragments_are_accepted() {
     raw.expect(0x1, "🦀!".as_bytes());
 }
 
+#[test]
+fn invalid_utf8_in_a_frame_is_caught_before_the_frame_ends() {
+    // One frame of 100 bytes, of which only the first part comes (as in
+    // Autobahn 6.4.3 and 6.4.4): the 1007 must not wait for the rest.
+    let cases: [(&str, &[u8], u8); 4] = [
+        ("a byte never valid", &[b'o', b'k', 0xFF], 0x81),
+        ("a bad continuation byte", &[b'a', 0xE2, 0x28], 0x81),
+        ("a surrogate", &[0xED, 0xA0], 0x81),
+        ("in a message's first fragment", &[b'a', 0xC0], 0x01),
+    ];
+    for (what, start, b0) in cases {
+        let mut payload = start.to_vec();
+        payload.resize(100, b'x');
+        let frame = masked(b0, &payload);
+        // The head and the start of the payload: all but 100 - len bytes.
+        let arrived = frame.len() - (payload.len() - start.len());
+        let mut raw = MemRaw::open().case(what);
+        raw.send(&frame[..arrived]);
+        raw.expect_closed(1007);
+    }
+    // In a continuation frame that has not all come.
+    let mut raw = MemRaw::open();
+    raw.send(&masked(0x01, b"fine "));
+    let frame = masked(0x80, &[b'a', 0xFF, b'b', b'c', b'd', b'e']);
+    raw.send(&frame[..frame.len() - 3]);
+    raw.expect_closed(1007);
+}
+
+#[test]
+fn frames_that_arrive_in_parts_are_delivered_whole() {
+    // "héllo 🦀" in one frame, in a fragmented message, and a ping, each
+    // cut at every byte (mid-head, mid-character) and sent in two parts.
+    let text = "héllo 🦀".as_bytes();
+    let single = masked(0x81, text);
+    let (first, last) = (masked(0x01, &text[..3]), masked(0x80, &text[3..]));
+    let ping = masked(0x89, b"are you there");
+    for cut in 1..single.len() {
+        let mut raw = MemRaw::open().case(format!("one frame cut at {cut}"));
+        raw.send(&single[..cut]);
+        assert!(raw.client.written().is_empty(), "{}an answer before the frame ended", raw.case);
+        raw.send(&single[cut..]);
+        raw.expect(0x1, text);
+    }
+    for cut in 1..last.len() {
+        let mut raw = MemRaw::open().case(format!("last fragment cut at {cut}"));
+        raw.send(&first);
+        raw.send(&last[..cut]);
+        raw.send(&last[cut..]);
+        raw.expect(0x1, text);
+    }
+    for cut in 1..ping.len() {
+        let mut raw = MemRaw::open().case(format!("ping cut at {cut}"));
+        raw.send(&ping[..cut]);
+        raw.send(&ping[cut..]);
+        raw.expect(0xA, b"are you there");
+    }
+    // Binary is not text: bytes that are not UTF-8 pass, in parts too.
+    let bytes = [0xFF, 0xC0, 0x80, 0xED, 0xA0];
+    let frame = masked(0x82, &bytes);
+    let mut raw = MemRaw::open();
+    raw.send(&frame[..4]);
+    raw.send(&frame[4..]);
+    raw.expect(0x2, &bytes);
+}
+
 // ---------------------------------------------------------------------------
 // Fragmentation rules.
 // ---------------------------------------------------------------------------

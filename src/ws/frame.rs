@@ -170,35 +170,67 @@ pub fn parse_close(payload: &[u8]) -> Result<CloseCode, CloseCode> {
     }
 }
 
-/// Validates UTF-8 that arrives in pieces: a sequence may be split between
-/// fragments, but invalid bytes are caught in the fragment that has them.
+/// Validates UTF-8 fed in pieces (the fragments of a message, or the
+/// parts of a frame as they arrive): a character may be split between
+/// pieces, but a piece that cannot continue valid UTF-8 is refused at once
+/// (RFC 6455 §8.1: fail as soon as invalid data is seen).
 #[derive(Debug, Default)]
 pub struct Utf8Stream {
-    /// Bytes of the message known to be valid, up to the last whole
-    /// character.
-    valid: usize,
+    /// The start of a character the pieces so far ended in.
+    carry: [u8; 4],
+    /// How many bytes of `carry` are held (0 to 3).
+    carried: usize,
 }
 
 impl Utf8Stream {
-    /// Checks the bytes of `msg` not yet checked; `fin`: the message ends
-    /// here, so an unfinished character is an error too.
-    pub fn check(&mut self, msg: &[u8], fin: bool) -> Result<(), CloseCode> {
-        match std::str::from_utf8(&msg[self.valid..]) {
-            Ok(_) => {
-                self.valid = msg.len();
-                Ok(())
+    /// Checks the next piece of the message.
+    pub fn feed(&mut self, mut piece: &[u8]) -> Result<(), CloseCode> {
+        if self.carried > 0 {
+            // Finish the character the last piece began, from this one.
+            let take = (char_len(self.carry[0]) - self.carried).min(piece.len());
+            self.carry[self.carried..self.carried + take].copy_from_slice(&piece[..take]);
+            self.carried += take;
+            piece = &piece[take..];
+            match std::str::from_utf8(&self.carry[..self.carried]) {
+                Ok(_) => self.carried = 0,
+                // Still short: this piece ended too.
+                Err(e) if e.error_len().is_none() => return Ok(()),
+                Err(_) => return Err(CloseCode::INVALID_DATA),
             }
-            Err(e) if e.error_len().is_none() && !fin => {
-                self.valid += e.valid_up_to();
+        }
+        match std::str::from_utf8(piece) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                let start = &piece[e.valid_up_to()..];
+                self.carry[..start.len()].copy_from_slice(start);
+                self.carried = start.len();
                 Ok(())
             }
             Err(_) => Err(CloseCode::INVALID_DATA),
         }
     }
 
+    /// The message ended: a character left unfinished is invalid too.
+    pub fn finish(&mut self) -> Result<(), CloseCode> {
+        match std::mem::take(&mut self.carried) {
+            0 => Ok(()),
+            _ => Err(CloseCode::INVALID_DATA),
+        }
+    }
+
     /// Starts over for a new message.
     pub fn reset(&mut self) {
-        self.valid = 0;
+        self.carried = 0;
+    }
+}
+
+/// The length of the character `lead` begins, for a byte that begins one
+/// longer than a byte (as the start of a carry is).
+fn char_len(lead: u8) -> usize {
+    match lead {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        _ => 2,
     }
 }
 
@@ -300,18 +332,64 @@ mod tests {
         assert_eq!(parse_close(&[0x03, 0xE8, 0xFF]), Err(CloseCode::INVALID_DATA));
     }
 
-    #[test]
-    fn utf8_split_across_fragments() {
-        let text = "héllo €".as_bytes();
-        for cut in 0..text.len() {
-            let mut v = Utf8Stream::default();
-            assert_eq!(v.check(&text[..cut], false), Ok(()), "cut at {cut}");
-            assert_eq!(v.check(text, true), Ok(()));
-        }
+    /// Feeds `bytes` cut at `cuts` (sorted), then ends the message: the
+    /// result, and the piece it came in (the number of pieces fed).
+    fn fed_in_pieces(bytes: &[u8], cuts: &[usize]) -> (Result<(), CloseCode>, usize) {
         let mut v = Utf8Stream::default();
-        assert_eq!(v.check(&[0xE2, 0x82], false), Ok(()), "unfinished, more to come");
-        assert_eq!(v.check(&[0xE2, 0x82], true), Err(CloseCode::INVALID_DATA), "unfinished at the end");
-        v.reset();
-        assert_eq!(v.check(&[b'a', 0xFF], false), Err(CloseCode::INVALID_DATA), "caught before the end");
+        let mut from = 0;
+        for (n, &to) in cuts.iter().chain([bytes.len()].iter()).enumerate() {
+            if let Err(e) = v.feed(&bytes[from..to]) {
+                return (Err(e), n);
+            }
+            from = to;
+        }
+        (v.finish(), cuts.len() + 1)
+    }
+
+    #[test]
+    fn utf8_fed_in_pieces_agrees_with_the_whole_and_fails_where_it_goes_wrong() {
+        let valid = "aé€𐍈 z".as_bytes();
+        let mut cases: Vec<Vec<u8>> = vec![valid.to_vec()];
+        // Each byte of the valid text swapped for bytes that break it.
+        for at in 0..valid.len() {
+            for bad in [0x80, 0xC0, 0xE0, 0xED, 0xF4, 0xF5, 0xFF, b'a'] {
+                let mut v = valid.to_vec();
+                v[at] = bad;
+                cases.push(v);
+            }
+        }
+        cases.push(vec![0xED, 0xA0, 0x80]); // a surrogate
+        cases.push(vec![0xE2, 0x82]); // unfinished at the end
+        for bytes in &cases {
+            let whole = std::str::from_utf8(bytes);
+            // The piece holding the first byte that cannot continue valid
+            // UTF-8 (for text ending unfinished, the end).
+            let bad_at = match whole {
+                Ok(_) => None,
+                Err(e) => Some(
+                    e.error_len()
+                        .map_or(bytes.len(), |_| e.valid_up_to() + first_bad(&bytes[e.valid_up_to()..])),
+                ),
+            };
+            for a in 0..=bytes.len() {
+                for b in a..=bytes.len() {
+                    let (got, piece) = fed_in_pieces(bytes, &[a, b]);
+                    assert_eq!(got.is_ok(), whole.is_ok(), "{bytes:x?} cut at {a}, {b}");
+                    if let Some(bad) = bad_at {
+                        let want =
+                            if bad == bytes.len() { 3 } else { [a, b].iter().filter(|&&c| c <= bad).count() };
+                        assert_eq!(piece, want, "{bytes:x?} cut at {a}, {b}: refused in piece {piece}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Index in `rest` (which starts with an invalid sequence) of the byte
+    /// where a decoder reading byte by byte knows it is invalid.
+    fn first_bad(rest: &[u8]) -> usize {
+        (1..=rest.len())
+            .find(|&n| std::str::from_utf8(&rest[..n]).is_err_and(|e| e.error_len().is_some()))
+            .map_or(rest.len(), |n| n - 1)
     }
 }

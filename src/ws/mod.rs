@@ -45,8 +45,8 @@
 //! Protocol rules are enforced before the hooks see anything: client frames
 //! must be masked (else close `1002`), RSV bits and unknown opcodes are
 //! `1002` (no extension is negotiated), control frames must be whole and at
-//! most 125 bytes (`1002`), text must be UTF-8 (`1007`, checked fragment by
-//! fragment), a message over [`Config::max_message_size`] is `1009`. Pings
+//! most 125 bytes (`1002`), text must be UTF-8 (`1007`, checked as its bytes
+//! arrive, within a frame too), a message over [`Config::max_message_size`] is `1009`. Pings
 //! are answered with pongs (also between fragments), a close is echoed and
 //! then the TCP connection closed. Back-pressure: while a connection's
 //! unsent output exceeds the maximum message size (at least 64 KiB), its

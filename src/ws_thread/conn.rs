@@ -141,7 +141,12 @@ pub struct WsConn<T = TcpStream> {
     input: Input<Vec<u8>>,
     /// The fragments of the message being received, and its type.
     partial: Option<(Opcode, Vec<u8>)>,
+    /// The UTF-8 of the text message being received, checked as it comes.
     utf8: Utf8Stream,
+    /// Bytes of the payload of the frame at the front of `input` already
+    /// unmasked (and checked, if text): a frame that arrives in parts is
+    /// looked at part by part.
+    fed: usize,
     /// Unsent frames.
     out: OutQueue,
     state: State,
@@ -164,6 +169,7 @@ impl<T: Transport> WsConn<T> {
             input: Input::new(),
             partial: None,
             utf8: Utf8Stream::default(),
+            fed: 0,
             out: OutQueue::default(),
             state: State::Open,
             code: None,
@@ -383,13 +389,21 @@ impl<T: Transport> WsConn<T> {
             };
             let total = head.header_len + head.payload_len as usize;
             if input.pending().len() < total {
+                let arrived = &mut input.pending_mut()[head.header_len..];
+                if let Err(code) = self.check_text(&head, arrived, false) {
+                    self.fail(code, ctx);
+                    break;
+                }
                 // The rest of the frame arrives behind it.
                 input.reserve(total, &mut ctx.pool);
                 break;
             }
             let payload = &mut input.pending_mut()[head.header_len..total];
-            frame::unmask(payload, head.mask, 0);
-            self.on_frame(&head, payload, ctx);
+            match self.check_text(&head, payload, true) {
+                Ok(()) => self.on_frame(&head, payload, ctx),
+                Err(code) => self.fail(code, ctx),
+            }
+            self.fed = 0;
             input.consume(total);
         }
         if let State::Failing = self.state {
@@ -414,8 +428,6 @@ impl<T: Transport> WsConn<T> {
                 let mut buf = ctx.pool.take_empty();
                 buf.extend_from_slice(payload);
                 self.partial = Some((head.opcode, buf));
-                self.utf8.reset();
-                self.check_partial(false, ctx);
             }
             Opcode::Continuation => self.on_continuation(head.fin, payload, ctx),
         }
@@ -429,7 +441,7 @@ impl<T: Transport> WsConn<T> {
             return self.fail(CloseCode::MESSAGE_TOO_BIG, ctx);
         }
         buf.extend_from_slice(payload);
-        if !self.check_partial(fin, ctx) || !fin {
+        if !fin {
             return;
         }
         let (opcode, buf) = self.partial.take().expect("checked above");
@@ -437,15 +449,32 @@ impl<T: Transport> WsConn<T> {
         ctx.pool.give(buf);
     }
 
-    /// Validates the UTF-8 of a partial text message so far.
-    fn check_partial<H>(&mut self, fin: bool, ctx: &mut WsCtx<H>) -> bool {
-        let Some((Opcode::Text, buf)) = &self.partial else { return true };
-        match self.utf8.check(buf, fin) {
-            Ok(()) => true,
-            Err(code) => {
-                self.fail(code, ctx);
-                false
-            }
+    /// Unmasks the payload of the frame at the front that is not yet, and
+    /// checks its UTF-8 if it carries text: `payload` is what arrived of it
+    /// (all of it if `whole`). Invalid text fails the connection where it
+    /// is, not at the end of its frame or message (RFC 6455 §8.1). A
+    /// message of one frame that came whole is checked as it is delivered
+    /// instead, once.
+    fn check_text(&mut self, head: &FrameHead, payload: &mut [u8], whole: bool) -> Result<(), CloseCode> {
+        frame::unmask(&mut payload[self.fed..], head.mask, self.fed);
+        let first = self.fed == 0;
+        let fed = std::mem::replace(&mut self.fed, payload.len());
+        let text = self.state == State::Open
+            && match head.opcode {
+                Opcode::Text => self.partial.is_none(),
+                Opcode::Continuation => matches!(self.partial, Some((Opcode::Text, _))),
+                _ => false,
+            };
+        if !text || (whole && first && head.fin && head.opcode == Opcode::Text) {
+            return Ok(());
+        }
+        if first && head.opcode == Opcode::Text {
+            self.utf8.reset();
+        }
+        self.utf8.feed(&payload[fed..])?;
+        match whole && head.fin {
+            true => self.utf8.finish(),
+            false => Ok(()),
         }
     }
 
