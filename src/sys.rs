@@ -372,6 +372,28 @@ pub fn defer_accept(_listener: &impl AsRawFd, _secs: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks the C library's allocator to return the free memory it holds to
+/// the system, after a pool let go of buffers: glibc keeps what is freed
+/// in a thread's arena (below its mmap threshold, which freeing a large
+/// buffer raises) for the next allocation, so a trimmed pool would not
+/// shrink the process. `malloc_trim` releases the free pages of every
+/// arena. It takes the arenas' locks for a moment; a loop calls it at
+/// most once per trim period, and only when buffers were let go of.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn release_free_memory() {
+    // SAFETY: `malloc_trim` takes no pointers and only rearranges the
+    // allocator's own free memory, under the arenas' locks; it is safe to
+    // call from any thread at any time, and allocations live elsewhere
+    // (another global allocator) are not its to touch.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Elsewhere the allocator returns large free blocks by itself.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_free_memory() {}
+
 /// Boxes kept for reuse: a value too large to sit in every connection,
 /// which only some requests need, lives in a box that costs no allocation
 /// once the pool is warm.

@@ -340,6 +340,12 @@ fn messages_over_max_message_size_are_1009() {
     head.extend_from_slice(&MASK);
     raw.send(&head);
     raw.expect_closed(1009);
+    // Only the head of a fragment that would take the message over: the
+    // same, before any of its payload comes.
+    let mut raw = MemRaw::with_config(Config::new().max_message_size(1000));
+    raw.send(&masked(0x02, &[0; 600]));
+    raw.send(&masked(0x80, &[0; 401])[..8]);
+    raw.expect_closed(1009);
 }
 
 #[test]

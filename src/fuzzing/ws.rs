@@ -183,7 +183,14 @@ mod frames {
                     true => stream = rest,
                     false => break,
                 },
-                Ok(None) => break,
+                Ok(None) => {
+                    // §8.1: invalid text fails the connection as soon as
+                    // it is seen, also in a frame not all there yet.
+                    if let Some((opcode, len, arrived)) = arrived_part(stream) {
+                        model.arrived(opcode, len, &arrived);
+                    }
+                    break;
+                }
                 Err(code) => {
                     model.fail(code);
                     break;
@@ -191,6 +198,19 @@ mod frames {
             }
         }
         (model.messages, model.sent)
+    }
+
+    /// The opcode, the payload length and the unmasked payload so far of
+    /// a frame whose header came whole but whose payload did not.
+    fn arrived_part(s: &[u8]) -> Option<(u8, u64, Vec<u8>)> {
+        let (len, at) = match s.get(1)? & 0x7F {
+            126 => (u64::from(u16::from_be_bytes(s.get(2..4)?.try_into().expect("2 bytes"))), 4),
+            127 => (u64::from_be_bytes(s.get(2..10)?.try_into().expect("8 bytes")), 10),
+            n => (u64::from(n), 2),
+        };
+        let mask = s.get(at..at + 4)?;
+        let payload = s[at + 4..].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
+        Some((s[0] & 0x0F, len, payload))
     }
 
     /// A frame as the model reads it: FIN, opcode bits, unmasked payload.
@@ -291,6 +311,27 @@ mod frames {
                 false => self.partial = Some((kind, bytes)),
             }
             true
+        }
+
+        /// Part of a frame with `opcode` and `len` bytes of payload arrived:
+        /// the connection fails if it continues a message past its limit
+        /// (known from the header), or carries text and the message so far
+        /// cannot be valid UTF-8 whatever follows.
+        fn arrived(&mut self, opcode: u8, len: u64, payload: &[u8]) {
+            if let (Some((_, bytes)), 0) = (&self.partial, opcode) {
+                if bytes.len() as u64 + len > MAX_MESSAGE as u64 {
+                    self.fail(CloseCode::MESSAGE_TOO_BIG);
+                    return;
+                }
+            }
+            let so_far = match (&self.partial, opcode) {
+                (None, 1) => payload.to_vec(),
+                (Some((Opcode::Text, bytes)), 0) => [&bytes[..], payload].concat(),
+                _ => return,
+            };
+            if std::str::from_utf8(&so_far).is_err_and(|e| e.error_len().is_some()) {
+                self.fail(CloseCode::INVALID_DATA);
+            }
         }
 
         /// Fails the connection with `code`: a close frame, nothing more read.

@@ -6,7 +6,14 @@
 //! lets go of half of those no take reached in a while, so what a burst
 //! grew goes back to the system once the burst is over.
 
+use std::time::Duration;
+
 use crate::sys::AlignedBuf;
+
+/// How often a loop's pools let go of half of the free buffers they did
+/// not need since the last time: memory a burst grew goes back within
+/// minutes, while steady traffic keeps what it uses.
+pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// A buffer a pool can hand out and take back: made at a size, which it
 /// keeps (zero-filled when new).

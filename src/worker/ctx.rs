@@ -15,7 +15,7 @@ use crate::http::response::Scratch;
 use crate::http::target::HostMemo;
 use crate::metrics::{Tally, Timeout};
 use crate::rt::again::Again;
-use crate::rt::pool::{BufPool, SizeClasses};
+use crate::rt::pool::{BufPool, SizeClasses, TRIM_EVERY};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::shutdown::ShutdownState;
 use crate::sys::BoxPool;
@@ -23,11 +23,6 @@ use crate::ws_thread::WsRoute;
 
 /// Free memory a body buffer class keeps at most, per worker.
 const BODY_CLASS_BUDGET: usize = 64 << 20;
-
-/// How often the buffer pools let go of half of the free buffers they
-/// did not need since the last time: memory a burst grew goes back within
-/// minutes, while steady traffic keeps what it uses.
-pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// Empty body-state boxes a worker keeps for reuse at most.
 const BODY_RX_KEPT: usize = 256;
@@ -130,9 +125,9 @@ impl<H> Ctx<H> {
     /// Trims the buffer pools, and sets when next.
     pub fn trim_pools(&mut self) {
         self.trim_at = self.now + TRIM_EVERY;
-        self.in_pool.trim();
-        self.out_pool.trim();
-        self.body_pool.trim();
+        if self.in_pool.trim() + self.out_pool.trim() + self.body_pool.trim() > 0 {
+            crate::sys::release_free_memory();
+        }
     }
 
     /// Bytes of the free buffers the pools hold.

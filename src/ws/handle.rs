@@ -80,6 +80,17 @@ impl Outbox {
         self.spare.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Lets go of half of the frame buffers kept that no send needed
+    /// lately; the bytes let go of.
+    pub fn trim_spares(&self) -> usize {
+        self.spare().trim()
+    }
+
+    /// Bytes of the frame buffers kept for reuse.
+    pub fn spare_bytes(&self) -> usize {
+        self.spare().free_bytes()
+    }
+
     /// Marks the calling thread as this outbox's WebSocket thread: its own
     /// hooks' sends need no wake-up, since it drains its outbox before it
     /// polls again.

@@ -46,6 +46,17 @@ impl FramePool {
     pub fn give(&mut self, buf: Vec<u8>) {
         self.classes.give(buf);
     }
+
+    /// Lets go of half of the spares no take needed lately
+    /// ([`SizeClasses::trim`]); the bytes let go of.
+    pub fn trim(&mut self) -> usize {
+        self.classes.trim()
+    }
+
+    /// Bytes of the spares kept.
+    pub fn free_bytes(&self) -> usize {
+        self.classes.free_bytes()
+    }
 }
 
 /// Read and reassembly buffers: `size`-byte ones, and larger ones for
@@ -93,6 +104,17 @@ impl VecPool {
             buf.resize(buf.capacity(), 0);
         }
         self.classes.give(buf);
+    }
+
+    /// Lets go of half of the spares no take needed lately
+    /// ([`SizeClasses::trim`]); the bytes let go of.
+    pub fn trim(&mut self) -> usize {
+        self.classes.trim()
+    }
+
+    /// Bytes of the spares kept.
+    pub fn free_bytes(&self) -> usize {
+        self.classes.free_bytes()
     }
 }
 

@@ -15,6 +15,7 @@ use crate::handler::Handler;
 use crate::metrics::{Stat, Tally};
 use crate::rt::again::Again;
 use crate::rt::input::{Input, ReadOutcome};
+use crate::rt::pool::TRIM_EVERY;
 use crate::rt::socket::{linger, Lingered, Transport};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::rt::verdict::Verdict;
@@ -79,9 +80,25 @@ pub struct WsCtx<H> {
     pub max_buffered: usize,
     /// This thread's counters.
     pub tally: Tally,
+    /// When the pools are trimmed next.
+    pub trim_at: Instant,
 }
 
 impl<H> WsCtx<H> {
+    /// Trims the read and reassembly pool and the outbox's frame buffers
+    /// (what a burst grew goes back once it is over), and sets when next.
+    pub fn trim_pools(&mut self) {
+        self.trim_at = self.now + TRIM_EVERY;
+        if self.pool.trim() + self.outbox.trim_spares() > 0 {
+            crate::sys::release_free_memory();
+        }
+    }
+
+    /// Bytes of the free buffers the pools hold.
+    pub fn pool_bytes(&self) -> usize {
+        self.pool.free_bytes() + self.outbox.spare_bytes()
+    }
+
     /// A WebSocket thread's context for `capacity` connections; handles
     /// wake the thread through `waker`.
     pub fn new(config: &Config, handler: Arc<H>, capacity: usize, waker: Arc<Waker>) -> Self {
@@ -103,6 +120,7 @@ impl<H> WsCtx<H> {
             high_water,
             max_buffered: max_payload + MAX_HEADER,
             tally: Tally::detached(),
+            trim_at: Instant::now() + TRIM_EVERY,
         }
     }
 }
@@ -387,6 +405,10 @@ impl<T: Transport> WsConn<T> {
                     break;
                 }
             };
+            if self.overflows(&head, ctx.max_message) {
+                self.fail(CloseCode::MESSAGE_TOO_BIG, ctx);
+                break;
+            }
             let total = head.header_len + head.payload_len as usize;
             if input.pending().len() < total {
                 let arrived = &mut input.pending_mut()[head.header_len..];
@@ -437,9 +459,6 @@ impl<T: Transport> WsConn<T> {
         let Some((_, buf)) = &mut self.partial else {
             return self.fail(CloseCode::PROTOCOL_ERROR, ctx);
         };
-        if buf.len() + payload.len() > ctx.max_message {
-            return self.fail(CloseCode::MESSAGE_TOO_BIG, ctx);
-        }
         buf.extend_from_slice(payload);
         if !fin {
             return;
@@ -447,6 +466,18 @@ impl<T: Transport> WsConn<T> {
         let (opcode, buf) = self.partial.take().expect("checked above");
         self.deliver(opcode, &buf, ctx);
         ctx.pool.give(buf);
+    }
+
+    /// Whether `head` continues a message past `max_message`: known from
+    /// its header, before its payload is read (a first frame that large
+    /// was refused when its header was parsed).
+    fn overflows(&self, head: &FrameHead, max_message: usize) -> bool {
+        match (&self.partial, head.opcode) {
+            (Some((_, buf)), Opcode::Continuation) if self.state == State::Open => {
+                buf.len() as u64 + head.payload_len > max_message as u64
+            }
+            _ => false,
+        }
     }
 
     /// Unmasks the payload of the frame at the front that is not yet, and
@@ -615,5 +646,33 @@ impl<T: Transport> WsConn<T> {
             }
         }
         self.out.push(frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_give_back_what_a_burst_grew() {
+        let poll = mio::Poll::new().expect("poll");
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).expect("waker"));
+        let mut ctx = WsCtx::new(&Config::new(), Arc::new(()), 16, waker);
+        // A burst: eight large read buffers and eight large frames in use
+        // at once, then given back.
+        let bufs: Vec<Vec<u8>> = (0..8).map(|_| ctx.pool.take_at_least(64 * 1024)).collect();
+        bufs.into_iter().for_each(|b| ctx.pool.give(b));
+        ctx.outbox.recycle(&mut (0..8).map(|_| Vec::with_capacity(64 * 1024)).collect());
+        assert!(ctx.pool_bytes() >= 16 * 64 * 1024, "both pools keep their spares");
+        // Idle from then on: each trim lets go of half of what no take
+        // needed, until nothing is left.
+        let mut held = vec![ctx.pool_bytes()];
+        for _ in 0..12 {
+            ctx.now = ctx.trim_at;
+            ctx.trim_pools();
+            held.push(ctx.pool_bytes());
+        }
+        assert!(held.windows(2).all(|w| w[1] <= w[0]), "{held:?}");
+        assert_eq!(held.last(), Some(&0), "{held:?}");
     }
 }

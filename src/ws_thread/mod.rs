@@ -276,6 +276,10 @@ impl<H: Handler> Service for WsThread<H> {
     fn set_now(&mut self, now: Instant) {
         self.ctx.now = now;
         self.ctx.tally.touch();
+        if now >= self.ctx.trim_at {
+            // Checked every turn: a wake for the trim must find it due.
+            self.ctx.trim_pools();
+        }
     }
 
     /// Hooks of this thread queued frames last turn, without a wake-up.
@@ -308,9 +312,12 @@ impl<H: Handler> Service for WsThread<H> {
         self.ctx.tally.end_turn(self.ctx.now);
     }
 
-    /// Counts due to be published.
+    /// Counts due to be published, or the pools' next trim.
     fn wake_at(&self) -> Option<Instant> {
-        self.ctx.tally.wake_at()
+        // While the pools hold anything, a trim is due even with nothing
+        // else to do (an idle thread gives back what a burst grew).
+        let trim = (self.ctx.pool_bytes() > 0).then_some(self.ctx.trim_at);
+        [self.ctx.tally.wake_at(), trim].into_iter().flatten().min()
     }
 
     fn on_timer(&mut self, key: usize, _: Timer) {
