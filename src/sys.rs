@@ -377,8 +377,8 @@ pub fn defer_accept(_listener: &impl AsRawFd, _secs: u32) -> io::Result<()> {
 /// in a thread's arena (below its mmap threshold, which freeing a large
 /// buffer raises) for the next allocation, so a trimmed pool would not
 /// shrink the process. `malloc_trim` releases the free pages of every
-/// arena. It takes the arenas' locks for a moment; a loop calls it at
-/// most once per trim period, and only when buffers were let go of.
+/// arena. It walks the heap under the arenas' locks (milliseconds on a
+/// large heap), so the pools decide when that is worth it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn release_free_memory() {
     // SAFETY: `malloc_trim` takes no pointers and only rearranges the

@@ -6,7 +6,9 @@
 //! lets go of half of those no take reached in a while, so what a burst
 //! grew goes back to the system once the burst is over.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::sys::AlignedBuf;
 
@@ -14,6 +16,31 @@ use crate::sys::AlignedBuf;
 /// not need since the last time: memory a burst grew goes back within
 /// minutes, while steady traffic keeps what it uses.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
+
+/// Bytes the pools must have let go of before the C library is asked to
+/// hand free pages back: that walks the whole heap under its locks, which
+/// takes milliseconds on a large one.
+const RELEASE_MIN: usize = 1 << 20;
+
+/// After a loop's trim let go of `freed` bytes at `now`: once the loops
+/// together let go of [`RELEASE_MIN`], asks the allocator to return its
+/// free pages ([`release_free_memory`](crate::sys::release_free_memory)),
+/// at most once per [`TRIM_EVERY`] for the whole process (one walk serves
+/// every thread's arena), and never while another thread is at it.
+pub fn release_freed(freed: usize, now: Instant) {
+    static PENDING: AtomicUsize = AtomicUsize::new(0);
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    if PENDING.fetch_add(freed, Ordering::Relaxed) + freed < RELEASE_MIN {
+        return;
+    }
+    let Ok(mut last) = LAST.try_lock() else { return };
+    if last.is_some_and(|at| now.saturating_duration_since(at) < TRIM_EVERY) {
+        return;
+    }
+    *last = Some(now);
+    PENDING.store(0, Ordering::Relaxed);
+    crate::sys::release_free_memory();
+}
 
 /// A buffer a pool can hand out and take back: made at a size, which it
 /// keeps (zero-filled when new).

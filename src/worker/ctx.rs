@@ -15,7 +15,7 @@ use crate::http::response::Scratch;
 use crate::http::target::HostMemo;
 use crate::metrics::{Tally, Timeout};
 use crate::rt::again::Again;
-use crate::rt::pool::{BufPool, SizeClasses, TRIM_EVERY};
+use crate::rt::pool::{release_freed, BufPool, SizeClasses, TRIM_EVERY};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::shutdown::ShutdownState;
 use crate::sys::BoxPool;
@@ -125,9 +125,8 @@ impl<H> Ctx<H> {
     /// Trims the buffer pools, and sets when next.
     pub fn trim_pools(&mut self) {
         self.trim_at = self.now + TRIM_EVERY;
-        if self.in_pool.trim() + self.out_pool.trim() + self.body_pool.trim() > 0 {
-            crate::sys::release_free_memory();
-        }
+        let freed = self.in_pool.trim() + self.out_pool.trim() + self.body_pool.trim();
+        release_freed(freed, self.now);
     }
 
     /// Bytes of the free buffers the pools hold.

@@ -15,7 +15,7 @@ use crate::handler::Handler;
 use crate::metrics::{Stat, Tally};
 use crate::rt::again::Again;
 use crate::rt::input::{Input, ReadOutcome};
-use crate::rt::pool::TRIM_EVERY;
+use crate::rt::pool::{release_freed, TRIM_EVERY};
 use crate::rt::socket::{linger, Lingered, Transport};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::rt::verdict::Verdict;
@@ -89,9 +89,7 @@ impl<H> WsCtx<H> {
     /// (what a burst grew goes back once it is over), and sets when next.
     pub fn trim_pools(&mut self) {
         self.trim_at = self.now + TRIM_EVERY;
-        if self.pool.trim() + self.outbox.trim_spares() > 0 {
-            crate::sys::release_free_memory();
-        }
+        release_freed(self.pool.trim() + self.outbox.trim_spares(), self.now);
     }
 
     /// Bytes of the free buffers the pools hold.
@@ -459,6 +457,10 @@ impl<T: Transport> WsConn<T> {
         let Some((_, buf)) = &mut self.partial else {
             return self.fail(CloseCode::PROTOCOL_ERROR, ctx);
         };
+        debug_assert!(
+            buf.len() + payload.len() <= ctx.max_message,
+            "`overflows` let a message past its limit"
+        );
         buf.extend_from_slice(payload);
         if !fin {
             return;
