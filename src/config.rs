@@ -19,9 +19,10 @@ pub const MAX_HEADERS_LIMIT: usize = 256;
 /// [`Config::default`]); [`Server::bind`](crate::Server::bind) validates it
 /// and reports a bad value as an [`Error`] rather than panicking.
 ///
-/// A timeout never ends early, and ends at most 8 ms late: deadlines are
-/// kept in ticks of that length, so that a busy connection re-armed within
-/// one costs nothing to re-arm.
+/// A timeout never ends early. Deadlines are kept in ticks of 8 ms
+/// (rounded up), so that a busy connection re-armed within one costs
+/// nothing to re-arm: a timeout ends within a tick of its time, plus
+/// however long the loop's turn at that moment takes.
 ///
 /// | setting | default |
 /// |---|---|
