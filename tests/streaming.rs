@@ -4,7 +4,8 @@
 //! close-delimited bodies for HTTP/1.0; HEAD; a stream dropped unfinished;
 //! back-pressure and the timeouts; cancellation (client gone, failed
 //! handler, shutdown); a stream started by a responder; many streams at
-//! once; pipelined requests behind a stream.
+//! once; pipelined requests behind a stream; Nagle off for a stream on a
+//! connection that closes after it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -945,4 +946,77 @@ fn an_event_stream_has_one_content_type_even_over_the_handlers() {
         );
         assert_eq!(res.text(), "data: hi\n\n", "{path}");
     }
+}
+
+/// The server's end of the TCP connection whose client end is `client`,
+/// found among this process's descriptors (the server runs in it), and
+/// whether Nagle's algorithm is off on it.
+#[cfg(target_os = "linux")]
+fn server_side_nodelay(client: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let (ours, theirs) = (client.peer_addr().unwrap(), client.local_addr().unwrap());
+    let addr = |fd: i32, peer: bool| {
+        // SAFETY: `storage` is a writable `sockaddr_storage` and `len` says
+        // its size, so the kernel writes within it; a descriptor that is no
+        // socket (or closed since it was listed) only makes the call fail.
+        unsafe {
+            let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            let ptr = (&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr>();
+            let rc = if peer {
+                libc::getpeername(fd, ptr, &mut len)
+            } else {
+                libc::getsockname(fd, ptr, &mut len)
+            };
+            let sin = &*(ptr as *const libc::sockaddr_in);
+            (rc == 0 && storage.ss_family == libc::AF_INET as libc::sa_family_t).then(|| {
+                std::net::SocketAddr::from((
+                    u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                    u16::from_be(sin.sin_port),
+                ))
+            })
+        }
+    };
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let fd: i32 = entry.unwrap().file_name().to_string_lossy().parse().unwrap();
+        if fd == client.as_raw_fd() || addr(fd, false) != Some(ours) || addr(fd, true) != Some(theirs) {
+            continue;
+        }
+        let mut on: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `on` is a writable `c_int` and `len` its size, which is
+        // what TCP_NODELAY reads back into.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&mut on as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt on the server's socket");
+        return on != 0;
+    }
+    panic!("no socket of this process is the server's end of {theirs} -> {ours}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stream_turns_nagle_off_on_a_connection_that_closes_after_it() {
+    // HTTP/1.0 without keep-alive, as nginx speaks to its upstreams by
+    // default: each piece of a stream (an event, say) must go at once, not
+    // wait for the ACK of the last one (40-200 ms with delayed ACKs; a
+    // loopback connection hides that, so the option itself is checked).
+    let (server, held) = start(Config::new().workers(1));
+    let mut s = server.connect();
+    s.write_all(b"GET /hold-stream?id=nagle HTTP/1.0\r\n\r\n").unwrap();
+    let mut stream = next_stream(&held, "nagle");
+    stream.send(b"first").unwrap();
+    let mut got = Vec::new();
+    while !got.windows(5).any(|w| w == b"first") {
+        assert!(fill_or_eof(&mut s, &mut got), "closed before the first piece");
+    }
+    assert!(server_side_nodelay(&s), "Nagle still on while the stream runs");
+    stream.finish();
 }
