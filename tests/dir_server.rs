@@ -1,5 +1,6 @@
 //! DirServer: directories, types, validators, ranges — and containment:
-//! nothing outside the root is ever served.
+//! nothing outside the root is ever served, also where a seccomp filter
+//! refuses `openat2`.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -485,4 +486,58 @@ fn device_nodes_are_404() {
     assert!(null.file_type().is_char_device());
     let server = serve(Path::new("/dev"), false);
     assert_eq!(get(&server, "/null", "").status, 404);
+}
+
+/// Refuses `openat2` with EPERM on this thread and on every thread it
+/// starts from now on (a seccomp filter), as some container runtimes'
+/// default profiles do; everything else is allowed. The filter ends with
+/// the test's thread.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn refuse_openat2_here() {
+    use libc::{sock_filter, sock_fprog, BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W};
+    let op = |code: u32, jt: u8, jf: u8, k: u32| sock_filter { code: code as u16, jt, jf, k };
+    let filter = [
+        // `seccomp_data.nr`, the system call's number, is at offset 0.
+        op(BPF_LD | BPF_W | BPF_ABS, 0, 0, 0),
+        op(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, libc::SYS_openat2 as u32),
+        op(BPF_RET | BPF_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        op(BPF_RET | BPF_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+    // SAFETY: `program` points at `filter`, whose length it states, and
+    // both outlive the calls (the kernel copies the program). No new
+    // privileges is what lets an unprivileged thread install a filter.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0, "no_new_privs");
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &program as *const sock_fprog),
+            0,
+            "the seccomp filter"
+        );
+    }
+    // The filter is on: `openat2` is refused before its (bad) arguments
+    // are looked at, which would be EFAULT.
+    // SAFETY: a system call with a null `how`; the filter answers it.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, c"/".as_ptr(), std::ptr::null::<u8>(), 0usize)
+    };
+    assert_eq!((rc, std::io::Error::last_os_error().raw_os_error()), (-1, Some(libc::EPERM)));
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn without_openat2_files_are_served_and_nothing_outside_the_root() {
+    // openat2 refused (EPERM, not ENOSYS): the server falls back to
+    // checking containment itself, instead of failing every file.
+    refuse_openat2_here();
+    let tree = Tree::new("no-openat2");
+    let server = serve(&tree.root(), false);
+    assert_eq!(get(&server, "/digits.txt", "").body, b"0123456789");
+    assert_eq!(get(&server, "/docs/", "").body, b"docs");
+    assert_eq!(get(&server, "/inside-link", "").body, b"0123456789");
+    for target in ["/escape", "/escape-dir/secret", "/../outside/secret", "/%2e%2e/outside/secret"] {
+        let res = get(&server, target, "");
+        assert_eq!(res.status, 404, "{target}");
+        assert!(!String::from_utf8_lossy(&res.body).contains("SECRET"), "{target} leaked the secret");
+    }
 }
