@@ -6,13 +6,22 @@
 //! pipelined bursts, a frame whose head arrives in two writes, and pings
 //! answered with pongs.
 //!
+//! The warm-up holds each WebSocket thread once per step while every
+//! client writes, so the pools grow to what a turn answering all of a
+//! thread's connections at once needs before the window, not inside it
+//! when the scheduler first makes such a turn.
+//!
 //! This file holds a single test so no other test allocates meanwhile;
 //! the client side allocates nothing inside the measured window either:
 //! every frame it sends is built beforehand, and echoes are read into a
 //! fixed buffer and compared with prebuilt expectations.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use peregrine::ws::{self, Message, WebSocket};
 use peregrine::{Config, Handler, Request, Response};
@@ -22,7 +31,7 @@ use support::TestServer;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
-use counting_alloc::{allocations, Counting};
+use counting_alloc::{measure, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -43,11 +52,42 @@ impl Handler for Echo {
 
     fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
         let sent = match msg {
+            Message::Text(WHERE) => ws.send_text(thread::current().name().unwrap_or("unnamed")),
+            Message::Text(HOLD) => return hold(),
             Message::Text(text) => ws.send_text(text),
             Message::Binary(bytes) => ws.send_binary(bytes),
         };
         // A failed send would only show up as a missing echo: say why.
         sent.expect("echo");
+    }
+}
+
+/// Asks which WebSocket thread serves the connection: the answer is its name.
+const WHERE: &str = "where?";
+/// Holds the thread that reads it in the hook until the gate opens.
+const HOLD: &str = "hold";
+
+/// Threads held in a `HOLD` hook, and whether the gate is open.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+static GATE_OPEN: AtomicBool = AtomicBool::new(true);
+
+/// Waits in a hook, its thread counted in `HELD`, until the test opens the
+/// gate (at most ten seconds: a test that forgot would fail, not hang).
+fn hold() {
+    HELD.fetch_add(1, Ordering::SeqCst);
+    let start = Instant::now();
+    while !GATE_OPEN.load(Ordering::SeqCst) {
+        assert!(start.elapsed() < Duration::from_secs(10), "the gate stayed shut");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits, at most ten seconds, until `f` holds.
+fn wait_for(what: &str, f: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -196,6 +236,17 @@ impl Client {
         Client { stream, buf: vec![0; 64 * 1024], filled: 0 }
     }
 
+    /// The name of the WebSocket thread serving this connection.
+    fn thread(&mut self) -> String {
+        self.send(&single(TEXT, WHERE.as_bytes(), 91));
+        let (opcode, len, end) = self.next_frame();
+        assert_eq!(opcode, TEXT, "the answer to {WHERE}");
+        let name = String::from_utf8(self.buf[end - len..end].to_vec()).expect("a thread name");
+        self.buf.copy_within(end..self.filled, 0);
+        self.filled -= end;
+        name
+    }
+
     fn send(&mut self, step: &Step) {
         let (a, b) = step.request.split_at(step.split);
         self.stream.write_all(a).unwrap();
@@ -269,23 +320,62 @@ fn exchange(clients: &mut [Client], steps: &[Step], rounds: usize) {
     }
 }
 
+/// Each step once with every WebSocket thread held in a hook (by a
+/// connection of its own) while all clients write: released, a thread
+/// finds all of its connections readable at once and answers them in one
+/// turn, the most frame buffers a turn can have in use with this traffic.
+/// Left to chance, a turn like that might come first inside the measured
+/// window, and the frame pool would grow there.
+fn exchange_held(clients: &mut [Client], holders: &mut [Client], steps: &[Step]) {
+    let hold = single(TEXT, HOLD.as_bytes(), 90);
+    for step in steps {
+        HELD.store(0, Ordering::SeqCst);
+        GATE_OPEN.store(false, Ordering::SeqCst);
+        for h in holders.iter_mut() {
+            h.send(&hold);
+        }
+        wait_for("every thread to be held", || HELD.load(Ordering::SeqCst) == holders.len());
+        for c in clients.iter_mut() {
+            c.send(step);
+        }
+        GATE_OPEN.store(true, Ordering::SeqCst);
+        for c in clients.iter_mut() {
+            c.check(step);
+        }
+    }
+}
+
+/// One more connection on each WebSocket thread that serves `clients`, to
+/// hold that thread with.
+fn holders_for(server: &TestServer, clients: &mut [Client]) -> Vec<Client> {
+    let mut wanted: BTreeMap<String, Option<Client>> =
+        clients.iter_mut().map(|c| (c.thread(), None)).collect();
+    for _ in 0..4 * wanted.len() {
+        let mut c = Client::open(server);
+        if let Some(slot @ None) = wanted.get_mut(&c.thread()) {
+            *slot = Some(c);
+        }
+    }
+    wanted
+        .into_iter()
+        .map(|(thread, c)| c.unwrap_or_else(|| panic!("no second connection landed on {thread}")))
+        .collect()
+}
+
 #[test]
 fn websocket_messages_allocate_nothing() {
     let server = TestServer::start(Config::new().workers(2).websocket_threads(2), Echo);
     let mut clients: Vec<Client> = (0..6).map(|_| Client::open(&server)).collect();
+    let mut holders = holders_for(&server, &mut clients);
     let steps = steps();
     let messages: usize = steps.iter().map(|s| s.echoes.len() + s.pongs.len()).sum();
 
+    exchange_held(&mut clients, &mut holders, &steps);
     exchange(&mut clients, &steps, 200);
-    let before = allocations();
-    exchange(&mut clients, &steps, 300);
-    let after = allocations();
+    let measured = measure(|| exchange(&mut clients, &steps, 300));
 
-    // To find an allocation's source: record a backtrace in `Counting`
-    // while the window is open (guarded against recursion, as capturing
-    // allocates too), and print them after it closes.
     let total = 300 * clients.len() * messages;
-    assert_eq!(after - before, 0, "{} allocations while answering {total} messages", after - before);
-    drop(clients);
+    assert_eq!(measured.count, 0, "while answering {total} messages: {measured}");
+    drop((clients, holders));
     server.stop().unwrap();
 }
