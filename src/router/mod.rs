@@ -343,14 +343,37 @@ impl<W: WsHooks> Router<W> {
         method: &str,
         path: &'p str,
     ) -> Result<(&'r dyn Route, Params<'r>), Miss> {
+        // The first pattern a path matches almost always has a route for
+        // the method: a search that takes any pattern finds it at the
+        // least cost, and only when it has none does the path go through
+        // the search again, passing over patterns without one. Either
+        // writes the values where the answer's `Params` holds them.
+        let mut values = [""; MAX_PARAMS];
+        let first = self.root.search(path, &mut values, &|_| true)?;
+        let (r, len) = match self.endpoints[first.route].route(method) {
+            Some(r) => (r, first.len),
+            None => self.search_for(method, path, &mut values)?,
+        };
+        debug_assert_eq!(len, r.names.len(), "a value for each of the pattern's parameters");
+        Ok((&*r.route, Params { names: &r.names, values, wildcard: r.wildcard }))
+    }
+
+    /// The route of the first pattern `path` matches that has one for
+    /// `method`, and how many values it wrote to `values`.
+    #[cold]
+    fn search_for<'r, 'p: 'r>(
+        &'r self,
+        method: &str,
+        path: &'p str,
+        values: &mut [&'r str; MAX_PARAMS],
+    ) -> Result<(&'r MethodRoute, usize), Miss> {
         // The route a search accepts, kept rather than looked up again.
         let taken = Cell::new(None);
-        let found = self.root.search(path, &|endpoint| {
+        let found = self.root.search(path, values, &|endpoint| {
             taken.set(self.endpoints[endpoint].route(method));
             taken.get().is_some()
         })?;
-        let r: &MethodRoute = taken.get().expect("a route search accepted");
-        Ok((&*r.route, Params { names: &r.names, values: found.values, wildcard: r.wildcard }))
+        Ok((taken.get().expect("a route search accepted"), found.len))
     }
 }
 

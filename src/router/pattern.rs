@@ -97,13 +97,10 @@ pub struct Node {
 /// kept to say which methods the path has: the first few.
 pub const MAX_REJECTED: usize = 8;
 
-/// Where a path led: a route, and its parameters' values in order.
-pub struct Found<'p> {
+/// Where a path led: a route, and how many parameter values it wrote.
+pub struct Found {
     pub route: usize,
-    pub values: [&'p str; MAX_PARAMS],
     pub len: usize,
-    /// What the search met on the way.
-    miss: Miss,
 }
 
 /// What a search met short of a route it could take.
@@ -124,10 +121,21 @@ impl Miss {
     }
 }
 
-impl Found<'_> {
+/// A search under way: the values so far (in the caller's array, which
+/// the hit hands on as it is), what it met, and the caller's test of a
+/// route, passed down the recursion as one reference.
+struct Search<'p, 'a, F> {
+    values: &'a mut [&'p str; MAX_PARAMS],
+    len: usize,
+    route: usize,
+    miss: Miss,
+    accept: &'a F,
+}
+
+impl<'p, F: Fn(usize) -> bool> Search<'p, '_, F> {
     /// Takes `route` if `accept` does, else notes it as turned down.
-    fn offer(&mut self, route: usize, accept: &impl Fn(usize) -> bool) -> bool {
-        if accept(route) {
+    fn offer(&mut self, route: usize) -> bool {
+        if (self.accept)(route) {
             self.route = route;
             return true;
         }
@@ -137,6 +145,16 @@ impl Found<'_> {
             miss.rejected_len += 1;
         }
         false
+    }
+
+    /// Adds a parameter's value, unless there are as many as may be.
+    fn push(&mut self, value: &'p str) -> bool {
+        if self.len == MAX_PARAMS {
+            return false;
+        }
+        self.values[self.len] = value;
+        self.len += 1;
+        true
     }
 }
 
@@ -176,27 +194,36 @@ impl Node {
     }
 
     /// The route `path` (which starts with `/`) leads to, static segments
-    /// first, then a parameter, then a wildcard, backtracking as needed.
+    /// first, then a parameter, then a wildcard, backtracking as needed,
+    /// and its parameters' values.
     #[cfg(test)]
-    pub fn find<'p>(&self, path: &'p str) -> Option<Found<'p>> {
-        self.search(path, &|_| true).ok()
+    pub fn find<'p>(&self, path: &'p str) -> Option<(usize, Vec<&'p str>)> {
+        let mut values = [""; MAX_PARAMS];
+        let found = self.search(path, &mut values, &|_| true).ok()?;
+        Some((found.route, values[..found.len].to_vec()))
     }
 
     /// The first route `path` (which starts with `/`) leads to that
     /// `accept` takes — static segments first, then a parameter, then a
-    /// wildcard, backtracking as needed — or, in `Err`, what the search
-    /// met: routes turned down, a wildcard it ended short of.
-    pub fn search<'p>(&self, path: &'p str, accept: &impl Fn(usize) -> bool) -> Result<Found<'p>, Miss> {
-        let mut found = Found { route: 0, values: [""; MAX_PARAMS], len: 0, miss: Miss::default() };
-        let Some(rest) = path.strip_prefix('/') else { return Err(found.miss) };
-        if self.find_from(rest, &mut found, accept) {
-            Ok(found)
+    /// wildcard, backtracking as needed — with its parameters' values in
+    /// `values`; or, in `Err`, what the search met: routes turned down, a
+    /// wildcard it ended short of.
+    pub fn search<'p>(
+        &self,
+        path: &'p str,
+        values: &mut [&'p str; MAX_PARAMS],
+        accept: &impl Fn(usize) -> bool,
+    ) -> Result<Found, Miss> {
+        let mut search = Search { values, len: 0, route: 0, miss: Miss::default(), accept };
+        let Some(rest) = path.strip_prefix('/') else { return Err(search.miss) };
+        if self.find_from(rest, &mut search) {
+            Ok(Found { route: search.route, len: search.len })
         } else {
-            Err(found.miss)
+            Err(search.miss)
         }
     }
 
-    fn find_from<'p>(&self, path: &'p str, found: &mut Found<'p>, accept: &impl Fn(usize) -> bool) -> bool {
+    fn find_from<'p, F: Fn(usize) -> bool>(&self, path: &'p str, s: &mut Search<'p, '_, F>) -> bool {
         // Segments are short: a plain scan beats a general searcher's set-up.
         let (segment, rest) = match path.bytes().position(|b| b == b'/') {
             Some(at) => (&path[..at], Some(&path[at + 1..])),
@@ -207,48 +234,39 @@ impl Node {
         let first = segment.as_bytes().first();
         let same = |s: &str| s.len() == segment.len() && s.as_bytes().first() == first && s == segment;
         if let Some((_, child)) = self.statics.iter().find(|(s, _)| same(s)) {
-            if child.descend(rest, found, accept) {
+            if child.descend(rest, s) {
                 return true;
             }
         }
         if let Some(param) = &self.param {
-            if !segment.is_empty() && found.len < MAX_PARAMS {
-                found.values[found.len] = segment;
-                found.len += 1;
-                if param.descend(rest, found, accept) {
+            if !segment.is_empty() && s.push(segment) {
+                if param.descend(rest, s) {
                     return true;
                 }
-                found.len -= 1;
+                s.len -= 1;
             }
         }
         if let Some(route) = self.rest {
-            if found.len < MAX_PARAMS {
-                found.values[found.len] = path;
-                found.len += 1;
-                if found.offer(route, accept) {
+            if s.push(path) {
+                if s.offer(route) {
                     return true;
                 }
-                found.len -= 1;
+                s.len -= 1;
             }
         }
         false
     }
 
     /// Goes on with what follows a matched segment (`None`: the path ended).
-    fn descend<'p>(
-        &self,
-        rest: Option<&'p str>,
-        found: &mut Found<'p>,
-        accept: &impl Fn(usize) -> bool,
-    ) -> bool {
+    fn descend<'p, F: Fn(usize) -> bool>(&self, rest: Option<&'p str>, s: &mut Search<'p, '_, F>) -> bool {
         match rest {
             // `/static` ends here: `/static/*rest` wants the slash too
             // (`/a` and `/a/` are different paths).
             None => {
-                found.miss.short_of_wildcard |= self.end.is_none() && self.rest.is_some();
-                self.end.is_some_and(|route| found.offer(route, accept))
+                s.miss.short_of_wildcard |= self.end.is_none() && self.rest.is_some();
+                self.end.is_some_and(|route| s.offer(route))
             }
-            Some(rest) => self.find_from(rest, found, accept),
+            Some(rest) => self.find_from(rest, s),
         }
     }
 }
@@ -266,7 +284,7 @@ mod tests {
     }
 
     fn find<'p>(root: &Node, path: &'p str) -> Option<(usize, Vec<&'p str>)> {
-        root.find(path).map(|f| (f.route, f.values[..f.len].to_vec()))
+        root.find(path)
     }
 
     #[test]
@@ -289,7 +307,11 @@ mod tests {
         assert_eq!(find(&root, "/files/a/b.txt"), Some((5, vec!["a/b.txt"])));
         assert_eq!(find(&root, "/files/"), Some((5, vec![""])));
         assert_eq!(find(&root, "/files"), None, "a wildcard comes after a slash");
-        let short = |path| root.search(path, &|_| true).err().is_some_and(|miss| miss.short_of_wildcard);
+        let short = |path| {
+            root.search(path, &mut [""; MAX_PARAMS], &|_| true)
+                .err()
+                .is_some_and(|miss| miss.short_of_wildcard)
+        };
         assert!(short("/files") && !short("/nope"));
         assert!(!short("/users") && !short("/files/"));
         // `/a/b/c`: the static `b` leads nowhere, so the parameter is tried.
@@ -305,14 +327,14 @@ mod tests {
     fn a_route_turned_down_is_backtracked_over_and_noted() {
         let root = tree(&["/users/me", "/users/:name", "/users/*rest"]);
         let only = |taken: usize| move |route: usize| route == taken;
-        let found = root.search("/users/me", &only(1)).ok().unwrap();
-        assert_eq!((found.route, &found.values[..found.len]), (1, &["me"][..]));
-        assert_eq!(found.miss.rejected(), [0]);
-        let found = root.search("/users/me", &only(2)).ok().unwrap();
-        assert_eq!((found.route, &found.values[..found.len]), (2, &["me"][..]));
-        let miss = root.search("/users/me", &|_| false).err().unwrap();
+        let mut values = [""; MAX_PARAMS];
+        let found = root.search("/users/me", &mut values, &only(1)).ok().unwrap();
+        assert_eq!((found.route, &values[..found.len]), (1, &["me"][..]));
+        let found = root.search("/users/me", &mut values, &only(2)).ok().unwrap();
+        assert_eq!((found.route, &values[..found.len]), (2, &["me"][..]));
+        let miss = root.search("/users/me", &mut values, &|_| false).err().unwrap();
         assert_eq!(miss.rejected(), [0, 1, 2]);
-        assert_eq!(root.search("/nope", &|_| false).err().unwrap().rejected(), [] as [usize; 0]);
+        assert_eq!(root.search("/nope", &mut values, &|_| false).err().unwrap().rejected(), [] as [usize; 0]);
     }
 
     #[test]
