@@ -21,13 +21,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use peregrine::ws::{self, Message, WebSocket};
 use peregrine::{Config, Handler, Request, Response};
 
 mod support;
-use support::TestServer;
+use support::{eventually, TestServer};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -72,23 +71,10 @@ static HELD: AtomicUsize = AtomicUsize::new(0);
 static GATE_OPEN: AtomicBool = AtomicBool::new(true);
 
 /// Waits in a hook, its thread counted in `HELD`, until the test opens the
-/// gate (at most ten seconds: a test that forgot would fail, not hang).
+/// gate (at most `support::WAIT`: a test that forgot would fail, not hang).
 fn hold() {
     HELD.fetch_add(1, Ordering::SeqCst);
-    let start = Instant::now();
-    while !GATE_OPEN.load(Ordering::SeqCst) {
-        assert!(start.elapsed() < Duration::from_secs(10), "the gate stayed shut");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Waits, at most ten seconds, until `f` holds.
-fn wait_for(what: &str, f: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
+    assert!(eventually(|| GATE_OPEN.load(Ordering::SeqCst)), "the gate stayed shut");
 }
 
 const TEXT: u8 = 0x1;
@@ -334,7 +320,8 @@ fn exchange_held(clients: &mut [Client], holders: &mut [Client], steps: &[Step])
         for h in holders.iter_mut() {
             h.send(&hold);
         }
-        wait_for("every thread to be held", || HELD.load(Ordering::SeqCst) == holders.len());
+        let all_held = eventually(|| HELD.load(Ordering::SeqCst) == holders.len());
+        assert!(all_held, "not every thread was held");
         for c in clients.iter_mut() {
             c.send(step);
         }
