@@ -179,18 +179,17 @@ mod frames {
         let mut model = Model::default();
         loop {
             match next_frame(stream) {
-                Ok(Some((frame, rest))) => match model.take(frame) {
+                Ok(Next::Whole(frame, rest)) => match model.take(frame) {
                     true => stream = rest,
                     false => break,
                 },
-                Ok(None) => {
+                Ok(Next::Part { opcode, len, arrived }) => {
                     // §8.1: invalid text fails the connection as soon as
                     // it is seen, also in a frame not all there yet.
-                    if let Some((opcode, len, arrived)) = arrived_part(stream) {
-                        model.arrived(opcode, len, &arrived);
-                    }
+                    model.arrived(opcode, len, &arrived);
                     break;
                 }
+                Ok(Next::Short) => break,
                 Err(code) => {
                     model.fail(code);
                     break;
@@ -200,26 +199,23 @@ mod frames {
         (model.messages, model.sent)
     }
 
-    /// The opcode, the payload length and the unmasked payload so far of
-    /// a frame whose header came whole but whose payload did not.
-    fn arrived_part(s: &[u8]) -> Option<(u8, u64, Vec<u8>)> {
-        let (len, at) = match s.get(1)? & 0x7F {
-            126 => (u64::from(u16::from_be_bytes(s.get(2..4)?.try_into().expect("2 bytes"))), 4),
-            127 => (u64::from_be_bytes(s.get(2..10)?.try_into().expect("8 bytes")), 10),
-            n => (u64::from(n), 2),
-        };
-        let mask = s.get(at..at + 4)?;
-        let payload = s[at + 4..].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
-        Some((s[0] & 0x0F, len, payload))
-    }
-
     /// A frame as the model reads it: FIN, opcode bits, unmasked payload.
     type Frame = (bool, u8, Vec<u8>);
 
-    /// The first frame of `s` and what follows it; `None` if it is not all
-    /// there; the close code if its header breaks a rule.
-    fn next_frame(s: &[u8]) -> Result<Option<(Frame, &[u8])>, CloseCode> {
-        let [b0, b1, ..] = *s else { return Ok(None) };
+    /// How much of the first frame of a stream has arrived.
+    enum Next<'s> {
+        /// All of it, and what follows it.
+        Whole(Frame, &'s [u8]),
+        /// Its header, and its payload so far, unmasked (`len`: all of it).
+        Part { opcode: u8, len: u64, arrived: Vec<u8> },
+        /// Not all of its header.
+        Short,
+    }
+
+    /// The first frame of `s`, as much of it as is there; the close code
+    /// if its header breaks a rule.
+    fn next_frame(s: &[u8]) -> Result<Next<'_>, CloseCode> {
+        let [b0, b1, ..] = *s else { return Ok(Next::Short) };
         let (fin, opcode, masked) = (b0 & 0x80 != 0, b0 & 0x0F, b1 & 0x80 != 0);
         // §5.2: RSV bits without an extension, unknown opcodes; §5.1:
         // unmasked client frames.
@@ -229,7 +225,7 @@ mod frames {
         let (len, at) = match b1 & 0x7F {
             126 if s.len() >= 4 => (u64::from(u16::from_be_bytes([s[2], s[3]])), 4),
             127 if s.len() >= 10 => (u64::from_be_bytes(s[2..10].try_into().expect("8 bytes")), 10),
-            126 | 127 => return Ok(None),
+            126 | 127 => return Ok(Next::Short),
             n => (u64::from(n), 2),
         };
         let control = opcode >= 8;
@@ -239,11 +235,13 @@ mod frames {
         if !control && len > MAX_MESSAGE as u64 {
             return Err(CloseCode::MESSAGE_TOO_BIG);
         }
+        let Some(mask) = s.get(at..at + 4) else { return Ok(Next::Short) };
+        let unmask = |masked: &[u8]| masked.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
         let end = at + 4 + len as usize;
-        let Some(masked) = s.get(at + 4..end) else { return Ok(None) };
-        let mask = &s[at..at + 4];
-        let payload = masked.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
-        Ok(Some(((fin, opcode, payload), &s[end..])))
+        Ok(match s.get(at + 4..end) {
+            Some(masked) => Next::Whole((fin, opcode, unmask(masked)), &s[end..]),
+            None => Next::Part { opcode, len, arrived: unmask(&s[at + 4..]) },
+        })
     }
 
     /// What the model has seen and sent.
