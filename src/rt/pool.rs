@@ -17,6 +17,37 @@ use crate::sys::AlignedBuf;
 /// minutes, while steady traffic keeps what it uses.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
+/// When a loop's pools are trimmed next: every [`TRIM_EVERY`], checked at
+/// the start of each turn; while they hold free buffers, a loop with
+/// nothing else to do wakes for it (an idle loop gives back what a burst
+/// grew).
+#[derive(Debug)]
+pub struct TrimClock {
+    next: Instant,
+}
+
+impl TrimClock {
+    /// The first trim a [`TRIM_EVERY`] after `now`.
+    pub fn new(now: Instant) -> Self {
+        TrimClock { next: now + TRIM_EVERY }
+    }
+
+    /// Whether a trim is due at `now`; if so, the next is set from now.
+    pub fn due(&mut self, now: Instant) -> bool {
+        if now < self.next {
+            return false;
+        }
+        self.next = now + TRIM_EVERY;
+        true
+    }
+
+    /// When the loop must wake for the next trim, its pools holding `held`
+    /// bytes of free buffers: never while they hold none.
+    pub fn wake_at(&self, held: usize) -> Option<Instant> {
+        (held > 0).then_some(self.next)
+    }
+}
+
 /// Bytes the pools must have let go of before the C library is asked to
 /// hand free pages back: that walks the whole heap under its locks, which
 /// takes milliseconds on a large one.
@@ -230,6 +261,21 @@ impl<B: PoolBuf> SizeClasses<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trims_come_every_interval_and_wake_a_loop_only_while_pools_hold_memory() {
+        let t0 = Instant::now();
+        let mut clock = TrimClock::new(t0);
+        assert!(!clock.due(t0 + TRIM_EVERY - Duration::from_nanos(1)));
+        assert_eq!(clock.wake_at(0), None, "nothing to give back: no wake-up");
+        assert_eq!(clock.wake_at(1), Some(t0 + TRIM_EVERY));
+        // A turn that comes late sets the next trim from when it ran.
+        let late = t0 + TRIM_EVERY + Duration::from_millis(3);
+        assert!(clock.due(late));
+        assert!(!clock.due(late), "once per interval");
+        assert_eq!(clock.wake_at(1), Some(late + TRIM_EVERY));
+        assert!(clock.due(late + TRIM_EVERY));
+    }
 
     #[test]
     fn reuses_buffers_up_to_the_cap() {

@@ -15,7 +15,7 @@ use crate::http::response::Scratch;
 use crate::http::target::HostMemo;
 use crate::metrics::{Tally, Timeout};
 use crate::rt::again::Again;
-use crate::rt::pool::{release_freed, BufPool, SizeClasses, TRIM_EVERY};
+use crate::rt::pool::{release_freed, BufPool, SizeClasses, TrimClock};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::shutdown::ShutdownState;
 use crate::sys::BoxPool;
@@ -101,7 +101,7 @@ pub struct Ctx<H> {
     /// The time of the current loop iteration.
     pub now: Instant,
     /// When the pools next let go of free buffers they did not need.
-    pub trim_at: Instant,
+    pub trim: TrimClock,
     /// Shutting down: idle connections close.
     pub draining: bool,
     /// Read per response, so one being made when shutdown starts already
@@ -122,9 +122,8 @@ pub struct Ctx<H> {
 }
 
 impl<H> Ctx<H> {
-    /// Trims the buffer pools, and sets when next.
+    /// Trims the buffer pools.
     pub fn trim_pools(&mut self) {
-        self.trim_at = self.now + TRIM_EVERY;
         let freed = self.in_pool.trim() + self.out_pool.trim() + self.body_pool.trim();
         release_freed(freed, self.now);
     }
@@ -163,7 +162,7 @@ impl<H> Ctx<H> {
             max_body: config.max_body_size,
             keep_alive_secs: config.keep_alive_timeout.as_secs().max(1),
             now: Instant::now(),
-            trim_at: Instant::now() + TRIM_EVERY,
+            trim: TrimClock::new(Instant::now()),
             draining: false,
             shutdown,
             ws,

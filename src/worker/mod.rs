@@ -317,7 +317,7 @@ impl<H: Handler> Service for Worker<H> {
         self.ctx.tally.touch();
         let second = self.ctx.date.secs();
         self.ctx.date.update(now);
-        if now >= self.ctx.trim_at {
+        if self.ctx.trim.due(now) {
             // Checked every turn: a wake for the trim must find it due.
             self.ctx.trim_pools();
         }
@@ -331,9 +331,7 @@ impl<H: Handler> Service for Worker<H> {
     /// counts due to be published, or the pools' next trim.
     fn wake_at(&self) -> Option<Instant> {
         let log_due = self.ctx.access_log.as_ref().and_then(LogBuffer::due);
-        // While the pools hold anything, a trim is due even with nothing
-        // else to do (an idle worker gives back what a burst grew).
-        let trim = (self.ctx.pool_bytes() > 0).then_some(self.ctx.trim_at);
+        let trim = self.ctx.trim.wake_at(self.ctx.pool_bytes());
         [self.accept_paused, log_due, self.ctx.tally.wake_at(), trim].into_iter().flatten().min()
     }
 

@@ -15,7 +15,7 @@ use crate::handler::Handler;
 use crate::metrics::{Stat, Tally};
 use crate::rt::again::Again;
 use crate::rt::input::{Input, ReadOutcome};
-use crate::rt::pool::{release_freed, TRIM_EVERY};
+use crate::rt::pool::{release_freed, TrimClock};
 use crate::rt::socket::{linger, Lingered, Transport};
 use crate::rt::timer::{TimerKind, Timers};
 use crate::rt::verdict::Verdict;
@@ -81,14 +81,13 @@ pub struct WsCtx<H> {
     /// This thread's counters.
     pub tally: Tally,
     /// When the pools are trimmed next.
-    pub trim_at: Instant,
+    pub trim: TrimClock,
 }
 
 impl<H> WsCtx<H> {
     /// Trims the read and reassembly pool and the outbox's frame buffers
-    /// (what a burst grew goes back once it is over), and sets when next.
+    /// (what a burst grew goes back once it is over).
     pub fn trim_pools(&mut self) {
-        self.trim_at = self.now + TRIM_EVERY;
         release_freed(self.pool.trim() + self.outbox.trim_spares(), self.now);
     }
 
@@ -118,7 +117,7 @@ impl<H> WsCtx<H> {
             high_water,
             max_buffered: max_payload + MAX_HEADER,
             tally: Tally::detached(),
-            trim_at: Instant::now() + TRIM_EVERY,
+            trim: TrimClock::new(Instant::now()),
         }
     }
 }
@@ -670,7 +669,6 @@ mod tests {
         // needed, until nothing is left.
         let mut held = vec![ctx.pool_bytes()];
         for _ in 0..12 {
-            ctx.now = ctx.trim_at;
             ctx.trim_pools();
             held.push(ctx.pool_bytes());
         }

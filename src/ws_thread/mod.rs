@@ -276,7 +276,7 @@ impl<H: Handler> Service for WsThread<H> {
     fn set_now(&mut self, now: Instant) {
         self.ctx.now = now;
         self.ctx.tally.touch();
-        if now >= self.ctx.trim_at {
+        if self.ctx.trim.due(now) {
             // Checked every turn: a wake for the trim must find it due.
             self.ctx.trim_pools();
         }
@@ -314,9 +314,7 @@ impl<H: Handler> Service for WsThread<H> {
 
     /// Counts due to be published, or the pools' next trim.
     fn wake_at(&self) -> Option<Instant> {
-        // While the pools hold anything, a trim is due even with nothing
-        // else to do (an idle thread gives back what a burst grew).
-        let trim = (self.ctx.pool_bytes() > 0).then_some(self.ctx.trim_at);
+        let trim = self.ctx.trim.wake_at(self.ctx.pool_bytes());
         [self.ctx.tally.wake_at(), trim].into_iter().flatten().min()
     }
 
