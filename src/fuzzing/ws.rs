@@ -276,8 +276,10 @@ mod frames {
             match *payload {
                 [] => self.sent.push((Opcode::Close, Vec::new())),
                 [_] => _ = self.fail(CloseCode::PROTOCOL_ERROR),
-                // §7.4.1 and the registry: codes a peer may send.
-                [hi, lo, ..] if !matches!(u16::from_be_bytes([hi, lo]), 1000..=1003 | 1007..=1011 | 3000..=4999) => {
+                // §7.4.1 and the IANA registry: codes a peer may send
+                // (1012–1014 are registered: service restart, try again
+                // later, bad gateway).
+                [hi, lo, ..] if !matches!(u16::from_be_bytes([hi, lo]), 1000..=1003 | 1007..=1014 | 3000..=4999) => {
                     _ = self.fail(CloseCode::PROTOCOL_ERROR)
                 }
                 [hi, lo, ref reason @ ..] if std::str::from_utf8(reason).is_ok() => {
