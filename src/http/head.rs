@@ -154,7 +154,8 @@ pub fn parse<'b>(
         Ok(Some(lexed)) => lexed,
         Ok(None) => return Ok(None),
         Err(LexError::TooManyHeaders) => return Err(HeadError::HeadTooLarge),
-        Err(LexError::Version) => return Err(version_error(buf)),
+        // Which error, 505 or 400, may hang on bytes still to come.
+        Err(LexError::Version) => return version_error(buf).map_or(Ok(None), Err),
         Err(LexError::Malformed) => return Err(HeadError::Malformed),
     };
     let Lexed { method, target, minor, len } = lexed;
@@ -211,19 +212,30 @@ pub fn too_large(buf: &[u8], rules: Rules) -> HeadError {
 
 /// The lexer reports any odd version token as a version error; only a
 /// request line of three parts whose third is a well-formed `HTTP/x.y`
-/// we do not speak deserves 505.
-fn version_error(buf: &[u8]) -> HeadError {
+/// we do not speak deserves 505. `None` while the line has not ended and
+/// its third part could still become one: whether it does is up to the
+/// bytes to come (`HTTP/0.` may go on with `9`, `HTTP/2.0` with `x`), and
+/// the answer must not depend on where the client's writes were cut.
+fn version_error(buf: &[u8]) -> Option<HeadError> {
     let buf = &buf[leading_empty_lines(buf, true)..];
-    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(buf.len());
-    let mut parts = buf[..line_end].splitn(3, |&b| b == b' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some([_, ..]), Some([_, ..]), Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor]))
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
-            HeadError::Version
-        }
-        _ => HeadError::Malformed,
+    let line_end = buf.iter().position(|&b| b == b'\r' || b == b'\n');
+    let mut parts = buf[..line_end.unwrap_or(buf.len())].splitn(3, |&b| b == b' ');
+    let (Some([_, ..]), Some([_, ..]), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        return Some(HeadError::Malformed);
+    };
+    match (version_shaped(version), line_end) {
+        (true, None) => None,
+        (true, Some(_)) if version.len() == 8 => Some(HeadError::Version),
+        _ => Some(HeadError::Malformed),
     }
+}
+
+/// Whether `token` is `HTTP/` DIGIT `.` DIGIT (RFC 9112 §2.3), or the
+/// start of one.
+fn version_shaped(token: &[u8]) -> bool {
+    const SHAPE: &[u8; 8] = b"HTTP/0.0";
+    token.len() <= SHAPE.len()
+        && token.iter().zip(SHAPE).all(|(&b, &s)| if s == b'0' { b.is_ascii_digit() } else { b == s })
 }
 
 /// What the head's fields say about the body's framing and the
@@ -493,6 +505,33 @@ mod tests {
         assert!(te("chunked").is_ok());
     }
 
+    /// Found by fuzzing: a head cut after `HTTP/0.` was refused with 400
+    /// at once, and with 505 when it came whole. Every prefix of a head
+    /// either waits or gets the status the whole head gets.
+    #[test]
+    fn a_version_cut_short_gets_the_status_of_the_whole() {
+        for (whole, status) in [
+            ("GET / HTTP/0.1\r\nHost: a\r\n\r\n", 505),
+            ("GET / HTTP/2.0\n\n", 505),
+            ("GET / HTTP/0.12\r\n\r\n", 400),
+            ("GET / HTTP/2.0 x\r\n\r\n", 400),
+            ("GET / HTTPS/1.1\r\n\r\n", 400),
+            ("GET / HTTP/x.1\r\n\r\n", 400),
+        ] {
+            assert_eq!(parse_str(whole).unwrap_err().status().as_u16(), status, "{whole:?}");
+            for cut in 0..whole.len() {
+                match parse_str(&whole[..cut]) {
+                    Ok(None) => {}
+                    Ok(Some(_)) => panic!("{whole:?} cut at {cut} parsed"),
+                    Err(e) => assert_eq!(e.status().as_u16(), status, "{whole:?} cut at {cut}"),
+                }
+            }
+        }
+        // Refused as soon as the token can no longer be a version.
+        assert_eq!(parse_str("GET / HTTPS").unwrap_err().status().as_u16(), 400);
+        assert_eq!(parse_str("GET / HTTP/0.12").unwrap_err().status().as_u16(), 400);
+    }
+
     #[test]
     fn errors_map_to_statuses() {
         assert_eq!(parse_str("GET / HTTP/2.0\r\n\r\n").unwrap_err().status().as_u16(), 505);
@@ -508,8 +547,8 @@ mod tests {
         // not its last word, and empty lines before it do not hide it.
         assert_eq!(parse_str("GET / H\0GET / HTTP/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
         assert_eq!(parse_str("GET / HTTP/2.0 x\r\n\r\n").unwrap_err().status().as_u16(), 400);
-        assert_eq!(version_error(b"\r\nGET / HTTP/2.0\r\n\r\n"), HeadError::Version);
-        assert_eq!(version_error(b"GET  HTTP/2.0\r\n\r\n"), HeadError::Malformed);
+        assert_eq!(version_error(b"\r\nGET / HTTP/2.0\r\n\r\n"), Some(HeadError::Version));
+        assert_eq!(version_error(b"GET  HTTP/2.0\r\n\r\n"), Some(HeadError::Malformed));
         assert_eq!(parse_str("GET / FOO/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
         assert_eq!(parse_str("G@T / HTTP/1.1\r\n\r\n").unwrap_err().status().as_u16(), 400);
         assert_eq!(parse_str("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n").unwrap_err().status().as_u16(), 400);
