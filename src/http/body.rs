@@ -244,12 +244,12 @@ fn ext_step(ext: Ext, b: u8) -> Option<State> {
 pub enum Coding {
     /// Exactly `chunked`: decodable.
     Chunked,
-    /// A coding we do not decode, alone or under a final `chunked` (501,
-    /// RFC 9112 §6.1).
+    /// A coding we do not decode, under a final `chunked` (501, RFC 9112
+    /// §6.1): the body's end can be found, its content not decoded.
     Unsupported,
-    /// An empty list, `chunked` twice, or `chunked` that is not the final
-    /// coding, so the body's end cannot be found (400 and close, RFC 9112
-    /// §6.3).
+    /// An empty list, `chunked` twice, or no final `chunked` (a coding
+    /// alone too), so the body's end cannot be found: a request gets 400
+    /// and a close (RFC 9112 §6.3, item 4).
     Invalid,
 }
 
@@ -281,9 +281,9 @@ impl CodingList {
         match (self.any, self.chunked, self.last_chunked, self.other) {
             (false, ..) => Coding::Invalid,
             (_, c, _, _) if c > 1 => Coding::Invalid,
-            (_, 1, false, _) => Coding::Invalid,
-            (_, 1, true, false) => Coding::Chunked,
-            _ => Coding::Unsupported,
+            (_, _, false, _) => Coding::Invalid,
+            (_, _, true, false) => Coding::Chunked,
+            (_, _, true, true) => Coding::Unsupported,
         }
     }
 }
@@ -422,8 +422,9 @@ mod tests {
         assert_eq!(coding(&[b"gzip, chunked"]), Coding::Unsupported);
         assert_eq!(coding(&[b"chunked, gzip"]), Coding::Invalid);
         assert_eq!(coding(&[b"chunked", b"gzip"]), Coding::Invalid);
-        assert_eq!(coding(&[b"gzip"]), Coding::Unsupported);
-        assert_eq!(coding(&[b"identity"]), Coding::Unsupported);
+        // No final chunked: the body's end is unknown (RFC 9112 §6.3).
+        assert_eq!(coding(&[b"gzip"]), Coding::Invalid);
+        assert_eq!(coding(&[b"identity"]), Coding::Invalid);
         assert_eq!(coding(&[b"chunked", b"chunked"]), Coding::Invalid);
         assert_eq!(coding(&[b""]), Coding::Invalid);
         assert_eq!(coding(&[b"gzip", b"chunked"]), Coding::Unsupported);
