@@ -208,7 +208,20 @@ fn check_malformed_heads(target: &impl Target) {
 
 fn check_unsupported_versions(target: &impl Target) {
     expect_refused(target, b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
-    expect_refused(target, b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505);
+    expect_refused(target, b"GET / HTTP/0.9\r\nHost: x\r\n\r\n", 505);
+    // A later minor version of a major one we speak is read as the
+    // highest we speak, 1.1 (RFC 9110 §2.5): answered, and kept alive.
+    let mut conn = target.open();
+    conn.send(b"GET /a HTTP/1.2\r\nHost: x\r\n\r\nGET /b HTTP/1.9\r\nHost: x\r\n\r\n");
+    for path in ["/a", "/b"] {
+        let res = conn.response();
+        assert_eq!((res.status, res.body.as_slice()), (200, format!("ok {path} 0").as_bytes()));
+        assert_eq!(res.header("Connection"), None, "kept alive as HTTP/1.1");
+    }
+    conn.send(b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(conn.response().body, b"ok /c 0");
+    let (rest, closed) = conn.rest();
+    assert!(rest.is_empty() && closed, "after the last response: {:?}", lossy(&rest));
 }
 
 fn check_too_many_headers(target: &impl Target) {
@@ -259,15 +272,18 @@ fn check_body_over_the_limit(target: &impl Target) {
 }
 
 fn check_unsupported_transfer_codings(target: &impl Target) {
-    for coding in ["gzip", "gzip, chunked", "identity"] {
+    // The body's end can be found, but not what it decodes to (RFC 9112 §6.1).
+    for coding in ["gzip, chunked", "identity, chunked", "x-custom, gzip, chunked"] {
         let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {coding}\r\n\r\n0\r\n\r\n");
         expect_refused(target, raw.as_bytes(), 501);
     }
-    // Malformed lists, chunked that is not the final coding (the body's
+    // Malformed lists, no final chunked (a coding alone too: the body's
     // end cannot be found, RFC 9112 §6.3), and chunked on HTTP/1.0, where
     // it does not exist.
     for raw in [
-        &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n"[..],
+        &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n"[..],
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n0\r\n\r\n",
         &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"[..],
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,\r\n\r\n",
@@ -393,7 +409,7 @@ fn malformed_heads_get_400_and_close() {
 }
 
 #[test]
-fn unsupported_http_versions_get_505() {
+fn unsupported_http_versions_get_505_later_minor_ones_are_read_as_1_1() {
     let _serial = serial();
     check_unsupported_versions(&Memory);
 }

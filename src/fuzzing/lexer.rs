@@ -1,5 +1,5 @@
 //! The request-head lexer against `httparse`, which it replaced and must
-//! agree with byte for byte, and its CRLF-only mode against its lenient
+//! agree with byte for byte (but for versions 1.2 to 1.9, read as 1.1), and its CRLF-only mode against its lenient
 //! one: a fuzzing oracle (under the `head` target) and the lexer's tests.
 
 use std::mem::MaybeUninit;
@@ -39,7 +39,10 @@ fn reference(buf: &[u8], n: usize) -> Outcome {
     match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Partial) => Outcome::Partial,
         Err(httparse::Error::TooManyHeaders) => Outcome::Error(LexError::TooManyHeaders),
-        Err(httparse::Error::Version) => Outcome::Error(LexError::Version),
+        Err(httparse::Error::Version) => match read_as_1_1(buf) {
+            Some(buf) => reference(&buf, n),
+            None => Outcome::Error(LexError::Version),
+        },
         Err(_) => Outcome::Error(LexError::Malformed),
         Ok(httparse::Status::Complete(len)) => Outcome::Complete {
             method: req.method.unwrap().into(),
@@ -48,6 +51,23 @@ fn reference(buf: &[u8], n: usize) -> Outcome {
             headers: req.headers.iter().map(|h| (h.name.into(), h.value.into())).collect(),
             len,
         },
+    }
+}
+
+/// httparse refuses `HTTP/1.2` to `HTTP/1.9`, which a server of 1.1
+/// reads as 1.1 (RFC 9110 §2.5): `buf` with such a version written as
+/// `HTTP/1.1`, if it has one where httparse found a bad version (just
+/// after the request line's second space).
+fn read_as_1_1(buf: &[u8]) -> Option<Vec<u8>> {
+    let line = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let version = buf[line..].iter().enumerate().filter(|&(_, &b)| b == b' ').nth(1)?.0 + line + 1;
+    match buf.get(version..version + 8)? {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => {
+            let mut as_1_1 = buf.to_vec();
+            as_1_1[version + 7] = b'1';
+            Some(as_1_1)
+        }
+        _ => None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The request-head lexer: request line and header fields (RFC 9112 §3,
 //! §5) in one forward pass over byte-class tables, into header slots the
-//! caller owns. It accepts exactly what `httparse` accepts, which a
+//! caller owns. It accepts exactly what `httparse` accepts (and
+//! `HTTP/1.2` to `HTTP/1.9`, read as 1.1, which httparse refuses), which a
 //! differential test checks, in fewer instructions on the short heads
 //! that dominate: no UTF-8 decoding of ASCII, no dispatch per field, no
 //! second look at a byte. Targets and values are scanned sixteen bytes a
@@ -37,7 +38,7 @@ pub struct Lexed<'b> {
     pub method: Method<'b>,
     /// The request target.
     pub target: &'b str,
-    /// The minor version: 0 or 1.
+    /// The minor version: 0 or 1 (a higher one is read as 1).
     pub minor: u8,
     /// Bytes the head occupies, leading empty lines and terminator included.
     pub len: usize,
@@ -178,12 +179,13 @@ pub fn lex<'s, 'b>(
         None => std::str::from_utf8(target).map_err(|_| LexError::Malformed)?,
     };
     i += 1;
-    // One word compare: `HTTP/1.` and then the minor digit.
+    // One word compare: `HTTP/1.` and then the minor digit. A minor
+    // version above ours is read as ours, 1.1 (RFC 9110 §2.5).
     const HTTP_1: u64 = u64::from_le_bytes(*b"HTTP/1.\0");
     let version = buf.get(i..i + 8).map(|v| u64::from_le_bytes(v.try_into().expect("8 bytes")));
     let minor = match version {
-        Some(v) if v & 0x00ff_ffff_ffff_ffff == HTTP_1 && matches!(v >> 56, 0x30 | 0x31) => {
-            (v >> 56) as u8 - b'0'
+        Some(v) if v & 0x00ff_ffff_ffff_ffff == HTTP_1 && (v >> 56).wrapping_sub(0x30) < 10 => {
+            ((v >> 56) as u8 - b'0').min(1)
         }
         Some(_) => return Err(LexError::Version),
         // Short: refuse now unless it can still become a version.
