@@ -44,23 +44,45 @@ pub struct Uploads {
     pub max_upload: u64,
 }
 
+/// What a request asks of this server, decided once for `intake` and `handle`.
+enum Route {
+    Page,
+    Upload,
+    Form,
+    /// A path that is here, with a method it does not take: what it takes.
+    NotAllowed(&'static str),
+    NotFound,
+}
+
+fn route(req: &Request<'_>) -> Route {
+    match (req.method(), req.path()) {
+        (Method::Get | Method::Head, "/") => Route::Page,
+        (Method::Post | Method::Put, "/upload") => Route::Upload,
+        (Method::Post, "/form") => Route::Form,
+        (_, "/") => Route::NotAllowed("GET, HEAD"),
+        (_, "/upload") => Route::NotAllowed("POST, PUT"),
+        (_, "/form") => Route::NotAllowed("POST"),
+        _ => Route::NotFound,
+    }
+}
+
 impl Handler for Uploads {
     fn intake(&self, req: &Request<'_>) -> Intake {
-        if !matches!(req.method(), Method::Post | Method::Put) {
-            return Intake::Buffer;
-        }
-        if req.content_length().is_some_and(|n| n > self.max_upload) {
+        let route = route(req);
+        if matches!(route, Route::Upload | Route::Form)
+            && req.content_length().is_some_and(|n| n > self.max_upload)
+        {
             return Intake::Refuse(StatusCode::PAYLOAD_TOO_LARGE);
         }
-        match req.path() {
-            "/upload" => match BodyFile::temp(self.max_upload) {
+        match route {
+            Route::Upload => match BodyFile::temp(self.max_upload) {
                 Ok(file) => Intake::stream(Upload { file, hash: Sha256::new() }),
                 Err(e) => {
                     eprintln!("upload: cannot make a temporary file: {e}");
                     Intake::Refuse(StatusCode::INTERNAL_SERVER_ERROR)
                 }
             },
-            "/form" => {
+            Route::Form => {
                 let content_type = req.header("content-type").unwrap_or_default();
                 // The whole body within --max-upload; the part names kept
                 // for the answer within 256 × 8 KiB.
@@ -70,28 +92,29 @@ impl Handler for Uploads {
                     Err(status) => Intake::Refuse(status),
                 }
             }
-            _ => Intake::Buffer,
+            // Answered by `handle`, which needs no body (read within the
+            // server's body limit).
+            Route::Page | Route::NotAllowed(_) | Route::NotFound => Intake::Buffer,
         }
     }
 
     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
-        match (req.method(), req.path()) {
-            (Method::Get | Method::Head, "/") => {
+        match route(req) {
+            Route::Page => {
                 res.header("Content-Type", "text/html; charset=utf-8").body_static(PAGE.as_bytes());
             }
             // `intake` is asked only about requests with a body.
-            (Method::Post | Method::Put, "/upload") => {
+            Route::Upload => {
                 res.header("Content-Type", "text/plain; charset=utf-8");
                 let _ = writeln!(res, "0 {}", hex(&Sha256::digest(b"")));
             }
-            (Method::Post, "/form") => {
+            Route::Form => {
                 res.status(StatusCode::BAD_REQUEST).body_static(b"an empty body is not a form\n");
             }
-            (_, "/upload" | "/form") => {
-                let allow = if req.path() == "/upload" { "POST, PUT" } else { "POST" };
+            Route::NotAllowed(allow) => {
                 res.status(StatusCode::METHOD_NOT_ALLOWED).header("Allow", allow);
             }
-            _ => {
+            Route::NotFound => {
                 res.status(StatusCode::NOT_FOUND);
             }
         }

@@ -91,6 +91,33 @@ fn uploads_are_answered_with_their_size_and_digest() {
     assert!(leftover_files().is_empty(), "files left: {:?}", leftover_files());
 }
 
+/// Each path takes its own methods, with a body or without, and says
+/// which in `Allow` (RFC 9110 §15.5.6).
+#[test]
+fn a_method_a_path_does_not_take_is_405_with_allow() {
+    let server = start(1 << 20, 1);
+    let form = form("B", &[("a", None, b"x")]);
+    let mut s = server.connect();
+    for (method, path, body, allow) in [
+        ("PUT", "/form", &form[..], "POST"),
+        ("PUT", "/form", b"", "POST"),
+        ("GET", "/upload", b"", "POST, PUT"),
+        ("POST", "/", b"x", "GET, HEAD"),
+        ("DELETE", "/", b"", "GET, HEAD"),
+    ] {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let res = roundtrip(&mut s, &[head.as_bytes(), body].concat());
+        assert_eq!((res.status, res.header("allow")), (405, Some(allow)), "{method} {path}");
+    }
+    let res =
+        roundtrip(&mut s, &with_length("/form", &form, "Content-Type: multipart/form-data; boundary=B\r\n"));
+    assert_eq!(res.status, 200, "POST /form still parses the form");
+}
+
 #[test]
 fn more_than_max_upload_is_413_and_leaves_no_file() {
     let server = start(100_000, 1);
