@@ -515,6 +515,8 @@ enum Precondition {
 /// `If-Unmodified-Since` (412 when false); then `If-None-Match`, else
 /// `If-Modified-Since` (304 when false, for the GET and HEAD served here).
 fn precondition(req: &Request<'_>, etag: &ETag, modified: u64) -> Precondition {
+    // Dates in the fields may be before 1970, so compare signed.
+    let modified = i64::try_from(modified).unwrap_or(i64::MAX);
     let unchanged = match etag.listed_in(req, "if-match", Comparison::Strong) {
         Some(listed) => listed,
         None => one_date(req, "if-unmodified-since").is_none_or(|since| modified <= since),
@@ -535,7 +537,7 @@ fn precondition(req: &Request<'_>, etag: &ETag, modified: u64) -> Precondition {
 
 /// The date of the date field `name` if it has one line with a valid
 /// date; a recipient ignores one that does not (RFC 9110 §13.1.3, §13.1.4).
-fn one_date(req: &Request<'_>, name: &str) -> Option<u64> {
+fn one_date(req: &Request<'_>, name: &str) -> Option<i64> {
     let mut lines = req.headers().get_all(name);
     let date = lines.next().and_then(date::parse)?;
     lines.next().is_none().then_some(date)
@@ -549,7 +551,7 @@ fn if_range_holds(req: &Request<'_>, etag: &ETag, modified: &Modified) -> bool {
     match (lines.next(), lines.next()) {
         (None, _) => true,
         (Some(v), None) if v.starts_with(b"\"") => v.trim_ascii() == etag.as_bytes(),
-        (Some(v), None) => modified.settled && date::parse(v) == Some(modified.secs),
+        (Some(v), None) => modified.settled && date::parse(v) == i64::try_from(modified.secs).ok(),
         (Some(_), Some(_)) => false,
     }
 }

@@ -29,7 +29,7 @@ pub fn parse(value: &[u8], size: u64) -> ByteRange {
     };
     let Some(dash) = spec.iter().position(|&b| b == b'-') else { return ByteRange::Whole };
     let (first, last) = (&spec[..dash], &spec[dash + 1..]);
-    match (decimal(first), decimal(last)) {
+    match (position(first), position(last)) {
         // `-n`: the last n bytes. Of an empty representation, that is all
         // of it (satisfiable, §14.1.1, but no byte to name in a 206).
         (None, Some(n)) if first.is_empty() => match n {
@@ -42,6 +42,17 @@ pub fn parse(value: &[u8], size: u64) -> ByteRange {
         (Some(a), Some(b)) if a <= b => part(a, b, size),
         _ => ByteRange::Whole,
     }
+}
+
+/// A position in a range-spec. One past `u64` is a position past the end
+/// of any representation, not a malformed header: a last-pos that large
+/// is cut to the end, a suffix that long is the whole representation, and
+/// a first-pos that large cannot be satisfied (§14.1.1).
+fn position(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(decimal(digits).unwrap_or(u64::MAX))
 }
 
 fn part(start: u64, end: u64, size: u64) -> ByteRange {
@@ -87,6 +98,22 @@ mod tests {
         ] {
             assert_eq!(parse(v, 100), ByteRange::Whole, "{:?}", String::from_utf8_lossy(v));
         }
-        assert_eq!(parse(b"bytes=99999999999999999999999-", 100), ByteRange::Whole);
+    }
+
+    #[test]
+    fn positions_past_u64_are_past_the_end_not_malformed() {
+        let huge = "99999999999999999999999";
+        let cases = [
+            (format!("bytes=0-{huge}"), ByteRange::Part { start: 0, end: 99 }),
+            (format!("bytes=-{huge}"), ByteRange::Part { start: 0, end: 99 }),
+            (format!("bytes={huge}-"), ByteRange::Unsatisfiable),
+            (format!("bytes={huge}-{huge}"), ByteRange::Unsatisfiable),
+            ("bytes=18446744073709551616-".to_string(), ByteRange::Unsatisfiable),
+            (format!("bytes={huge}-5"), ByteRange::Whole),
+            (format!("bytes=0-{huge}x"), ByteRange::Whole),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse(value.as_bytes(), 100), want, "{value}");
+        }
     }
 }

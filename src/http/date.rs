@@ -138,9 +138,10 @@ pub fn render_clf(secs: u64) -> [u8; CLF_LEN] {
 /// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
 /// (`Sun Nov  6 08:49:37 1994`). The weekday must be a weekday's name but
 /// is not checked against the date, as the date alone decides; a day the
-/// month does not have (`31 Feb`), a year before 1970 or a time out of
-/// range is `None`.
-pub fn parse(s: &[u8]) -> Option<u64> {
+/// month does not have (`31 Feb`) or a time out of range is `None`. A
+/// date before 1970 is a valid date too, and negative: a file changed
+/// since then was changed since that date.
+pub fn parse(s: &[u8]) -> Option<i64> {
     let s = s.trim_ascii();
     let (weekday, fields) = match s.iter().position(|&b| b == b',' || b == b' ')? {
         3 if s[3] == b',' => (&s[..3], imf_fixdate(&s[4..])?),
@@ -160,7 +161,7 @@ pub fn parse(s: &[u8]) -> Option<u64> {
 }
 
 /// 10000-01-01T00:00:00Z: four digits of year end here.
-const LAST_YEAR_END: u64 = 253_402_300_800;
+const LAST_YEAR_END: i64 = 253_402_300_800;
 
 /// The parts of an HTTP-date, before they are checked.
 struct Fields {
@@ -171,7 +172,7 @@ struct Fields {
 }
 
 impl Fields {
-    fn seconds(&self) -> Option<u64> {
+    fn seconds(&self) -> Option<i64> {
         let (h, m, s) = self.time;
         let leap = self.year % 4 == 0 && (self.year % 100 != 0 || self.year % 400 == 0);
         let days_in_month = match self.month {
@@ -180,14 +181,15 @@ impl Fields {
             4 | 6 | 9 | 11 => 30,
             _ => 31,
         };
-        if !(1..=days_in_month).contains(&self.day) || !(1970..=9999).contains(&self.year) {
+        if !(1..=days_in_month).contains(&self.day) || self.year > 9999 {
             return None;
         }
         // A leap second (`:60`) is accepted as the second after `:59`.
         if h > 23 || m > 59 || s > 60 {
             return None;
         }
-        let secs = days_from_civil(self.year, self.month, self.day) * 86_400 + h * 3600 + m * 60 + s;
+        let time = (h * 3600 + m * 60 + s) as i64;
+        let secs = days_from_civil(self.year, self.month, self.day) * 86_400 + time;
         // The leap second ending 9999 would be in a year `render` cannot write.
         (secs < LAST_YEAR_END).then_some(secs)
     }
@@ -252,16 +254,21 @@ fn asctime(s: &[u8]) -> Option<Fields> {
     })
 }
 
-/// (year, month 1–12, day) → days since 1970-01-01; Howard Hinnant's
-/// `days_from_civil`, for dates after the epoch.
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+/// (year 0–9999, month 1–12, day) → days since 1970-01-01, negative
+/// before it; Howard Hinnant's `days_from_civil`, counted from 400 years
+/// on so that the year before a January or February of year 0 is not
+/// negative (the calendar repeats every 400 years, in 146,097 days).
+fn days_from_civil(year: u64, month: u64, day: u64) -> i64 {
+    const CYCLE_YEARS: u64 = 400;
+    const CYCLE_DAYS: i64 = 146_097;
+    let year = year + CYCLE_YEARS;
     let y = if month <= 2 { year - 1 } else { year };
     let era = y / 400;
     let yoe = y - era * 400;
     let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    (era * 146_097 + doe) as i64 - 719_468 - CYCLE_DAYS
 }
 
 fn two_digits(out: &mut [u8], v: u32) {
@@ -300,7 +307,7 @@ mod tests {
     #[test]
     fn parse_round_trips() {
         for secs in [0, 784_111_777, 951_782_400, 1_798_761_599, 4_107_542_400] {
-            assert_eq!(parse(&render(secs)), Some(secs), "{secs}");
+            assert_eq!(parse(&render(secs)), Some(secs as i64), "{secs}");
         }
         assert_eq!(parse(b" Sun, 06 Nov 1994 08:49:37 GMT "), Some(784_111_777));
         // The obsolete forms a recipient must accept (RFC 9110 §5.6.7).
@@ -315,7 +322,6 @@ mod tests {
             b"Sun, 31 Feb 1994 08:49:37 GMT",
             b"Sun, 29 Feb 1900 08:49:37 GMT",
             b"Sun, 31 Apr 1994 08:49:37 GMT",
-            b"Sun, 06 Nov 1969 08:49:37 GMT",
             b"Sun, 06 Nov 1994 24:00:00 GMT",
             b"Fun, 06 Nov 1994 08:49:37 GMT",
             b"Sunday, 06 Nov 1994 08:49:37 GMT",
@@ -328,6 +334,17 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn dates_before_1970_are_dates_too() {
+        assert_eq!(parse(b"Wed, 31 Dec 1969 23:59:59 GMT"), Some(-1));
+        assert_eq!(parse(b"Sat, 01 Jan 1966 00:00:00 GMT"), Some(-126_230_400));
+        assert_eq!(parse(b"Sun Nov  6 08:49:37 1960"), Some(-288_803_423));
+        // The first and last seconds of four-digit years.
+        assert_eq!(parse(b"Sat, 01 Jan 0000 00:00:00 GMT"), Some(-62_167_219_200));
+        assert_eq!(parse(b"Fri, 31 Dec 9999 23:59:59 GMT"), Some(LAST_YEAR_END - 1));
+        assert_eq!(parse(b"Tue, 29 Feb 0000 12:00:00 GMT"), Some(-62_167_219_200 + 59 * 86_400 + 43_200));
     }
 
     #[test]
