@@ -122,6 +122,12 @@ fn handle_refuses_what_it_cannot_send_and_closes_on_request() {
     assert_eq!(h.close(CloseCode(999), ""), Err(SendError::InvalidCode));
     assert_eq!(h.close(CloseCode(4001), &"x".repeat(124)), Err(SendError::TooLarge));
     h.close(CloseCode(4001), "bye").unwrap();
+    // No message may follow a close frame (RFC 6455 §5.5.1): from now on
+    // every handle of the connection says so, before the client answers.
+    let other = h.clone();
+    assert!(!h.is_open() && !other.is_open(), "a closing connection still reports open");
+    assert_eq!(other.send_text("after the close"), Err(SendError::Closed));
+    assert_eq!(h.close(CloseCode(4002), "again"), Err(SendError::Closed));
     match recv(&mut ws) {
         WsMessage::Close(Some(f)) => assert_eq!((u16::from(f.code), f.reason.as_str()), (4001, "bye")),
         other => panic!("expected the handle's close, got {other:?}"),
@@ -214,6 +220,26 @@ fn shutdown_closes_websockets_with_1001_and_run_returns_ok() {
 // ---------------------------------------------------------------------------
 // Panicking hooks.
 // ---------------------------------------------------------------------------
+
+/// When the server fails a connection, its handles stop taking sends at
+/// once, while it still waits for the client's close.
+#[test]
+fn a_connection_the_server_closes_refuses_sends_before_it_ends() {
+    let (server, log) = start(Config::new());
+    let mut raw = Raw::open(&server);
+    let h = log.handle(raw.peer());
+    assert!(h.is_open());
+    // An unmasked frame: the server fails the connection with 1002 and
+    // waits for the client's close frame, which does not come.
+    raw.send(&[0x81, 0x01, b'x']);
+    raw.frame().expect_close(1002, "unmasked");
+    assert!(!h.is_open(), "a handle of a failed connection still reports open");
+    assert_eq!(h.send_text("too late"), Err(SendError::Closed));
+    raw.expect_eof();
+    let peer = raw.peer();
+    drop(raw);
+    assert_eq!(log.close_code(peer), CloseCode::PROTOCOL_ERROR);
+}
 
 #[test]
 fn panicking_message_hook_closes_with_1011_and_the_server_goes_on() {

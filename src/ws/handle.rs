@@ -41,6 +41,11 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// The bit of a slot's generation that says its connection is closing:
+/// a close frame has been queued, by a handle or by the thread, and no
+/// message may follow it (RFC 6455 §5.5.1).
+const CLOSING: u32 = 1;
+
 /// A frame queued for a connection by some thread.
 pub struct Cmd {
     pub key: u32,
@@ -55,8 +60,10 @@ pub struct Outbox {
     mailbox: Mailbox<Cmd>,
     /// Frame buffers to reuse, so steady traffic allocates nothing.
     spare: Mutex<FramePool>,
-    /// Each connection slot's generation; bumped when its connection ends,
-    /// so a handle to an earlier connection in the slot sends nothing.
+    /// Each connection slot's generation, even while its connection takes
+    /// frames, with [`CLOSING`] set once a close frame is on its way;
+    /// moved to the next even number when the connection ends, so a handle
+    /// to an earlier connection in the slot sends nothing.
     generations: Box<[AtomicU32]>,
     stopped: AtomicBool,
     /// Largest payload one frame may carry.
@@ -98,14 +105,26 @@ impl Outbox {
         self.mailbox.claim_current_thread();
     }
 
-    /// The generation of the connection now in slot `key`.
+    /// The generation of the connection now in slot `key`, closing or not.
     pub fn generation(&self, key: usize) -> u32 {
-        self.generations[key].load(Ordering::Acquire)
+        self.generations[key].load(Ordering::Acquire) & !CLOSING
+    }
+
+    /// Whether the connection of `generation` in slot `key` still takes frames.
+    fn takes_frames(&self, key: usize, generation: u32) -> bool {
+        !self.stopped.load(Ordering::Acquire) && self.generations[key].load(Ordering::Acquire) == generation
+    }
+
+    /// The connection now in slot `key` sent or is sending a close frame:
+    /// sends to it are refused from now on (called by its thread).
+    pub fn closing(&self, key: usize) {
+        self.generations[key].fetch_or(CLOSING, Ordering::AcqRel);
     }
 
     /// The connection in slot `key` ended: handles to it go stale.
     pub fn retire(&self, key: usize) {
-        self.generations[key].fetch_add(1, Ordering::AcqRel);
+        let next = |g: u32| Some((g | CLOSING).wrapping_add(1));
+        let _ = self.generations[key].fetch_update(Ordering::AcqRel, Ordering::Acquire, next);
     }
 
     /// Refuses every later send (the thread is stopping).
@@ -145,7 +164,19 @@ impl Outbox {
         if len > self.max_payload {
             return Err(SendError::TooLarge);
         }
-        if self.stopped.load(Ordering::Acquire) || self.generation(key as usize) != generation {
+        if !self.takes_frames(key as usize, generation) {
+            return Err(SendError::Closed);
+        }
+        // A close is the last frame: whoever marks the connection closing
+        // first sends it, and every later send is refused. (A send that
+        // passed the check above just before may still be queued behind
+        // it; the thread drops it.)
+        let generations = &self.generations[key as usize];
+        if opcode == Opcode::Close
+            && generations
+                .compare_exchange(generation, generation | CLOSING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
             return Err(SendError::Closed);
         }
         let mut head = [0; MAX_HEADER];
@@ -212,10 +243,12 @@ impl WebSocket {
         self.peer
     }
 
-    /// Whether the connection is still open to sends.
+    /// Whether the connection still takes sends: false from the moment
+    /// either side starts the closing handshake ([`close`](Self::close),
+    /// the client's close frame, or the server failing or stopping the
+    /// connection), as no message may follow a close frame.
     pub fn is_open(&self) -> bool {
-        !self.outbox.stopped.load(Ordering::Acquire)
-            && self.outbox.generation(self.key as usize) == self.generation
+        self.outbox.takes_frames(self.key as usize, self.generation)
     }
 
     /// Sends a text message (one frame).
@@ -237,7 +270,9 @@ impl WebSocket {
     }
 
     /// Starts the closing handshake with `code` and a `reason` of at most
-    /// 123 bytes. Messages that arrive afterwards are dropped; the
+    /// 123 bytes. Later sends, from any handle, return
+    /// [`SendError::Closed`]; so does this one if the connection is
+    /// already closing. Messages that arrive afterwards are dropped; the
     /// connection closes when the client answers, or after
     /// [`Config::linger_timeout`](crate::Config::linger_timeout)'s wait.
     pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), SendError> {

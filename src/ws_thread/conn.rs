@@ -613,7 +613,8 @@ impl<T: Transport> WsConn<T> {
     }
 
     /// Queues a frame sent to this slot, unless it was for an earlier
-    /// connection in it.
+    /// connection in it (a frame queued behind a close is dropped by
+    /// `enqueue`).
     pub fn enqueue_current<H>(&mut self, cmd: Cmd, ctx: &mut WsCtx<H>) {
         if cmd.generation == ctx.outbox.generation(self.key()) {
             self.enqueue(cmd.frame, ctx);
@@ -624,6 +625,10 @@ impl<T: Transport> WsConn<T> {
 
     /// Queues a control frame written by this thread.
     fn put_control<H>(&mut self, opcode: Opcode, payload: &[u8], ctx: &mut WsCtx<H>) {
+        if opcode == Opcode::Close {
+            // Handles' sends are refused from here on.
+            ctx.outbox.closing(self.key());
+        }
         let mut head = [0; MAX_HEADER];
         let n = frame::encode_head(opcode, payload.len(), &mut head);
         let mut frame = ctx.outbox.take_buf(n + payload.len());
