@@ -330,3 +330,17 @@ fn a_header_value_with_a_line_break_is_refused_by_the_client() {
     let mut client = TestClient::new(|_: &Request<'_>, _: &mut Response<'_>| {});
     client.request("GET", "/", &[("X-A", "1\r\nX-B: 2")], b"");
 }
+
+/// A config the server would refuse is refused here too, with the
+/// server's message, instead of a panic inside the library later.
+#[test]
+#[should_panic(expected = "max_headers (1000) must be between 1 and 256")]
+fn a_config_the_server_would_refuse_is_refused() {
+    let _ = TestClient::with_config(Config::new().max_headers(1000), app);
+}
+
+#[test]
+#[should_panic(expected = "read_buffer_size (10) must be between 1 KiB and 1 GiB")]
+fn a_read_buffer_too_small_for_a_head_is_refused() {
+    let _ = TestClient::with_config(Config::new().read_buffer_size(10), app);
+}

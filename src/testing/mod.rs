@@ -152,7 +152,15 @@ impl<H: Handler> TestClient<H> {
 
     /// A client of `handler` served with `config`'s limits and timeouts
     /// (its addresses and threads play no part).
+    ///
+    /// # Panics
+    ///
+    /// If [`Server::bind`](crate::Server::bind) would refuse `config`, with
+    /// the same message: a test runs only what a server could.
     pub fn with_config(config: Config, handler: H) -> Self {
+        if let Err(e) = config.validate() {
+            panic!("TestClient::with_config: {e}");
+        }
         let config = config.workers(1).max_connections(1);
         let poll = Poll::new().expect("an epoll or kqueue instance for the test's waker");
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).expect("a waker"));
