@@ -69,6 +69,7 @@ const REUSE_SCAN: usize = 8;
 /// # fn is_handler<H: peregrine::Handler>(_: &H) {}
 /// # is_handler(&report);
 /// ```
+#[must_use = "dropping a Responder that has not answered sends a 500: keep it until the response is ready"]
 pub struct Responder {
     exchange: Held<Reply>,
     status: StatusCode,

@@ -134,6 +134,7 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &str) {
 /// between events, never inside one); back-pressure and cancellation are
 /// those of [`Stream`].
 #[derive(Debug)]
+#[must_use = "an EventStream dropped before `finish` is abandoned, and the client sees its stream cut off"]
 pub struct EventStream {
     stream: Stream,
     /// One event's bytes, reused.

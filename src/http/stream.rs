@@ -39,6 +39,7 @@ use crate::rt::exchange::{Held, Wake};
 /// never a wrong one. Once the request is cancelled (the client left, a
 /// write timed out, shutdown's grace period ended), writes fail with
 /// [`StreamError::Cancelled`].
+#[must_use = "a Stream dropped before `finish` is abandoned, and the client sees its body cut off"]
 pub struct Stream {
     exchange: Held<Reply>,
     ended: bool,
