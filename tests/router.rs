@@ -4,8 +4,9 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use peregrine::testing::TestClient;
 use peregrine::ws::{self, Message, WebSocket};
 use peregrine::{Config, DirServer, Params, Request, Response, Router, StatusCode, WsHooks};
 
@@ -200,11 +201,13 @@ impl WsHooks for Echo {
 
 #[test]
 fn a_route_upgrades_to_a_websocket() {
+    let hooks = Arc::new(Echo::default());
     let router = app()
         .get("/ws", |req: &Request<'_>, res: &mut Response<'_>, _: &Params<'_>| {
             let _ = ws::upgrade(req, res);
         })
-        .with_websockets(Echo::default());
+        // Shared: the test reads what the hooks saw.
+        .with_websockets(Arc::clone(&hooks));
     assert!(router.websockets());
     let server = TestServer::start(Config::new().workers(1), router);
     let stream = TcpStream::connect(server.addr).unwrap();
@@ -212,8 +215,35 @@ fn a_route_upgrades_to_a_websocket() {
     let (mut ws, _) = tungstenite::client(format!("ws://{}/ws", server.addr), stream).unwrap();
     ws.send(tungstenite::Message::text("hi")).unwrap();
     assert_eq!(ws.read().unwrap(), tungstenite::Message::text("hi"));
+    assert_eq!(*hooks.0.lock().unwrap(), ["hi"]);
     assert_eq!(body(&get(&server, "/users/5")), "id=5");
     assert!(!app().websockets(), "a router without hooks starts no WebSocket thread");
+}
+
+/// The errors the server answers itself reach the router's hook, with the
+/// request when there is one to trust.
+#[test]
+fn the_servers_own_errors_go_through_the_routers_hook() {
+    let router = || {
+        app()
+            .get("/panic", |_: &Request<'_>, _: &mut Response<'_>, _: &Params<'_>| panic!("a route's bug"))
+            .error_response(|status, req, res| {
+                let _ = write!(res, "{} for {}", status.as_u16(), req.map_or("no request", |r| r.path()));
+            })
+    };
+    let res = TestClient::new(router()).get("/panic");
+    assert_eq!((res.status, res.text()), (500, "500 for /panic".to_string()));
+    // A declared body over the limit is refused before the request is taken.
+    let mut client = TestClient::with_config(Config::new().max_body_size(4), router());
+    client.send(b"POST /users/5 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+    let res = client.response().expect("a 413");
+    assert_eq!((res.status, res.text()), (413, "413 for no request".to_string()));
+    let mut client = TestClient::new(router());
+    client.send(b"GET / HTTP/1.1\r\nHost x\r\n\r\n");
+    let res = client.response().expect("a 400");
+    assert_eq!((res.status, res.text()), (400, "400 for no request".to_string()));
+    // Routes still answer as they did.
+    assert_eq!(TestClient::new(router()).get("/users/5").text(), "id=5");
 }
 
 /// A route that streams its uploads: counts the bytes of `/files/:name`.

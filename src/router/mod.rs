@@ -100,6 +100,7 @@ impl fmt::Debug for Params<'_> {
 
 /// What answers a path no route matches.
 type Fallback = Box<dyn Fn(&Request<'_>, &mut Response<'_>) + Send + Sync>;
+type ErrorResponse = Box<dyn Fn(StatusCode, Option<&Request<'_>>, &mut Response<'_>) + Send + Sync>;
 
 /// One path shape, and what each method does there.
 struct Endpoint {
@@ -155,6 +156,22 @@ pub struct NoWebSockets;
 
 impl WsHooks for NoWebSockets {
     const UPGRADES: bool = false;
+}
+
+/// Hooks shared with the rest of the application (a chat's member list,
+/// say), which [`Router::with_websockets`] then takes as they are.
+impl<T: WsHooks> WsHooks for Arc<T> {
+    const UPGRADES: bool = T::UPGRADES;
+
+    fn ws_open(&self, ws: &WebSocket) {
+        T::ws_open(self, ws);
+    }
+    fn ws_message(&self, ws: &WebSocket, msg: Message<'_>) {
+        T::ws_message(self, ws, msg);
+    }
+    fn ws_close(&self, ws: &WebSocket, code: CloseCode) {
+        T::ws_close(self, ws, code);
+    }
 }
 
 /// A router: method + path patterns with named parameters and a trailing
@@ -222,6 +239,7 @@ pub struct Router<W = NoWebSockets> {
     root: Node,
     endpoints: Vec<Endpoint>,
     fallback: Option<Fallback>,
+    error_response: Option<ErrorResponse>,
     ws: Arc<W>,
 }
 
@@ -234,14 +252,26 @@ impl Default for Router {
 impl Router {
     /// A router with no routes (every request: 404).
     pub fn new() -> Self {
-        Router { root: Node::default(), endpoints: Vec::new(), fallback: None, ws: Arc::new(NoWebSockets) }
+        Router {
+            root: Node::default(),
+            endpoints: Vec::new(),
+            fallback: None,
+            error_response: None,
+            ws: Arc::new(NoWebSockets),
+        }
     }
 
     /// This router, upgrading with `hooks`: its type then sets
     /// [`Handler::WEBSOCKETS`], so the server starts its WebSocket
     /// threads, and routes may call [`ws::upgrade`](crate::ws::upgrade).
     pub fn with_websockets<W: WsHooks>(self, hooks: W) -> Router<W> {
-        Router { root: self.root, endpoints: self.endpoints, fallback: self.fallback, ws: Arc::new(hooks) }
+        Router {
+            root: self.root,
+            endpoints: self.endpoints,
+            fallback: self.fallback,
+            error_response: self.error_response,
+            ws: Arc::new(hooks),
+        }
     }
 }
 
@@ -314,6 +344,27 @@ impl<W: WsHooks> Router<W> {
     /// What answers a path no route matches (default: an empty `404`).
     pub fn fallback(mut self, f: impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static) -> Self {
         self.fallback = Some(Box::new(f));
+        self
+    }
+
+    /// What adds to the errors the server answers on its own (a malformed
+    /// head, 413, a panic's 500, …): this router's
+    /// [`Handler::error_response`], e.g. to answer them as problem details.
+    ///
+    /// ```
+    /// use peregrine::{Problem, Router};
+    ///
+    /// let router = Router::new().error_response(|status, _req, res| {
+    ///     res.problem(&Problem::new(status));
+    /// });
+    /// # fn is_handler<H: peregrine::Handler>(_: &H) {}
+    /// # is_handler(&router);
+    /// ```
+    pub fn error_response(
+        mut self,
+        f: impl Fn(StatusCode, Option<&Request<'_>>, &mut Response<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.error_response = Some(Box::new(f));
         self
     }
 
@@ -444,6 +495,12 @@ impl<W: WsHooks> Handler for Router<W> {
             Ok((route, params)) => route.intake(req, &params),
             // Answered 404 or 405 once the body is in, as without a body.
             Err(_) => Intake::Buffer,
+        }
+    }
+
+    fn error_response(&self, status: StatusCode, req: Option<&Request<'_>>, res: &mut Response<'_>) {
+        if let Some(f) = &self.error_response {
+            f(status, req, res);
         }
     }
 
