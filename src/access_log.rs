@@ -14,10 +14,15 @@
 //! allocating, and hands the buffer on in batches: once 32 KiB are
 //! waiting, or 100 ms after the oldest line waiting was written, whichever
 //! comes first (the worker wakes for it when idle), and when it stops. A
-//! writer given with [`AccessLog::to_writer`] is shared by the
-//! workers behind a lock taken once per batch; [`AccessLog::to_log`] sends
-//! each line through the `log` facade (target `peregrine::access`, level
-//! `info`).
+//! writer given with [`AccessLog::to_writer`] has a thread of its own,
+//! which the workers hand their batches to without waiting: a writer that
+//! blocks (a pipe nobody reads, a stalled disk) holds up that thread only.
+//! Once [`QUEUED_BATCHES`] batches wait for it, the workers drop further
+//! batches, with a warning, instead of waiting; the server serves on, and
+//! its shutdown waits at most [`SYNC_WAIT`] for the lines still queued.
+//! (nginx, writing its log itself, stops serving while the log is stuck.)
+//! [`AccessLog::to_log`] sends each line through the `log` facade
+//! (target `peregrine::access`, level `info`).
 //!
 //! ```
 //! use peregrine::{AccessLog, Config, LogFormat};
@@ -46,7 +51,19 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
+
+/// Batches (of up to about 64 KiB each) that may wait for a writer's
+/// thread; more are dropped rather than make a worker wait.
+pub const QUEUED_BATCHES: usize = 32;
+
+/// How long a server that stops waits for its lines still queued to be
+/// written.
+pub const SYNC_WAIT: Duration = Duration::from_secs(1);
 
 /// Which fields a line has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +86,47 @@ pub struct AccessLog {
 enum Sink {
     #[cfg(feature = "log")]
     Facade,
-    Writer(Arc<Mutex<dyn Write + Send>>),
+    Writer(Arc<Writer>),
+}
+
+/// The workers' side of a writer's thread.
+struct Writer {
+    queue: SyncSender<Vec<u8>>,
+    /// Batches queued so far.
+    queued: AtomicU64,
+    /// Batches are being dropped: the queue was full at the last try.
+    dropping: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+/// What the thread and the workers share.
+#[derive(Default)]
+struct Shared {
+    /// Batch buffers the thread has emptied, for the workers to fill
+    /// again, so steady logging allocates nothing.
+    spare: Mutex<Vec<Vec<u8>>>,
+    /// Batches written (or lost to a write error) so far.
+    written: Mutex<u64>,
+    wake: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A push or pop of a buffer cannot be left half-done by a panic.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The writer's thread: writes each batch whole, and ends when every
+/// [`AccessLog`] of this writer is gone, after what was queued.
+fn write_batches(mut writer: impl Write, batches: Receiver<Vec<u8>>, shared: Arc<Shared>) {
+    for mut batch in batches {
+        if let Err(e) = writer.write_all(&batch).and_then(|()| writer.flush()) {
+            crate::logging::log_warn!("access log: a batch of lines was lost: {e}");
+        }
+        batch.clear();
+        lock(&shared.spare).push(batch);
+        *lock(&shared.written) += 1;
+        shared.wake.notify_all();
+    }
 }
 
 impl AccessLog {
@@ -82,10 +139,25 @@ impl AccessLog {
 
     /// Lines written to `writer` (a file, a pipe, standard output, …) in
     /// batches, each batch whole: lines of different workers never mix.
-    /// A write error is reported through the `log` facade once per batch,
-    /// and the batch dropped.
+    /// The writes are made by a thread of the log's own (named
+    /// `peregrine-access-log`, ending when the last copy of this
+    /// `AccessLog` is dropped), so a writer that blocks never holds a
+    /// worker; see the [module docs](self). A write error is reported
+    /// through the `log` facade once per batch, and the batch dropped.
+    ///
+    /// # Panics
+    ///
+    /// If the thread cannot be started.
     pub fn to_writer(format: LogFormat, writer: impl Write + Send + 'static) -> Self {
-        AccessLog { format, sink: Sink::Writer(Arc::new(Mutex::new(writer))) }
+        let (queue, batches) = mpsc::sync_channel(QUEUED_BATCHES);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("peregrine-access-log".into())
+            .spawn(move || write_batches(writer, batches, thread_shared))
+            .expect("a thread for the access log");
+        let writer = Writer { queue, queued: AtomicU64::new(0), dropping: AtomicBool::new(false), shared };
+        AccessLog { format, sink: Sink::Writer(Arc::new(writer)) }
     }
 }
 
@@ -95,8 +167,9 @@ impl AccessLog {
         self.format
     }
 
-    /// Hands a batch of whole lines on.
-    pub(crate) fn write(&self, batch: &[u8]) {
+    /// Hands the batch of whole lines in `batch` on, leaving `batch`
+    /// empty (another buffer, or the same one if the batch was dropped).
+    pub(crate) fn hand_on(&self, batch: &mut Vec<u8>) {
         match &self.sink {
             #[cfg(feature = "log")]
             Sink::Facade => {
@@ -105,14 +178,52 @@ impl AccessLog {
                     let line = std::str::from_utf8(line).unwrap_or("-");
                     log::info!(target: "peregrine::access", "{line}");
                 }
+                batch.clear();
             }
-            Sink::Writer(writer) => {
-                let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-                if let Err(e) = w.write_all(batch).and_then(|()| w.flush()) {
-                    crate::logging::log_warn!("access log: a batch of lines was lost: {e}");
+            Sink::Writer(w) => w.hand_on(batch),
+        }
+    }
+
+    /// Waits, at most `wait`, until the batches handed on so far are
+    /// written; whether they were.
+    pub(crate) fn sync(&self, wait: Duration) -> bool {
+        match &self.sink {
+            #[cfg(feature = "log")]
+            Sink::Facade => true,
+            Sink::Writer(w) => w.sync(wait),
+        }
+    }
+}
+
+impl Writer {
+    fn hand_on(&self, batch: &mut Vec<u8>) {
+        let empty = lock(&self.shared.spare).pop().unwrap_or_else(|| Vec::with_capacity(batch.capacity()));
+        let full = std::mem::replace(batch, empty);
+        match self.queue.try_send(full) {
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Release);
+                if self.dropping.swap(false, Ordering::Relaxed) {
+                    crate::logging::log_warn!("access log: the writer keeps up again");
                 }
             }
+            Err(TrySendError::Full(mut dropped) | TrySendError::Disconnected(mut dropped)) => {
+                if !self.dropping.swap(true, Ordering::Relaxed) {
+                    crate::logging::log_warn!(
+                        "access log: the writer does not keep up; batches of lines are dropped until it does"
+                    );
+                }
+                // The dropped batch's buffer is kept; the other goes back.
+                dropped.clear();
+                lock(&self.shared.spare).push(std::mem::replace(batch, dropped));
+            }
         }
+    }
+
+    fn sync(&self, wait: Duration) -> bool {
+        let queued = self.queued.load(Ordering::Acquire);
+        let written = lock(&self.shared.written);
+        let waited = self.shared.wake.wait_timeout_while(written, wait, |written| *written < queued);
+        !waited.unwrap_or_else(|e| e.into_inner()).1.timed_out()
     }
 }
 

@@ -221,6 +221,12 @@ impl<H: Handler> Server<H> {
                 result = Err(Error::ThreadPanicked(name));
             }
         }
+        // The workers handed their last lines on as they ended.
+        if let Some(log) = &config.access_log {
+            if !log.sync(crate::access_log::SYNC_WAIT) {
+                crate::logging::log_warn!("access log: lines still queued at the end were not written");
+            }
+        }
         drop(signals);
         result
     }

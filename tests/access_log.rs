@@ -200,3 +200,61 @@ fn a_quiet_server_writes_its_lines_without_waiting_for_more() {
     assert!(out.lines()[0].contains("\"GET /quiet HTTP/1.1\" 200 11 "));
     assert!(server.stop().is_ok());
 }
+
+/// A writer that blocks until released, as a pipe nobody reads does.
+#[derive(Clone, Default)]
+struct Stuck {
+    released: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    out: Shared,
+}
+
+impl Stuck {
+    fn release(&self) {
+        *self.released.0.lock().unwrap() = true;
+        self.released.1.notify_all();
+    }
+}
+
+impl Write for Stuck {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (released, wake) = &*self.released;
+        let _unblocked = wake.wait_while(released.lock().unwrap(), |r| !*r).unwrap();
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer that blocks holds up the log's own thread, never a worker:
+/// requests are answered while it is stuck (batches beyond the queue are
+/// dropped), and the server stops without waiting for it.
+#[test]
+fn a_writer_that_blocks_holds_up_no_worker() {
+    let stuck = Stuck::default();
+    let config =
+        Config::new().workers(1).access_log(AccessLog::to_writer(LogFormat::Combined, stuck.clone()));
+    let server = TestServer::start(config, app);
+    let mut s = server.connect();
+    // Lines of about 2 KiB: a batch of 32 KiB every 16 requests, so
+    // 2,000 requests make far more batches than may wait.
+    let agent = "a".repeat(2000);
+    let raw = format!("GET /r HTTP/1.1\r\nHost: x\r\nUser-Agent: {agent}\r\n\r\n");
+    for i in 0..2000 {
+        let res = support::roundtrip(&mut s, raw.as_bytes());
+        assert_eq!((res.status, res.body.as_slice()), (200, &b"hello world"[..]), "request {i}");
+    }
+    drop(s);
+    assert!(server.stop().is_ok(), "the server stops while its log is stuck");
+    // Released, the thread writes what was queued: whole lines, fewer
+    // than were made.
+    stuck.release();
+    assert!(support::eventually(|| !stuck.out.lines().is_empty()), "the queued lines never came");
+    let lines = stuck.out.lines();
+    assert!(lines.len() < 2000, "every line was kept, so none could have been dropped");
+    assert!(
+        lines.iter().all(|l| fields(l).len() == 10 && l.contains("\"GET /r HTTP/1.1\" 200 11 ")),
+        "a broken line"
+    );
+}

@@ -488,9 +488,12 @@ impl<H: Handler> TestClient<H> {
             self.ctx.now = now;
             self.ctx.date.update(now);
             let verdict = conn.drive(0, &mut self.ctx, std::mem::take(&mut fin));
-            // As a worker at the end of its turn.
+            // As a worker at the end of its turn; and written before this
+            // returns, so that a test reads its lines at once.
             if let Some(log) = &mut self.ctx.access_log {
-                log.flush();
+                if log.flush() {
+                    let _ = log.sync(crate::access_log::SYNC_WAIT);
+                }
             }
             if verdict == Verdict::Close {
                 return self.leave_http();

@@ -112,20 +112,27 @@ impl LogBuffer {
         }
     }
 
-    /// Hands the waiting lines on.
-    pub fn flush(&mut self) {
+    /// Hands the waiting lines on; whether there were any.
+    pub fn flush(&mut self) -> bool {
         self.due = None;
         if self.buf.is_empty() {
-            return;
+            return false;
         }
-        self.log.write(&self.buf);
-        self.buf.clear();
+        self.log.hand_on(&mut self.buf);
+        true
+    }
+
+    /// Waits, at most `wait`, until every line handed on so far is
+    /// written; whether it was.
+    #[cfg(feature = "testing")]
+    pub fn sync(&self, wait: Duration) -> bool {
+        self.log.sync(wait)
     }
 }
 
 impl Drop for LogBuffer {
     fn drop(&mut self) {
-        self.flush();
+        let _ = self.flush();
     }
 }
 
