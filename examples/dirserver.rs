@@ -10,6 +10,8 @@
 //! cargo run --release --example dirserver -- --precompressed --cache-control 'max-age=60'
 //! ```
 
+use std::io::Write as _;
+
 use peregrine::{DirServer, Request, Response};
 
 #[path = "support/args.rs"]
@@ -35,6 +37,6 @@ fn main() {
         }
         None => site,
     };
-    println!("serving {}", site.root().display());
+    let _ = writeln!(std::io::stdout(), "serving {}", site.root().display());
     args::serve(args.config(), move |req: &Request<'_>, res: &mut Response<'_>| site.serve(req, res));
 }

@@ -2,6 +2,7 @@
 //! `--ip ADDR` (default 127.0.0.1), plus whatever flags an example adds;
 //! and serving, on a socket-activated listener when one was passed.
 
+use std::io::Write as _;
 use std::process::exit;
 
 /// Parsed flags.
@@ -109,7 +110,9 @@ pub fn serve<H: peregrine::Handler>(config: peregrine::Config, handler: H) {
             exit(1)
         }
     };
-    println!("listening on http://{}", server.local_addr());
+    // Where output goes is the caller's affair: a closed or full stdout
+    // is no reason not to serve (println! would panic).
+    let _ = writeln!(std::io::stdout(), "listening on http://{}", server.local_addr());
     if let Err(e) = server.run() {
         eprintln!("error: {e}");
         exit(1)
