@@ -667,7 +667,7 @@ fn many_responses_timing_out_together_each_get_503() {
 }
 
 #[test]
-fn shutdown_grace_ending_cancels_a_responder_that_never_completes() {
+fn shutdown_grace_ending_cancels_a_responder_that_never_completes_and_answers_503() {
     const GRACE: Duration = Duration::from_millis(300);
     let (server, held) = start(Config::new().workers(1).shutdown_grace(GRACE));
     let mut s = server.connect();
@@ -683,9 +683,12 @@ fn shutdown_grace_ending_cancels_a_responder_that_never_completes() {
     assert!(took >= GRACE * 9 / 10, "run returned after {took:?}, before the grace period");
     assert!(responder.is_cancelled(), "run returned, and the responder is not cancelled");
     called.recv_timeout(WAIT).expect("on_cancel callback never ran");
+    // Answered 503, as when response_timeout runs out, not closed without a word.
     let mut rest = Vec::new();
     read_to_close(&mut s, &mut rest);
-    assert!(!rest.starts_with(b"HTTP/1.1 200"), "answered 200 without a completion");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{text:?}");
+    assert!(text.contains("\r\nConnection: close\r\n") && text.ends_with("\r\n\r\n"), "{text:?}");
     responder.send("after the server stopped");
 }
 

@@ -74,6 +74,15 @@ enum Step {
     Done(Verdict),
 }
 
+/// Why a deferred response stopped being waited for.
+#[derive(Clone, Copy)]
+enum GiveUp {
+    /// `response_timeout` ran out.
+    ResponseTimeout,
+    /// Shutdown's grace period ended.
+    ShutdownGrace,
+}
+
 /// A client connection owned by one worker, over a TCP socket (or, for
 /// tests without one, any [`Transport`]).
 pub struct Conn<T = TcpStream> {
@@ -370,22 +379,8 @@ impl<T: Transport> Conn<T> {
                 self.refuse(StatusCode::REQUEST_TIMEOUT, self.unparsed_content(), ctx);
                 self.drive(key, ctx, false)
             }
-            (Timer::Response, State::Awaiting(awaiting)) if self.sock.out.is_empty() => {
-                // A completion that came in this very turn still counts.
-                if let Outcome::Answered(after, waiting) = later::take_reply(awaiting, &mut self.sock, ctx) {
-                    ctx.waiting = waiting;
-                    self.go_on(after, key, ctx);
-                    return self.drive(key, ctx, false);
-                }
-                crate::logging::log_warn!(
-                    "a deferred response took longer than response_timeout; answered 503"
-                );
-                ctx.tally.timeout(Timeout::Response);
-                awaiting.exchange.cancel();
-                let content = awaiting.asked.content;
-                self.go_on(After::Close, key, ctx);
-                self.refuse(StatusCode::SERVICE_UNAVAILABLE, content, ctx);
-                self.drive(key, ctx, false)
+            (Timer::Response, State::Awaiting(_)) if self.sock.out.is_empty() => {
+                self.stop_awaiting(GiveUp::ResponseTimeout, key, ctx)
             }
             (Timer::Response, State::Open)
                 if self.incoming.paused_for().is_some() && self.sock.out.is_empty() =>
@@ -412,6 +407,45 @@ impl<T: Transport> Conn<T> {
                 Verdict::Close
             }
         }
+    }
+
+    /// Shutdown's grace period is over: a deferred response that has
+    /// sent nothing yet is answered `503`, as when `response_timeout`
+    /// runs out, rather than the connection closed without a word;
+    /// written as far as the socket takes it now.
+    pub fn end_for_shutdown<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) {
+        if matches!(self.state, State::Awaiting(_)) && self.sock.out.is_empty() {
+            self.stop_awaiting(GiveUp::ShutdownGrace, key, ctx);
+        }
+    }
+
+    /// Stops waiting for a deferred response (`why`): answered `503` and
+    /// closed, unless its answer came in this very turn.
+    fn stop_awaiting<H: Handler>(&mut self, why: GiveUp, key: usize, ctx: &mut Ctx<H>) -> Verdict {
+        let State::Awaiting(awaiting) = &self.state else { return Verdict::Close };
+        if let Outcome::Answered(after, waiting) = later::take_reply(awaiting, &mut self.sock, ctx) {
+            ctx.waiting = waiting;
+            self.go_on(after, key, ctx);
+            return self.drive(key, ctx, false);
+        }
+        match why {
+            GiveUp::ResponseTimeout => {
+                crate::logging::log_warn!(
+                    "a deferred response took longer than response_timeout; answered 503"
+                );
+                ctx.tally.timeout(Timeout::Response);
+            }
+            GiveUp::ShutdownGrace => {
+                crate::logging::log_warn!(
+                    "a deferred response was not ready when shutdown's grace ended; answered 503"
+                );
+            }
+        }
+        awaiting.exchange.cancel();
+        let content = awaiting.asked.content;
+        self.go_on(After::Close, key, ctx);
+        self.refuse(StatusCode::SERVICE_UNAVAILABLE, content, ctx);
+        self.drive(key, ctx, false)
     }
 
     /// Goes on as `after` says once a response is queued (or its body

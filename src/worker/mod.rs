@@ -375,7 +375,8 @@ impl<H: Handler> Service for Worker<H> {
     /// than closed outright: one just handed over may hold an unread
     /// request, which is then answered (with `Connection: close`). Event
     /// streams end now; deferred responses and other streams get the
-    /// grace period, at whose end they are cancelled.
+    /// grace period, at whose end they are cancelled (a deferred response
+    /// that sent nothing is answered 503).
     fn begin_drain(&mut self) {
         // Runs after the turn's counts were published.
         self.ctx.tally.touch();
@@ -419,6 +420,9 @@ impl<H: Handler> Service for Worker<H> {
         self.completions.close();
         // The WebSocket threads are stopping too: nothing is handed over.
         for key in 0..self.conns.key_bound() {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.end_for_shutdown(key, &mut self.ctx);
+            }
             self.remove(key, false);
         }
         self.ctx.tally.publish_final();
