@@ -200,6 +200,27 @@ impl<'a> Decoded<'a> {
     pub fn decode_str_into<'b>(&self, buf: &'b mut [u8]) -> Option<&'b str> {
         std::str::from_utf8(self.decode_into(buf).ok()?).ok()
     }
+
+    /// The decoded text parsed as a `T` (a number, a `bool`, an address,
+    /// …); `None` if it is not UTF-8 or does not parse. Allocates nothing
+    /// when nothing is encoded or the decoded text fits 128 bytes (more is
+    /// decoded into a `String` first).
+    ///
+    /// ```
+    /// let limit = peregrine::Decoded::form("%32%35").parse::<u32>();
+    /// assert_eq!(limit, Some(25));
+    /// assert_eq!(peregrine::Decoded::form("25x").parse::<u32>(), None);
+    /// ```
+    pub fn parse<T: std::str::FromStr>(&self) -> Option<T> {
+        if !self.is_encoded() {
+            return self.raw.parse().ok();
+        }
+        let mut buf = [0u8; 128];
+        match self.decode_into(&mut buf) {
+            Ok(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
+            Err(BufferTooSmall) => String::from_utf8(self.bytes().collect()).ok()?.parse().ok(),
+        }
+    }
 }
 
 impl PartialEq<str> for Decoded<'_> {
@@ -302,6 +323,23 @@ mod tests {
 
     fn pairs(q: &str) -> Vec<(String, String)> {
         Query::new(q).iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn values_parse_as_they_decode() {
+        let q = Query::new("n=%2D7&ok=true&ip=%3A%3A1&bad=%FF&name=a+b&long=");
+        assert_eq!(q.get("n").and_then(|d| d.parse::<i32>()), Some(-7));
+        assert_eq!(q.get("ok").and_then(|d| d.parse::<bool>()), Some(true));
+        assert_eq!(q.get("ip").and_then(|d| d.parse::<std::net::IpAddr>()), Some("::1".parse().unwrap()));
+        assert_eq!(q.get("bad").and_then(|d| d.parse::<String>()), None, "not UTF-8");
+        assert_eq!(q.get("name").and_then(|d| d.parse::<String>()).as_deref(), Some("a b"));
+        assert_eq!(q.get("n").and_then(|d| d.parse::<u32>()), None, "does not parse");
+        // Longer than the stack buffer once decoded.
+        let long = format!("%41{}", "b".repeat(300));
+        let parsed = Decoded::form(&long).parse::<String>().unwrap();
+        assert_eq!((parsed.len(), &parsed[..2]), (301, "Ab"));
+        let digits = format!("%31{}", "0".repeat(200));
+        assert_eq!(Decoded::form(&digits).parse::<u64>(), None, "too large, not too long");
     }
 
     #[test]
