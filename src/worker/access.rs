@@ -190,7 +190,8 @@ mod tests {
         buf.add(&entry, now);
         assert_eq!(buf.due(), Some(now + FLUSH_AFTER));
         buf.add(&Entry { request: None, status: 400, bytes: Some(0), user_agent: None, ..entry }, now);
-        buf.flush();
+        assert!(buf.flush());
+        assert!(buf.log.sync(Duration::from_secs(5)), "the writer's thread wrote nothing");
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
