@@ -26,7 +26,8 @@ fn lexed(buf: &[u8], n: usize, bare_lf: bool) -> Outcome {
         Ok(Some((l, h))) => Outcome::Complete {
             method: l.method.as_str().into(),
             target: l.target.into(),
-            minor: l.minor,
+            // Read as 1.1 above 1.1, as httparse's version is, below.
+            minor: l.minor.min(1),
             headers: h.iter().map(|h| (h.name.into(), h.value.into())).collect(),
             len: l.len,
         },

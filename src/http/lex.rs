@@ -38,7 +38,7 @@ pub struct Lexed<'b> {
     pub method: Method<'b>,
     /// The request target.
     pub target: &'b str,
-    /// The minor version: 0 or 1 (a higher one is read as 1).
+    /// The minor version's digit, 0 to 9 (the caller reads 2 to 9 as 1).
     pub minor: u8,
     /// Bytes the head occupies, leading empty lines and terminator included.
     pub len: usize,
@@ -184,8 +184,8 @@ pub fn lex<'s, 'b>(
     const HTTP_1: u64 = u64::from_le_bytes(*b"HTTP/1.\0");
     let version = buf.get(i..i + 8).map(|v| u64::from_le_bytes(v.try_into().expect("8 bytes")));
     let minor = match version {
-        Some(v) if v & 0x00ff_ffff_ffff_ffff == HTTP_1 && (v >> 56).wrapping_sub(0x30) < 10 => {
-            ((v >> 56) as u8 - b'0').min(1)
+        Some(v) if v & 0x00ff_ffff_ffff_ffff == HTTP_1 && ((v >> 56) as u8).is_ascii_digit() => {
+            (v >> 56) as u8 - b'0'
         }
         Some(_) => return Err(LexError::Version),
         // Short: refuse now unless it can still become a version.
