@@ -344,3 +344,30 @@ fn a_config_the_server_would_refuse_is_refused() {
 fn a_read_buffer_too_small_for_a_head_is_refused() {
     let _ = TestClient::with_config(Config::new().read_buffer_size(10), app);
 }
+
+/// A stream can be read while it goes on, and is still taken whole once
+/// it ends.
+#[test]
+fn a_stream_is_read_as_far_as_it_has_come() {
+    let (go_on, wait) = std::sync::mpsc::channel::<()>();
+    let wait = Mutex::new(Some(wait));
+    let mut client = TestClient::new(move |_: &Request<'_>, res: &mut Response<'_>| {
+        let mut stream = res.stream();
+        let wait = wait.lock().unwrap().take().expect("one request");
+        std::thread::spawn(move || {
+            stream.send(b"first ").unwrap();
+            wait.recv().unwrap();
+            stream.send(b"second").unwrap();
+            stream.finish();
+        });
+    });
+    client.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let so_far =
+        client.wait_partial(Duration::from_secs(5), |r| !r.body.is_empty()).expect("the first piece");
+    assert_eq!((so_far.status, so_far.text().as_str()), (200, "first "));
+    assert_eq!(so_far.header("transfer-encoding"), Some("chunked"));
+    assert!(client.response().is_none(), "not whole yet");
+    go_on.send(()).unwrap();
+    let whole = client.wait_response(Duration::from_secs(5)).expect("the whole stream");
+    assert_eq!(whole.text(), "first second");
+}

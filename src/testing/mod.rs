@@ -87,7 +87,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Waker};
 
 use self::pipe::Pipe;
-use self::wire::{masked_frame, parse_frame, parse_response};
+use self::wire::{masked_frame, parse_frame, parse_partial, parse_response};
 pub use self::wire::{TestFrame, TestResponse};
 use crate::config::Config;
 use crate::handler::Handler;
@@ -311,6 +311,44 @@ impl<H: Handler> TestClient<H> {
     /// `HEAD` request (no body follows its head).
     pub fn wait_head_response(&mut self, timeout: Duration) -> Option<TestResponse> {
         self.wait(timeout, Self::head_response)
+    }
+
+    /// The response being written as far as it has come (its head, and its
+    /// body so far, de-chunked), once `until` holds for it, waiting up to
+    /// `timeout`: for a stream or an event stream, which may never end.
+    /// Nothing is taken out: a later [`response`](TestClient::response)
+    /// still returns it whole.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use peregrine::sse::{Event, EventStream};
+    /// use peregrine::testing::TestClient;
+    /// use peregrine::{Request, Response};
+    ///
+    /// let ticks = |_: &Request<'_>, res: &mut Response<'_>| {
+    ///     let mut events = EventStream::start(res);
+    ///     std::thread::spawn(move || {
+    ///         for i in 0..100 {
+    ///             if events.send(&Event::new(&i.to_string())).is_err() {
+    ///                 break; // the client left
+    ///             }
+    ///         }
+    ///         events.finish();
+    ///     });
+    /// };
+    /// let mut client = TestClient::new(ticks);
+    /// client.send(b"GET /ticks HTTP/1.1\r\nHost: x\r\n\r\n");
+    /// let so_far = client
+    ///     .wait_partial(Duration::from_secs(5), |r| r.text().contains("data: 2\n"))
+    ///     .expect("three events");
+    /// assert!(so_far.text().starts_with("data: 0\n\ndata: 1\n\n"));
+    /// ```
+    pub fn wait_partial(
+        &mut self,
+        timeout: Duration,
+        mut until: impl FnMut(&TestResponse) -> bool,
+    ) -> Option<TestResponse> {
+        self.wait(timeout, |client| parse_partial(client.written()).filter(|so_far| until(so_far)))
     }
 
     /// Sends `GET path` (HTTP/1.1, `Host: test`) and returns its response.

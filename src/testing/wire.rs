@@ -67,6 +67,61 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 /// it took, or `None` if it is not all there. `closed`: the server closed
 /// the connection, which ends a body without a length.
 pub fn parse_response(out: &[u8], head_only: bool, closed: bool) -> Option<(TestResponse, usize)> {
+    let (head, head_len) = parse_head(out)?;
+    let rest = &out[head_len..];
+    let (body, used) = match head.framing(head_only) {
+        Framing::None => (Vec::new(), Some(0)),
+        Framing::Chunked => dechunk(rest),
+        Framing::Length(length) => (rest.get(..length)?.to_vec(), Some(length)),
+        // Delimited by the close.
+        Framing::Close => (rest.to_vec(), closed.then_some(rest.len())),
+    };
+    Some((TestResponse { body, ..head }, head_len + used?))
+}
+
+/// The response at the front of `out` as far as it has come: its head
+/// whole, and its body's bytes so far (of a chunked body, its whole
+/// chunks so far, de-chunked); `None` until the head is whole.
+pub fn parse_partial(out: &[u8]) -> Option<TestResponse> {
+    let (head, head_len) = parse_head(out)?;
+    let rest = &out[head_len..];
+    let body = match head.framing(false) {
+        Framing::None => Vec::new(),
+        Framing::Chunked => dechunk(rest).0,
+        Framing::Length(length) => rest[..length.min(rest.len())].to_vec(),
+        Framing::Close => rest.to_vec(),
+    };
+    Some(TestResponse { body, ..head })
+}
+
+/// How a response's body is framed.
+enum Framing {
+    None,
+    Chunked,
+    Length(usize),
+    Close,
+}
+
+impl TestResponse {
+    fn framing(&self, head_only: bool) -> Framing {
+        if head_only || self.status < 200 || self.status == 204 || self.status == 304 {
+            return Framing::None;
+        }
+        if self.header("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+            return Framing::Chunked;
+        }
+        match self.header("content-length").map(|l| l.trim().parse()) {
+            Some(Ok(length)) => Framing::Length(length),
+            // A length that is no number: nothing to read it by.
+            Some(Err(_)) => Framing::None,
+            None => Framing::Close,
+        }
+    }
+}
+
+/// A response's head off the front of `out` (with an empty body), and
+/// the bytes it took; `None` if it is not all there.
+fn parse_head(out: &[u8]) -> Option<(TestResponse, usize)> {
     let mut slots = [httparse::EMPTY_HEADER; 128];
     // More fields than that (a handler may send any number): room for
     // as many as the head has lines.
@@ -80,53 +135,38 @@ pub fn parse_response(out: &[u8], head_only: bool, closed: bool) -> Option<(Test
         httparse::Status::Partial => return None,
     };
     let status = parsed.code?;
-    let headers: Vec<(String, String)> = parsed
+    let headers = parsed
         .headers
         .iter()
         .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
         .collect();
-    let res = |body: Vec<u8>| TestResponse { status, headers: headers.clone(), body };
-    let get =
-        |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
-    let bodiless = head_only || status < 200 || status == 204 || status == 304;
-    if bodiless {
-        return Some((res(Vec::new()), head_len));
-    }
-    if get("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
-        let (body, used) = dechunk(&out[head_len..])?;
-        return Some((res(body), head_len + used));
-    }
-    if let Some(length) = get("content-length") {
-        let length: usize = length.trim().parse().ok()?;
-        let body = out.get(head_len..head_len + length)?;
-        return Some((res(body.to_vec()), head_len + length));
-    }
-    // Delimited by the close.
-    closed.then(|| (res(out[head_len..].to_vec()), out.len()))
+    Some((TestResponse { status, headers, body: Vec::new() }, head_len))
 }
 
-/// A chunked body's bytes and the bytes its framing took, if all there.
-fn dechunk(mut rest: &[u8]) -> Option<(Vec<u8>, usize)> {
+/// A chunked body's whole chunks so far, and the bytes its framing took
+/// if it is all there (the last chunk and the trailers came).
+fn dechunk(mut rest: &[u8]) -> (Vec<u8>, Option<usize>) {
     let start = rest.len();
     let mut body = Vec::new();
     loop {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&rest[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else { return (body, None) };
+        let size_text = std::str::from_utf8(&rest[..line_end]).ok();
+        let size = size_text.and_then(|t| usize::from_str_radix(t.split(';').next()?.trim(), 16).ok());
+        let Some(size) = size else { return (body, None) };
         rest = &rest[line_end + 2..];
         if size == 0 {
             // Trailers, then the empty line.
             loop {
-                let end = rest.windows(2).position(|w| w == b"\r\n")?;
+                let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else { return (body, None) };
                 rest = &rest[end + 2..];
                 if end == 0 {
-                    return Some((body, start - rest.len()));
+                    return (body, Some(start - rest.len()));
                 }
             }
         }
-        body.extend_from_slice(rest.get(..size)?);
-        if rest.get(size..size + 2)? != b"\r\n" {
-            return None;
+        match (rest.get(..size), rest.get(size..size + 2)) {
+            (Some(chunk), Some(b"\r\n")) => body.extend_from_slice(chunk),
+            _ => return (body, None),
         }
         rest = &rest[size + 2..];
     }
