@@ -58,8 +58,9 @@ use std::thread;
 use std::time::Duration;
 
 /// Batches (of up to about 64 KiB each) that may wait for a writer's
-/// thread; more are dropped rather than make a worker wait.
-pub const QUEUED_BATCHES: usize = 32;
+/// thread; more are dropped rather than make a worker wait. Room for a
+/// batch from each of 128 workers handed on at once, as when they stop.
+pub const QUEUED_BATCHES: usize = 128;
 
 /// How long a server that stops waits for its lines still queued to be
 /// written.
@@ -105,9 +106,28 @@ struct Shared {
     /// Batch buffers the thread has emptied, for the workers to fill
     /// again, so steady logging allocates nothing.
     spare: Mutex<Vec<Vec<u8>>>,
-    /// Batches written (or lost to a write error) so far.
-    written: Mutex<u64>,
+    /// Batches written (or lost to a write error) so far, and whether
+    /// the thread has ended.
+    written: Mutex<Progress>,
     wake: Condvar,
+}
+
+#[derive(Default)]
+struct Progress {
+    batches: u64,
+    /// The thread is gone (its writer panicked): nothing more is written.
+    ended: bool,
+}
+
+/// Tells waiting syncs the thread is gone, however it ends: a writer
+/// that panics unwinds through this.
+struct EndGuard(Arc<Shared>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        lock(&self.0.written).ended = true;
+        self.0.wake.notify_all();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,13 +138,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The writer's thread: writes each batch whole, and ends when every
 /// [`AccessLog`] of this writer is gone, after what was queued.
 fn write_batches(mut writer: impl Write, batches: Receiver<Vec<u8>>, shared: Arc<Shared>) {
+    let _ended = EndGuard(Arc::clone(&shared));
     for mut batch in batches {
         if let Err(e) = writer.write_all(&batch).and_then(|()| writer.flush()) {
             crate::logging::log_warn!("access log: a batch of lines was lost: {e}");
         }
         batch.clear();
         lock(&shared.spare).push(batch);
-        *lock(&shared.written) += 1;
+        lock(&shared.written).batches += 1;
         shared.wake.notify_all();
     }
 }
@@ -206,12 +227,18 @@ impl Writer {
                     crate::logging::log_warn!("access log: the writer keeps up again");
                 }
             }
-            Err(TrySendError::Full(mut dropped) | TrySendError::Disconnected(mut dropped)) => {
+            Err(error) => {
                 if !self.dropping.swap(true, Ordering::Relaxed) {
-                    crate::logging::log_warn!(
-                        "access log: the writer does not keep up; batches of lines are dropped until it does"
-                    );
+                    match error {
+                        TrySendError::Full(_) => crate::logging::log_warn!(
+                            "access log: the writer does not keep up; batches of lines are dropped until it does"
+                        ),
+                        TrySendError::Disconnected(_) => crate::logging::log_error!(
+                            "access log: the writer's thread has ended (its writer panicked); lines are dropped"
+                        ),
+                    }
                 }
+                let (TrySendError::Full(mut dropped) | TrySendError::Disconnected(mut dropped)) = error;
                 // The dropped batch's buffer is kept; the other goes back.
                 dropped.clear();
                 lock(&self.shared.spare).push(std::mem::replace(batch, dropped));
@@ -222,8 +249,9 @@ impl Writer {
     fn sync(&self, wait: Duration) -> bool {
         let queued = self.queued.load(Ordering::Acquire);
         let written = lock(&self.shared.written);
-        let waited = self.shared.wake.wait_timeout_while(written, wait, |written| *written < queued);
-        !waited.unwrap_or_else(|e| e.into_inner()).1.timed_out()
+        let waited = self.shared.wake.wait_timeout_while(written, wait, |p| p.batches < queued && !p.ended);
+        let progress = waited.unwrap_or_else(|e| e.into_inner()).0;
+        progress.batches >= queued
     }
 }
 
