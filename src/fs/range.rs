@@ -39,7 +39,8 @@ pub fn parse(value: &[u8], size: u64) -> ByteRange {
         },
         // `a-`: from a to the end.
         (Some(a), None) if last.is_empty() => part(a, u64::MAX, size),
-        (Some(a), Some(b)) if a <= b => part(a, b, size),
+        // Compared as written: two positions past u64 both read as MAX.
+        (Some(a), Some(b)) if not_after(first, last) => part(a, b, size),
         _ => ByteRange::Whole,
     }
 }
@@ -53,6 +54,15 @@ fn position(digits: &[u8]) -> Option<u64> {
         return None;
     }
     Some(decimal(digits).unwrap_or(u64::MAX))
+}
+
+/// Whether the decimal `a` is at most `b`, however long either is.
+fn not_after(a: &[u8], b: &[u8]) -> bool {
+    fn significant(d: &[u8]) -> &[u8] {
+        &d[d.iter().take_while(|&&c| c == b'0').count()..]
+    }
+    let (a, b) = (significant(a), significant(b));
+    (a.len(), a) <= (b.len(), b)
 }
 
 fn part(start: u64, end: u64, size: u64) -> ByteRange {
@@ -110,6 +120,9 @@ mod tests {
             (format!("bytes={huge}-{huge}"), ByteRange::Unsatisfiable),
             ("bytes=18446744073709551616-".to_string(), ByteRange::Unsatisfiable),
             (format!("bytes={huge}-5"), ByteRange::Whole),
+            // First past last, both past u64: no valid range-spec.
+            ("bytes=18446744073709551617-18446744073709551616".to_string(), ByteRange::Whole),
+            ("bytes=0018446744073709551616-18446744073709551616".to_string(), ByteRange::Unsatisfiable),
             (format!("bytes=0-{huge}x"), ByteRange::Whole),
         ];
         for (value, want) in cases {

@@ -41,6 +41,11 @@ fn range_model(value: &[u8], size: u64) -> ByteRange {
         .collect();
     let [spec] = specs[..] else { return whole };
     let Some((first, last)) = spec.split_once('-') else { return whole };
+    // Numbers of any length in order, as big integers would be.
+    let in_order = |a: &str, b: &str| {
+        let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+        a.len() < b.len() || (a.len() == b.len() && a <= b)
+    };
     // Digits; a number past u64 is past the end of any representation.
     let number = |s: &str| -> Option<u64> {
         (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().unwrap_or(u64::MAX))
@@ -49,11 +54,13 @@ fn range_model(value: &[u8], size: u64) -> ByteRange {
         ("", _, Some(0)) => ByteRange::Unsatisfiable,
         ("", _, Some(_)) if size == 0 => whole,
         ("", _, Some(n)) => ByteRange::Part { start: size - n.min(size), end: size - 1 },
-        (_, Some(a), _) if a >= size && (last.is_empty() || number(last).is_some_and(|b| a <= b)) => {
+        (_, Some(a), _)
+            if a >= size && (last.is_empty() || number(last).is_some() && in_order(first, last)) =>
+        {
             ByteRange::Unsatisfiable
         }
         (_, Some(a), None) if last.is_empty() => ByteRange::Part { start: a, end: size - 1 },
-        (_, Some(a), Some(b)) if a <= b => ByteRange::Part { start: a, end: b.min(size - 1) },
+        (_, Some(a), Some(b)) if in_order(first, last) => ByteRange::Part { start: a, end: b.min(size - 1) },
         _ => whole,
     }
 }
