@@ -313,11 +313,12 @@ impl<H: Handler> TestClient<H> {
         self.wait(timeout, Self::head_response)
     }
 
-    /// The response being written as far as it has come (its head, and its
-    /// body so far, de-chunked), once `until` holds for it, waiting up to
-    /// `timeout`: for a stream or an event stream, which may never end.
-    /// Nothing is taken out: a later [`response`](TestClient::response)
-    /// still returns it whole.
+    /// The next response not taken yet, as far as it has come (its head,
+    /// and its body so far, de-chunked; an interim `100 Continue` passed
+    /// over), once `until` holds for it, waiting up to `timeout`: for a
+    /// stream or an event stream, which may never end. Nothing is taken
+    /// out: a later [`response`](TestClient::response) still returns it
+    /// whole.
     ///
     /// ```
     /// use std::time::Duration;

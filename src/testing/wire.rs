@@ -75,18 +75,27 @@ pub fn parse_response(out: &[u8], head_only: bool, closed: bool) -> Option<(Test
         Framing::Length(length) => (rest.get(..length)?.to_vec(), Some(length)),
         // Delimited by the close.
         Framing::Close => (rest.to_vec(), closed.then_some(rest.len())),
+        // Where it ends cannot be known: never whole.
+        Framing::Invalid => return None,
     };
     Some((TestResponse { body, ..head }, head_len + used?))
 }
 
-/// The response at the front of `out` as far as it has come: its head
+/// The next final response in `out` as far as it has come: its head
 /// whole, and its body's bytes so far (of a chunked body, its whole
-/// chunks so far, de-chunked); `None` until the head is whole.
-pub fn parse_partial(out: &[u8]) -> Option<TestResponse> {
-    let (head, head_len) = parse_head(out)?;
+/// chunks so far, de-chunked); `None` until its head is whole. Interim
+/// responses before it (`100 Continue`) are passed over.
+pub fn parse_partial(mut out: &[u8]) -> Option<TestResponse> {
+    let (head, head_len) = loop {
+        let (head, head_len) = parse_head(out)?;
+        match head.status {
+            100..=199 if head.status != 101 => out = &out[head_len..],
+            _ => break (head, head_len),
+        }
+    };
     let rest = &out[head_len..];
     let body = match head.framing(false) {
-        Framing::None => Vec::new(),
+        Framing::None | Framing::Invalid => Vec::new(),
         Framing::Chunked => dechunk(rest).0,
         Framing::Length(length) => rest[..length.min(rest.len())].to_vec(),
         Framing::Close => rest.to_vec(),
@@ -100,6 +109,8 @@ enum Framing {
     Chunked,
     Length(usize),
     Close,
+    /// A `Content-Length` that is no number.
+    Invalid,
 }
 
 impl TestResponse {
@@ -112,8 +123,7 @@ impl TestResponse {
         }
         match self.header("content-length").map(|l| l.trim().parse()) {
             Some(Ok(length)) => Framing::Length(length),
-            // A length that is no number: nothing to read it by.
-            Some(Err(_)) => Framing::None,
+            Some(Err(_)) => Framing::Invalid,
             None => Framing::Close,
         }
     }
@@ -217,4 +227,30 @@ pub fn parse_frame(out: &[u8]) -> Option<(TestFrame, usize)> {
         payload,
     };
     Some((frame, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_response_passes_interim_ones_and_reads_whole_chunks() {
+        let out = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\nde";
+        let so_far = parse_partial(out).expect("a head");
+        assert_eq!((so_far.status, so_far.body.as_slice()), (200, &b"abc"[..]));
+        assert!(parse_partial(b"HTTP/1.1 200 OK\r\nContent-Le").is_none(), "no head yet");
+        let sized = parse_partial(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel").unwrap();
+        assert_eq!(sized.body, b"hel");
+    }
+
+    #[test]
+    fn a_length_that_is_no_number_never_makes_a_whole_response() {
+        let out = b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\nbody";
+        assert_eq!(parse_response(out, false, true), None);
+        assert_eq!(parse_partial(out).map(|r| r.body), Some(Vec::new()));
+        let whole = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbodyHTTP/1.1 204 No Content\r\n\r\n";
+        let (res, used) = parse_response(whole, false, false).unwrap();
+        let next = b"HTTP/1.1 204 No Content\r\n\r\n".len();
+        assert_eq!((res.body.as_slice(), used), (&b"body"[..], whole.len() - next));
+    }
 }
