@@ -89,7 +89,9 @@ pub trait Handler: Send + Sync + 'static {
     /// received apart from the read buffer, a [`BodySink`](crate::BodySink)'s
     /// refusal and [`Intake::Refuse`], `500` when `handle` panicked or
     /// gave an invalid header or a 1xx, and the `500`/`503` of a refused
-    /// upgrade; and `503` when a deferred response timed out (`None`). Not called for the `503` a connection gets when no worker
+    /// upgrade; and `503` when a deferred response timed out or was not
+    /// ready when shutdown's grace period ended (`None`). Not called for
+    /// the `503` a connection gets when no worker
     /// has room (written before any worker takes it), nor for a
     /// [`Responder`](crate::Responder)'s invalid answer.
     ///

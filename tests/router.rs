@@ -227,7 +227,7 @@ fn the_servers_own_errors_go_through_the_routers_hook() {
     let router = || {
         app()
             .get("/panic", |_: &Request<'_>, _: &mut Response<'_>, _: &Params<'_>| panic!("a route's bug"))
-            .error_response(|status, req, res| {
+            .with_error_response(|status, req, res| {
                 let _ = write!(res, "{} for {}", status.as_u16(), req.map_or("no request", |r| r.path()));
             })
     };

@@ -351,16 +351,19 @@ impl<W: WsHooks> Router<W> {
     /// head, 413, a panic's 500, …): this router's
     /// [`Handler::error_response`], e.g. to answer them as problem details.
     ///
+    /// (Named apart from the trait method, which a wrapper forwarding a
+    /// [`Handler`] to a router still calls as `router.error_response(…)`.)
+    ///
     /// ```
     /// use peregrine::{Problem, Router};
     ///
-    /// let router = Router::new().error_response(|status, _req, res| {
+    /// let router = Router::new().with_error_response(|status, _req, res| {
     ///     res.problem(&Problem::new(status));
     /// });
     /// # fn is_handler<H: peregrine::Handler>(_: &H) {}
     /// # is_handler(&router);
     /// ```
-    pub fn error_response(
+    pub fn with_error_response(
         mut self,
         f: impl Fn(StatusCode, Option<&Request<'_>>, &mut Response<'_>) + Send + Sync + 'static,
     ) -> Self {

@@ -79,8 +79,9 @@ enum Step {
 enum GiveUp {
     /// `response_timeout` ran out.
     ResponseTimeout,
-    /// Shutdown's grace period ended.
-    ShutdownGrace,
+    /// The worker closes every connection (shutdown's grace period
+    /// ended, or its poll failed).
+    Closing,
 }
 
 /// A client connection owned by one worker, over a TCP socket (or, for
@@ -415,7 +416,7 @@ impl<T: Transport> Conn<T> {
     /// written as far as the socket takes it now.
     pub fn end_for_shutdown<H: Handler>(&mut self, key: usize, ctx: &mut Ctx<H>) {
         if matches!(self.state, State::Awaiting(_)) && self.sock.out.is_empty() {
-            self.stop_awaiting(GiveUp::ShutdownGrace, key, ctx);
+            self.stop_awaiting(GiveUp::Closing, key, ctx);
         }
     }
 
@@ -435,9 +436,9 @@ impl<T: Transport> Conn<T> {
                 );
                 ctx.tally.timeout(Timeout::Response);
             }
-            GiveUp::ShutdownGrace => {
+            GiveUp::Closing => {
                 crate::logging::log_warn!(
-                    "a deferred response was not ready when shutdown's grace ended; answered 503"
+                    "a deferred response was not ready when its worker closed its connections; answered 503"
                 );
             }
         }
