@@ -102,7 +102,13 @@ fn usage(default_port: u16, extra: &[&str], switches: &[&str], code: i32) -> ! {
 }
 
 /// Binds, prints the address, runs; prints a start-up error and exits 1.
+/// What the server reports through the `log` facade at warning level and
+/// above (a handler's panic, a descriptor shortage, an access log that
+/// does not keep up) goes to standard error meanwhile, as to nginx's
+/// error log; an application installs a logger of its choice instead.
 pub fn serve<H: peregrine::Handler>(config: peregrine::Config, handler: H) {
+    #[cfg(feature = "log")]
+    log_warnings_to_stderr();
     let server = match bind(config, handler) {
         Ok(s) => s,
         Err(e) => {
@@ -133,5 +139,27 @@ fn bind<H: peregrine::Handler>(
         n => Err(peregrine::Error::Listener(format!(
             "{n} sockets passed (LISTEN_FDS); the examples serve one"
         ))),
+    }
+}
+
+/// Warnings and errors, one line each on standard error.
+#[cfg(feature = "log")]
+fn log_warnings_to_stderr() {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Warn
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                let _ =
+                    writeln!(std::io::stderr(), "{} {}: {}", record.level(), record.target(), record.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Stderr = Stderr;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
     }
 }
