@@ -125,7 +125,10 @@ impl<'a> Request<'a> {
     /// The path part of the target, still percent-encoded: for
     /// `/a%20b?x=1` it is `/a%20b`; for the absolute form
     /// `http://host/a?x` it is `/a` (and `/` when that form has no path).
-    #[inline]
+    // Always inlined: most handlers call it first, on every request, and
+    // once the inliner left it out of the serve loop (after unrelated
+    // changes), costing 12 more instructions per pipelined request.
+    #[inline(always)]
     pub fn path(&self) -> &'a str {
         let origin = origin_form(self.target);
         match &origin[..query_mark(origin)] {
