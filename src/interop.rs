@@ -155,12 +155,14 @@ impl Request<'_> {
 impl Response<'_> {
     /// Answers with `response`: its status, its headers (checked as
     /// [`header`](Response::header) checks them; the ones the server writes
-    /// itself are dropped, `Connection: close` is honoured) and its body.
-    /// Not carried over: a status of 600–999, which `http` allows and HTTP
-    /// does not (RFC 9110 §15; sent as `500`), the version (the server
-    /// answers in the request's) and the extensions.
+    /// itself are dropped, `Connection: close` is honoured) and its body,
+    /// in place of any status, headers and body set before. Not carried
+    /// over: a status of 600–999, which `http` allows and HTTP does not
+    /// (RFC 9110 §15), and a final 1xx (both sent as `500`), the version
+    /// (the server answers in the request's) and the extensions.
     pub fn send_http<B: Into<Body>>(&mut self, response: http::Response<B>) -> &mut Self {
         let (parts, body) = response.into_parts();
+        self.clear_headers();
         self.status(parts.status.into());
         for (name, value) in &parts.headers {
             self.header(name.as_str(), value.as_bytes());
@@ -171,9 +173,11 @@ impl Response<'_> {
 
 impl Responder {
     /// Completes the request with `response`, as
-    /// [`Response::send_http`] would answer it.
+    /// [`Response::send_http`] would answer it (its headers in place of
+    /// any set before).
     pub fn send_http<B: Into<Body>>(mut self, response: http::Response<B>) {
         let (parts, body) = response.into_parts();
+        self.clear_headers();
         self.status(parts.status.into());
         for (name, value) in &parts.headers {
             self.header(name.as_str(), value.as_bytes());

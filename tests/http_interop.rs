@@ -42,9 +42,14 @@ fn handler(req: &Request<'_>, res: &mut Response<'_>) {
                 .header("x-many", "2")
                 .body("short and stout")
                 .unwrap();
+            // Replaced by the answer's, not added to.
+            res.status(peregrine::StatusCode::CREATED)
+                .header("Content-Type", "text/html")
+                .header("X-Before", "1");
             res.send_http(answer);
         }
         "/later" => {
+            res.header("X-Before", "1");
             let responder = res.defer();
             std::thread::spawn(move || {
                 let answer = http::Response::builder()
@@ -87,7 +92,10 @@ fn an_http_response_is_the_answer_with_the_servers_own_framing() {
     let server = TestServer::with(handler);
     let r = exchange(&server, b"GET /teapot HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_eq!(r.status, 418);
+    let types: Vec<_> = r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("content-type")).collect();
+    assert_eq!(types.len(), 1, "one Content-Type, the answer's: {types:?}");
     assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("x-before"), None, "headers set before the answer are replaced");
     assert_eq!(r.header("content-length"), Some("15"), "the server writes the length");
     assert_eq!(r.body, b"short and stout");
     let many: Vec<_> =
@@ -102,4 +110,5 @@ fn a_responder_completes_with_an_http_response() {
     assert_eq!(r.status, 201);
     assert_eq!(r.body, b"made");
     assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(r.header("x-before"), None, "headers set before the answer are replaced");
 }
