@@ -254,3 +254,29 @@ fn every_count_is_published_once_the_server_stops() {
         "{total:?}"
     );
 }
+
+/// A test client counts into a handle given to its config, as a server's
+/// worker and WebSocket thread would, and at once: a `/metrics` route can
+/// be tested without a socket.
+#[test]
+fn a_test_client_counts_into_the_configs_handle() {
+    use peregrine::testing::TestClient;
+    let metrics = Metrics::new();
+    let app = || App { metrics: metrics.clone() };
+    let mut client = TestClient::with_config(Config::new().metrics(&metrics), app());
+    for path in ["/", "/", "/missing"] {
+        client.get(path);
+    }
+    let total = metrics.total();
+    assert_eq!((total.requests(), total.responses(2), total.responses(4)), (3, 2, 1), "{total:?}");
+    let text = client.get("/metrics").text();
+    // The three before it: a request is counted once answered.
+    assert!(text.contains("peregrine_requests_total{thread=\"worker-0\"} 3"), "{text}");
+    assert_eq!(client.upgrade("/ws").status, 101);
+    client.send_text("hi");
+    assert!(client.frame().is_some(), "the echo");
+    assert_eq!(metrics.total().websocket_messages_in(), 1);
+    // Like a second server, a second client cannot count into the handle.
+    let second = std::panic::catch_unwind(|| TestClient::with_config(Config::new().metrics(&metrics), app()));
+    assert!(second.is_err(), "a handle counts for one client");
+}

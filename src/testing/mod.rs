@@ -92,6 +92,7 @@ pub use self::wire::{TestFrame, TestResponse};
 use crate::config::Config;
 use crate::handler::Handler;
 use crate::http::response::Ticket;
+use crate::metrics::Tally;
 use crate::rt::event_loop::WAKER;
 use crate::rt::exchange::Ready;
 use crate::rt::mailbox::Mailbox;
@@ -142,6 +143,21 @@ pub struct TestClient<H> {
     again: Vec<usize>,
     read_max: usize,
     write_max: usize,
+    /// The counters of a WebSocket connection, until one opens.
+    ws_tally: Option<Tally>,
+}
+
+/// Counters as a server's worker and WebSocket thread keep them, into
+/// `config`'s [`Metrics`](crate::metrics::Metrics) handle if it has one.
+fn tallies(config: &Config, websockets: bool) -> (Tally, Tally) {
+    let Some(metrics) = &config.metrics else { return (Tally::detached(), Tally::detached()) };
+    let taken = metrics.prepare(1, usize::from(websockets)).and_then(|(mut worker, mut ws, attachment)| {
+        let ws = ws.pop().unwrap_or_else(Tally::detached);
+        metrics.attach(attachment).then(|| (worker.pop().expect("one worker's"), ws))
+    });
+    taken.unwrap_or_else(|| {
+        panic!("TestClient::with_config: the Metrics handle given to Config::metrics already counts for another server")
+    })
 }
 
 impl<H: Handler> TestClient<H> {
@@ -151,7 +167,11 @@ impl<H: Handler> TestClient<H> {
     }
 
     /// A client of `handler` served with `config`'s limits and timeouts
-    /// (its addresses and threads play no part).
+    /// (its addresses and threads play no part). A
+    /// [`Metrics`](crate::metrics::Metrics) handle given to
+    /// [`Config::metrics`] counts what the connection counts (requests,
+    /// responses, errors, bytes, WebSocket messages), published after each
+    /// exchange; accepting connections is no part of a test client.
     ///
     /// # Panics
     ///
@@ -172,6 +192,8 @@ impl<H: Handler> TestClient<H> {
         let completions = Arc::new(Mailbox::growing(16, Arc::clone(&waker)));
         let mut ctx = Ctx::new(&config, Arc::new(handler), Arc::default(), ws);
         ctx.scratch.later.connect(Arc::clone(&completions), config.stream_buffer_size);
+        let (tally, ws_tally) = tallies(&config, H::WEBSOCKETS);
+        ctx.tally = tally;
         let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, 40000));
         let pipe = Pipe::new();
         TestClient {
@@ -187,6 +209,7 @@ impl<H: Handler> TestClient<H> {
             again: Vec::new(),
             read_max: usize::MAX,
             write_max: usize::MAX,
+            ws_tally: Some(ws_tally),
         }
     }
 
@@ -516,6 +539,12 @@ impl<H: Handler> TestClient<H> {
             Link::WebSocket(_) => self.run_websocket(fin),
             Link::Closed => {}
         }
+        // At once, where a thread publishes now and then: a test reads
+        // what it just did.
+        self.ctx.tally.publish_final();
+        if let Link::WebSocket(ws) = &mut self.link {
+            ws.ctx.tally.publish_final();
+        }
     }
 
     fn run_http(&mut self, fin: bool) {
@@ -572,6 +601,9 @@ impl<H: Handler> TestClient<H> {
         let (pipe, peer, early) = conn.into_upgraded(&mut self.ctx);
         let handler = Arc::clone(&self.ctx.handler);
         let mut ctx = WsCtx::new(&self.config, handler, 1, Arc::clone(&self.waker));
+        if let Some(tally) = self.ws_tally.take() {
+            ctx.tally = tally;
+        }
         let handle = WebSocket::new(Arc::clone(&ctx.outbox), WS_KEY, ticket, peer);
         let mut conn = WsConn::new(pipe, handle);
         ctx.now = Instant::now();
@@ -623,6 +655,7 @@ impl<H: Handler> TestClient<H> {
             route.unreserve(0);
         }
         conn.finish(&mut ctx);
+        ctx.tally.publish_final();
     }
 
     fn take_response(&mut self, head_only: bool) -> Option<TestResponse> {
