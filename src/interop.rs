@@ -40,8 +40,8 @@ use crate::http::responder::Responder;
 use crate::http::response::Response;
 use crate::http::status::StatusCode;
 
-/// A method token `http` refuses: only a method longer than `http` takes
-/// (the parser here accepts any token).
+/// Fails only on a method `http` refuses, which one this server parsed
+/// never is: `http` takes any token, of any length, as this parser does.
 impl<'a> TryFrom<Method<'a>> for http::Method {
     type Error = http::method::InvalidMethod;
 
@@ -137,8 +137,8 @@ impl Request<'_> {
     /// The request's method, target, version and headers as
     /// `http::request::Parts` (allocates: the `Uri`, the `HeaderMap`).
     /// Fails only on what `http` refuses and the parser here accepts: a
-    /// method token longer than `http` takes, or a target `http::Uri`
-    /// cannot hold.
+    /// target `http::Uri` cannot hold (bytes such as `"`, `<` or `` ` ``,
+    /// which browsers percent-encode, or one longer than 65,534 bytes).
     pub fn http_parts(&self) -> Result<http::request::Parts, http::Error> {
         let method = http::Method::try_from(self.method())?;
         let (mut parts, ()) = http::Request::builder()

@@ -394,8 +394,10 @@ impl Metrics {
     }
 
     /// Writes every counter in the Prometheus text exposition format
-    /// (version 0.0.4): totals, and each worker's and WebSocket thread's
-    /// figures under a `worker` or `thread` label. No allocation: the text
+    /// (version 0.0.4): each worker's and WebSocket thread's figures under
+    /// a `thread` label (`thread="worker-0"`, `thread="ws-0"`; the accept
+    /// threads' refusals under `thread="accept"`), and no totals, which
+    /// `sum()` makes without counting twice. No allocation: the text
     /// goes straight into `out` (a [`Response`](crate::Response), say,
     /// with [`PROMETHEUS_CONTENT_TYPE`]).
     pub fn write_prometheus(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
