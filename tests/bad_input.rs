@@ -188,8 +188,10 @@ fn expect_ok(target: &impl Target, path: &str) {
 }
 
 fn check_malformed_heads(target: &impl Target) {
-    let cases: [&[u8]; 11] = [
+    let cases: [&[u8]; 12] = [
         b"\x00\x01hello\r\n\r\n",
+        // A fragment: no request target has one (RFC 9112 §3.2).
+        b"GET /x#frag HTTP/1.1\r\nHost: x\r\n\r\n",
         b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost x\r\n\r\n",
         b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: x\r\n\r\n",

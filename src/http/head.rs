@@ -550,6 +550,12 @@ mod tests {
         assert_eq!((version, keep_alive), (Version::Http11, true));
         assert_eq!(parse_str("GET / HTTP/1.2\r\n\r\n"), Err(HeadError::BadHost));
         assert_eq!(parse_str("GET / HTTP/1.10\r\n\r\n").unwrap_err().status().as_u16(), 400);
+        // No request target has a fragment (RFC 9112 §3.2); `!` and `"` pass.
+        for target in ["/x#frag", "/#", "/a?b#c", "http://h/x#y", "*#"] {
+            let head = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(parse_str(&head), Err(HeadError::Malformed), "{target}");
+        }
+        assert!(parse_str("GET /a!b\"c HTTP/1.1\r\nHost: a\r\n\r\n").unwrap().is_some());
         assert_eq!(parse_str("GET / HTTP/1.a\r\n\r\n").unwrap_err().status().as_u16(), 400);
         // Found by fuzzing: the version is the request line's third part,
         // not its last word, and empty lines before it do not hide it.

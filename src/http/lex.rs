@@ -1,7 +1,8 @@
 //! The request-head lexer: request line and header fields (RFC 9112 §3,
 //! §5) in one forward pass over byte-class tables, into header slots the
-//! caller owns. It accepts exactly what `httparse` accepts (and
-//! `HTTP/1.2` to `HTTP/1.9`, read as 1.1, which httparse refuses), which a
+//! caller owns. It accepts exactly what `httparse` accepts (but for a
+//! `#` in the target, which it refuses, and `HTTP/1.2` to `HTTP/1.9`,
+//! read as 1.1, which httparse refuses), which a
 //! differential test checks, in fewer instructions on the short heads
 //! that dominate: no UTF-8 decoding of ASCII, no dispatch per field, no
 //! second look at a byte. Targets and values are scanned sixteen bytes a
@@ -76,9 +77,16 @@ pub(crate) static TCHAR: AsciiSet = AsciiSet::new(class(&[
     (b'~', b'~'),
 ]));
 
-/// Bytes of a request target: visible ASCII, and (as `httparse` allows)
-/// bytes of UTF-8 sequences, checked afterwards.
-static TARGET: Class = class(&[(b'!', 0x7e), (0x80, 0xff)]);
+/// Bytes of a request target: visible ASCII but `#`, and (as `httparse`
+/// allows) bytes of UTF-8 sequences, checked afterwards. A `#` would
+/// start a fragment, which no request target has (RFC 9112 §3.2): the
+/// client's own, never sent, or a path the router and `http::Uri` would
+/// read differently.
+static TARGET: Class = class(&[(b'!', b'"'), (b'$', 0x7e), (0x80, 0xff)]);
+
+/// Targets are scanned for bytes below this (and DEL), each then looked
+/// up in [`TARGET`]: `!`, `"` and `#` stop the scan, so that `#` is seen.
+const TARGET_STOP: u8 = b'$';
 
 /// Bytes of a field value: HTAB, SP, visible ASCII, obs-text.
 static VALUE: Class = class(&[(b'\t', b'\t'), (b' ', 0x7e), (0x80, 0xff)]);
@@ -169,7 +177,7 @@ pub fn lex<'s, 'b>(
     }
     i += 1;
     let start = i;
-    i = scan_words(buf, i, &TARGET, b'!');
+    i = scan_words(buf, i, &TARGET, TARGET_STOP);
     if *need!(buf.get(i)) != b' ' || i == start {
         return Err(LexError::Malformed);
     }
