@@ -27,7 +27,8 @@ use crate::swar;
 /// ```
 ///
 /// What [`Response::header`](crate::Response::header) would refuse does
-/// not compile: a name that is not a token, a value with CR, LF or NUL, or
+/// not compile: a name that is not a token, a value with a control byte
+/// other than tab (CR, LF, NUL, …), or
 /// a header the server writes itself (`Content-Length`,
 /// `Transfer-Encoding`, `Date`, `Connection`, `Keep-Alive`).
 ///
@@ -65,7 +66,8 @@ impl Field {
     /// # Panics
     ///
     /// If the name is not an HTTP token or is one of the headers the server
-    /// writes itself, or the value holds CR, LF or NUL; in a `const`, that
+    /// writes itself, or the value holds a control byte other than tab
+    /// (CR, LF, NUL, …) or DEL; in a `const`, that
     /// is a compile error instead.
     pub const fn new(name: &'static str, value: &'static str) -> Field {
         let n = name.as_bytes();
@@ -79,7 +81,10 @@ impl Field {
         let v = value.as_bytes();
         let mut i = 0;
         while i < v.len() {
-            assert!(!matches!(v[i], b'\r' | b'\n' | 0), "a header value cannot hold CR, LF or NUL");
+            assert!(
+                !is_control(v[i]) || v[i] == b'\t',
+                "a header value cannot hold a control byte other than tab"
+            );
             i += 1;
         }
         let mut line = [0u8; FIELD_LINE_MAX];
@@ -226,11 +231,21 @@ pub(crate) fn add_field(h: &mut Vec<u8>, name: &str, value: &[u8]) -> Added {
     }
 }
 
-/// A value without CR, LF or NUL, so it cannot end its line early.
+/// A value of field-content (RFC 9110 §5.5): no control byte but HTAB,
+/// and no DEL, so it cannot end its line early (CR, LF, NUL) or carry
+/// what a client would refuse.
 #[inline]
 pub(crate) fn is_safe_value(value: &[u8]) -> bool {
-    let bad = |w| swar::equal(w, b'\r') | swar::equal(w, b'\n') | swar::equal(w, 0);
-    !swar::any(value, bad, |b| matches!(b, b'\r' | b'\n' | 0))
+    let stop = |w| swar::below(w, b' ') | swar::equal(w, 0x7f);
+    // Exact when it finds none; a tab (allowed) stops it too, and then
+    // each byte is looked at.
+    !swar::any(value, stop, is_control) || !value.iter().any(|&b| is_control(b) && b != b'\t')
+}
+
+/// A control byte or DEL.
+#[inline(always)]
+const fn is_control(b: u8) -> bool {
+    b < b' ' || b == 0x7f
 }
 
 /// Whether a `Connection` value lists `close`.
