@@ -156,13 +156,16 @@ impl Response<'_> {
     /// Answers with `response`: its status, its headers (checked as
     /// [`header`](Response::header) checks them; the ones the server writes
     /// itself are dropped, `Connection: close` is honoured) and its body,
-    /// in place of any status, headers and body set before. Not carried
+    /// in place of the status, body and fields of the same names set
+    /// before (others set before stay: a wrapping handler's, say). Not carried
     /// over: a status of 600–999, which `http` allows and HTTP does not
     /// (RFC 9110 §15), and a final 1xx (both sent as `500`), the version
     /// (the server answers in the request's) and the extensions.
     pub fn send_http<B: Into<Body>>(&mut self, response: http::Response<B>) -> &mut Self {
         let (parts, body) = response.into_parts();
-        self.clear_headers();
+        for name in parts.headers.keys() {
+            self.remove_header(name.as_str());
+        }
         self.status(parts.status.into());
         for (name, value) in &parts.headers {
             self.header(name.as_str(), value.as_bytes());
@@ -173,11 +176,13 @@ impl Response<'_> {
 
 impl Responder {
     /// Completes the request with `response`, as
-    /// [`Response::send_http`] would answer it (its headers in place of
-    /// any set before).
+    /// [`Response::send_http`] would answer it (its fields in place of
+    /// those of the same names set before).
     pub fn send_http<B: Into<Body>>(mut self, response: http::Response<B>) {
         let (parts, body) = response.into_parts();
-        self.clear_headers();
+        for name in parts.headers.keys() {
+            self.remove_header(name.as_str());
+        }
         self.status(parts.status.into());
         for (name, value) in &parts.headers {
             self.header(name.as_str(), value.as_bytes());

@@ -99,13 +99,6 @@ impl Responder {
         self
     }
 
-    /// Drops every header field set so far.
-    #[cfg(feature = "http")]
-    pub(crate) fn clear_headers(&mut self) {
-        self.headers.clear();
-        self.invalid = false;
-    }
-
     /// Drops the header fields named `name` set so far.
     pub(crate) fn remove_header(&mut self, name: &str) -> &mut Self {
         super::field::remove_field(&mut self.headers, name);

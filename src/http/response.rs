@@ -197,14 +197,6 @@ impl<'w> Response<'w> {
         self
     }
 
-    /// Drops the header fields set so far (for a response that replaces
-    /// them all, as [`send_http`](Response::send_http) does).
-    #[cfg(feature = "http")]
-    pub(crate) fn clear_headers(&mut self) {
-        self.scratch.headers.clear();
-        self.invalid_header = false;
-    }
-
     /// Adds a header field whose value is formatted, without allocating:
     /// `res.header_fmt("X-Count", format_args!("{n}"))`.
     pub fn header_fmt(&mut self, name: &str, value: fmt::Arguments<'_>) -> &mut Self {
