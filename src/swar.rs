@@ -107,7 +107,7 @@ mod tests {
                     let mut block = [b'a'; 16];
                     block[15] = last;
                     block[pos] = b;
-                    for n in [b' ', b'!'] {
+                    for n in [b' ', b'!', b'$'] {
                         let want = block.iter().position(|&x| x < n || x == 0x7f);
                         assert_eq!(first_below_or_del(&block, n), want, "{block:?} below {n:#x}");
                         assert_eq!(first_below_or_del_in_words(&block, n), want, "{block:?} below {n:#x}");
@@ -124,7 +124,7 @@ mod tests {
                 let mut bytes = [b'a'; 8];
                 bytes[pos] = b;
                 let w = word(&bytes);
-                for n in [1u8, 0x20, 0x21, 0x80] {
+                for n in [1u8, 0x20, 0x21, 0x24, 0x80] {
                     let want = bytes.iter().position(|&x| x < n);
                     let flags = below(w, n);
                     assert_eq!((flags != 0).then(|| first(flags)), want, "{bytes:?} below {n:#x}");
