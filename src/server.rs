@@ -91,11 +91,7 @@ impl<H: Handler> Server<H> {
         let handler = Arc::new(handler);
         let metrics = config.metrics.clone().unwrap_or_default();
         let ws_count = if H::WEBSOCKETS { config.websocket_threads } else { 0 };
-        let in_use = || {
-            Error::Config(
-                "the Metrics handle given to Config::metrics already counts for another server".into(),
-            )
-        };
+        let in_use = || Error::Config(crate::metrics::HANDLE_IN_USE.into());
         let (worker_tallies, ws_tallies, attachment) =
             metrics.prepare(config.workers, ws_count).ok_or_else(in_use)?;
         let setup = |what| move |source| Error::Setup { what, source };

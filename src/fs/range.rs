@@ -50,10 +50,8 @@ pub fn parse(value: &[u8], size: u64) -> ByteRange {
 /// is cut to the end, a suffix that long is the whole representation, and
 /// a first-pos that large cannot be satisfied (§14.1.1).
 fn position(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(decimal(digits).unwrap_or(u64::MAX))
+    let past_u64 = || !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+    decimal(digits).or_else(|| past_u64().then_some(u64::MAX))
 }
 
 /// Whether the decimal `a` is at most `b`, however long either is.

@@ -260,15 +260,15 @@ fn asctime(s: &[u8]) -> Option<Fields> {
 /// negative (the calendar repeats every 400 years, in 146,097 days).
 fn days_from_civil(year: u64, month: u64, day: u64) -> i64 {
     const CYCLE_YEARS: u64 = 400;
-    const CYCLE_DAYS: i64 = 146_097;
+    const CYCLE_DAYS: u64 = 146_097;
     let year = year + CYCLE_YEARS;
     let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
+    let era = y / CYCLE_YEARS;
+    let yoe = y - era * CYCLE_YEARS;
     let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe) as i64 - 719_468 - CYCLE_DAYS
+    (era * CYCLE_DAYS + doe) as i64 - 719_468 - CYCLE_DAYS as i64
 }
 
 fn two_digits(out: &mut [u8], v: u32) {

@@ -324,6 +324,10 @@ struct Threads {
     websockets: Box<[Arc<Cells>]>,
 }
 
+/// Why a second server (or test client) cannot count into a handle.
+pub(crate) const HANDLE_IN_USE: &str =
+    "the Metrics handle given to Config::metrics already counts for another server";
+
 impl Metrics {
     /// A handle no server counts into yet: every figure is 0 until one is
     /// built with it.

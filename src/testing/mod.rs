@@ -155,9 +155,7 @@ fn tallies(config: &Config, websockets: bool) -> (Tally, Tally) {
         let ws = ws.pop().unwrap_or_else(Tally::detached);
         metrics.attach(attachment).then(|| (worker.pop().expect("one worker's"), ws))
     });
-    taken.unwrap_or_else(|| {
-        panic!("TestClient::with_config: the Metrics handle given to Config::metrics already counts for another server")
-    })
+    taken.unwrap_or_else(|| panic!("TestClient::with_config: {}", crate::metrics::HANDLE_IN_USE))
 }
 
 impl<H: Handler> TestClient<H> {
